@@ -1,0 +1,116 @@
+//! Conflicts between concurrent versions, the strategies that settle them, and manual resolution.
+
+use crate::state::SyncState;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+use std::sync::Arc;
+
+/// A concurrent remote version kept for the application to decide (strategy `Manual`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SyncConflict {
+    /// Stable id: derived from the state id and the remote version, so one remote version of a
+    /// state yields one conflict however often it arrives.
+    pub conflict_id: String,
+    /// The state in conflict.
+    pub state_id: String,
+    /// The local version when the conflict was detected.
+    pub local: SyncState,
+    /// The concurrent remote version.
+    pub remote: SyncState,
+    /// Wall-clock milliseconds (hybrid clock) at detection.
+    pub detected_at: u64,
+}
+
+/// How the application settles a manual conflict.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Resolution {
+    /// Keep the local data.
+    Local,
+    /// Take the remote data.
+    Remote,
+    /// Write this data instead.
+    Custom(Value),
+}
+
+/// What a custom resolver decides for two concurrent versions.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Resolved {
+    /// The merged data; the state stays (or becomes) live.
+    Data(Value),
+    /// The state is deleted.
+    Deleted,
+}
+
+/// An application-supplied merge of two concurrent versions.
+///
+/// It must be deterministic and commutative (`resolve(a, b) == resolve(b, a)`), and associative
+/// when more than two replicas write concurrently, or replicas will not converge. With
+/// `check_resolver` on (the default in debug builds) the manager calls it both ways round and
+/// refuses a result that differs, with [`crate::SyncError::Conflict`].
+pub trait ConflictResolver: Send + Sync {
+    /// Merges two concurrent versions. An `Err` aborts the whole call with
+    /// [`crate::SyncError::Resolver`] and changes nothing.
+    fn resolve(&self, local: &SyncState, remote: &SyncState) -> Result<Resolved, String>;
+}
+
+impl<F> ConflictResolver for F
+where
+    F: Fn(&SyncState, &SyncState) -> Result<Resolved, String> + Send + Sync,
+{
+    fn resolve(&self, local: &SyncState, remote: &SyncState) -> Result<Resolved, String> {
+        self(local, remote)
+    }
+}
+
+/// How concurrent versions of a state are settled; set per manager, overridable per collection.
+#[derive(Clone, Default)]
+pub enum ConflictStrategy {
+    /// The version with the greater `(timestamp, node)` wins whole; clocks merge. Converges with
+    /// no extra write.
+    #[default]
+    LastWriteWins,
+    /// Concurrent edits of different fields (at any depth) both survive; the same field goes to
+    /// the later write; removed keys stay removed. Non-object data falls back to LWW.
+    MergeFields,
+    /// Keep local data and make a new write so the decision propagates (use on the authority).
+    LocalWins,
+    /// Take remote data and make a new write (use on clients of an authority).
+    RemoteWins,
+    /// Record the conflict durably and keep local data until `resolve_conflict`.
+    Manual,
+    /// Merge with an application resolver; see [`ConflictResolver`].
+    Custom(Arc<dyn ConflictResolver>),
+}
+
+impl ConflictStrategy {
+    /// The name used in configuration and every binding (`lastWriteWins`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConflictStrategy::LastWriteWins => "lastWriteWins",
+            ConflictStrategy::MergeFields => "mergeFields",
+            ConflictStrategy::LocalWins => "localWins",
+            ConflictStrategy::RemoteWins => "remoteWins",
+            ConflictStrategy::Manual => "manual",
+            ConflictStrategy::Custom(_) => "custom",
+        }
+    }
+
+    /// Parses a built-in strategy name (`Custom` needs a resolver and has no name form).
+    pub fn from_name(name: &str) -> Option<ConflictStrategy> {
+        Some(match name {
+            "lastWriteWins" => ConflictStrategy::LastWriteWins,
+            "mergeFields" => ConflictStrategy::MergeFields,
+            "localWins" => ConflictStrategy::LocalWins,
+            "remoteWins" => ConflictStrategy::RemoteWins,
+            "manual" => ConflictStrategy::Manual,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Debug for ConflictStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

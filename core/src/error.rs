@@ -1,0 +1,72 @@
+//! The one error type of the core. Every binding maps it to one host-language error type whose
+//! `code` is [`SyncError::code`].
+
+use std::error::Error as StdError;
+
+/// Every way a statesync call can fail. Each variant has a stable code (see [`SyncError::code`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncError {
+    /// The state or conflict named does not exist (or is deleted).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A live state with this id already exists.
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    /// A state (remote, imported or stored) is malformed or inconsistent.
+    #[error("invalid state: {0}")]
+    InvalidState(String),
+    /// An argument of a call is malformed (ids, collection names, configuration).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A conflict could not be settled, e.g. a custom resolver that is not commutative.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The application's custom conflict resolver failed.
+    #[error("resolver failed: {0}")]
+    Resolver(String),
+    /// The durable store failed (I/O, locking, full disk). Nothing of the failed call was applied.
+    #[error("storage error: {message}")]
+    Storage {
+        /// What the store was doing when it failed.
+        message: String,
+        /// The underlying error, kept for the cause chain.
+        #[source]
+        source: Option<Box<dyn StdError + Send + Sync>>,
+    },
+    /// Stored or imported bytes are damaged: not a database, truncated or unparsable snapshot.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    /// A snapshot format or database schema version this build does not understand.
+    #[error("unsupported format: {0}")]
+    UnsupportedFormat(String),
+    /// The manager was closed; no further calls are accepted.
+    #[error("the sync manager is closed")]
+    Closed,
+}
+
+impl SyncError {
+    /// The stable, language-independent code of this error (`NOT_FOUND`, `INVALID_STATE`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            SyncError::NotFound(_) => "NOT_FOUND",
+            SyncError::AlreadyExists(_) => "ALREADY_EXISTS",
+            SyncError::InvalidState(_) => "INVALID_STATE",
+            SyncError::InvalidInput(_) => "INVALID_INPUT",
+            SyncError::Conflict(_) => "CONFLICT",
+            SyncError::Resolver(_) => "RESOLVER",
+            SyncError::Storage { .. } => "STORAGE",
+            SyncError::Corrupt(_) => "CORRUPT",
+            SyncError::UnsupportedFormat(_) => "UNSUPPORTED_FORMAT",
+            SyncError::Closed => "CLOSED",
+        }
+    }
+
+    /// Wraps a lower-level storage failure, keeping it as the cause.
+    pub(crate) fn storage(message: impl Into<String>, source: impl StdError + Send + Sync + 'static) -> Self {
+        SyncError::Storage { message: message.into(), source: Some(Box::new(source)) }
+    }
+}
+
+/// Shorthand used throughout the crate.
+pub type Result<T, E = SyncError> = std::result::Result<T, E>;

@@ -1,0 +1,59 @@
+//! # statesync
+//!
+//! Keeps named pieces of JSON application state in sync between replicas that are often
+//! offline, see messages late, twice or out of order, and crash. It never loses a write, always
+//! converges, is idempotent and replayable.
+//!
+//! ```
+//! use statesync::{CreateOptions, ManagerConfig, SyncManager};
+//! use serde_json::json;
+//!
+//! let phone = SyncManager::open(ManagerConfig::memory().node_id("phone"))?;
+//! let laptop = SyncManager::open(ManagerConfig::memory().node_id("laptop"))?;
+//! let s = phone.create_state(json!({"theme": "dark"}), CreateOptions::id("settings"))?;
+//! laptop.apply_remote_state(s)?;
+//! assert_eq!(laptop.get_state("settings")?.unwrap().data, json!({"theme": "dark"}));
+//! # Ok::<(), statesync::SyncError>(())
+//! ```
+
+mod canonical;
+mod clock;
+mod conflict;
+mod error;
+mod event;
+mod fields;
+mod manager;
+mod operation;
+mod replica;
+mod settle;
+mod snapshot;
+mod state;
+mod store;
+mod timestamp;
+mod txn;
+
+pub use canonical::{canonical_json, state_hash};
+pub use clock::{ClockOrdering, VectorClock};
+pub use conflict::{ConflictResolver, ConflictStrategy, Resolution, Resolved, SyncConflict};
+pub use error::{Result, SyncError};
+pub use event::{Listener, Status, Subscription, SyncEvent};
+pub use fields::{FieldKind, FieldNode};
+#[cfg(feature = "sqlite")]
+pub use manager::Durability;
+pub use manager::{CreateOptions, ManagerConfig, StorageConfig, SyncManager, WriteBatch};
+pub use operation::{OperationKind, SyncOperation};
+pub use snapshot::{Snapshot, SNAPSHOT_FORMAT};
+pub use state::{
+    validate_collection, validate_id, validate_node_id, SyncState, DEFAULT_COLLECTION, MAX_COLLECTION_BYTES,
+    MAX_ID_BYTES, MAX_NODE_ID_BYTES,
+};
+#[cfg(not(target_family = "wasm"))]
+pub use timestamp::SystemClock;
+pub use timestamp::{ManualClock, Timestamp, WallClock};
+pub use txn::{ApplyOutcome, ApplyResult, ReconciliationResult};
+
+#[cfg(test)]
+fn _assert_send_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<SyncManager>();
+}

@@ -1,0 +1,516 @@
+//! `SyncManager`: one replica. Every public mutation is one transaction against the replica
+//! image, committed to the store before the call returns; events go out after the commit.
+
+use crate::conflict::{ConflictStrategy, Resolution, SyncConflict};
+use crate::error::{Result, SyncError};
+use crate::event::{EventHub, Listener, Status, Subscription, SyncEvent};
+use crate::operation::SyncOperation;
+use crate::replica::{ChangeBatch, Meta, Replica};
+use crate::snapshot::{Snapshot, SNAPSHOT_FORMAT};
+use crate::state::{validate_collection, validate_node_id, SyncState};
+use crate::store::memory::MemoryStore;
+use crate::store::Store;
+use crate::timestamp::{Hlc, WallClock};
+use crate::txn::{ApplyResult, ReconciliationResult, Strategies, Txn};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+#[cfg(feature = "sqlite")]
+pub use crate::store::sqlite::Durability;
+
+/// Where a replica keeps its data.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum StorageConfig {
+    /// In memory only: gone when the manager is dropped.
+    #[default]
+    Memory,
+    /// An SQLite database file (created if missing).
+    #[cfg(feature = "sqlite")]
+    Sqlite(std::path::PathBuf),
+}
+
+/// How to open a [`SyncManager`].
+#[derive(Clone)]
+pub struct ManagerConfig {
+    /// The replica's node id; generated (and persisted) on first open when `None`.
+    pub node_id: Option<String>,
+    /// Memory or SQLite.
+    pub storage: StorageConfig,
+    /// Strategy for collections without their own.
+    pub strategy: ConflictStrategy,
+    /// Per-collection overrides.
+    pub collection_strategies: HashMap<String, ConflictStrategy>,
+    /// The wall clock; the system clock when `None` (required on wasm, which has none).
+    pub clock: Option<Arc<dyn WallClock>>,
+    /// Call custom resolvers both ways round and refuse non-commutative ones.
+    pub check_resolver: bool,
+    /// SQLite commit durability.
+    #[cfg(feature = "sqlite")]
+    pub durability: Durability,
+}
+
+impl Default for ManagerConfig {
+    fn default() -> Self {
+        ManagerConfig {
+            node_id: None,
+            storage: StorageConfig::Memory,
+            strategy: ConflictStrategy::default(),
+            collection_strategies: HashMap::new(),
+            clock: None,
+            check_resolver: cfg!(debug_assertions),
+            #[cfg(feature = "sqlite")]
+            durability: Durability::default(),
+        }
+    }
+}
+
+impl ManagerConfig {
+    /// An in-memory replica.
+    pub fn memory() -> Self {
+        Self::default()
+    }
+
+    /// A replica stored in the SQLite file at `path`.
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite(path: impl Into<std::path::PathBuf>) -> Self {
+        ManagerConfig { storage: StorageConfig::Sqlite(path.into()), ..Self::default() }
+    }
+
+    /// Sets the node id.
+    pub fn node_id(mut self, node_id: impl Into<String>) -> Self {
+        self.node_id = Some(node_id.into());
+        self
+    }
+
+    /// Sets the default strategy.
+    pub fn strategy(mut self, strategy: ConflictStrategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Sets the strategy of one collection.
+    pub fn collection_strategy(mut self, collection: impl Into<String>, strategy: ConflictStrategy) -> Self {
+        self.collection_strategies.insert(collection.into(), strategy);
+        self
+    }
+
+    /// Injects the wall clock.
+    pub fn clock(mut self, clock: Arc<dyn WallClock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Turns the resolver commutativity check on or off.
+    pub fn check_resolver(mut self, on: bool) -> Self {
+        self.check_resolver = on;
+        self
+    }
+
+    /// Sets SQLite commit durability.
+    #[cfg(feature = "sqlite")]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+}
+
+/// Options of [`SyncManager::create_state`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CreateOptions {
+    /// The id; a random UUID when `None`.
+    pub id: Option<String>,
+    /// The collection; `"default"` when `None`.
+    pub collection: Option<String>,
+}
+
+impl CreateOptions {
+    /// Options with this id.
+    pub fn id(id: impl Into<String>) -> Self {
+        CreateOptions { id: Some(id.into()), collection: None }
+    }
+
+    /// Sets the collection.
+    pub fn in_collection(mut self, collection: impl Into<String>) -> Self {
+        self.collection = Some(collection.into());
+        self
+    }
+}
+
+struct Inner {
+    replica: Replica,
+    store: Box<dyn Store>,
+    strategies: Strategies,
+    clock: Arc<dyn WallClock>,
+    status: Status,
+    closed: bool,
+}
+
+impl Inner {
+    fn derived_status(&self) -> Status {
+        if self.replica.conflicts.is_empty() {
+            Status::Idle
+        } else {
+            Status::Conflict
+        }
+    }
+
+    fn set_status(&mut self, status: Status, events: &mut Vec<SyncEvent>) {
+        if status != self.status {
+            events.push(SyncEvent::StatusChanged { previous: self.status, current: status });
+            self.status = status;
+        }
+    }
+}
+
+/// One replica: local CRUD recording pending operations, remote apply and reconcile with
+/// conflict strategies, export/import, status and events. `Send + Sync`: share it with `Arc`.
+pub struct SyncManager {
+    inner: Mutex<Inner>,
+    hub: EventHub,
+}
+
+impl SyncManager {
+    /// Opens a replica: loads it from the store, or creates it (and persists its node id).
+    pub fn open(config: ManagerConfig) -> Result<SyncManager> {
+        if let Some(node) = &config.node_id {
+            validate_node_id(node).map_err(SyncError::InvalidInput)?;
+        }
+        for collection in config.collection_strategies.keys() {
+            validate_collection(collection).map_err(SyncError::InvalidInput)?;
+        }
+        let clock = match config.clock {
+            Some(clock) => clock,
+            None => default_clock()?,
+        };
+        let mut store: Box<dyn Store> = match &config.storage {
+            StorageConfig::Memory => Box::new(MemoryStore),
+            #[cfg(feature = "sqlite")]
+            StorageConfig::Sqlite(path) => Box::new(crate::store::sqlite::SqliteStore::open(path, config.durability)?),
+        };
+        let replica = match store.load()? {
+            Some(replica) => {
+                if let Some(node) = &config.node_id {
+                    if *node != replica.meta.node_id {
+                        return Err(SyncError::InvalidInput(format!(
+                            "this store belongs to node {:?}, not {node:?}",
+                            replica.meta.node_id
+                        )));
+                    }
+                }
+                replica
+            }
+            None => {
+                let node_id = config.node_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                let replica = Replica::new(Meta { node_id, counter: 0, hlc: Hlc::default(), seq: 0 });
+                store.commit(&ChangeBatch::new(replica.meta.clone()))?;
+                replica
+            }
+        };
+        let mut inner = Inner {
+            replica,
+            store,
+            strategies: Strategies {
+                default: config.strategy,
+                per_collection: config.collection_strategies,
+                check_resolver: config.check_resolver,
+            },
+            clock,
+            status: Status::Idle,
+            closed: false,
+        };
+        inner.status = inner.derived_status();
+        Ok(SyncManager { inner: Mutex::new(inner), hub: EventHub::default() })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Mutations change the image only after a successful commit, in one step, so a
+        // panic elsewhere cannot have left it half-changed: the guard is safe to recover.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Inner) -> T) -> Result<T> {
+        let inner = self.lock();
+        if inner.closed {
+            return Err(SyncError::Closed);
+        }
+        Ok(f(&inner))
+    }
+
+    /// Runs `f` as one transaction: commits what it changed, then delivers its events.
+    fn mutate<T>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<T>) -> Result<T> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        if inner.closed {
+            return Err(SyncError::Closed);
+        }
+        let emit = self.hub.is_heard();
+        let (value, batch, mut events) = {
+            let mut txn = Txn::new(&inner.replica, &inner.strategies, inner.clock.as_ref(), emit);
+            let value = f(&mut txn)?;
+            (value, txn.batch, txn.events)
+        };
+        if batch.only_meta() {
+            // Only the clocks moved (a duplicate or old remote state): kept in memory and
+            // persisted with the next real change, sparing a disk commit per duplicate.
+            inner.replica.meta = batch.meta;
+            return Ok(value);
+        }
+        if let Err(e) = inner.store.commit(&batch) {
+            let mut status_events = Vec::new();
+            inner.set_status(Status::Error, &mut status_events);
+            self.hub.enqueue(status_events);
+            drop(guard);
+            self.hub.dispatch();
+            return Err(e);
+        }
+        inner.replica.apply(batch);
+        let status = inner.derived_status();
+        inner.set_status(status, &mut events);
+        self.hub.enqueue(events);
+        drop(guard);
+        self.hub.dispatch();
+        Ok(value)
+    }
+
+    /// This replica's node id.
+    pub fn node_id(&self) -> Result<String> {
+        self.read(|i| i.replica.meta.node_id.clone())
+    }
+
+    /// Creates a state. Fails with `AlreadyExists` if a live state has the id; re-creating a
+    /// deleted id is a new write that supersedes the tombstone.
+    pub fn create_state(&self, data: Value, options: CreateOptions) -> Result<SyncState> {
+        self.mutate(|t| t.create(data, options.id, options.collection))
+    }
+
+    /// The live state with this id (`None` for missing or deleted).
+    pub fn get_state(&self, id: &str) -> Result<Option<SyncState>> {
+        self.read(|i| i.replica.states.get(id).map(|s| &s.state).filter(|s| s.is_live()).cloned())
+    }
+
+    /// Replaces a live state's data. `NotFound` if missing or deleted.
+    pub fn update_state(&self, id: &str, data: Value) -> Result<SyncState> {
+        self.mutate(|t| t.update(id, data))
+    }
+
+    /// Deletes a live state (it becomes a tombstone that propagates). Returns the tombstone.
+    pub fn delete_state(&self, id: &str) -> Result<SyncState> {
+        self.mutate(|t| t.delete(id))
+    }
+
+    /// States ordered by id, optionally of one collection, tombstones only when asked.
+    pub fn list_states(&self, collection: Option<&str>, include_deleted: bool) -> Result<Vec<SyncState>> {
+        self.read(|i| {
+            let mut out: Vec<SyncState> = i
+                .replica
+                .states
+                .values()
+                .map(|s| &s.state)
+                .filter(|s| include_deleted || s.is_live())
+                .filter(|s| collection.is_none_or(|c| s.collection == c))
+                .cloned()
+                .collect();
+            out.sort_by(|a, b| a.id.cmp(&b.id));
+            out
+        })
+    }
+
+    /// Runs several local writes as one transaction: all are committed, or none if `f` fails.
+    pub fn write_batch<T>(&self, f: impl FnOnce(&mut WriteBatch<'_, '_>) -> Result<T>) -> Result<T> {
+        self.mutate(|t| f(&mut WriteBatch { txn: t }))
+    }
+
+    /// Local writes not yet acknowledged, oldest first.
+    pub fn pending_operations(&self) -> Result<Vec<SyncOperation>> {
+        self.read(|i| i.replica.pending_in_order().cloned().collect())
+    }
+
+    /// Drops acknowledged operations; unknown ids are ignored. Returns how many were dropped.
+    pub fn acknowledge(&self, op_ids: &[String]) -> Result<usize> {
+        self.mutate(|t| Ok(t.acknowledge(op_ids)))
+    }
+
+    /// Applies one state from another replica (validated first: a malformed one changes nothing).
+    pub fn apply_remote_state(&self, remote: SyncState) -> Result<ApplyResult> {
+        remote.validate()?;
+        self.mutate(|t| t.apply_remote(remote))
+    }
+
+    /// Applies many remote states in one transaction (all validated first).
+    pub fn reconcile(&self, states: Vec<SyncState>) -> Result<ReconciliationResult> {
+        for s in &states {
+            s.validate()?;
+        }
+        self.mutate(|t| {
+            let mut result = ReconciliationResult::default();
+            for state in states {
+                result.count(&t.apply_remote(state)?);
+            }
+            Ok(result)
+        })
+    }
+
+    /// Unresolved manual conflicts, oldest first.
+    pub fn conflicts(&self) -> Result<Vec<SyncConflict>> {
+        self.read(|i| i.replica.conflicts_in_order().into_iter().cloned().collect())
+    }
+
+    /// Settles a manual conflict with a new local write that has seen both sides.
+    pub fn resolve_conflict(&self, conflict_id: &str, resolution: Resolution) -> Result<SyncState> {
+        self.mutate(|t| t.resolve_conflict(conflict_id, resolution))
+    }
+
+    /// Changes the default strategy.
+    pub fn set_strategy(&self, strategy: ConflictStrategy) -> Result<()> {
+        let mut inner = self.lock();
+        if inner.closed {
+            return Err(SyncError::Closed);
+        }
+        inner.strategies.default = strategy;
+        Ok(())
+    }
+
+    /// Sets (or with `None` removes) the strategy of one collection.
+    pub fn set_collection_strategy(&self, collection: &str, strategy: Option<ConflictStrategy>) -> Result<()> {
+        validate_collection(collection).map_err(SyncError::InvalidInput)?;
+        let mut inner = self.lock();
+        if inner.closed {
+            return Err(SyncError::Closed);
+        }
+        match strategy {
+            Some(s) => inner.strategies.per_collection.insert(collection.to_owned(), s),
+            None => inner.strategies.per_collection.remove(collection),
+        };
+        Ok(())
+    }
+
+    /// The durable sync cursor stored for `(peer, scope)`.
+    pub fn peer_cursor(&self, peer: &str, scope: &str) -> Result<Option<String>> {
+        self.read(|i| i.replica.cursors.get(&(peer.to_owned(), scope.to_owned())).cloned())
+    }
+
+    /// Stores (or with `None` clears) the sync cursor for `(peer, scope)`, durably.
+    pub fn set_peer_cursor(&self, peer: &str, scope: &str, cursor: Option<&str>) -> Result<()> {
+        if peer.is_empty() {
+            return Err(SyncError::InvalidInput("peer must not be empty".into()));
+        }
+        self.mutate(|t| {
+            t.set_cursor(peer, scope, cursor.map(str::to_owned));
+            Ok(())
+        })
+    }
+
+    /// A snapshot of every state (tombstones included), the pending queue and the conflicts.
+    pub fn export_state(&self) -> Result<Snapshot> {
+        self.read(|i| {
+            let mut states: Vec<SyncState> = i.replica.states.values().map(|s| s.state.clone()).collect();
+            states.sort_by(|a, b| a.id.cmp(&b.id));
+            Snapshot {
+                format: SNAPSHOT_FORMAT,
+                node_id: i.replica.meta.node_id.clone(),
+                states,
+                pending: i.replica.pending_in_order().cloned().collect(),
+                conflicts: i.replica.conflicts_in_order().into_iter().cloned().collect(),
+            }
+        })
+    }
+
+    /// Imports a snapshot. By default it merges through the rules of `reconcile` (a snapshot
+    /// never overwrites newer local data); with `replace` it replaces every state, the pending
+    /// queue and the conflicts. An invalid snapshot changes nothing.
+    pub fn import_state(&self, snapshot: Snapshot, replace: bool) -> Result<ReconciliationResult> {
+        snapshot.validate()?;
+        if replace {
+            let created = snapshot.states.len() as u64;
+            self.mutate(|t| {
+                t.replace_all(snapshot.states, snapshot.pending, snapshot.conflicts);
+                Ok(ReconciliationResult { created, ..Default::default() })
+            })
+        } else {
+            self.reconcile(snapshot.states)
+        }
+    }
+
+    /// Imports a snapshot from its JSON text (see [`SyncManager::import_state`]).
+    pub fn import_json(&self, text: &str, replace: bool) -> Result<ReconciliationResult> {
+        self.import_state(Snapshot::from_json(text)?, replace)
+    }
+
+    /// The replica's status.
+    pub fn status(&self) -> Status {
+        self.lock().status
+    }
+
+    /// Registers a listener for every event; it runs after commit, outside every lock.
+    pub fn subscribe(&self, listener: impl Fn(&SyncEvent) + Send + Sync + 'static) -> Result<Subscription> {
+        self.subscribe_arc(Arc::new(listener))
+    }
+
+    /// [`SyncManager::subscribe`] for a listener already in an `Arc` (bindings use this).
+    pub fn subscribe_arc(&self, listener: Listener) -> Result<Subscription> {
+        if self.lock().closed {
+            return Err(SyncError::Closed);
+        }
+        Ok(self.hub.subscribe(listener))
+    }
+
+    /// Removes a listener. Returns false if it was not registered.
+    pub fn unsubscribe(&self, subscription: Subscription) -> bool {
+        self.hub.unsubscribe(subscription)
+    }
+
+    /// Flushes and releases the store. Every later call fails with `Closed`; closing twice is
+    /// harmless.
+    pub fn close(&self) -> Result<()> {
+        let mut guard = self.lock();
+        if guard.closed {
+            return Ok(());
+        }
+        guard.closed = true;
+        let result = guard.store.close();
+        let mut events = Vec::new();
+        guard.set_status(Status::Closed, &mut events);
+        self.hub.enqueue(events);
+        drop(guard);
+        self.hub.dispatch();
+        result
+    }
+}
+
+/// Local writes inside [`SyncManager::write_batch`], committed together.
+pub struct WriteBatch<'t, 'a> {
+    txn: &'t mut Txn<'a>,
+}
+
+impl WriteBatch<'_, '_> {
+    /// As [`SyncManager::create_state`].
+    pub fn create_state(&mut self, data: Value, options: CreateOptions) -> Result<SyncState> {
+        self.txn.create(data, options.id, options.collection)
+    }
+
+    /// As [`SyncManager::update_state`].
+    pub fn update_state(&mut self, id: &str, data: Value) -> Result<SyncState> {
+        self.txn.update(id, data)
+    }
+
+    /// As [`SyncManager::delete_state`].
+    pub fn delete_state(&mut self, id: &str) -> Result<SyncState> {
+        self.txn.delete(id)
+    }
+
+    /// The live state with this id, including this batch's own writes.
+    pub fn get_state(&self, id: &str) -> Option<SyncState> {
+        self.txn.state(id).filter(|s| s.is_live()).cloned()
+    }
+}
+
+#[cfg(not(target_family = "wasm"))]
+fn default_clock() -> Result<Arc<dyn WallClock>> {
+    Ok(Arc::new(crate::timestamp::SystemClock))
+}
+
+#[cfg(target_family = "wasm")]
+fn default_clock() -> Result<Arc<dyn WallClock>> {
+    Err(SyncError::InvalidInput("no system clock on wasm: inject one with ManagerConfig::clock".into()))
+}

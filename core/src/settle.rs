@@ -1,0 +1,108 @@
+//! Settling two concurrent versions of a state under a conflict strategy. Pure: no store, no
+//! clock, so every replica computes the same result from the same pair.
+
+use crate::canonical::state_hash;
+use crate::conflict::{ConflictStrategy, Resolved};
+use crate::error::{Result, SyncError};
+use crate::fields::FieldNode;
+use crate::state::SyncState;
+use serde_json::Value;
+
+/// What the manager must do with a concurrent pair.
+pub(crate) enum Settlement {
+    /// Store this merged version; no new write (converges with no extra traffic).
+    Merged(Box<SyncState>),
+    /// Make a new local write of this content on top of the merged clock.
+    Rewrite { data: Value, deleted: bool },
+    /// Record a manual conflict and keep the local version.
+    Manual,
+}
+
+/// Settles `local` and `remote`, whose clocks are concurrent.
+pub(crate) fn settle(
+    local: &SyncState,
+    remote: &SyncState,
+    strategy: &ConflictStrategy,
+    check_resolver: bool,
+) -> Result<Settlement> {
+    Ok(match strategy {
+        ConflictStrategy::LastWriteWins => Settlement::Merged(Box::new(last_write_wins(local, remote))),
+        ConflictStrategy::MergeFields => Settlement::Merged(Box::new(merge_fields(local, remote))),
+        ConflictStrategy::Custom(resolver) => {
+            if local.deleted && remote.deleted {
+                return Ok(Settlement::Merged(Box::new(last_write_wins(local, remote))));
+            }
+            let resolved = resolver.resolve(local, remote).map_err(SyncError::Resolver)?;
+            if check_resolver {
+                let swapped = resolver.resolve(remote, local).map_err(SyncError::Resolver)?;
+                if swapped != resolved {
+                    return Err(SyncError::Conflict(format!(
+                        "custom resolver is not commutative for state {:?}: resolve(a, b) != resolve(b, a)",
+                        local.id
+                    )));
+                }
+            }
+            let (data, deleted) = match resolved {
+                Resolved::Data(data) => (data, false),
+                Resolved::Deleted => (Value::Null, true),
+            };
+            let newer = newer(local, remote);
+            Settlement::Merged(Box::new(SyncState {
+                id: local.id.clone(),
+                collection: local.collection.clone(),
+                hash: state_hash(&data, deleted),
+                data,
+                clock: local.clock.merged(&remote.clock),
+                timestamp: newer.timestamp.clone(),
+                modified_by: newer.modified_by.clone(),
+                deleted,
+                version: local.version.max(remote.version),
+                fields: None,
+            }))
+        }
+        ConflictStrategy::LocalWins => Settlement::Rewrite { data: local.data.clone(), deleted: local.deleted },
+        ConflictStrategy::RemoteWins => Settlement::Rewrite { data: remote.data.clone(), deleted: remote.deleted },
+        ConflictStrategy::Manual => Settlement::Manual,
+    })
+}
+
+fn newer<'a>(a: &'a SyncState, b: &'a SyncState) -> &'a SyncState {
+    if b.timestamp > a.timestamp {
+        b
+    } else {
+        a
+    }
+}
+
+fn last_write_wins(local: &SyncState, remote: &SyncState) -> SyncState {
+    let mut out = newer(local, remote).clone();
+    out.clock = local.clock.merged(&remote.clock);
+    out.version = local.version.max(remote.version);
+    out
+}
+
+/// The field tree of a state, synthesised for states written without one.
+pub(crate) fn field_tree(state: &SyncState) -> FieldNode {
+    state.fields.clone().unwrap_or_else(|| FieldNode::from_state(&state.data, state.deleted, &state.timestamp))
+}
+
+fn merge_fields(local: &SyncState, remote: &SyncState) -> SyncState {
+    let mut tree = field_tree(local);
+    tree.merge(&field_tree(remote));
+    let visible = tree.visible();
+    let deleted = visible.is_none();
+    let data = visible.unwrap_or(Value::Null);
+    let newer = newer(local, remote);
+    SyncState {
+        id: local.id.clone(),
+        collection: local.collection.clone(),
+        hash: state_hash(&data, deleted),
+        data,
+        clock: local.clock.merged(&remote.clock),
+        timestamp: newer.timestamp.clone(),
+        modified_by: newer.modified_by.clone(),
+        deleted,
+        version: local.version.max(remote.version),
+        fields: Some(tree),
+    }
+}

@@ -1,0 +1,80 @@
+//! Export/import snapshots: every state (tombstones included), the pending queue and the
+//! conflicts of a replica, as versioned JSON.
+
+use crate::conflict::SyncConflict;
+use crate::error::{Result, SyncError};
+use crate::operation::SyncOperation;
+use crate::state::{validate_id, validate_node_id, SyncState};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The snapshot format version this build writes and reads.
+pub const SNAPSHOT_FORMAT: u64 = 1;
+
+/// A replica's full content at one instant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Format version ([`SNAPSHOT_FORMAT`]).
+    pub format: u64,
+    /// The replica that exported it.
+    pub node_id: String,
+    /// Every state, tombstones included, ordered by id.
+    pub states: Vec<SyncState>,
+    /// The pending queue, in order.
+    pub pending: Vec<SyncOperation>,
+    /// Unresolved manual conflicts, in detection order.
+    pub conflicts: Vec<SyncConflict>,
+}
+
+impl Snapshot {
+    /// The JSON text of the snapshot.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a snapshot always serialises")
+    }
+
+    /// Parses and fully validates a snapshot. Truncated or garbled text is `Corrupt`, an unknown
+    /// format version is `UnsupportedFormat`, an inconsistent state is `InvalidState`.
+    pub fn from_json(text: &str) -> Result<Snapshot> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| SyncError::Corrupt(format!("snapshot is not valid JSON: {e}")))?;
+        let format = value
+            .get("format")
+            .ok_or_else(|| SyncError::Corrupt("snapshot has no format field".into()))?
+            .as_u64()
+            .ok_or_else(|| SyncError::Corrupt("snapshot format is not a version number".into()))?;
+        if format != SNAPSHOT_FORMAT {
+            return Err(SyncError::UnsupportedFormat(format!(
+                "snapshot format {format}; this build reads format {SNAPSHOT_FORMAT}"
+            )));
+        }
+        let snapshot: Snapshot =
+            serde_json::from_value(value).map_err(|e| SyncError::Corrupt(format!("malformed snapshot: {e}")))?;
+        snapshot.validate()?;
+        Ok(snapshot)
+    }
+
+    /// Checks every state, operation and conflict in the snapshot.
+    pub fn validate(&self) -> Result<()> {
+        if self.format != SNAPSHOT_FORMAT {
+            return Err(SyncError::UnsupportedFormat(format!("snapshot format {}", self.format)));
+        }
+        validate_node_id(&self.node_id).map_err(SyncError::InvalidState)?;
+        let mut seen = std::collections::HashSet::new();
+        for state in &self.states {
+            state.validate()?;
+            if !seen.insert(state.id.as_str()) {
+                return Err(SyncError::InvalidState(format!("snapshot holds state {:?} twice", state.id)));
+            }
+        }
+        for op in &self.pending {
+            validate_id(&op.state_id).map_err(|e| SyncError::InvalidState(format!("operation {:?}: {e}", op.op_id)))?;
+            validate_node_id(&op.node_id)
+                .map_err(|e| SyncError::InvalidState(format!("operation {:?}: {e}", op.op_id)))?;
+        }
+        for c in &self.conflicts {
+            c.local.validate()?;
+            c.remote.validate()?;
+        }
+        Ok(())
+    }
+}

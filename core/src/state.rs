@@ -1,0 +1,204 @@
+//! A named piece of application state, and the validation every state crossing a boundary
+//! (remote, imported, stored) goes through.
+
+use crate::canonical::state_hash;
+use crate::clock::VectorClock;
+use crate::error::{Result, SyncError};
+use crate::fields::FieldNode;
+use crate::timestamp::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The collection a state belongs to when none is given.
+pub const DEFAULT_COLLECTION: &str = "default";
+/// Longest state id, in UTF-8 bytes.
+pub const MAX_ID_BYTES: usize = 512;
+/// Longest node id, in UTF-8 bytes.
+pub const MAX_NODE_ID_BYTES: usize = 128;
+/// Longest collection name, in UTF-8 bytes.
+pub const MAX_COLLECTION_BYTES: usize = 512;
+
+/// One named piece of state as stored by a replica and exchanged between replicas.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SyncState {
+    /// Unique id within the replica set.
+    pub id: String,
+    /// Domain grouping used for scoped sync and per-collection strategies.
+    pub collection: String,
+    /// The application's JSON value (`null` once deleted).
+    pub data: Value,
+    /// Which writes this version has seen.
+    pub clock: VectorClock,
+    /// Hybrid logical time of the write that produced this version.
+    pub timestamp: Timestamp,
+    /// Node that made that write.
+    pub modified_by: String,
+    /// Tombstone flag: the state was deleted, and the delete must propagate.
+    pub deleted: bool,
+    /// 1 on create, one more than what it supersedes on each write, max of both on a merge.
+    pub version: u64,
+    /// 16 hex characters: see [`crate::state_hash`].
+    pub hash: String,
+    /// Per-field write history, kept only for collections using `MergeFields`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<FieldNode>,
+}
+
+/// The accepted JSON shape of a state, with the optional fields a hand-written remote state may
+/// leave out. Unknown fields are ignored, so newer replicas can add some.
+#[derive(Deserialize)]
+struct WireState {
+    id: String,
+    #[serde(default = "default_collection")]
+    collection: String,
+    #[serde(default)]
+    data: Value,
+    clock: VectorClock,
+    timestamp: Timestamp,
+    #[serde(default)]
+    modified_by: Option<String>,
+    #[serde(default)]
+    deleted: bool,
+    #[serde(default = "one")]
+    version: u64,
+    #[serde(default)]
+    hash: Option<String>,
+    #[serde(default)]
+    fields: Option<FieldNode>,
+}
+
+fn default_collection() -> String {
+    DEFAULT_COLLECTION.to_owned()
+}
+
+fn one() -> u64 {
+    1
+}
+
+impl SyncState {
+    /// Parses and validates a state from JSON text (as sent by another replica).
+    pub fn from_json(text: &str) -> Result<SyncState> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| SyncError::InvalidState(format!("malformed JSON: {e}")))?;
+        SyncState::from_value(value)
+    }
+
+    /// Parses and validates a state from a JSON value. `hash` and `modified_by` may be omitted
+    /// (they are derived); when present they must match.
+    pub fn from_value(value: Value) -> Result<SyncState> {
+        let wire: WireState =
+            serde_json::from_value(value).map_err(|e| SyncError::InvalidState(format!("malformed state: {e}")))?;
+        let hash = state_hash(&wire.data, wire.deleted);
+        if let Some(given) = &wire.hash {
+            if *given != hash {
+                return Err(SyncError::InvalidState(format!(
+                    "state {:?}: hash {given:?} does not match its content ({hash})",
+                    wire.id
+                )));
+            }
+        }
+        let state = SyncState {
+            modified_by: wire.modified_by.unwrap_or_else(|| wire.timestamp.node.clone()),
+            id: wire.id,
+            collection: wire.collection,
+            data: wire.data,
+            clock: wire.clock,
+            timestamp: wire.timestamp,
+            deleted: wire.deleted,
+            version: wire.version,
+            hash,
+            fields: wire.fields,
+        };
+        state.validate()?;
+        Ok(state)
+    }
+
+    /// The JSON value of this state (the same shape [`SyncState::from_value`] reads).
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("a state always serialises")
+    }
+
+    /// The JSON text of this state.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a state always serialises")
+    }
+
+    /// Checks every invariant of a state: ids, clock, timestamp, version, hash and field history.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(SyncError::InvalidState(format!("state {:?}: {msg}", self.id)));
+        if let Err(e) = validate_id(&self.id) {
+            return bad(e);
+        }
+        if let Err(e) = validate_collection(&self.collection) {
+            return bad(e);
+        }
+        for (node, _) in self.clock.iter() {
+            if let Err(e) = validate_node_id(node) {
+                return bad(format!("clock entry: {e}"));
+            }
+        }
+        if let Err(e) = validate_node_id(&self.timestamp.node) {
+            return bad(format!("timestamp: {e}"));
+        }
+        if self.modified_by != self.timestamp.node {
+            return bad(format!(
+                "modified_by {:?} is not the timestamp's node {:?}",
+                self.modified_by, self.timestamp.node
+            ));
+        }
+        if self.clock.get(&self.timestamp.node) == 0 {
+            return bad(format!("clock has no entry for the writing node {:?}", self.timestamp.node));
+        }
+        if self.version == 0 {
+            return bad("version must be at least 1".into());
+        }
+        if self.deleted && !self.data.is_null() {
+            return bad("a deleted state carries null data".into());
+        }
+        if self.hash != state_hash(&self.data, self.deleted) {
+            return bad("hash does not match the content".into());
+        }
+        if let Some(fields) = &self.fields {
+            let expected = if self.deleted { None } else { Some(&self.data) };
+            if fields.visible().as_ref() != expected {
+                return bad("field history does not match the data".into());
+            }
+            if *fields.newest() > self.timestamp {
+                return bad("field history is newer than the state's timestamp".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// True for a live (not deleted) state.
+    pub fn is_live(&self) -> bool {
+        !self.deleted
+    }
+}
+
+/// Checks a state id: non-empty, at most [`MAX_ID_BYTES`] bytes, no NUL.
+pub fn validate_id(id: &str) -> std::result::Result<(), String> {
+    validate_name("id", id, MAX_ID_BYTES)
+}
+
+/// Checks a node id: 1 to [`MAX_NODE_ID_BYTES`] bytes, no NUL.
+pub fn validate_node_id(node: &str) -> std::result::Result<(), String> {
+    validate_name("node id", node, MAX_NODE_ID_BYTES)
+}
+
+/// Checks a collection name: 1 to [`MAX_COLLECTION_BYTES`] bytes, no NUL.
+pub fn validate_collection(collection: &str) -> std::result::Result<(), String> {
+    validate_name("collection", collection, MAX_COLLECTION_BYTES)
+}
+
+fn validate_name(what: &str, value: &str, max: usize) -> std::result::Result<(), String> {
+    if value.is_empty() {
+        Err(format!("{what} must not be empty"))
+    } else if value.len() > max {
+        Err(format!("{what} is {} bytes, more than {max}", value.len()))
+    } else if value.contains('\0') {
+        Err(format!("{what} must not contain NUL"))
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,298 @@
+//! The SQLite store: WAL journal, one transaction per batch, a versioned schema that migrates
+//! forward, and every body stored as the same JSON the wire uses.
+
+use super::Store;
+use crate::conflict::SyncConflict;
+use crate::error::{Result, SyncError};
+use crate::operation::SyncOperation;
+use crate::replica::{ChangeBatch, Meta, Replica, Stored, StoredConflict};
+use crate::state::SyncState;
+use crate::timestamp::Hlc;
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use std::path::Path;
+use std::time::Duration;
+
+/// How hard a commit works to survive a power loss (a process crash is survived either way).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous=FULL`: a write that returned survives power loss. The default.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: survives a process crash; the last commits may be lost on power loss.
+    Normal,
+}
+
+/// The schema version this build writes.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`. Append only.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE replica (
+         singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+         node_id TEXT NOT NULL,
+         counter INTEGER NOT NULL,
+         hlc_millis INTEGER NOT NULL,
+         hlc_counter INTEGER NOT NULL,
+         seq INTEGER NOT NULL);
+     CREATE TABLE states (id TEXT PRIMARY KEY, collection TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL);
+     CREATE TABLE pending (seq INTEGER PRIMARY KEY, op_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
+     CREATE TABLE conflicts (conflict_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, body TEXT NOT NULL);
+     CREATE TABLE peer_cursors (peer TEXT NOT NULL, scope TEXT NOT NULL, cursor TEXT NOT NULL,
+                                PRIMARY KEY (peer, scope));",
+    // The changes feed reads states in sequence order, optionally within collections.
+    "CREATE INDEX states_by_seq ON states (seq);
+     CREATE INDEX states_by_collection ON states (collection, seq);",
+];
+
+fn db_error(context: &str, e: rusqlite::Error) -> SyncError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
+            SyncError::Corrupt(format!("{context}: not a valid SQLite database ({e})"))
+        }
+        _ => SyncError::storage(context.to_owned(), e),
+    }
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> SyncError {
+    SyncError::Corrupt(format!("stored {what} is unreadable: {e}"))
+}
+
+/// A replica persisted in one SQLite file.
+pub(crate) struct SqliteStore {
+    conn: Option<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path, durability: Durability) -> Result<Self> {
+        let conn = Connection::open(path).map_err(|e| db_error("opening the database", e))?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(|e| db_error("setting the busy timeout", e))?;
+        // Reading the schema is the first access to the file's header: a non-database fails here.
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(|e| db_error("reading the schema", e))?;
+        let mode: String =
+            conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(|e| db_error("enabling WAL", e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(SyncError::Storage { message: format!("WAL journal unavailable (got {mode})"), source: None });
+        }
+        let sync = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", sync).map_err(|e| db_error("setting synchronous", e))?;
+        let mut store = SqliteStore { conn: Some(conn) };
+        store.migrate(tables)?;
+        Ok(store)
+    }
+
+    fn conn(&mut self) -> Result<&mut Connection> {
+        self.conn.as_mut().ok_or(SyncError::Closed)
+    }
+
+    fn migrate(&mut self, existing_tables: i64) -> Result<()> {
+        let conn = self.conn()?;
+        let has_version_table: bool = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'statesync_schema'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(|e| db_error("reading the schema", e))?
+            > 0;
+        let version: i64 = if has_version_table {
+            conn.query_row("SELECT version FROM statesync_schema", [], |r| r.get(0))
+                .optional()
+                .map_err(|e| db_error("reading the schema version", e))?
+                .ok_or_else(|| SyncError::Corrupt("schema version row is missing".into()))?
+        } else if existing_tables > 0 {
+            return Err(SyncError::Corrupt("the database exists but is not a statesync store".into()));
+        } else {
+            0
+        };
+        if version > SCHEMA_VERSION {
+            return Err(SyncError::UnsupportedFormat(format!(
+                "database schema version {version} is newer than this build supports ({SCHEMA_VERSION})"
+            )));
+        }
+        if version == SCHEMA_VERSION {
+            return Ok(());
+        }
+        migrate_to(conn, version, SCHEMA_VERSION)
+    }
+}
+
+/// Runs the migrations from `from` to `to` in one transaction.
+pub(crate) fn migrate_to(conn: &mut Connection, from: i64, to: i64) -> Result<()> {
+    let tx = conn.transaction().map_err(|e| db_error("starting a migration", e))?;
+    if from == 0 {
+        tx.execute_batch(
+            "CREATE TABLE statesync_schema (version INTEGER NOT NULL); INSERT INTO statesync_schema VALUES (0);",
+        )
+        .map_err(|e| db_error("creating the schema table", e))?;
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().take(to as usize).skip(from as usize) {
+        tx.execute_batch(sql).map_err(|e| db_error(&format!("migrating to schema version {}", i + 1), e))?;
+    }
+    tx.execute("UPDATE statesync_schema SET version = ?1", [to])
+        .map_err(|e| db_error("recording the schema version", e))?;
+    tx.commit().map_err(|e| db_error("committing a migration", e))
+}
+
+impl Store for SqliteStore {
+    fn load(&mut self) -> Result<Option<Replica>> {
+        let conn = self.conn()?;
+        let load_err = |e| db_error("loading the replica", e);
+        let meta = conn
+            .query_row("SELECT node_id, counter, hlc_millis, hlc_counter, seq FROM replica", [], |r| {
+                Ok(Meta {
+                    node_id: r.get(0)?,
+                    counter: r.get::<_, i64>(1)? as u64,
+                    hlc: Hlc { millis: r.get::<_, i64>(2)? as u64, counter: r.get::<_, i64>(3)? as u32 },
+                    seq: r.get::<_, i64>(4)? as u64,
+                })
+            })
+            .optional()
+            .map_err(load_err)?;
+        let Some(meta) = meta else { return Ok(None) };
+        let mut replica = Replica::new(meta);
+
+        let mut stmt = conn.prepare("SELECT seq, body FROM states").map_err(load_err)?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))).map_err(load_err)?;
+        for row in rows {
+            let (seq, body) = row.map_err(load_err)?;
+            let state: SyncState = serde_json::from_str(&body).map_err(|e| corrupt("state", e))?;
+            state.validate().map_err(|e| corrupt("state", e))?;
+            replica.states.insert(state.id.clone(), Stored { state, seq: seq as u64 });
+        }
+
+        let mut stmt = conn.prepare("SELECT seq, body FROM pending ORDER BY seq").map_err(load_err)?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))).map_err(load_err)?;
+        for row in rows {
+            let (seq, body) = row.map_err(load_err)?;
+            let op: SyncOperation = serde_json::from_str(&body).map_err(|e| corrupt("operation", e))?;
+            replica.pending_by_id.insert(op.op_id.clone(), seq as u64);
+            replica.pending.insert(seq as u64, op);
+        }
+
+        let mut stmt = conn.prepare("SELECT seq, body FROM conflicts").map_err(load_err)?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))).map_err(load_err)?;
+        for row in rows {
+            let (seq, body) = row.map_err(load_err)?;
+            let conflict: SyncConflict = serde_json::from_str(&body).map_err(|e| corrupt("conflict", e))?;
+            replica.conflicts.insert(conflict.conflict_id.clone(), StoredConflict { conflict, seq: seq as u64 });
+        }
+
+        let mut stmt = conn.prepare("SELECT peer, scope, cursor FROM peer_cursors").map_err(load_err)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(load_err)?;
+        for row in rows {
+            let (peer, scope, cursor) = row.map_err(load_err)?;
+            replica.cursors.insert((peer, scope), cursor);
+        }
+        Ok(Some(replica))
+    }
+
+    fn commit(&mut self, batch: &ChangeBatch) -> Result<()> {
+        let conn = self.conn()?;
+        let err = |e| db_error("committing a change", e);
+        let tx = conn.transaction().map_err(err)?;
+        if batch.clear {
+            tx.execute_batch("DELETE FROM states; DELETE FROM pending; DELETE FROM conflicts;").map_err(err)?;
+        }
+        let m = &batch.meta;
+        tx.prepare_cached(
+            "INSERT INTO replica (singleton, node_id, counter, hlc_millis, hlc_counter, seq) VALUES (1, ?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (singleton) DO UPDATE SET node_id = excluded.node_id, counter = excluded.counter,
+               hlc_millis = excluded.hlc_millis, hlc_counter = excluded.hlc_counter, seq = excluded.seq",
+        )
+        .and_then(|mut s| {
+            s.execute(params![m.node_id, m.counter as i64, m.hlc.millis as i64, m.hlc.counter as i64, m.seq as i64])
+        })
+        .map_err(err)?;
+        if !batch.states.is_empty() {
+            let mut put = tx
+                .prepare_cached(
+                    "INSERT INTO states (id, collection, seq, body) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (id) DO UPDATE SET collection = excluded.collection, seq = excluded.seq, body = excluded.body",
+                )
+                .map_err(err)?;
+            for (id, stored) in &batch.states {
+                let body = serde_json::to_string(&stored.state).expect("a state always serialises");
+                put.execute(params![id, stored.state.collection, stored.seq as i64, body]).map_err(err)?;
+            }
+        }
+        if !batch.ops_removed.is_empty() {
+            let mut del = tx.prepare_cached("DELETE FROM pending WHERE seq = ?1").map_err(err)?;
+            for seq in &batch.ops_removed {
+                del.execute([*seq as i64]).map_err(err)?;
+            }
+        }
+        if !batch.ops_added.is_empty() {
+            let mut add =
+                tx.prepare_cached("INSERT INTO pending (seq, op_id, body) VALUES (?1, ?2, ?3)").map_err(err)?;
+            for (seq, op) in &batch.ops_added {
+                let body = serde_json::to_string(op).expect("an operation always serialises");
+                add.execute(params![*seq as i64, op.op_id, body]).map_err(err)?;
+            }
+        }
+        for (id, c) in &batch.conflicts {
+            match c {
+                Some(c) => {
+                    let body = serde_json::to_string(&c.conflict).expect("a conflict always serialises");
+                    tx.prepare_cached("INSERT OR REPLACE INTO conflicts (conflict_id, seq, body) VALUES (?1, ?2, ?3)")
+                        .and_then(|mut s| s.execute(params![id, c.seq as i64, body]))
+                        .map_err(err)?;
+                }
+                None => {
+                    tx.prepare_cached("DELETE FROM conflicts WHERE conflict_id = ?1")
+                        .and_then(|mut s| s.execute([id]))
+                        .map_err(err)?;
+                }
+            }
+        }
+        for ((peer, scope), cursor) in &batch.cursors {
+            match cursor {
+                Some(c) => tx
+                    .prepare_cached("INSERT OR REPLACE INTO peer_cursors (peer, scope, cursor) VALUES (?1, ?2, ?3)")
+                    .and_then(|mut s| s.execute(params![peer, scope, c])),
+                None => tx
+                    .prepare_cached("DELETE FROM peer_cursors WHERE peer = ?1 AND scope = ?2")
+                    .and_then(|mut s| s.execute(params![peer, scope])),
+            }
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    fn close(&mut self) -> Result<()> {
+        if let Some(conn) = self.conn.take() {
+            conn.close().map_err(|(_, e)| db_error("closing the database", e))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_old_schema_migrates_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            migrate_to(&mut conn, 0, 1).unwrap();
+        }
+        drop(SqliteStore::open(&path, Durability::Full).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let v: i64 = conn.query_row("SELECT version FROM statesync_schema", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let idx: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'states_by_seq'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(idx, 1);
+    }
+}

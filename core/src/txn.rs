@@ -1,0 +1,544 @@
+//! One transaction against the replica image: local writes, remote applies and conflict
+//! handling, all recorded into a [`ChangeBatch`] and a list of events. Nothing here touches the
+//! image or the store; the manager commits the batch and only then applies it.
+
+use crate::canonical::{digest16, state_hash};
+use crate::clock::{ClockOrdering, VectorClock};
+use crate::conflict::{ConflictStrategy, Resolution, SyncConflict};
+use crate::error::{Result, SyncError};
+use crate::event::SyncEvent;
+use crate::fields::FieldNode;
+use crate::operation::{OperationKind, SyncOperation};
+use crate::replica::{ChangeBatch, Replica, Stored, StoredConflict};
+use crate::settle::{field_tree, settle, Settlement};
+use crate::state::{validate_collection, validate_id, SyncState, DEFAULT_COLLECTION};
+use crate::timestamp::{Timestamp, WallClock};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Conflict strategies in force.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Strategies {
+    pub default: ConflictStrategy,
+    pub per_collection: HashMap<String, ConflictStrategy>,
+    pub check_resolver: bool,
+}
+
+impl Strategies {
+    pub fn for_collection(&self, collection: &str) -> &ConflictStrategy {
+        self.per_collection.get(collection).unwrap_or(&self.default)
+    }
+}
+
+/// What applying one remote state did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyOutcome {
+    /// The state was unknown and is now stored.
+    Created,
+    /// The remote version was newer and replaced the local one.
+    Updated,
+    /// The remote version is the local one (a duplicate delivery).
+    Unchanged,
+    /// The remote version is older than the local one.
+    Ignored,
+    /// The versions were concurrent; the strategy settled it (or recorded it, for `Manual`).
+    Conflict,
+}
+
+impl ApplyOutcome {
+    /// The lower-case name used by every binding.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplyOutcome::Created => "created",
+            ApplyOutcome::Updated => "updated",
+            ApplyOutcome::Unchanged => "unchanged",
+            ApplyOutcome::Ignored => "ignored",
+            ApplyOutcome::Conflict => "conflict",
+        }
+    }
+}
+
+/// The result of [`crate::SyncManager::apply_remote_state`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApplyResult {
+    /// What happened.
+    pub outcome: ApplyOutcome,
+    /// The stored version afterwards.
+    pub state: SyncState,
+    /// For `Conflict`: true when the strategy settled it automatically.
+    pub resolved: bool,
+    /// For a `Manual` conflict: the recorded conflict.
+    pub conflict: Option<SyncConflict>,
+}
+
+/// Counts of what a batch of remote states did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReconciliationResult {
+    /// States that were new here.
+    pub created: u64,
+    /// States replaced by a newer remote version.
+    pub updated: u64,
+    /// Duplicates of what was stored.
+    pub unchanged: u64,
+    /// Older versions.
+    pub ignored: u64,
+    /// Concurrent versions detected (settled or recorded).
+    pub conflicts: u64,
+    /// Of those, settled automatically by the strategy.
+    pub resolved: u64,
+}
+
+impl ReconciliationResult {
+    pub(crate) fn count(&mut self, r: &ApplyResult) {
+        match r.outcome {
+            ApplyOutcome::Created => self.created += 1,
+            ApplyOutcome::Updated => self.updated += 1,
+            ApplyOutcome::Unchanged => self.unchanged += 1,
+            ApplyOutcome::Ignored => self.ignored += 1,
+            ApplyOutcome::Conflict => {
+                self.conflicts += 1;
+                if r.resolved {
+                    self.resolved += 1;
+                }
+            }
+        }
+    }
+}
+
+/// What a local write supersedes: the version written over (for the field history), and the
+/// clock and version the new write must dominate.
+struct Base<'s> {
+    state: Option<&'s SyncState>,
+    clock: VectorClock,
+    version: u64,
+}
+
+impl<'s> Base<'s> {
+    fn none() -> Self {
+        Base { state: None, clock: VectorClock::new(), version: 0 }
+    }
+
+    fn over(state: &'s SyncState) -> Self {
+        Base { state: Some(state), clock: state.clock.clone(), version: state.version }
+    }
+}
+
+/// A transaction in progress.
+pub(crate) struct Txn<'a> {
+    base: &'a Replica,
+    strategies: &'a Strategies,
+    clock: &'a dyn WallClock,
+    pub batch: ChangeBatch,
+    pub events: Vec<SyncEvent>,
+    emit: bool,
+}
+
+impl<'a> Txn<'a> {
+    pub fn new(base: &'a Replica, strategies: &'a Strategies, clock: &'a dyn WallClock, emit: bool) -> Self {
+        Txn { base, strategies, clock, batch: ChangeBatch::new(base.meta.clone()), events: Vec::new(), emit }
+    }
+
+    // ---- reads through the overlay -------------------------------------------------------
+
+    /// The stored version of `id`, tombstones included, as this transaction sees it.
+    pub fn state(&self, id: &str) -> Option<&SyncState> {
+        match self.batch.states.get(id) {
+            Some(s) => Some(&s.state),
+            None if self.batch.clear => None,
+            None => self.base.states.get(id).map(|s| &s.state),
+        }
+    }
+
+    fn live_state(&self, id: &str) -> Result<&SyncState> {
+        match self.state(id) {
+            Some(s) if s.is_live() => Ok(s),
+            _ => Err(SyncError::NotFound(format!("state {id:?}"))),
+        }
+    }
+
+    fn conflict(&self, conflict_id: &str) -> Option<&StoredConflict> {
+        match self.batch.conflicts.get(conflict_id) {
+            Some(c) => c.as_ref(),
+            None if self.batch.clear => None,
+            None => self.base.conflicts.get(conflict_id),
+        }
+    }
+
+    fn conflict_ids_of(&self, state_id: &str) -> Vec<String> {
+        let mut ids: Vec<String> = Vec::new();
+        if !self.batch.clear {
+            ids.extend(
+                self.base
+                    .conflicts
+                    .iter()
+                    .filter(|(id, c)| c.conflict.state_id == state_id && !self.batch.conflicts.contains_key(*id))
+                    .map(|(id, _)| id.clone()),
+            );
+        }
+        ids.extend(
+            self.batch
+                .conflicts
+                .iter()
+                .filter(|(_, c)| c.as_ref().is_some_and(|c| c.conflict.state_id == state_id))
+                .map(|(id, _)| id.clone()),
+        );
+        ids
+    }
+
+    fn has_conflicts(&self) -> bool {
+        (!self.batch.clear && !self.base.conflicts.is_empty()) || !self.batch.conflicts.is_empty()
+    }
+
+    // ---- primitive changes -----------------------------------------------------------------
+
+    fn next_seq(&mut self) -> u64 {
+        self.batch.meta.seq += 1;
+        self.batch.meta.seq
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now_millis()
+    }
+
+    /// Stores a new version of a state, with its event, and drops the manual conflicts that the
+    /// new version has seen both sides of.
+    fn put(&mut self, state: SyncState) {
+        let seq = self.next_seq();
+        if self.emit {
+            if let Some(event) = SyncEvent::for_change(self.state(&state.id), &state) {
+                self.events.push(event);
+            }
+        }
+        if self.has_conflicts() {
+            self.drop_conflicts_dominated_by(&state.id, &state.clock);
+        }
+        self.batch.states.insert(state.id.clone(), Stored { state, seq });
+    }
+
+    fn drop_conflicts_dominated_by(&mut self, state_id: &str, clock: &VectorClock) {
+        for id in self.conflict_ids_of(state_id) {
+            let dominated = self.conflict(&id).is_some_and(|c| clock.dominates(&c.conflict.remote.clock));
+            if dominated {
+                self.remove_conflict(&id, state_id);
+            }
+        }
+    }
+
+    fn remove_conflict(&mut self, conflict_id: &str, state_id: &str) {
+        self.batch.conflicts.insert(conflict_id.to_owned(), None);
+        if self.emit {
+            self.events.push(SyncEvent::ConflictResolved {
+                conflict_id: conflict_id.to_owned(),
+                state_id: state_id.to_owned(),
+            });
+        }
+    }
+
+    /// Makes a local write of `new` (`None` deletes): the next counter value in the clock, a
+    /// new hybrid timestamp, a pending operation.
+    fn write_local(
+        &mut self,
+        kind: OperationKind,
+        id: String,
+        collection: String,
+        new: Option<Value>,
+        base: Base<'_>,
+    ) -> SyncState {
+        let Base { state: base, clock: base_clock, version: base_version } = base;
+        let node = self.batch.meta.node_id.clone();
+        let counter = self.batch.meta.counter.max(base_clock.get(&node)) + 1;
+        self.batch.meta.counter = counter;
+        let now = self.now();
+        let (millis, logical) = self.batch.meta.hlc.tick(now);
+        let timestamp = Timestamp { millis, counter: logical, node: node.clone() };
+        let mut clock = base_clock;
+        clock.set(&node, counter);
+        let deleted = new.is_none();
+        let data = new.unwrap_or(Value::Null);
+        let fields =
+            matches!(self.strategies.for_collection(&collection), ConflictStrategy::MergeFields).then(|| match base {
+                Some(b) => {
+                    let mut tree = field_tree(b);
+                    if deleted {
+                        tree.delete(&timestamp);
+                    } else {
+                        tree.write(&data, &timestamp);
+                    }
+                    tree
+                }
+                None => FieldNode::from_state(&data, deleted, &timestamp),
+            });
+        let op = SyncOperation {
+            op_id: format!("{node}:{counter}"),
+            kind,
+            state_id: id.clone(),
+            collection: collection.clone(),
+            data: data.clone(),
+            clock: clock.clone(),
+            timestamp: timestamp.clone(),
+            node_id: node.clone(),
+        };
+        let state = SyncState {
+            hash: state_hash(&data, deleted),
+            id,
+            collection,
+            data,
+            clock,
+            timestamp,
+            modified_by: node,
+            deleted,
+            version: base_version + 1,
+            fields,
+        };
+        self.put(state.clone());
+        let seq = self.batch.meta.seq;
+        self.batch.ops_added.insert(seq, op);
+        state
+    }
+
+    // ---- local CRUD ------------------------------------------------------------------------
+
+    /// Creates a state (or re-creates one over its tombstone).
+    pub fn create(&mut self, data: Value, id: Option<String>, collection: Option<String>) -> Result<SyncState> {
+        let id = match id {
+            Some(id) => {
+                validate_id(&id).map_err(SyncError::InvalidInput)?;
+                id
+            }
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        let collection = collection.unwrap_or_else(|| DEFAULT_COLLECTION.to_owned());
+        validate_collection(&collection).map_err(SyncError::InvalidInput)?;
+        match self.state(&id) {
+            None => Ok(self.write_local(OperationKind::Create, id, collection, Some(data), Base::none())),
+            Some(existing) if existing.is_live() => Err(SyncError::AlreadyExists(format!("state {id:?}"))),
+            Some(tomb) if tomb.collection != collection => Err(SyncError::AlreadyExists(format!(
+                "state {id:?} (deleted) belongs to collection {:?}, not {collection:?}",
+                tomb.collection
+            ))),
+            Some(tomb) => {
+                let tomb = tomb.clone();
+                Ok(self.write_local(OperationKind::Create, id, collection, Some(data), Base::over(&tomb)))
+            }
+        }
+    }
+
+    /// Replaces the data of a live state.
+    pub fn update(&mut self, id: &str, data: Value) -> Result<SyncState> {
+        let prev = self.live_state(id)?.clone();
+        Ok(self.write_local(
+            OperationKind::Update,
+            prev.id.clone(),
+            prev.collection.clone(),
+            Some(data),
+            Base::over(&prev),
+        ))
+    }
+
+    /// Turns a live state into a tombstone.
+    pub fn delete(&mut self, id: &str) -> Result<SyncState> {
+        let prev = self.live_state(id)?.clone();
+        Ok(self.write_local(OperationKind::Delete, prev.id.clone(), prev.collection.clone(), None, Base::over(&prev)))
+    }
+
+    /// Drops acknowledged operations from the pending queue; unknown ids are ignored so that a
+    /// repeated acknowledgement is harmless. Returns how many were dropped.
+    pub fn acknowledge(&mut self, op_ids: &[String]) -> usize {
+        let mut dropped = 0;
+        for op_id in op_ids {
+            if let Some(&seq) = self.base.pending_by_id.get(op_id) {
+                if !self.batch.clear && !self.batch.ops_removed.contains(&seq) {
+                    self.batch.ops_removed.push(seq);
+                    dropped += 1;
+                }
+            } else if let Some(seq) =
+                self.batch.ops_added.iter().find(|(_, op)| &op.op_id == op_id).map(|(seq, _)| *seq)
+            {
+                self.batch.ops_added.remove(&seq);
+                dropped += 1;
+            }
+        }
+        dropped
+    }
+
+    /// Sets (or with `None` clears) the durable sync cursor for `(peer, scope)`.
+    pub fn set_cursor(&mut self, peer: &str, scope: &str, cursor: Option<String>) {
+        self.batch.cursors.insert((peer.to_owned(), scope.to_owned()), cursor);
+    }
+
+    // ---- remote states -----------------------------------------------------------------------
+
+    /// Moves the replica's clocks past what a remote state has seen.
+    fn observe(&mut self, remote: &SyncState) {
+        let now = self.now();
+        self.batch.meta.hlc.observe(&remote.timestamp, now);
+        let own = remote.clock.get(&self.batch.meta.node_id);
+        self.batch.meta.counter = self.batch.meta.counter.max(own);
+    }
+
+    /// Applies one remote state, already validated, by the rules of DESIGN §3.
+    pub fn apply_remote(&mut self, remote: SyncState) -> Result<ApplyResult> {
+        self.observe(&remote);
+        let Some(local) = self.state(&remote.id) else {
+            self.put(remote.clone());
+            return Ok(ApplyResult { outcome: ApplyOutcome::Created, state: remote, resolved: false, conflict: None });
+        };
+        if local.collection != remote.collection {
+            return Err(SyncError::InvalidState(format!(
+                "state {:?} belongs to collection {:?} here, not {:?}",
+                remote.id, local.collection, remote.collection
+            )));
+        }
+        let unchanged =
+            |outcome, state: &SyncState| ApplyResult { outcome, state: state.clone(), resolved: false, conflict: None };
+        match remote.clock.compare(&local.clock) {
+            ClockOrdering::Equal => Ok(unchanged(ApplyOutcome::Unchanged, local)),
+            ClockOrdering::Before => Ok(unchanged(ApplyOutcome::Ignored, local)),
+            ClockOrdering::After => {
+                self.put(remote.clone());
+                Ok(ApplyResult { outcome: ApplyOutcome::Updated, state: remote, resolved: false, conflict: None })
+            }
+            ClockOrdering::Concurrent => {
+                let local = local.clone();
+                let strategy = self.strategies.for_collection(&local.collection);
+                match settle(&local, &remote, strategy, self.strategies.check_resolver)? {
+                    Settlement::Merged(merged) => {
+                        let merged = *merged;
+                        self.put(merged.clone());
+                        Ok(ApplyResult {
+                            outcome: ApplyOutcome::Conflict,
+                            state: merged,
+                            resolved: true,
+                            conflict: None,
+                        })
+                    }
+                    Settlement::Rewrite { data, deleted } => {
+                        let state = self.rewrite(&local, &remote.clock, remote.version, data, deleted);
+                        Ok(ApplyResult { outcome: ApplyOutcome::Conflict, state, resolved: true, conflict: None })
+                    }
+                    Settlement::Manual => {
+                        let conflict = self.record_conflict(local.clone(), remote);
+                        Ok(ApplyResult {
+                            outcome: ApplyOutcome::Conflict,
+                            state: local,
+                            resolved: false,
+                            conflict: Some(conflict),
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    /// A new local write of `data` over `local`, having seen `other_clock` too.
+    fn rewrite(
+        &mut self,
+        local: &SyncState,
+        other_clock: &VectorClock,
+        other_version: u64,
+        data: Value,
+        deleted: bool,
+    ) -> SyncState {
+        let kind = match (local.is_live(), deleted) {
+            (_, true) => OperationKind::Delete,
+            (false, false) => OperationKind::Create,
+            (true, false) => OperationKind::Update,
+        };
+        self.write_local(
+            kind,
+            local.id.clone(),
+            local.collection.clone(),
+            (!deleted).then_some(data),
+            Base {
+                state: Some(local),
+                clock: local.clock.merged(other_clock),
+                version: local.version.max(other_version),
+            },
+        )
+    }
+
+    fn record_conflict(&mut self, local: SyncState, remote: SyncState) -> SyncConflict {
+        let key =
+            format!("{}\0{}\0{}", remote.id, serde_json::to_string(&remote.clock).unwrap_or_default(), remote.hash);
+        let conflict_id = digest16(&key);
+        if let Some(existing) = self.conflict(&conflict_id) {
+            return existing.conflict.clone();
+        }
+        // An older concurrent version that this one has seen is superseded by it.
+        self.drop_conflicts_dominated_by(&remote.id, &remote.clock);
+        let conflict = SyncConflict {
+            conflict_id: conflict_id.clone(),
+            state_id: remote.id.clone(),
+            local,
+            remote,
+            detected_at: self.batch.meta.hlc.millis,
+        };
+        let seq = self.next_seq();
+        self.batch.conflicts.insert(conflict_id, Some(StoredConflict { conflict: conflict.clone(), seq }));
+        if self.emit {
+            self.events.push(SyncEvent::ConflictDetected(conflict.clone()));
+        }
+        conflict
+    }
+
+    /// Settles a manual conflict with a new local write that has seen both sides.
+    pub fn resolve_conflict(&mut self, conflict_id: &str, resolution: Resolution) -> Result<SyncState> {
+        let conflict = self
+            .conflict(conflict_id)
+            .map(|c| c.conflict.clone())
+            .ok_or_else(|| SyncError::NotFound(format!("conflict {conflict_id:?}")))?;
+        let local = self
+            .state(&conflict.state_id)
+            .cloned()
+            .ok_or_else(|| SyncError::NotFound(format!("state {:?}", conflict.state_id)))?;
+        let (data, deleted) = match resolution {
+            Resolution::Local => (local.data.clone(), local.deleted),
+            Resolution::Remote => (conflict.remote.data.clone(), conflict.remote.deleted),
+            Resolution::Custom(data) => (data, false),
+        };
+        Ok(self.rewrite(&local, &conflict.remote.clock, conflict.remote.version, data, deleted))
+    }
+
+    // ---- import ------------------------------------------------------------------------------
+
+    /// Replaces everything with a snapshot's states, operations and conflicts (all validated).
+    pub fn replace_all(&mut self, states: Vec<SyncState>, pending: Vec<SyncOperation>, conflicts: Vec<SyncConflict>) {
+        let before: Vec<SyncState> = self.base.states.values().map(|s| s.state.clone()).collect();
+        self.batch.clear = true;
+        self.batch.states.clear();
+        self.batch.ops_added.clear();
+        self.batch.ops_removed.clear();
+        self.batch.conflicts.clear();
+        let mut incoming: HashMap<String, ()> = HashMap::new();
+        for state in states {
+            self.observe(&state);
+            incoming.insert(state.id.clone(), ());
+            let seq = self.next_seq();
+            if self.emit {
+                let old = self.base.states.get(&state.id).map(|s| &s.state);
+                if let Some(e) = SyncEvent::for_change(old, &state) {
+                    self.events.push(e);
+                }
+            }
+            self.batch.states.insert(state.id.clone(), Stored { state, seq });
+        }
+        if self.emit {
+            for old in before.into_iter().filter(|s| s.is_live() && !incoming.contains_key(&s.id)) {
+                self.events.push(SyncEvent::StateDeleted(old));
+            }
+        }
+        let node = self.batch.meta.node_id.clone();
+        for op in pending {
+            let now = self.now();
+            self.batch.meta.hlc.observe(&op.timestamp, now);
+            self.batch.meta.counter = self.batch.meta.counter.max(op.clock.get(&node));
+            let seq = self.next_seq();
+            self.batch.ops_added.insert(seq, op);
+        }
+        for conflict in conflicts {
+            let seq = self.next_seq();
+            self.batch.conflicts.insert(conflict.conflict_id.clone(), Some(StoredConflict { conflict, seq }));
+        }
+    }
+}
