@@ -1,0 +1,282 @@
+//! Manager behaviour that the conformance vectors cannot express: persistence across reopen,
+//! events and their order, status, close, batches, concurrency.
+
+use serde_json::json;
+use statesync::{
+    ConflictStrategy, CreateOptions, ManagerConfig, ManualClock, Resolution, Status, SyncError, SyncEvent, SyncManager,
+};
+use std::sync::{Arc, Mutex};
+
+fn memory(node: &str) -> SyncManager {
+    SyncManager::open(ManagerConfig::memory().node_id(node).clock(Arc::new(ManualClock::new(1_000)))).unwrap()
+}
+
+fn recorder(m: &SyncManager) -> Arc<Mutex<Vec<SyncEvent>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    m.subscribe(move |e| sink.lock().unwrap().push(e.clone())).unwrap();
+    seen
+}
+
+fn names(events: &Mutex<Vec<SyncEvent>>) -> Vec<&'static str> {
+    events.lock().unwrap().iter().map(SyncEvent::name).collect()
+}
+
+#[test]
+fn sqlite_reopen_restores_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let (exported, node) = {
+        let m = SyncManager::open(ManagerConfig::sqlite(&path).strategy(ConflictStrategy::Manual)).unwrap();
+        m.create_state(json!({"a": 1}), CreateOptions::id("x").in_collection("c")).unwrap();
+        m.create_state(json!("gone"), CreateOptions::id("y")).unwrap();
+        m.delete_state("y").unwrap();
+        m.set_peer_cursor("hub", "all", Some("42")).unwrap();
+        // A concurrent remote version makes a durable manual conflict.
+        let other = memory("other");
+        other.create_state(json!({"a": 2}), CreateOptions::id("x").in_collection("c")).unwrap();
+        m.apply_remote_state(other.list_states(None, true).unwrap().remove(0)).unwrap();
+        assert_eq!(m.status(), Status::Conflict);
+        let snap = m.export_state().unwrap();
+        let node = m.node_id().unwrap();
+        m.close().unwrap();
+        (snap, node)
+    };
+    let m = SyncManager::open(ManagerConfig::sqlite(&path)).unwrap();
+    assert_eq!(m.node_id().unwrap(), node, "a generated node id is persisted");
+    assert_eq!(m.export_state().unwrap(), exported);
+    assert_eq!(m.peer_cursor("hub", "all").unwrap().as_deref(), Some("42"));
+    assert_eq!(m.status(), Status::Conflict);
+    // The counter survived too: the next write continues the clock.
+    let s = m.update_state("x", json!({"a": 3})).unwrap();
+    assert_eq!(s.clock.get(&node), 4);
+    assert_eq!(m.pending_operations().unwrap().last().unwrap().op_id, format!("{node}:4"));
+}
+
+#[test]
+fn a_store_refuses_another_node_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    SyncManager::open(ManagerConfig::sqlite(&path).node_id("a")).unwrap().close().unwrap();
+    let err = SyncManager::open(ManagerConfig::sqlite(&path).node_id("b")).err().unwrap();
+    assert_eq!(err.code(), "INVALID_INPUT");
+}
+
+#[test]
+fn events_arrive_after_commit_in_commit_order() {
+    let m = memory("a");
+    let seen = recorder(&m);
+    m.create_state(json!(1), CreateOptions::id("s")).unwrap();
+    m.update_state("s", json!(2)).unwrap();
+    m.delete_state("s").unwrap();
+    m.create_state(json!(3), CreateOptions::id("s")).unwrap();
+    assert_eq!(names(&seen), ["stateCreated", "stateUpdated", "stateDeleted", "stateCreated"]);
+    // Failed calls emit nothing.
+    assert!(m.update_state("missing", json!(0)).is_err());
+    assert_eq!(seen.lock().unwrap().len(), 4);
+}
+
+#[test]
+fn a_listener_may_call_back_into_the_manager() {
+    let m = Arc::new(memory("a"));
+    let seen = recorder(&m);
+    let inner = m.clone();
+    m.subscribe(move |e| {
+        // Reading and writing from inside a listener must neither deadlock nor reorder events.
+        if let SyncEvent::StateCreated(s) = e {
+            if s.id == "first" {
+                assert!(inner.get_state("first").unwrap().is_some(), "delivered after commit");
+                inner.create_state(json!("from listener"), CreateOptions::id("second")).unwrap();
+            }
+        }
+    })
+    .unwrap();
+    m.create_state(json!(1), CreateOptions::id("first")).unwrap();
+    let ids: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            SyncEvent::StateCreated(s) => Some(s.id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, ["first", "second"]);
+}
+
+#[test]
+fn unsubscribe_is_by_handle_and_a_panicking_listener_is_contained() {
+    let m = memory("a");
+    let seen = recorder(&m);
+    let boom = m.subscribe(|_| panic!("listener bug")).unwrap();
+    m.create_state(json!(1), CreateOptions::id("s")).unwrap();
+    assert!(m.unsubscribe(boom));
+    assert!(!m.unsubscribe(boom));
+    m.update_state("s", json!(2)).unwrap();
+    assert_eq!(names(&seen), ["stateCreated", "stateUpdated"]);
+}
+
+#[test]
+fn manual_conflicts_drive_status_and_events() {
+    let a = SyncManager::open(
+        ManagerConfig::memory().node_id("a").strategy(ConflictStrategy::Manual).clock(Arc::new(ManualClock::new(10))),
+    )
+    .unwrap();
+    let b = memory("b");
+    let seen = recorder(&a);
+    a.create_state(json!({"v": "a"}), CreateOptions::id("s")).unwrap();
+    let remote = b.create_state(json!({"v": "b"}), CreateOptions::id("s")).unwrap();
+    let r = a.apply_remote_state(remote).unwrap();
+    assert_eq!(r.outcome.as_str(), "conflict");
+    assert!(!r.resolved);
+    assert_eq!(a.status(), Status::Conflict);
+    let conflict = a.conflicts().unwrap().remove(0);
+    a.resolve_conflict(&conflict.conflict_id, Resolution::Custom(json!({"v": "both"}))).unwrap();
+    assert_eq!(a.status(), Status::Idle);
+    assert!(a.conflicts().unwrap().is_empty());
+    assert_eq!(
+        names(&seen),
+        [
+            "stateCreated",
+            "conflictDetected",
+            "statusChanged",
+            "stateUpdated",
+            "conflictResolved",
+            "statusChanged"
+        ]
+    );
+    let err = a.resolve_conflict(&conflict.conflict_id, Resolution::Local).unwrap_err();
+    assert_eq!(err.code(), "NOT_FOUND");
+}
+
+#[test]
+fn write_batch_is_all_or_nothing() {
+    let m = memory("a");
+    m.create_state(json!(0), CreateOptions::id("keep")).unwrap();
+    let before = m.export_state().unwrap();
+    let err = m
+        .write_batch(|b| {
+            b.create_state(json!(1), CreateOptions::id("new"))?;
+            b.update_state("keep", json!(2))?;
+            assert_eq!(b.get_state("new").unwrap().data, json!(1));
+            b.update_state("missing", json!(3))
+        })
+        .unwrap_err();
+    assert_eq!(err.code(), "NOT_FOUND");
+    assert_eq!(m.export_state().unwrap(), before);
+    let n = m
+        .write_batch(|b| {
+            for i in 0..10 {
+                b.update_state("keep", json!(i))?;
+            }
+            Ok(10)
+        })
+        .unwrap();
+    assert_eq!(n, 10);
+    assert_eq!(m.get_state("keep").unwrap().unwrap().version, 11);
+    assert_eq!(m.pending_operations().unwrap().len(), 11);
+}
+
+#[test]
+fn close_stops_every_call() {
+    let m = memory("a");
+    let seen = recorder(&m);
+    m.create_state(json!(1), CreateOptions::id("s")).unwrap();
+    m.close().unwrap();
+    m.close().unwrap();
+    assert_eq!(m.status(), Status::Closed);
+    assert_eq!(names(&seen).last(), Some(&"statusChanged"));
+    let closed = |r: Result<(), SyncError>| assert_eq!(r.unwrap_err().code(), "CLOSED");
+    closed(m.get_state("s").map(drop));
+    closed(m.create_state(json!(1), CreateOptions::default()).map(drop));
+    closed(m.update_state("s", json!(2)).map(drop));
+    closed(m.delete_state("s").map(drop));
+    closed(m.list_states(None, false).map(drop));
+    closed(m.pending_operations().map(drop));
+    closed(m.acknowledge(&[]).map(drop));
+    closed(m.conflicts().map(drop));
+    closed(m.export_state().map(drop));
+    closed(m.reconcile(vec![]).map(drop));
+    closed(m.subscribe(|_| {}).map(drop));
+    closed(m.node_id().map(drop));
+}
+
+#[test]
+fn a_manager_is_shared_across_threads() {
+    let m = Arc::new(SyncManager::open(ManagerConfig::memory().node_id("a")).unwrap());
+    let seen = recorder(&m);
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                for i in 0..200 {
+                    let id = format!("t{t}-{}", i % 10);
+                    match m.get_state(&id).unwrap() {
+                        Some(_) => m.update_state(&id, json!(i)).unwrap(),
+                        None => m.create_state(json!(i), CreateOptions::id(id)).unwrap(),
+                    };
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let ops = m.pending_operations().unwrap();
+    assert_eq!(ops.len(), 1600);
+    // One counter for all writes: op ids are unique and increasing in queue order.
+    let counters: Vec<u64> = ops.iter().map(|o| o.op_id.rsplit(':').next().unwrap().parse().unwrap()).collect();
+    assert!(counters.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(seen.lock().unwrap().len(), 1600);
+}
+
+#[test]
+fn generated_ids_and_default_collection() {
+    let m = memory("a");
+    let s = m.create_state(json!(null), CreateOptions::default()).unwrap();
+    assert_eq!(s.collection, "default");
+    assert_eq!(s.id.len(), 36);
+    let t = m.create_state(json!(null), CreateOptions::default()).unwrap();
+    assert_ne!(s.id, t.id);
+    assert_eq!(m.list_states(Some("default"), false).unwrap().len(), 2);
+    assert!(m.list_states(Some("other"), false).unwrap().is_empty());
+}
+
+#[test]
+fn a_store_failure_changes_nothing_and_sets_error_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let m = SyncManager::open(ManagerConfig::sqlite(&path).node_id("a")).unwrap();
+    m.create_state(json!(1), CreateOptions::id("s")).unwrap();
+    let before = m.export_state().unwrap();
+    // Another connection holds the write lock: the commit fails after the busy timeout.
+    let mut blocker = hold_write_lock(&path);
+    let err = m.update_state("s", json!(2)).unwrap_err();
+    assert_eq!(err.code(), "STORAGE");
+    assert!(std::error::Error::source(&err).is_some(), "the cause is kept");
+    assert_eq!(m.status(), Status::Error);
+    assert_eq!(m.export_state().unwrap(), before);
+    blocker.kill().unwrap();
+    blocker.wait().unwrap();
+    m.update_state("s", json!(2)).unwrap();
+    assert_eq!(m.status(), Status::Idle);
+}
+
+/// Holds SQLite's write lock on `path` from another process until that process is killed.
+fn hold_write_lock(path: &std::path::Path) -> std::process::Child {
+    // No sqlite3 CLI on a fresh machine; python3's sqlite3 module is always there.
+    let script = format!(
+        "import sqlite3,sys,time\nc=sqlite3.connect({:?},isolation_level=None)\nc.execute('BEGIN IMMEDIATE')\nprint('locked',flush=True)\ntime.sleep(60)\n",
+        path.display().to_string()
+    );
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is needed for this test");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
+    child
+}
