@@ -52,6 +52,11 @@ pub use timestamp::SystemClock;
 pub use timestamp::{ManualClock, Timestamp, WallClock};
 pub use txn::{ApplyOutcome, ApplyResult, ReconciliationResult};
 
+/// The README's examples, compiled and run as doctests so the README stays true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 #[cfg(test)]
 fn _assert_send_sync() {
     fn check<T: Send + Sync>() {}
