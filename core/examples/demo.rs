@@ -2,16 +2,18 @@
 //! their states and converge. Run with `make demo` (or `cargo run -p statesync --example demo`).
 
 use serde_json::json;
-use statesync::{ConflictStrategy, CreateOptions, ManagerConfig, SyncManager, SyncState};
+use statesync::{ConflictStrategy, CreateOptions, ManagerConfig, SyncManager};
 
 fn open(dir: &std::path::Path, node: &str) -> statesync::Result<SyncManager> {
     // MergeFields: concurrent edits of different fields both survive.
-    SyncManager::open(ManagerConfig::sqlite(dir.join(format!("{node}.db"))).node_id(node).strategy(ConflictStrategy::MergeFields))
+    SyncManager::open(
+        ManagerConfig::sqlite(dir.join(format!("{node}.db"))).node_id(node).strategy(ConflictStrategy::MergeFields),
+    )
 }
 
 /// Sends every state of `from` (tombstones included) to `to`, as a transport would.
 fn send(from: &SyncManager, to: &SyncManager) -> statesync::Result<()> {
-    let states: Vec<SyncState> = from.list_states(None, true)?;
+    let states = from.list_states(None, true)?;
     let result = to.reconcile(states)?;
     println!(
         "  {} -> {}: created {}, updated {}, unchanged {}, ignored {}, conflicts {} (resolved {})",
@@ -36,7 +38,10 @@ fn main() -> statesync::Result<()> {
     let laptop = open(&dir, "laptop")?;
     println!("replicas: phone and laptop, stored in {}", dir.display());
 
-    phone.create_state(json!({"theme": "dark", "font": {"size": 12}}), CreateOptions::id("settings").in_collection("prefs"))?;
+    phone.create_state(
+        json!({"theme": "dark", "font": {"size": 12}}),
+        CreateOptions::id("settings").in_collection("prefs"),
+    )?;
     println!("phone creates settings: {}", phone.get_state("settings")?.unwrap().data);
     send(&phone, &laptop)?;
 

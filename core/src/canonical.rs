@@ -90,12 +90,19 @@ fn write_string(s: &str, out: &mut String) {
 /// The content hash of a state: the first 8 bytes of SHA-256, in lower-case hex, over the
 /// canonical JSON of `{"data": data, "deleted": deleted}`.
 pub fn state_hash(data: &Value, deleted: bool) -> String {
-    let mut text = String::with_capacity(64);
-    // Already canonical: "data" sorts before "deleted".
-    text.push_str("{\"data\":");
-    write_canonical(data, &mut text);
-    text.push_str(if deleted { ",\"deleted\":true}" } else { ",\"deleted\":false}" });
-    hex16(Sha256::digest(text.as_bytes()).as_slice())
+    thread_local! {
+        // Hashing runs on every write: reuse one buffer per thread instead of allocating.
+        static BUFFER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    BUFFER.with(|buffer| {
+        let mut text = buffer.borrow_mut();
+        text.clear();
+        // Already canonical: "data" sorts before "deleted".
+        text.push_str("{\"data\":");
+        write_canonical(data, &mut text);
+        text.push_str(if deleted { ",\"deleted\":true}" } else { ",\"deleted\":false}" });
+        hex16(Sha256::digest(text.as_bytes()).as_slice())
+    })
 }
 
 /// Lower-case hex of the first 8 bytes of `digest`.

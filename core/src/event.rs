@@ -40,16 +40,16 @@ impl Status {
 
 /// Something that happened to a replica, delivered to listeners after it was committed.
 #[derive(Clone, Debug, PartialEq)]
-// Events are built only when someone listens and are moved, not copied around: boxing the
-// states would cost an allocation each for no gain.
+// Built only when someone listens, and moved, not copied: boxing the conflict would cost an
+// allocation for no gain.
 #[allow(clippy::large_enum_variant)]
 pub enum SyncEvent {
     /// A state became live (created locally, received, or re-created over a tombstone).
-    StateCreated(SyncState),
+    StateCreated(Arc<SyncState>),
     /// A live state changed.
-    StateUpdated(SyncState),
+    StateUpdated(Arc<SyncState>),
     /// A live state became a tombstone.
-    StateDeleted(SyncState),
+    StateDeleted(Arc<SyncState>),
     /// A manual conflict was recorded.
     ConflictDetected(SyncConflict),
     /// A manual conflict was resolved, or superseded by a version that dominates both sides.
@@ -82,7 +82,7 @@ impl SyncEvent {
     }
 
     /// The event a stored change produces for the application, if it is visible at all.
-    pub(crate) fn for_change(before: Option<&SyncState>, after: &SyncState) -> Option<SyncEvent> {
+    pub(crate) fn for_change(before: Option<&SyncState>, after: &Arc<SyncState>) -> Option<SyncEvent> {
         let was_live = before.is_some_and(SyncState::is_live);
         match (was_live, after.is_live()) {
             (false, true) => Some(SyncEvent::StateCreated(after.clone())),

@@ -139,6 +139,8 @@ impl CreateOptions {
 
 struct Inner {
     replica: Replica,
+    /// The change batch buffers, reused by every transaction to spare allocations.
+    spare: Option<ChangeBatch>,
     store: Box<dyn Store>,
     strategies: Strategies,
     clock: Arc<dyn WallClock>,
@@ -208,6 +210,7 @@ impl SyncManager {
             }
         };
         let mut inner = Inner {
+            spare: Some(ChangeBatch::new(replica.meta.clone())),
             replica,
             store,
             strategies: Strategies {
@@ -245,18 +248,26 @@ impl SyncManager {
             return Err(SyncError::Closed);
         }
         let emit = self.hub.is_heard();
-        let (value, batch, mut events) = {
-            let mut txn = Txn::new(&inner.replica, &inner.strategies, inner.clock.as_ref(), emit);
-            let value = f(&mut txn)?;
-            (value, txn.batch, txn.events)
+        let spare = inner.spare.take().unwrap_or_else(|| ChangeBatch::new(inner.replica.meta.clone()));
+        let mut txn = Txn::new(&inner.replica, &inner.strategies, inner.clock.as_ref(), emit, spare);
+        let outcome = f(&mut txn);
+        let (mut batch, mut events) = (txn.batch, txn.events);
+        let value = match outcome {
+            Ok(value) => value,
+            Err(e) => {
+                inner.spare = Some(batch);
+                return Err(e);
+            }
         };
         if batch.only_meta() {
             // Only the clocks moved (a duplicate or old remote state): kept in memory and
             // persisted with the next real change, sparing a disk commit per duplicate.
-            inner.replica.meta = batch.meta;
+            inner.replica.meta.clone_from(&batch.meta);
+            inner.spare = Some(batch);
             return Ok(value);
         }
         if let Err(e) = inner.store.commit(&batch) {
+            inner.spare = Some(batch);
             let mut status_events = Vec::new();
             inner.set_status(Status::Error, &mut status_events);
             self.hub.enqueue(status_events);
@@ -264,7 +275,8 @@ impl SyncManager {
             self.hub.dispatch();
             return Err(e);
         }
-        inner.replica.apply(batch);
+        inner.replica.apply(&mut batch);
+        inner.spare = Some(batch);
         let status = inner.derived_status();
         inner.set_status(status, &mut events);
         self.hub.enqueue(events);
@@ -280,29 +292,29 @@ impl SyncManager {
 
     /// Creates a state. Fails with `AlreadyExists` if a live state has the id; re-creating a
     /// deleted id is a new write that supersedes the tombstone.
-    pub fn create_state(&self, data: Value, options: CreateOptions) -> Result<SyncState> {
+    pub fn create_state(&self, data: Value, options: CreateOptions) -> Result<Arc<SyncState>> {
         self.mutate(|t| t.create(data, options.id, options.collection))
     }
 
     /// The live state with this id (`None` for missing or deleted).
-    pub fn get_state(&self, id: &str) -> Result<Option<SyncState>> {
+    pub fn get_state(&self, id: &str) -> Result<Option<Arc<SyncState>>> {
         self.read(|i| i.replica.states.get(id).map(|s| &s.state).filter(|s| s.is_live()).cloned())
     }
 
     /// Replaces a live state's data. `NotFound` if missing or deleted.
-    pub fn update_state(&self, id: &str, data: Value) -> Result<SyncState> {
+    pub fn update_state(&self, id: &str, data: Value) -> Result<Arc<SyncState>> {
         self.mutate(|t| t.update(id, data))
     }
 
     /// Deletes a live state (it becomes a tombstone that propagates). Returns the tombstone.
-    pub fn delete_state(&self, id: &str) -> Result<SyncState> {
+    pub fn delete_state(&self, id: &str) -> Result<Arc<SyncState>> {
         self.mutate(|t| t.delete(id))
     }
 
     /// States ordered by id, optionally of one collection, tombstones only when asked.
-    pub fn list_states(&self, collection: Option<&str>, include_deleted: bool) -> Result<Vec<SyncState>> {
+    pub fn list_states(&self, collection: Option<&str>, include_deleted: bool) -> Result<Vec<Arc<SyncState>>> {
         self.read(|i| {
-            let mut out: Vec<SyncState> = i
+            let mut out: Vec<Arc<SyncState>> = i
                 .replica
                 .states
                 .values()
@@ -323,7 +335,7 @@ impl SyncManager {
 
     /// Local writes not yet acknowledged, oldest first.
     pub fn pending_operations(&self) -> Result<Vec<SyncOperation>> {
-        self.read(|i| i.replica.pending_in_order().cloned().collect())
+        self.read(|i| i.replica.pending_in_order().collect())
     }
 
     /// Drops acknowledged operations; unknown ids are ignored. Returns how many were dropped.
@@ -332,13 +344,18 @@ impl SyncManager {
     }
 
     /// Applies one state from another replica (validated first: a malformed one changes nothing).
-    pub fn apply_remote_state(&self, remote: SyncState) -> Result<ApplyResult> {
+    pub fn apply_remote_state(&self, remote: impl Into<Arc<SyncState>>) -> Result<ApplyResult> {
+        let remote = remote.into();
         remote.validate()?;
         self.mutate(|t| t.apply_remote(remote))
     }
 
     /// Applies many remote states in one transaction (all validated first).
-    pub fn reconcile(&self, states: Vec<SyncState>) -> Result<ReconciliationResult> {
+    pub fn reconcile<S: Into<Arc<SyncState>>>(
+        &self,
+        states: impl IntoIterator<Item = S>,
+    ) -> Result<ReconciliationResult> {
+        let states: Vec<Arc<SyncState>> = states.into_iter().map(Into::into).collect();
         for s in &states {
             s.validate()?;
         }
@@ -357,7 +374,7 @@ impl SyncManager {
     }
 
     /// Settles a manual conflict with a new local write that has seen both sides.
-    pub fn resolve_conflict(&self, conflict_id: &str, resolution: Resolution) -> Result<SyncState> {
+    pub fn resolve_conflict(&self, conflict_id: &str, resolution: Resolution) -> Result<Arc<SyncState>> {
         self.mutate(|t| t.resolve_conflict(conflict_id, resolution))
     }
 
@@ -404,13 +421,13 @@ impl SyncManager {
     /// A snapshot of every state (tombstones included), the pending queue and the conflicts.
     pub fn export_state(&self) -> Result<Snapshot> {
         self.read(|i| {
-            let mut states: Vec<SyncState> = i.replica.states.values().map(|s| s.state.clone()).collect();
+            let mut states: Vec<SyncState> = i.replica.states.values().map(|s| (*s.state).clone()).collect();
             states.sort_by(|a, b| a.id.cmp(&b.id));
             Snapshot {
                 format: SNAPSHOT_FORMAT,
                 node_id: i.replica.meta.node_id.clone(),
                 states,
-                pending: i.replica.pending_in_order().cloned().collect(),
+                pending: i.replica.pending_in_order().collect(),
                 conflicts: i.replica.conflicts_in_order().into_iter().cloned().collect(),
             }
         })
@@ -485,22 +502,22 @@ pub struct WriteBatch<'t, 'a> {
 
 impl WriteBatch<'_, '_> {
     /// As [`SyncManager::create_state`].
-    pub fn create_state(&mut self, data: Value, options: CreateOptions) -> Result<SyncState> {
+    pub fn create_state(&mut self, data: Value, options: CreateOptions) -> Result<Arc<SyncState>> {
         self.txn.create(data, options.id, options.collection)
     }
 
     /// As [`SyncManager::update_state`].
-    pub fn update_state(&mut self, id: &str, data: Value) -> Result<SyncState> {
+    pub fn update_state(&mut self, id: &str, data: Value) -> Result<Arc<SyncState>> {
         self.txn.update(id, data)
     }
 
     /// As [`SyncManager::delete_state`].
-    pub fn delete_state(&mut self, id: &str) -> Result<SyncState> {
+    pub fn delete_state(&mut self, id: &str) -> Result<Arc<SyncState>> {
         self.txn.delete(id)
     }
 
     /// The live state with this id, including this batch's own writes.
-    pub fn get_state(&self, id: &str) -> Option<SyncState> {
+    pub fn get_state(&self, id: &str) -> Option<Arc<SyncState>> {
         self.txn.state(id).filter(|s| s.is_live()).cloned()
     }
 }

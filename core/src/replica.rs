@@ -5,10 +5,12 @@
 //! A failed commit therefore leaves both the disk and the image exactly as they were.
 
 use crate::conflict::SyncConflict;
+use crate::operation::OperationKind;
 use crate::operation::SyncOperation;
 use crate::state::SyncState;
 use crate::timestamp::Hlc;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// Replica-wide counters, persisted with every transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,8 +26,44 @@ pub(crate) struct Meta {
 /// A stored state with the local sequence number of its latest change.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Stored {
-    pub state: SyncState,
+    pub state: Arc<SyncState>,
     pub seq: u64,
+}
+
+/// A queued operation. A local write shares the state version it produced instead of copying
+/// its data, clock and timestamp; the public [`SyncOperation`] is built when it is read.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum PendingOp {
+    /// Written here, with this node's counter value: everything but the kind is the written
+    /// version (the op id is `"<node>:<counter>"`).
+    Written { counter: u64, kind: OperationKind, state: Arc<SyncState> },
+    /// Restored from a snapshot.
+    Imported(SyncOperation),
+}
+
+impl PendingOp {
+    pub fn op_id(&self) -> String {
+        match self {
+            PendingOp::Written { counter, state, .. } => format!("{}:{counter}", state.modified_by),
+            PendingOp::Imported(op) => op.op_id.clone(),
+        }
+    }
+
+    pub fn to_operation(&self) -> SyncOperation {
+        match self {
+            PendingOp::Written { kind, state, .. } => SyncOperation {
+                op_id: self.op_id(),
+                kind: *kind,
+                state_id: state.id.clone(),
+                collection: state.collection.clone(),
+                data: state.data.clone(),
+                clock: state.clock.clone(),
+                timestamp: state.timestamp.clone(),
+                node_id: state.modified_by.clone(),
+            },
+            PendingOp::Imported(op) => op.clone(),
+        }
+    }
 }
 
 /// A recorded manual conflict with the sequence number that orders it.
@@ -41,7 +79,10 @@ pub(crate) struct Replica {
     pub meta: Meta,
     pub states: HashMap<String, Stored>,
     /// Pending operations keyed by the sequence number of their write (queue order).
-    pub pending: BTreeMap<u64, SyncOperation>,
+    pub pending: BTreeMap<u64, PendingOp>,
+    /// Sequence numbers of this node's own queued writes, by counter value.
+    pub own_pending: HashMap<u64, u64>,
+    /// Sequence numbers of imported (or reloaded) operations, by op id.
     pub pending_by_id: HashMap<String, u64>,
     pub conflicts: HashMap<String, StoredConflict>,
     pub cursors: BTreeMap<(String, String), String>,
@@ -53,38 +94,53 @@ impl Replica {
             meta,
             states: HashMap::new(),
             pending: BTreeMap::new(),
+            own_pending: HashMap::new(),
             pending_by_id: HashMap::new(),
             conflicts: HashMap::new(),
             cursors: BTreeMap::new(),
         }
     }
 
-    /// Applies a committed batch.
-    pub fn apply(&mut self, batch: ChangeBatch) {
+    /// Applies a committed batch, draining it (its buffers are reused by the next transaction).
+    pub fn apply(&mut self, batch: &mut ChangeBatch) {
         if batch.clear {
             self.states.clear();
             self.pending.clear();
+            self.own_pending.clear();
             self.pending_by_id.clear();
             self.conflicts.clear();
+            batch.clear = false;
         }
-        self.meta = batch.meta;
-        self.states.extend(batch.states);
-        for seq in batch.ops_removed {
-            if let Some(op) = self.pending.remove(&seq) {
-                self.pending_by_id.remove(&op.op_id);
+        self.meta.clone_from(&batch.meta);
+        for stored in batch.states.drain() {
+            match self.states.get_mut(&stored.state.id) {
+                Some(slot) => *slot = stored,
+                None => {
+                    self.states.insert(stored.state.id.clone(), stored);
+                }
             }
         }
-        for (seq, op) in batch.ops_added {
-            self.pending_by_id.insert(op.op_id.clone(), seq);
+        for seq in batch.ops_removed.drain(..) {
+            match self.pending.remove(&seq) {
+                Some(PendingOp::Written { counter, .. }) => self.own_pending.remove(&counter),
+                Some(PendingOp::Imported(op)) => self.pending_by_id.remove(&op.op_id),
+                None => None,
+            };
+        }
+        for (seq, op) in batch.ops_added.drain(..) {
+            match &op {
+                PendingOp::Written { counter, .. } => self.own_pending.insert(*counter, seq),
+                PendingOp::Imported(op) => self.pending_by_id.insert(op.op_id.clone(), seq),
+            };
             self.pending.insert(seq, op);
         }
-        for (id, c) in batch.conflicts {
+        for (id, c) in batch.conflicts.drain() {
             match c {
                 Some(c) => self.conflicts.insert(id, c),
                 None => self.conflicts.remove(&id),
             };
         }
-        for (key, cursor) in batch.cursors {
+        for (key, cursor) in std::mem::take(&mut batch.cursors) {
             match cursor {
                 Some(c) => self.cursors.insert(key, c),
                 None => self.cursors.remove(&key),
@@ -92,9 +148,19 @@ impl Replica {
         }
     }
 
+    /// The sequence number of the queued operation `op_id`.
+    pub fn find_pending(&self, op_id: &str) -> Option<u64> {
+        let own = op_id
+            .rsplit_once(':')
+            .filter(|(node, _)| *node == self.meta.node_id)
+            .and_then(|(_, counter)| counter.parse::<u64>().ok())
+            .and_then(|counter| self.own_pending.get(&counter));
+        own.or_else(|| self.pending_by_id.get(op_id)).copied()
+    }
+
     /// Pending operations in queue order.
-    pub fn pending_in_order(&self) -> impl Iterator<Item = &SyncOperation> {
-        self.pending.values()
+    pub fn pending_in_order(&self) -> impl Iterator<Item = SyncOperation> + '_ {
+        self.pending.values().map(PendingOp::to_operation)
     }
 
     /// Conflicts in detection order.
@@ -111,8 +177,9 @@ pub(crate) struct ChangeBatch {
     pub meta: Meta,
     /// Drop every state, operation and conflict first (import with `replace`).
     pub clear: bool,
-    pub states: HashMap<String, Stored>,
-    pub ops_added: BTreeMap<u64, SyncOperation>,
+    pub states: Overlay,
+    /// Added operations in increasing sequence order.
+    pub ops_added: Vec<(u64, PendingOp)>,
     pub ops_removed: Vec<u64>,
     pub conflicts: HashMap<String, Option<StoredConflict>>,
     pub cursors: BTreeMap<(String, String), Option<String>>,
@@ -123,12 +190,23 @@ impl ChangeBatch {
         ChangeBatch {
             meta,
             clear: false,
-            states: HashMap::new(),
-            ops_added: BTreeMap::new(),
+            states: Overlay::default(),
+            ops_added: Vec::new(),
             ops_removed: Vec::new(),
             conflicts: HashMap::new(),
             cursors: BTreeMap::new(),
         }
+    }
+
+    /// Empties the batch for reuse, keeping its buffers.
+    pub fn reset(&mut self, meta: &Meta) {
+        self.meta.clone_from(meta);
+        self.clear = false;
+        self.states.clear();
+        self.ops_added.clear();
+        self.ops_removed.clear();
+        self.conflicts.clear();
+        self.cursors.clear();
     }
 
     /// True when committing would change nothing but (possibly) the counters.
@@ -139,5 +217,65 @@ impl ChangeBatch {
             && self.ops_removed.is_empty()
             && self.conflicts.is_empty()
             && self.cursors.is_empty()
+    }
+}
+
+/// The states one transaction wrote. Most transactions write one state, so they live in a
+/// vector searched linearly; an index is built only once a transaction grows past a few.
+#[derive(Debug, Default)]
+pub(crate) struct Overlay {
+    items: Vec<Stored>,
+    index: HashMap<String, usize>,
+}
+
+/// Size from which an [`Overlay`] keeps an index.
+const INDEX_FROM: usize = 16;
+
+impl Overlay {
+    fn position(&self, id: &str) -> Option<usize> {
+        if self.index.is_empty() {
+            self.items.iter().position(|s| s.state.id == id)
+        } else {
+            self.index.get(id).copied()
+        }
+    }
+
+    /// The version of `id` written in this transaction.
+    pub fn get(&self, id: &str) -> Option<&Stored> {
+        self.position(id).map(|i| &self.items[i])
+    }
+
+    /// Records a new version, replacing one written earlier in the same transaction.
+    pub fn put(&mut self, stored: Stored) {
+        match self.position(&stored.state.id) {
+            Some(i) => self.items[i] = stored,
+            None => {
+                if !self.index.is_empty() {
+                    self.index.insert(stored.state.id.clone(), self.items.len());
+                } else if self.items.len() + 1 >= INDEX_FROM {
+                    self.index.extend(self.items.iter().enumerate().map(|(i, s)| (s.state.id.clone(), i)));
+                    self.index.insert(stored.state.id.clone(), self.items.len());
+                }
+                self.items.push(stored);
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.items.clear();
+        self.index.clear();
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Stored> {
+        self.items.iter()
+    }
+
+    pub fn drain(&mut self) -> impl Iterator<Item = Stored> + '_ {
+        self.index.clear();
+        self.items.drain(..)
     }
 }

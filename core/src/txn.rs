@@ -9,12 +9,13 @@ use crate::error::{Result, SyncError};
 use crate::event::SyncEvent;
 use crate::fields::FieldNode;
 use crate::operation::{OperationKind, SyncOperation};
-use crate::replica::{ChangeBatch, Replica, Stored, StoredConflict};
+use crate::replica::{ChangeBatch, PendingOp, Replica, Stored, StoredConflict};
 use crate::settle::{field_tree, settle, Settlement};
 use crate::state::{validate_collection, validate_id, SyncState, DEFAULT_COLLECTION};
 use crate::timestamp::{Timestamp, WallClock};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Conflict strategies in force.
 #[derive(Clone, Debug, Default)]
@@ -65,7 +66,7 @@ pub struct ApplyResult {
     /// What happened.
     pub outcome: ApplyOutcome,
     /// The stored version afterwards.
-    pub state: SyncState,
+    pub state: Arc<SyncState>,
     /// For `Conflict`: true when the strategy settled it automatically.
     pub resolved: bool,
     /// For a `Manual` conflict: the recorded conflict.
@@ -108,19 +109,19 @@ impl ReconciliationResult {
 
 /// What a local write supersedes: the version written over (for the field history), and the
 /// clock and version the new write must dominate.
-struct Base<'s> {
-    state: Option<&'s SyncState>,
+struct Base {
+    state: Option<Arc<SyncState>>,
     clock: VectorClock,
     version: u64,
 }
 
-impl<'s> Base<'s> {
+impl Base {
     fn none() -> Self {
         Base { state: None, clock: VectorClock::new(), version: 0 }
     }
 
-    fn over(state: &'s SyncState) -> Self {
-        Base { state: Some(state), clock: state.clock.clone(), version: state.version }
+    fn over(state: Arc<SyncState>) -> Self {
+        Base { clock: state.clock.clone(), version: state.version, state: Some(state) }
     }
 }
 
@@ -135,14 +136,22 @@ pub(crate) struct Txn<'a> {
 }
 
 impl<'a> Txn<'a> {
-    pub fn new(base: &'a Replica, strategies: &'a Strategies, clock: &'a dyn WallClock, emit: bool) -> Self {
-        Txn { base, strategies, clock, batch: ChangeBatch::new(base.meta.clone()), events: Vec::new(), emit }
+    /// A transaction over `base`, recording into `batch` (an empty, reused buffer).
+    pub fn new(
+        base: &'a Replica,
+        strategies: &'a Strategies,
+        clock: &'a dyn WallClock,
+        emit: bool,
+        mut batch: ChangeBatch,
+    ) -> Self {
+        batch.reset(&base.meta);
+        Txn { base, strategies, clock, batch, events: Vec::new(), emit }
     }
 
     // ---- reads through the overlay -------------------------------------------------------
 
     /// The stored version of `id`, tombstones included, as this transaction sees it.
-    pub fn state(&self, id: &str) -> Option<&SyncState> {
+    pub fn state(&self, id: &str) -> Option<&Arc<SyncState>> {
         match self.batch.states.get(id) {
             Some(s) => Some(&s.state),
             None if self.batch.clear => None,
@@ -150,7 +159,7 @@ impl<'a> Txn<'a> {
         }
     }
 
-    fn live_state(&self, id: &str) -> Result<&SyncState> {
+    fn live_state(&self, id: &str) -> Result<&Arc<SyncState>> {
         match self.state(id) {
             Some(s) if s.is_live() => Ok(s),
             _ => Err(SyncError::NotFound(format!("state {id:?}"))),
@@ -203,17 +212,17 @@ impl<'a> Txn<'a> {
 
     /// Stores a new version of a state, with its event, and drops the manual conflicts that the
     /// new version has seen both sides of.
-    fn put(&mut self, state: SyncState) {
+    fn put(&mut self, state: Arc<SyncState>) {
         let seq = self.next_seq();
         if self.emit {
-            if let Some(event) = SyncEvent::for_change(self.state(&state.id), &state) {
+            if let Some(event) = SyncEvent::for_change(self.state(&state.id).map(|s| &**s), &state) {
                 self.events.push(event);
             }
         }
         if self.has_conflicts() {
             self.drop_conflicts_dominated_by(&state.id, &state.clock);
         }
-        self.batch.states.insert(state.id.clone(), Stored { state, seq });
+        self.batch.states.put(Stored { state, seq });
     }
 
     fn drop_conflicts_dominated_by(&mut self, state_id: &str, clock: &VectorClock) {
@@ -243,8 +252,8 @@ impl<'a> Txn<'a> {
         id: String,
         collection: String,
         new: Option<Value>,
-        base: Base<'_>,
-    ) -> SyncState {
+        base: Base,
+    ) -> Arc<SyncState> {
         let Base { state: base, clock: base_clock, version: base_version } = base;
         let node = self.batch.meta.node_id.clone();
         let counter = self.batch.meta.counter.max(base_clock.get(&node)) + 1;
@@ -259,7 +268,7 @@ impl<'a> Txn<'a> {
         let fields =
             matches!(self.strategies.for_collection(&collection), ConflictStrategy::MergeFields).then(|| match base {
                 Some(b) => {
-                    let mut tree = field_tree(b);
+                    let mut tree = field_tree(&b);
                     if deleted {
                         tree.delete(&timestamp);
                     } else {
@@ -269,17 +278,7 @@ impl<'a> Txn<'a> {
                 }
                 None => FieldNode::from_state(&data, deleted, &timestamp),
             });
-        let op = SyncOperation {
-            op_id: format!("{node}:{counter}"),
-            kind,
-            state_id: id.clone(),
-            collection: collection.clone(),
-            data: data.clone(),
-            clock: clock.clone(),
-            timestamp: timestamp.clone(),
-            node_id: node.clone(),
-        };
-        let state = SyncState {
+        let state = Arc::new(SyncState {
             hash: state_hash(&data, deleted),
             id,
             collection,
@@ -290,17 +289,17 @@ impl<'a> Txn<'a> {
             deleted,
             version: base_version + 1,
             fields,
-        };
+        });
         self.put(state.clone());
         let seq = self.batch.meta.seq;
-        self.batch.ops_added.insert(seq, op);
+        self.batch.ops_added.push((seq, PendingOp::Written { counter, kind, state: state.clone() }));
         state
     }
 
     // ---- local CRUD ------------------------------------------------------------------------
 
     /// Creates a state (or re-creates one over its tombstone).
-    pub fn create(&mut self, data: Value, id: Option<String>, collection: Option<String>) -> Result<SyncState> {
+    pub fn create(&mut self, data: Value, id: Option<String>, collection: Option<String>) -> Result<Arc<SyncState>> {
         let id = match id {
             Some(id) => {
                 validate_id(&id).map_err(SyncError::InvalidInput)?;
@@ -319,27 +318,33 @@ impl<'a> Txn<'a> {
             ))),
             Some(tomb) => {
                 let tomb = tomb.clone();
-                Ok(self.write_local(OperationKind::Create, id, collection, Some(data), Base::over(&tomb)))
+                Ok(self.write_local(OperationKind::Create, id, collection, Some(data), Base::over(tomb)))
             }
         }
     }
 
     /// Replaces the data of a live state.
-    pub fn update(&mut self, id: &str, data: Value) -> Result<SyncState> {
+    pub fn update(&mut self, id: &str, data: Value) -> Result<Arc<SyncState>> {
         let prev = self.live_state(id)?.clone();
         Ok(self.write_local(
             OperationKind::Update,
             prev.id.clone(),
             prev.collection.clone(),
             Some(data),
-            Base::over(&prev),
+            Base::over(prev.clone()),
         ))
     }
 
     /// Turns a live state into a tombstone.
-    pub fn delete(&mut self, id: &str) -> Result<SyncState> {
+    pub fn delete(&mut self, id: &str) -> Result<Arc<SyncState>> {
         let prev = self.live_state(id)?.clone();
-        Ok(self.write_local(OperationKind::Delete, prev.id.clone(), prev.collection.clone(), None, Base::over(&prev)))
+        Ok(self.write_local(
+            OperationKind::Delete,
+            prev.id.clone(),
+            prev.collection.clone(),
+            None,
+            Base::over(prev.clone()),
+        ))
     }
 
     /// Drops acknowledged operations from the pending queue; unknown ids are ignored so that a
@@ -347,15 +352,13 @@ impl<'a> Txn<'a> {
     pub fn acknowledge(&mut self, op_ids: &[String]) -> usize {
         let mut dropped = 0;
         for op_id in op_ids {
-            if let Some(&seq) = self.base.pending_by_id.get(op_id) {
+            if let Some(seq) = self.base.find_pending(op_id) {
                 if !self.batch.clear && !self.batch.ops_removed.contains(&seq) {
                     self.batch.ops_removed.push(seq);
                     dropped += 1;
                 }
-            } else if let Some(seq) =
-                self.batch.ops_added.iter().find(|(_, op)| &op.op_id == op_id).map(|(seq, _)| *seq)
-            {
-                self.batch.ops_added.remove(&seq);
+            } else if let Some(pos) = self.batch.ops_added.iter().position(|(_, op)| op.op_id() == *op_id) {
+                self.batch.ops_added.remove(pos);
                 dropped += 1;
             }
         }
@@ -378,7 +381,7 @@ impl<'a> Txn<'a> {
     }
 
     /// Applies one remote state, already validated, by the rules of DESIGN §3.
-    pub fn apply_remote(&mut self, remote: SyncState) -> Result<ApplyResult> {
+    pub fn apply_remote(&mut self, remote: Arc<SyncState>) -> Result<ApplyResult> {
         self.observe(&remote);
         let Some(local) = self.state(&remote.id) else {
             self.put(remote.clone());
@@ -390,8 +393,12 @@ impl<'a> Txn<'a> {
                 remote.id, local.collection, remote.collection
             )));
         }
-        let unchanged =
-            |outcome, state: &SyncState| ApplyResult { outcome, state: state.clone(), resolved: false, conflict: None };
+        let unchanged = |outcome, state: &Arc<SyncState>| ApplyResult {
+            outcome,
+            state: state.clone(),
+            resolved: false,
+            conflict: None,
+        };
         match remote.clock.compare(&local.clock) {
             ClockOrdering::Equal => Ok(unchanged(ApplyOutcome::Unchanged, local)),
             ClockOrdering::Before => Ok(unchanged(ApplyOutcome::Ignored, local)),
@@ -404,7 +411,7 @@ impl<'a> Txn<'a> {
                 let strategy = self.strategies.for_collection(&local.collection);
                 match settle(&local, &remote, strategy, self.strategies.check_resolver)? {
                     Settlement::Merged(merged) => {
-                        let merged = *merged;
+                        let merged = Arc::new(*merged);
                         self.put(merged.clone());
                         Ok(ApplyResult {
                             outcome: ApplyOutcome::Conflict,
@@ -414,11 +421,11 @@ impl<'a> Txn<'a> {
                         })
                     }
                     Settlement::Rewrite { data, deleted } => {
-                        let state = self.rewrite(&local, &remote.clock, remote.version, data, deleted);
+                        let state = self.rewrite(local, &remote.clock, remote.version, data, deleted);
                         Ok(ApplyResult { outcome: ApplyOutcome::Conflict, state, resolved: true, conflict: None })
                     }
                     Settlement::Manual => {
-                        let conflict = self.record_conflict(local.clone(), remote);
+                        let conflict = self.record_conflict(&local, &remote);
                         Ok(ApplyResult {
                             outcome: ApplyOutcome::Conflict,
                             state: local,
@@ -434,12 +441,12 @@ impl<'a> Txn<'a> {
     /// A new local write of `data` over `local`, having seen `other_clock` too.
     fn rewrite(
         &mut self,
-        local: &SyncState,
+        local: Arc<SyncState>,
         other_clock: &VectorClock,
         other_version: u64,
         data: Value,
         deleted: bool,
-    ) -> SyncState {
+    ) -> Arc<SyncState> {
         let kind = match (local.is_live(), deleted) {
             (_, true) => OperationKind::Delete,
             (false, false) => OperationKind::Create,
@@ -451,14 +458,14 @@ impl<'a> Txn<'a> {
             local.collection.clone(),
             (!deleted).then_some(data),
             Base {
-                state: Some(local),
                 clock: local.clock.merged(other_clock),
                 version: local.version.max(other_version),
+                state: Some(local),
             },
         )
     }
 
-    fn record_conflict(&mut self, local: SyncState, remote: SyncState) -> SyncConflict {
+    fn record_conflict(&mut self, local: &SyncState, remote: &SyncState) -> SyncConflict {
         let key =
             format!("{}\0{}\0{}", remote.id, serde_json::to_string(&remote.clock).unwrap_or_default(), remote.hash);
         let conflict_id = digest16(&key);
@@ -470,8 +477,8 @@ impl<'a> Txn<'a> {
         let conflict = SyncConflict {
             conflict_id: conflict_id.clone(),
             state_id: remote.id.clone(),
-            local,
-            remote,
+            local: local.clone(),
+            remote: remote.clone(),
             detected_at: self.batch.meta.hlc.millis,
         };
         let seq = self.next_seq();
@@ -483,7 +490,7 @@ impl<'a> Txn<'a> {
     }
 
     /// Settles a manual conflict with a new local write that has seen both sides.
-    pub fn resolve_conflict(&mut self, conflict_id: &str, resolution: Resolution) -> Result<SyncState> {
+    pub fn resolve_conflict(&mut self, conflict_id: &str, resolution: Resolution) -> Result<Arc<SyncState>> {
         let conflict = self
             .conflict(conflict_id)
             .map(|c| c.conflict.clone())
@@ -497,14 +504,14 @@ impl<'a> Txn<'a> {
             Resolution::Remote => (conflict.remote.data.clone(), conflict.remote.deleted),
             Resolution::Custom(data) => (data, false),
         };
-        Ok(self.rewrite(&local, &conflict.remote.clock, conflict.remote.version, data, deleted))
+        Ok(self.rewrite(local, &conflict.remote.clock, conflict.remote.version, data, deleted))
     }
 
     // ---- import ------------------------------------------------------------------------------
 
     /// Replaces everything with a snapshot's states, operations and conflicts (all validated).
     pub fn replace_all(&mut self, states: Vec<SyncState>, pending: Vec<SyncOperation>, conflicts: Vec<SyncConflict>) {
-        let before: Vec<SyncState> = self.base.states.values().map(|s| s.state.clone()).collect();
+        let before: Vec<Arc<SyncState>> = self.base.states.values().map(|s| s.state.clone()).collect();
         self.batch.clear = true;
         self.batch.states.clear();
         self.batch.ops_added.clear();
@@ -512,16 +519,17 @@ impl<'a> Txn<'a> {
         self.batch.conflicts.clear();
         let mut incoming: HashMap<String, ()> = HashMap::new();
         for state in states {
+            let state = Arc::new(state);
             self.observe(&state);
             incoming.insert(state.id.clone(), ());
             let seq = self.next_seq();
             if self.emit {
-                let old = self.base.states.get(&state.id).map(|s| &s.state);
+                let old = self.base.states.get(&state.id).map(|s| &*s.state);
                 if let Some(e) = SyncEvent::for_change(old, &state) {
                     self.events.push(e);
                 }
             }
-            self.batch.states.insert(state.id.clone(), Stored { state, seq });
+            self.batch.states.put(Stored { state, seq });
         }
         if self.emit {
             for old in before.into_iter().filter(|s| s.is_live() && !incoming.contains_key(&s.id)) {
@@ -534,7 +542,7 @@ impl<'a> Txn<'a> {
             self.batch.meta.hlc.observe(&op.timestamp, now);
             self.batch.meta.counter = self.batch.meta.counter.max(op.clock.get(&node));
             let seq = self.next_seq();
-            self.batch.ops_added.insert(seq, op);
+            self.batch.ops_added.push((seq, PendingOp::Imported(op)));
         }
         for conflict in conflicts {
             let seq = self.next_seq();

@@ -136,14 +136,7 @@ fn manual_conflicts_drive_status_and_events() {
     assert!(a.conflicts().unwrap().is_empty());
     assert_eq!(
         names(&seen),
-        [
-            "stateCreated",
-            "conflictDetected",
-            "statusChanged",
-            "stateUpdated",
-            "conflictResolved",
-            "statusChanged"
-        ]
+        ["stateCreated", "conflictDetected", "statusChanged", "stateUpdated", "conflictResolved", "statusChanged"]
     );
     let err = a.resolve_conflict(&conflict.conflict_id, Resolution::Local).unwrap_err();
     assert_eq!(err.code(), "NOT_FOUND");
@@ -196,7 +189,7 @@ fn close_stops_every_call() {
     closed(m.acknowledge(&[]).map(drop));
     closed(m.conflicts().map(drop));
     closed(m.export_state().map(drop));
-    closed(m.reconcile(vec![]).map(drop));
+    closed(m.reconcile(Vec::<statesync::SyncState>::new()).map(drop));
     closed(m.subscribe(|_| {}).map(drop));
     closed(m.node_id().map(drop));
 }

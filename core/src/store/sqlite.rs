@@ -5,7 +5,7 @@ use super::Store;
 use crate::conflict::SyncConflict;
 use crate::error::{Result, SyncError};
 use crate::operation::SyncOperation;
-use crate::replica::{ChangeBatch, Meta, Replica, Stored, StoredConflict};
+use crate::replica::{ChangeBatch, Meta, PendingOp, Replica, Stored, StoredConflict};
 use crate::state::SyncState;
 use crate::timestamp::Hlc;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
@@ -163,7 +163,7 @@ impl Store for SqliteStore {
             let (seq, body) = row.map_err(load_err)?;
             let state: SyncState = serde_json::from_str(&body).map_err(|e| corrupt("state", e))?;
             state.validate().map_err(|e| corrupt("state", e))?;
-            replica.states.insert(state.id.clone(), Stored { state, seq: seq as u64 });
+            replica.states.insert(state.id.clone(), Stored { state: state.into(), seq: seq as u64 });
         }
 
         let mut stmt = conn.prepare("SELECT seq, body FROM pending ORDER BY seq").map_err(load_err)?;
@@ -172,7 +172,7 @@ impl Store for SqliteStore {
             let (seq, body) = row.map_err(load_err)?;
             let op: SyncOperation = serde_json::from_str(&body).map_err(|e| corrupt("operation", e))?;
             replica.pending_by_id.insert(op.op_id.clone(), seq as u64);
-            replica.pending.insert(seq as u64, op);
+            replica.pending.insert(seq as u64, PendingOp::Imported(op));
         }
 
         let mut stmt = conn.prepare("SELECT seq, body FROM conflicts").map_err(load_err)?;
@@ -216,9 +216,10 @@ impl Store for SqliteStore {
                      ON CONFLICT (id) DO UPDATE SET collection = excluded.collection, seq = excluded.seq, body = excluded.body",
                 )
                 .map_err(err)?;
-            for (id, stored) in &batch.states {
-                let body = serde_json::to_string(&stored.state).expect("a state always serialises");
-                put.execute(params![id, stored.state.collection, stored.seq as i64, body]).map_err(err)?;
+            for stored in batch.states.iter() {
+                let s = &stored.state;
+                let body = serde_json::to_string(&**s).expect("a state always serialises");
+                put.execute(params![s.id, s.collection, stored.seq as i64, body]).map_err(err)?;
             }
         }
         if !batch.ops_removed.is_empty() {
@@ -231,8 +232,8 @@ impl Store for SqliteStore {
             let mut add =
                 tx.prepare_cached("INSERT INTO pending (seq, op_id, body) VALUES (?1, ?2, ?3)").map_err(err)?;
             for (seq, op) in &batch.ops_added {
-                let body = serde_json::to_string(op).expect("an operation always serialises");
-                add.execute(params![*seq as i64, op.op_id, body]).map_err(err)?;
+                let body = serde_json::to_string(&op.to_operation()).expect("an operation always serialises");
+                add.execute(params![*seq as i64, op.op_id(), body]).map_err(err)?;
             }
         }
         for (id, c) in &batch.conflicts {
