@@ -5,8 +5,10 @@
 //! the union of the children: a join-semilattice, so replicas merging in any order, any number of
 //! times, end with the same tree. The visible data is a pure function of the tree:
 //!
-//! * a register assigned at time `t` hides everything below it that is older than `t` (a key set
-//!   to a scalar, removed, or replaced by a new object drops its older sub-fields);
+//! * a value or removal assigned at time `t` hides everything below it that is older than `t`
+//!   (a key set to a scalar or removed drops its older sub-fields); an object assignment hides
+//!   nothing by itself, so two replicas that concurrently add the same object key with different
+//!   sub-fields keep both — replacing an object locally removes its old sub-fields explicitly;
 //! * a node whose own assignment is older than a write somewhere below it shows as an object of
 //!   its live children (a field edited after a concurrent removal of its parent wins, as the
 //!   later write does under last-writer-wins);
@@ -93,15 +95,17 @@ impl FieldNode {
                 FieldKind::Object => {}
             }
         }
-        let child_floor = if own_live { Some(&self.ts) } else { floor };
+        let child_floor = self.child_floor(floor);
         let map: Map<String, Value> =
             self.children.iter().filter_map(|(k, c)| c.visible_under(child_floor).map(|v| (k.clone(), v))).collect();
         Some(Value::Object(map))
     }
 
-    /// The floor under which the children are read, when this node shows as an object.
+    /// The floor under which the children are read when this node shows as an object: a live
+    /// value or removal hides the sub-fields older than itself; an object assignment does not.
     fn child_floor<'a>(&'a self, floor: Option<&'a Timestamp>) -> Option<&'a Timestamp> {
-        if floor.is_none_or(|f| self.ts >= *f) {
+        let own_live = floor.is_none_or(|f| self.ts >= *f);
+        if own_live && self.kind != FieldKind::Object {
             Some(&self.ts)
         } else {
             floor
@@ -145,14 +149,21 @@ impl FieldNode {
         }
     }
 
-    /// Assigns `value` as a whole at `ts`. Existing sub-fields are kept, not dropped: they are
-    /// hidden by the newer assignment, and keeping them keeps the tree a pure join of all writes,
-    /// hence byte-identical on every replica.
+    /// Assigns `value` as a whole at `ts`. Existing sub-fields are kept, not dropped (keeping
+    /// them keeps the tree a pure join of all writes, hence byte-identical on every replica):
+    /// under a value they are hidden by the newer assignment; under a new object the ones it
+    /// does not hold are stamped removed.
     fn assign(&mut self, value: &Value, ts: &Timestamp) {
         self.ts = ts.clone();
         match value {
             Value::Object(map) => {
                 self.kind = FieldKind::Object;
+                for (key, child) in self.children.iter_mut() {
+                    if !map.contains_key(key) {
+                        child.ts = ts.clone();
+                        child.kind = FieldKind::Deleted;
+                    }
+                }
                 for (key, v) in map {
                     match self.children.get_mut(key) {
                         Some(child) => child.assign(v, ts),
@@ -242,6 +253,28 @@ mod tests {
         let mut m = remover.clone();
         m.merge(&editor);
         assert_eq!(m.visible(), Some(json!({"theme": "dark", "font": {"size": 20}})));
+    }
+
+    #[test]
+    fn concurrently_added_objects_keep_both_sub_fields() {
+        let mut x = FieldNode::from_value(&json!({}), &ts(1, "a"));
+        let mut y = x.clone();
+        x.write(&json!({"o": {"a": 1}}), &ts(2, "x"));
+        y.write(&json!({"o": {"b": 2}}), &ts(3, "y"));
+        let mut m = x.clone();
+        m.merge(&y);
+        assert_eq!(m.visible(), Some(json!({"o": {"a": 1, "b": 2}})));
+    }
+
+    #[test]
+    fn an_object_replaced_by_a_value_and_back_drops_its_old_sub_fields() {
+        let mut a = base();
+        a.write(&json!({"theme": "dark", "font": 3}), &ts(2, "a"));
+        a.write(&json!({"theme": "dark", "font": {"weight": "bold"}}), &ts(3, "a"));
+        assert_eq!(a.visible(), Some(json!({"theme": "dark", "font": {"weight": "bold"}})));
+        let mut stale = base();
+        stale.merge(&a);
+        assert_eq!(stale.visible(), a.visible());
     }
 
     #[test]
