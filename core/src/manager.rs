@@ -146,6 +146,8 @@ struct Inner {
     clock: Arc<dyn WallClock>,
     status: Status,
     closed: bool,
+    /// The counters moved without a commit (see `mutate`); `close` persists them.
+    meta_dirty: bool,
 }
 
 impl Inner {
@@ -221,6 +223,7 @@ impl SyncManager {
             clock,
             status: Status::Idle,
             closed: false,
+            meta_dirty: false,
         };
         inner.status = inner.derived_status();
         Ok(SyncManager { inner: Mutex::new(inner), hub: EventHub::default() })
@@ -262,6 +265,7 @@ impl SyncManager {
         if batch.only_meta() {
             // Only the clocks moved (a duplicate or old remote state): kept in memory and
             // persisted with the next real change, sparing a disk commit per duplicate.
+            inner.meta_dirty |= inner.replica.meta != batch.meta;
             inner.replica.meta.clone_from(&batch.meta);
             inner.spare = Some(batch);
             return Ok(value);
@@ -276,6 +280,7 @@ impl SyncManager {
             return Err(e);
         }
         inner.replica.apply(&mut batch);
+        inner.meta_dirty = false;
         inner.spare = Some(batch);
         let status = inner.derived_status();
         inner.set_status(status, &mut events);
@@ -485,7 +490,10 @@ impl SyncManager {
             return Ok(());
         }
         guard.closed = true;
-        let result = guard.store.close();
+        let inner = &mut *guard;
+        let flushed =
+            if inner.meta_dirty { inner.store.commit(&ChangeBatch::new(inner.replica.meta.clone())) } else { Ok(()) };
+        let result = flushed.and(inner.store.close());
         let mut events = Vec::new();
         guard.set_status(Status::Closed, &mut events);
         self.hub.enqueue(events);
