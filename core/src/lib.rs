@@ -16,6 +16,8 @@
 //! # Ok::<(), statesync::SyncError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod canonical;
 mod clock;
 mod conflict;
@@ -56,6 +58,11 @@ pub use txn::{ApplyOutcome, ApplyResult, ReconciliationResult};
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The examples of `docs/conflicts.md`, run as doctests.
+#[doc = include_str!("../../docs/conflicts.md")]
+#[cfg(doctest)]
+pub struct ConflictsDocDoctests;
 
 #[cfg(test)]
 fn _assert_send_sync() {
