@@ -44,8 +44,10 @@ pub enum Resolved {
 
 /// An application-supplied merge of two concurrent versions.
 ///
-/// It must be deterministic and commutative (`resolve(a, b) == resolve(b, a)`), and associative
-/// when more than two replicas write concurrently, or replicas will not converge. With
+/// It must be a semilattice join — deterministic, commutative (`resolve(a, b) == resolve(b, a)`),
+/// associative and idempotent — or replicas will not converge: a version folded into a merge on
+/// one replica may be superseded before it reaches another, and the manager reconciles the two
+/// merges by resolving them again. With
 /// `check_resolver` on (the default in debug builds) the manager calls it both ways round and
 /// refuses a result that differs, with [`crate::SyncError::Conflict`].
 pub trait ConflictResolver: Send + Sync {

@@ -400,7 +400,28 @@ impl<'a> Txn<'a> {
             conflict: None,
         };
         match remote.clock.compare(&local.clock) {
-            ClockOrdering::Equal => Ok(unchanged(ApplyOutcome::Unchanged, local)),
+            ClockOrdering::Equal if same_version(local, &remote) => Ok(unchanged(ApplyOutcome::Unchanged, local)),
+            ClockOrdering::Equal => {
+                // The same writes, merged along different paths: a custom resolver folded in a
+                // version that was later superseded on one replica but not on the other. Joining
+                // the two again (a no-op for identical ones) is what lets a resolver that is a
+                // semilattice join converge. Strategies that rewrite have nothing to join.
+                let local = local.clone();
+                let strategy = self.strategies.for_collection(&local.collection);
+                match settle(&local, &remote, strategy, self.strategies.check_resolver)? {
+                    Settlement::Merged(merged) if !same_version(&local, &merged) => {
+                        let merged = Arc::new(*merged);
+                        self.put(merged.clone());
+                        Ok(ApplyResult {
+                            outcome: ApplyOutcome::Conflict,
+                            state: merged,
+                            resolved: true,
+                            conflict: None,
+                        })
+                    }
+                    _ => Ok(unchanged(ApplyOutcome::Unchanged, &local)),
+                }
+            }
             ClockOrdering::Before => Ok(unchanged(ApplyOutcome::Ignored, local)),
             ClockOrdering::After => {
                 self.put(remote.clone());
@@ -549,4 +570,9 @@ impl<'a> Txn<'a> {
             self.batch.conflicts.insert(conflict.conflict_id.clone(), Some(StoredConflict { conflict, seq }));
         }
     }
+}
+
+/// True when two versions with equal clocks also agree on everything a merge decides.
+fn same_version(a: &SyncState, b: &SyncState) -> bool {
+    a.hash == b.hash && a.version == b.version && a.timestamp == b.timestamp && a.fields == b.fields
 }
