@@ -24,21 +24,32 @@ pub fn write_canonical(value: &Value, out: &mut String) {
             out.push(']');
         }
         Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            // RFC 8785 orders keys by their UTF-16 code units, which differs from byte order
-            // only when characters beyond the BMP meet characters above U+E000.
-            entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
             out.push('{');
-            for (i, (key, item)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(key, out);
-                out.push(':');
-                write_canonical(item, out);
+            // RFC 8785 orders keys by their UTF-16 code units. serde_json's map usually iterates
+            // in UTF-8 byte order, which agrees unless a key holds a character from U+E000 up
+            // (UTF-8 lead byte 0xEE or more); with its `preserve_order` feature it iterates in
+            // insertion order. Re-sort only when either could make the order differ.
+            let byte_sorted = map.keys().zip(map.keys().skip(1)).all(|(a, b)| a < b);
+            if !byte_sorted || map.keys().any(|k| k.bytes().any(|b| b >= 0xEE)) {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+                write_members(entries.into_iter(), out);
+            } else {
+                write_members(map.iter(), out);
             }
             out.push('}');
         }
+    }
+}
+
+fn write_members<'a>(members: impl Iterator<Item = (&'a String, &'a Value)>, out: &mut String) {
+    for (i, (key, item)) in members.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(key, out);
+        out.push(':');
+        write_canonical(item, out);
     }
 }
 
@@ -53,7 +64,7 @@ fn write_number(n: &serde_json::Number, out: &mut String) {
     if let Some(i) = n.as_i64() {
         // Integers up to 2^53 print the same as the ECMAScript double formatting would.
         if i.unsigned_abs() <= 1 << 53 {
-            let _ = write!(out, "{i}");
+            out.push_str(itoa::Buffer::new().format(i));
             return;
         }
     }
@@ -69,6 +80,11 @@ fn write_number(n: &serde_json::Number, out: &mut String) {
 
 fn write_string(s: &str, out: &mut String) {
     out.push('"');
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),

@@ -19,21 +19,29 @@ pub enum ClockOrdering {
 }
 
 /// A map `node_id → counter`; a missing entry means 0. Zero entries are never stored, so two
-/// clocks are equal exactly when their maps are equal, and serialisation is canonical.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(from = "BTreeMap<String, u64>", into = "BTreeMap<String, u64>")]
-pub struct VectorClock(BTreeMap<String, u64>);
+/// clocks are equal exactly when their entries are equal, and serialisation is canonical.
+///
+/// Stored as a vector sorted by node id: a state's clock has a handful of entries, and a vector
+/// is one allocation where a tree map is two per entry plus a node.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(from = "BTreeMap<String, u64>")]
+pub struct VectorClock(Vec<(String, u64)>);
+
+impl Serialize for VectorClock {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
 
 impl From<BTreeMap<String, u64>> for VectorClock {
-    fn from(mut map: BTreeMap<String, u64>) -> Self {
-        map.retain(|_, v| *v != 0);
-        VectorClock(map)
+    fn from(map: BTreeMap<String, u64>) -> Self {
+        VectorClock(map.into_iter().filter(|(_, v)| *v != 0).collect())
     }
 }
 
 impl From<VectorClock> for BTreeMap<String, u64> {
     fn from(clock: VectorClock) -> Self {
-        clock.0
+        clock.0.into_iter().collect()
     }
 }
 
@@ -43,19 +51,24 @@ impl VectorClock {
         Self::default()
     }
 
+    fn find(&self, node: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(node))
+    }
+
     /// The counter for `node` (0 when absent).
     pub fn get(&self, node: &str) -> u64 {
-        self.0.get(node).copied().unwrap_or(0)
+        self.find(node).map_or(0, |i| self.0[i].1)
     }
 
     /// Sets the counter for `node`; setting 0 removes the entry.
     pub fn set(&mut self, node: &str, value: u64) {
-        if value == 0 {
-            self.0.remove(node);
-        } else if let Some(v) = self.0.get_mut(node) {
-            *v = value;
-        } else {
-            self.0.insert(node.to_owned(), value);
+        match (self.find(node), value) {
+            (Ok(i), 0) => {
+                self.0.remove(i);
+            }
+            (Ok(i), v) => self.0[i].1 = v,
+            (Err(_), 0) => {}
+            (Err(i), v) => self.0.insert(i, (node.to_owned(), v)),
         }
     }
 
@@ -68,9 +81,9 @@ impl VectorClock {
 
     /// Entrywise maximum, in place.
     pub fn merge(&mut self, other: &VectorClock) {
-        for (node, &v) in &other.0 {
-            if v > self.get(node) {
-                self.set(node, v);
+        for (node, v) in &other.0 {
+            if *v > self.get(node) {
+                self.set(node, *v);
             }
         }
     }
@@ -85,39 +98,33 @@ impl VectorClock {
     /// Compares `self` with `other` (self is the left side).
     pub fn compare(&self, other: &VectorClock) -> ClockOrdering {
         let (mut less, mut greater) = (false, false);
-        let mut a = self.0.iter().peekable();
-        let mut b = other.0.iter().peekable();
-        // Both maps are sorted: walk them together like a merge join.
-        loop {
-            match (a.peek(), b.peek()) {
-                (None, None) => break,
-                (Some(_), None) => {
+        let (a, b) = (&self.0, &other.0);
+        let (mut i, mut j) = (0, 0);
+        // Both are sorted by node: walk them together like a merge join.
+        while i < a.len() || j < b.len() {
+            let order = match (a.get(i), b.get(j)) {
+                (Some((ka, _)), Some((kb, _))) => ka.cmp(kb),
+                (Some(_), None) => Ordering::Less,
+                _ => Ordering::Greater,
+            };
+            match order {
+                Ordering::Less => {
                     greater = true;
-                    break;
+                    i += 1;
                 }
-                (None, Some(_)) => {
+                Ordering::Greater => {
                     less = true;
-                    break;
+                    j += 1;
                 }
-                (Some((ka, va)), Some((kb, vb))) => match ka.cmp(kb) {
-                    Ordering::Less => {
-                        greater = true;
-                        a.next();
+                Ordering::Equal => {
+                    match a[i].1.cmp(&b[j].1) {
+                        Ordering::Less => less = true,
+                        Ordering::Greater => greater = true,
+                        Ordering::Equal => {}
                     }
-                    Ordering::Greater => {
-                        less = true;
-                        b.next();
-                    }
-                    Ordering::Equal => {
-                        match va.cmp(vb) {
-                            Ordering::Less => less = true,
-                            Ordering::Greater => greater = true,
-                            Ordering::Equal => {}
-                        }
-                        a.next();
-                        b.next();
-                    }
-                },
+                    i += 1;
+                    j += 1;
+                }
             }
             if less && greater {
                 return ClockOrdering::Concurrent;

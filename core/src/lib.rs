@@ -26,6 +26,7 @@ mod event;
 mod fields;
 mod manager;
 mod operation;
+mod pending;
 mod replica;
 mod settle;
 mod snapshot;

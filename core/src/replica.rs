@@ -7,6 +7,7 @@
 use crate::conflict::SyncConflict;
 use crate::operation::OperationKind;
 use crate::operation::SyncOperation;
+use crate::pending::PendingQueue;
 use crate::state::SyncState;
 use crate::timestamp::Hlc;
 use std::collections::{BTreeMap, HashMap};
@@ -49,6 +50,7 @@ impl PendingOp {
         }
     }
 
+    /// The public operation (its JSON form is the same as this type's).
     pub fn to_operation(&self) -> SyncOperation {
         match self {
             PendingOp::Written { kind, state, .. } => SyncOperation {
@@ -66,6 +68,37 @@ impl PendingOp {
     }
 }
 
+impl serde::Serialize for PendingOp {
+    /// Serialises as the [`SyncOperation`] it stands for, borrowing instead of copying.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct View<'a> {
+            op_id: &'a str,
+            kind: OperationKind,
+            state_id: &'a str,
+            collection: &'a str,
+            data: &'a serde_json::Value,
+            clock: &'a crate::clock::VectorClock,
+            timestamp: &'a crate::timestamp::Timestamp,
+            node_id: &'a str,
+        }
+        match self {
+            PendingOp::Written { kind, state, .. } => View {
+                op_id: &self.op_id(),
+                kind: *kind,
+                state_id: &state.id,
+                collection: &state.collection,
+                data: &state.data,
+                clock: &state.clock,
+                timestamp: &state.timestamp,
+                node_id: &state.modified_by,
+            }
+            .serialize(serializer),
+            PendingOp::Imported(op) => op.serialize(serializer),
+        }
+    }
+}
+
 /// A recorded manual conflict with the sequence number that orders it.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct StoredConflict {
@@ -78,12 +111,8 @@ pub(crate) struct StoredConflict {
 pub(crate) struct Replica {
     pub meta: Meta,
     pub states: HashMap<String, Stored>,
-    /// Pending operations keyed by the sequence number of their write (queue order).
-    pub pending: BTreeMap<u64, PendingOp>,
-    /// Sequence numbers of this node's own queued writes, by counter value.
-    pub own_pending: HashMap<u64, u64>,
-    /// Sequence numbers of imported (or reloaded) operations, by op id.
-    pub pending_by_id: HashMap<String, u64>,
+    /// Pending operations in queue order.
+    pub pending: PendingQueue,
     pub conflicts: HashMap<String, StoredConflict>,
     pub cursors: BTreeMap<(String, String), String>,
 }
@@ -93,9 +122,7 @@ impl Replica {
         Replica {
             meta,
             states: HashMap::new(),
-            pending: BTreeMap::new(),
-            own_pending: HashMap::new(),
-            pending_by_id: HashMap::new(),
+            pending: PendingQueue::default(),
             conflicts: HashMap::new(),
             cursors: BTreeMap::new(),
         }
@@ -106,8 +133,6 @@ impl Replica {
         if batch.clear {
             self.states.clear();
             self.pending.clear();
-            self.own_pending.clear();
-            self.pending_by_id.clear();
             self.conflicts.clear();
             batch.clear = false;
         }
@@ -121,18 +146,10 @@ impl Replica {
             }
         }
         for seq in batch.ops_removed.drain(..) {
-            match self.pending.remove(&seq) {
-                Some(PendingOp::Written { counter, .. }) => self.own_pending.remove(&counter),
-                Some(PendingOp::Imported(op)) => self.pending_by_id.remove(&op.op_id),
-                None => None,
-            };
+            self.pending.remove(seq);
         }
         for (seq, op) in batch.ops_added.drain(..) {
-            match &op {
-                PendingOp::Written { counter, .. } => self.own_pending.insert(*counter, seq),
-                PendingOp::Imported(op) => self.pending_by_id.insert(op.op_id.clone(), seq),
-            };
-            self.pending.insert(seq, op);
+            self.pending.push(seq, op);
         }
         for (id, c) in batch.conflicts.drain() {
             match c {
@@ -150,17 +167,12 @@ impl Replica {
 
     /// The sequence number of the queued operation `op_id`.
     pub fn find_pending(&self, op_id: &str) -> Option<u64> {
-        let own = op_id
-            .rsplit_once(':')
-            .filter(|(node, _)| *node == self.meta.node_id)
-            .and_then(|(_, counter)| counter.parse::<u64>().ok())
-            .and_then(|counter| self.own_pending.get(&counter));
-        own.or_else(|| self.pending_by_id.get(op_id)).copied()
+        self.pending.find(op_id, &self.meta.node_id)
     }
 
     /// Pending operations in queue order.
     pub fn pending_in_order(&self) -> impl Iterator<Item = SyncOperation> + '_ {
-        self.pending.values().map(PendingOp::to_operation)
+        self.pending.operations()
     }
 
     /// Conflicts in detection order.

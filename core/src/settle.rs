@@ -75,15 +75,28 @@ fn newer<'a>(a: &'a SyncState, b: &'a SyncState) -> &'a SyncState {
 }
 
 fn last_write_wins(local: &SyncState, remote: &SyncState) -> SyncState {
-    let mut out = newer(local, remote).clone();
-    out.clock = local.clock.merged(&remote.clock);
-    out.version = local.version.max(remote.version);
-    out
+    let winner = newer(local, remote);
+    SyncState {
+        id: winner.id.clone(),
+        collection: winner.collection.clone(),
+        data: winner.data.clone(),
+        clock: local.clock.merged(&remote.clock),
+        timestamp: winner.timestamp.clone(),
+        modified_by: winner.modified_by.clone(),
+        deleted: winner.deleted,
+        version: local.version.max(remote.version),
+        hash: winner.hash.clone(),
+        fields: winner.fields.clone(),
+    }
 }
 
 /// The field tree of a state, synthesised for states written without one.
 pub(crate) fn field_tree(state: &SyncState) -> FieldNode {
-    state.fields.clone().unwrap_or_else(|| FieldNode::from_state(&state.data, state.deleted, &state.timestamp))
+    state
+        .fields
+        .as_deref()
+        .cloned()
+        .unwrap_or_else(|| FieldNode::from_state(&state.data, state.deleted, &state.timestamp))
 }
 
 fn merge_fields(local: &SyncState, remote: &SyncState) -> SyncState {
@@ -103,6 +116,6 @@ fn merge_fields(local: &SyncState, remote: &SyncState) -> SyncState {
         modified_by: newer.modified_by.clone(),
         deleted,
         version: local.version.max(remote.version),
-        fields: Some(tree),
+        fields: Some(Box::new(tree)),
     }
 }

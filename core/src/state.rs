@@ -19,7 +19,11 @@ pub const MAX_NODE_ID_BYTES: usize = 128;
 pub const MAX_COLLECTION_BYTES: usize = 512;
 
 /// One named piece of state as stored by a replica and exchanged between replicas.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// Its JSON form leaves out what can be derived: `modified_by` when it is the timestamp's node
+/// (always, for states this library writes), `collection` when `"default"`, `deleted` when
+/// false, `fields` when absent. Parsing accepts both forms.
+#[derive(Clone, Debug, PartialEq)]
 pub struct SyncState {
     /// Unique id within the replica set.
     pub id: String,
@@ -40,8 +44,53 @@ pub struct SyncState {
     /// 16 hex characters: see [`crate::state_hash`].
     pub hash: String,
     /// Per-field write history, kept only for collections using `MergeFields`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fields: Option<FieldNode>,
+    pub fields: Option<Box<FieldNode>>,
+}
+
+impl Serialize for SyncState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("SyncState", 10)?;
+        out.serialize_field("id", &self.id)?;
+        if self.collection != DEFAULT_COLLECTION {
+            out.serialize_field("collection", &self.collection)?;
+        }
+        out.serialize_field("data", &self.data)?;
+        out.serialize_field("clock", &self.clock)?;
+        out.serialize_field("timestamp", &self.timestamp)?;
+        if self.modified_by != self.timestamp.node {
+            out.serialize_field("modified_by", &self.modified_by)?;
+        }
+        if self.deleted {
+            out.serialize_field("deleted", &true)?;
+        }
+        out.serialize_field("version", &self.version)?;
+        out.serialize_field("hash", &self.hash)?;
+        if let Some(fields) = &self.fields {
+            out.serialize_field("fields", fields)?;
+        }
+        out.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SyncState {
+    /// Reads either JSON form; `hash` is derived when absent. Call [`SyncState::validate`] (as
+    /// [`SyncState::from_value`] does) before trusting the result.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let wire = WireState::deserialize(deserializer)?;
+        Ok(SyncState {
+            hash: wire.hash.unwrap_or_else(|| state_hash(&wire.data, wire.deleted)),
+            modified_by: wire.modified_by.unwrap_or_else(|| wire.timestamp.node.clone()),
+            id: wire.id,
+            collection: wire.collection,
+            data: wire.data,
+            clock: wire.clock,
+            timestamp: wire.timestamp,
+            deleted: wire.deleted,
+            version: wire.version,
+            fields: wire.fields,
+        })
+    }
 }
 
 /// The accepted JSON shape of a state, with the optional fields a hand-written remote state may
@@ -64,7 +113,7 @@ struct WireState {
     #[serde(default)]
     hash: Option<String>,
     #[serde(default)]
-    fields: Option<FieldNode>,
+    fields: Option<Box<FieldNode>>,
 }
 
 fn default_collection() -> String {
@@ -86,39 +135,25 @@ impl SyncState {
     /// Parses and validates a state from a JSON value. `hash` and `modified_by` may be omitted
     /// (they are derived); when present they must match.
     pub fn from_value(value: Value) -> Result<SyncState> {
-        let wire: WireState =
+        let state: SyncState =
             serde_json::from_value(value).map_err(|e| SyncError::InvalidState(format!("malformed state: {e}")))?;
-        let hash = state_hash(&wire.data, wire.deleted);
-        if let Some(given) = &wire.hash {
-            if *given != hash {
-                return Err(SyncError::InvalidState(format!(
-                    "state {:?}: hash {given:?} does not match its content ({hash})",
-                    wire.id
-                )));
-            }
-        }
-        let state = SyncState {
-            modified_by: wire.modified_by.unwrap_or_else(|| wire.timestamp.node.clone()),
-            id: wire.id,
-            collection: wire.collection,
-            data: wire.data,
-            clock: wire.clock,
-            timestamp: wire.timestamp,
-            deleted: wire.deleted,
-            version: wire.version,
-            hash,
-            fields: wire.fields,
-        };
         state.validate()?;
         Ok(state)
     }
 
-    /// The JSON value of this state (the same shape [`SyncState::from_value`] reads).
+    /// The JSON value of this state with every field spelled out (for display and for bindings
+    /// that expose states as plain objects). [`SyncState::from_value`] reads it back.
     pub fn to_value(&self) -> Value {
-        serde_json::to_value(self).expect("a state always serialises")
+        let mut value = serde_json::to_value(self).expect("a state always serialises");
+        if let Value::Object(map) = &mut value {
+            map.insert("collection".into(), Value::String(self.collection.clone()));
+            map.insert("modified_by".into(), Value::String(self.modified_by.clone()));
+            map.insert("deleted".into(), Value::Bool(self.deleted));
+        }
+        value
     }
 
-    /// The JSON text of this state.
+    /// The compact JSON text of this state, as sent to other replicas and stored.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a state always serialises")
     }
@@ -155,8 +190,9 @@ impl SyncState {
         if self.deleted && !self.data.is_null() {
             return bad("a deleted state carries null data".into());
         }
-        if self.hash != state_hash(&self.data, self.deleted) {
-            return bad("hash does not match the content".into());
+        let hash = state_hash(&self.data, self.deleted);
+        if self.hash != hash {
+            return bad(format!("hash {:?} does not match the content ({hash})", self.hash));
         }
         if let Some(fields) = &self.fields {
             let expected = if self.deleted { None } else { Some(&self.data) };

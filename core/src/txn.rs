@@ -274,9 +274,9 @@ impl<'a> Txn<'a> {
                     } else {
                         tree.write(&data, &timestamp);
                     }
-                    tree
+                    Box::new(tree)
                 }
-                None => FieldNode::from_state(&data, deleted, &timestamp),
+                None => Box::new(FieldNode::from_state(&data, deleted, &timestamp)),
             });
         let state = Arc::new(SyncState {
             hash: state_hash(&data, deleted),

@@ -35,13 +35,12 @@ const MIGRATIONS: &[&str] = &[
          hlc_counter INTEGER NOT NULL,
          seq INTEGER NOT NULL);
      CREATE TABLE states (id TEXT PRIMARY KEY, collection TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL);
-     CREATE TABLE pending (seq INTEGER PRIMARY KEY, op_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
+     CREATE TABLE pending (seq INTEGER PRIMARY KEY, op_id TEXT NOT NULL, body TEXT NOT NULL);
      CREATE TABLE conflicts (conflict_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, body TEXT NOT NULL);
      CREATE TABLE peer_cursors (peer TEXT NOT NULL, scope TEXT NOT NULL, cursor TEXT NOT NULL,
                                 PRIMARY KEY (peer, scope));",
-    // The changes feed reads states in sequence order, optionally within collections.
-    "CREATE INDEX states_by_seq ON states (seq);
-     CREATE INDEX states_by_collection ON states (collection, seq);",
+    // The changes feed reads states in sequence order.
+    "CREATE INDEX states_by_seq ON states (seq);",
 ];
 
 fn db_error(context: &str, e: rusqlite::Error) -> SyncError {
@@ -53,6 +52,13 @@ fn db_error(context: &str, e: rusqlite::Error) -> SyncError {
     }
 }
 
+/// Serialises `value` into the reused buffer and returns it as text.
+fn json_body<'b>(buf: &'b mut Vec<u8>, value: &impl serde::Serialize) -> &'b str {
+    buf.clear();
+    serde_json::to_writer(&mut *buf, value).expect("bodies always serialise");
+    std::str::from_utf8(buf).expect("serde_json writes UTF-8")
+}
+
 fn corrupt(what: &str, e: impl std::fmt::Display) -> SyncError {
     SyncError::Corrupt(format!("stored {what} is unreadable: {e}"))
 }
@@ -60,6 +66,8 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> SyncError {
 /// A replica persisted in one SQLite file.
 pub(crate) struct SqliteStore {
     conn: Option<Connection>,
+    /// Reused buffer for JSON bodies.
+    body: Vec<u8>,
 }
 
 impl SqliteStore {
@@ -81,7 +89,7 @@ impl SqliteStore {
             Durability::Normal => "NORMAL",
         };
         conn.pragma_update(None, "synchronous", sync).map_err(|e| db_error("setting synchronous", e))?;
-        let mut store = SqliteStore { conn: Some(conn) };
+        let mut store = SqliteStore { conn: Some(conn), body: Vec::new() };
         store.migrate(tables)?;
         Ok(store)
     }
@@ -171,8 +179,7 @@ impl Store for SqliteStore {
         for row in rows {
             let (seq, body) = row.map_err(load_err)?;
             let op: SyncOperation = serde_json::from_str(&body).map_err(|e| corrupt("operation", e))?;
-            replica.pending_by_id.insert(op.op_id.clone(), seq as u64);
-            replica.pending.insert(seq as u64, PendingOp::Imported(op));
+            replica.pending.push(seq as u64, PendingOp::Imported(op));
         }
 
         let mut stmt = conn.prepare("SELECT seq, body FROM conflicts").map_err(load_err)?;
@@ -193,7 +200,8 @@ impl Store for SqliteStore {
     }
 
     fn commit(&mut self, batch: &ChangeBatch) -> Result<()> {
-        let conn = self.conn()?;
+        let conn = self.conn.as_mut().ok_or(SyncError::Closed)?;
+        let buf = &mut self.body;
         let err = |e| db_error("committing a change", e);
         let tx = conn.transaction().map_err(err)?;
         if batch.clear {
@@ -218,7 +226,7 @@ impl Store for SqliteStore {
                 .map_err(err)?;
             for stored in batch.states.iter() {
                 let s = &stored.state;
-                let body = serde_json::to_string(&**s).expect("a state always serialises");
+                let body = json_body(buf, &**s);
                 put.execute(params![s.id, s.collection, stored.seq as i64, body]).map_err(err)?;
             }
         }
@@ -232,7 +240,7 @@ impl Store for SqliteStore {
             let mut add =
                 tx.prepare_cached("INSERT INTO pending (seq, op_id, body) VALUES (?1, ?2, ?3)").map_err(err)?;
             for (seq, op) in &batch.ops_added {
-                let body = serde_json::to_string(&op.to_operation()).expect("an operation always serialises");
+                let body = json_body(buf, op);
                 add.execute(params![*seq as i64, op.op_id(), body]).map_err(err)?;
             }
         }
