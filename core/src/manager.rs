@@ -284,6 +284,11 @@ impl SyncManager {
         inner.spare = Some(batch);
         let status = inner.derived_status();
         inner.set_status(status, &mut events);
+        if events.is_empty() {
+            // Nothing of ours to deliver (no listener, or nothing visible changed); events
+            // queued by other threads are delivered by those threads.
+            return Ok(value);
+        }
         self.hub.enqueue(events);
         drop(guard);
         self.hub.dispatch();
