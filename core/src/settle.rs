@@ -42,23 +42,11 @@ pub(crate) fn settle(
                     )));
                 }
             }
-            let (data, deleted) = match resolved {
-                Resolved::Data(data) => (data, false),
-                Resolved::Deleted => (Value::Null, true),
+            let visible = match resolved {
+                Resolved::Data(data) => Some(data),
+                Resolved::Deleted => None,
             };
-            let newer = newer(local, remote);
-            Settlement::Merged(Box::new(SyncState {
-                id: local.id.clone(),
-                collection: local.collection.clone(),
-                hash: state_hash(&data, deleted),
-                data,
-                clock: local.clock.merged(&remote.clock),
-                timestamp: newer.timestamp.clone(),
-                modified_by: newer.modified_by.clone(),
-                deleted,
-                version: local.version.max(remote.version),
-                fields: None,
-            }))
+            Settlement::Merged(Box::new(merged_state(local, remote, visible, None)))
         }
         ConflictStrategy::LocalWins => Settlement::Rewrite { data: local.data.clone(), deleted: local.deleted },
         ConflictStrategy::RemoteWins => Settlement::Rewrite { data: remote.data.clone(), deleted: remote.deleted },
@@ -102,7 +90,17 @@ pub(crate) fn field_tree(state: &SyncState) -> FieldNode {
 fn merge_fields(local: &SyncState, remote: &SyncState) -> SyncState {
     let mut tree = field_tree(local);
     tree.merge(&field_tree(remote));
-    let visible = tree.visible();
+    merged_state(local, remote, tree.visible(), Some(Box::new(tree)))
+}
+
+/// The version that has seen both sides and holds `visible` (`None`: deleted), stamped like
+/// the newer side, with no new write.
+fn merged_state(
+    local: &SyncState,
+    remote: &SyncState,
+    visible: Option<Value>,
+    fields: Option<Box<FieldNode>>,
+) -> SyncState {
     let deleted = visible.is_none();
     let data = visible.unwrap_or(Value::Null);
     let newer = newer(local, remote);
@@ -116,6 +114,6 @@ fn merge_fields(local: &SyncState, remote: &SyncState) -> SyncState {
         modified_by: newer.modified_by.clone(),
         deleted,
         version: local.version.max(remote.version),
-        fields: Some(Box::new(tree)),
+        fields,
     }
 }

@@ -409,16 +409,7 @@ impl<'a> Txn<'a> {
                 let local = local.clone();
                 let strategy = self.strategies.for_collection(&local.collection);
                 match settle(&local, &remote, strategy, self.strategies.check_resolver)? {
-                    Settlement::Merged(merged) if !same_version(&local, &merged) => {
-                        let merged = Arc::new(*merged);
-                        self.put(merged.clone());
-                        Ok(ApplyResult {
-                            outcome: ApplyOutcome::Conflict,
-                            state: merged,
-                            resolved: true,
-                            conflict: None,
-                        })
-                    }
+                    Settlement::Merged(merged) if !same_version(&local, &merged) => Ok(self.store_merged(*merged)),
                     _ => Ok(unchanged(ApplyOutcome::Unchanged, &local)),
                 }
             }
@@ -431,16 +422,7 @@ impl<'a> Txn<'a> {
                 let local = local.clone();
                 let strategy = self.strategies.for_collection(&local.collection);
                 match settle(&local, &remote, strategy, self.strategies.check_resolver)? {
-                    Settlement::Merged(merged) => {
-                        let merged = Arc::new(*merged);
-                        self.put(merged.clone());
-                        Ok(ApplyResult {
-                            outcome: ApplyOutcome::Conflict,
-                            state: merged,
-                            resolved: true,
-                            conflict: None,
-                        })
-                    }
+                    Settlement::Merged(merged) => Ok(self.store_merged(*merged)),
                     Settlement::Rewrite { data, deleted } => {
                         let state = self.rewrite(local, &remote.clock, remote.version, data, deleted);
                         Ok(ApplyResult { outcome: ApplyOutcome::Conflict, state, resolved: true, conflict: None })
@@ -457,6 +439,13 @@ impl<'a> Txn<'a> {
                 }
             }
         }
+    }
+
+    /// Stores a version an automatic strategy merged from a concurrent pair.
+    fn store_merged(&mut self, merged: SyncState) -> ApplyResult {
+        let merged = Arc::new(merged);
+        self.put(merged.clone());
+        ApplyResult { outcome: ApplyOutcome::Conflict, state: merged, resolved: true, conflict: None }
     }
 
     /// A new local write of `data` over `local`, having seen `other_clock` too.
