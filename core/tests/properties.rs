@@ -646,9 +646,9 @@ proptest! {
 }
 
 proptest! {
-    // Four times the cases: the divergence it finds (see the regression test below) needs a
-    // superseded version to be merged before its successor arrives, which one history in about
-    // fifty produces; this makes a run that misses it unlikely (well under 1 in 100).
+    // Four times the cases: the divergence it guards against (see the regression test below)
+    // needs a superseded version to be merged before its successor arrives, which one history
+    // in about fifty produces; this makes a run that misses a regression unlikely.
     #![proptest_config(ProptestConfig { cases: config().cases * 4, ..config() })]
 
     #[test]
@@ -657,10 +657,10 @@ proptest! {
 
 // ---- fixed regressions and sanity checks of the harness -----------------------------------------
 
-/// Minimal counterexample of `custom_converges` (2 replicas, 3 writes, 3 deliveries): a resolver
-/// that is commutative, associative and idempotent still leaves two replicas with equal clocks
-/// and different data, because `n1` merged `a1` (later superseded by `a2`) into its version
-/// and the winning data of that superseded write survives the later merge with `a2`.
+/// Minimal counterexample once found by `custom_converges` (2 replicas, 3 writes, 3 deliveries):
+/// `n1` merges `a1` (later superseded by `a2`) into its version, and the data of that superseded
+/// write survives its merge with `a2`, so the replicas reach equal clocks with different data.
+/// The manager now joins equal-clock versions that differ, so a semilattice resolver converges.
 #[test]
 fn custom_resolver_converges_after_merging_a_superseded_version() {
     use serde_json::json;
@@ -673,7 +673,7 @@ fn custom_resolver_converges_after_merging_a_superseded_version() {
     n1.apply_remote_state(a1).unwrap(); // concurrent: resolve({v:2}, {v:3}) = {v:3}
     n0.apply_remote_state(b1).unwrap(); // concurrent: resolve({v:1}, {v:2}) = {v:2}
     n1.apply_remote_state(a2).unwrap(); // concurrent: resolve({v:3}, {v:1}) = {v:3}
-    sim.exchange_until_fixpoint().unwrap(); // the clocks are now equal: nothing moves
+    sim.exchange_until_fixpoint().unwrap(); // the clocks are equal: the data must be joined too
     let (s0, s1) = (sim.dump(0).unwrap(), sim.dump(1).unwrap());
     assert_eq!(s0, s1, "replicas with equal clocks hold different data");
 }
