@@ -48,7 +48,7 @@ pub use operation::{OperationKind, SyncOperation};
 pub use snapshot::{Snapshot, SNAPSHOT_FORMAT};
 pub use state::{
     validate_collection, validate_id, validate_node_id, SyncState, DEFAULT_COLLECTION, MAX_COLLECTION_BYTES,
-    MAX_ID_BYTES, MAX_NODE_ID_BYTES,
+    MAX_COUNTER, MAX_ID_BYTES, MAX_NODE_ID_BYTES,
 };
 #[cfg(not(target_family = "wasm"))]
 pub use timestamp::SystemClock;

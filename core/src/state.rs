@@ -17,6 +17,10 @@ pub const MAX_ID_BYTES: usize = 512;
 pub const MAX_NODE_ID_BYTES: usize = 128;
 /// Longest collection name, in UTF-8 bytes.
 pub const MAX_COLLECTION_BYTES: usize = 512;
+/// Largest clock entry, version and timestamp millisecond value: 2^53 − 1, the largest integer
+/// every binding language represents exactly (JavaScript numbers), and far from overflow when
+/// the replica counts past a received value.
+pub const MAX_COUNTER: u64 = (1 << 53) - 1;
 
 /// One named piece of state as stored by a replica and exchanged between replicas.
 ///
@@ -186,6 +190,12 @@ impl SyncState {
         }
         if self.version == 0 {
             return bad("version must be at least 1".into());
+        }
+        if let Some((node, v)) = self.clock.iter().find(|(_, v)| *v > MAX_COUNTER) {
+            return bad(format!("clock entry {node:?} is {v}, more than 2^53 - 1"));
+        }
+        if self.version > MAX_COUNTER || self.timestamp.millis > MAX_COUNTER {
+            return bad("version or timestamp beyond 2^53 - 1".into());
         }
         if self.deleted && !self.data.is_null() {
             return bad("a deleted state carries null data".into());
