@@ -18,6 +18,9 @@ cargo fmt --all -- --check
 step "rust: clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "rust: API docs build without warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
 step "rust: core builds without SQLite (the browser build)"
 cargo build -p statesync --no-default-features --lib
 
