@@ -21,8 +21,14 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "rust: API docs build without warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
-step "rust: core builds without SQLite (the browser build)"
-cargo build -p statesync --no-default-features --lib
+step "rust: core without SQLite (the browser build), natively and for wasm32"
+cargo clippy -p statesync --no-default-features --lib -- -D warnings
+scripts/install-wasm-toolchain.sh
+# Debian's rustc-web compiles std for wasm32 from source; rustup's cargo comes first on PATH,
+# so call Debian's explicitly. A separate target dir keeps its std apart from the host build.
+RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 /usr/bin/cargo check --quiet \
+    --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort --target-dir target/wasm32-check \
+    -p statesync --no-default-features
 
 step "rust: tests (unit, conformance, properties, crash, storage, doc)"
 cargo test --workspace

@@ -63,6 +63,7 @@ impl SyncError {
     }
 
     /// Wraps a lower-level storage failure, keeping it as the cause.
+    #[cfg(feature = "sqlite")]
     pub(crate) fn storage(message: impl Into<String>, source: impl StdError + Send + Sync + 'static) -> Self {
         SyncError::Storage { message: message.into(), source: Some(Box::new(source)) }
     }

@@ -282,6 +282,7 @@ impl Overlay {
         self.index.clear();
     }
 
+    #[cfg(feature = "sqlite")]
     pub fn iter(&self) -> impl Iterator<Item = &Stored> {
         self.items.iter()
     }
