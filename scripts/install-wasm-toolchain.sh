@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the wasm32 toolchain that works on these machines without `rustup target add`:
-# Debian's rustc-web builds std for wasm32 from its own source package (see docs/toolchains.md).
+# Debian's rustc-web builds std for wasm32 from its own source package (cargo -Zbuild-std).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 pkgs=(rustc-web cargo-web libstd-rust-web-dev rust-web-src lld-16)
