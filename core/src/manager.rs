@@ -303,7 +303,10 @@ impl SyncManager {
     /// Creates a state. Fails with `AlreadyExists` if a live state has the id; re-creating a
     /// deleted id is a new write that supersedes the tombstone.
     pub fn create_state(&self, data: Value, options: CreateOptions) -> Result<Arc<SyncState>> {
-        self.mutate(|t| t.create(data, options.id, options.collection))
+        self.mutate(|t| {
+            t.local_writes_only();
+            t.create(data, options.id, options.collection)
+        })
     }
 
     /// The live state with this id (`None` for missing or deleted).
@@ -313,12 +316,18 @@ impl SyncManager {
 
     /// Replaces a live state's data. `NotFound` if missing or deleted.
     pub fn update_state(&self, id: &str, data: Value) -> Result<Arc<SyncState>> {
-        self.mutate(|t| t.update(id, data))
+        self.mutate(|t| {
+            t.local_writes_only();
+            t.update(id, data)
+        })
     }
 
     /// Deletes a live state (it becomes a tombstone that propagates). Returns the tombstone.
     pub fn delete_state(&self, id: &str) -> Result<Arc<SyncState>> {
-        self.mutate(|t| t.delete(id))
+        self.mutate(|t| {
+            t.local_writes_only();
+            t.delete(id)
+        })
     }
 
     /// States ordered by id, optionally of one collection, tombstones only when asked.
@@ -340,7 +349,10 @@ impl SyncManager {
 
     /// Runs several local writes as one transaction: all are committed, or none if `f` fails.
     pub fn write_batch<T>(&self, f: impl FnOnce(&mut WriteBatch<'_, '_>) -> Result<T>) -> Result<T> {
-        self.mutate(|t| f(&mut WriteBatch { txn: t }))
+        self.mutate(|t| {
+            t.local_writes_only();
+            f(&mut WriteBatch { txn: t })
+        })
     }
 
     /// Local writes not yet acknowledged, oldest first.

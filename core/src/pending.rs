@@ -79,6 +79,12 @@ impl PendingQueue {
         self.items.iter().filter_map(|(_, op)| op.as_ref())
     }
 
+    /// Queued operations in order, with their sequence numbers.
+    #[cfg(feature = "sqlite")]
+    pub fn entries(&self) -> impl Iterator<Item = (u64, &PendingOp)> {
+        self.items.iter().filter_map(|(seq, op)| op.as_ref().map(|op| (*seq, op)))
+    }
+
     /// Queued operations in order, as public operations.
     pub fn operations(&self) -> impl Iterator<Item = SyncOperation> + '_ {
         self.iter().map(PendingOp::to_operation)

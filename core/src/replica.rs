@@ -189,6 +189,10 @@ pub(crate) struct ChangeBatch {
     pub meta: Meta,
     /// Drop every state, operation and conflict first (import with `replace`).
     pub clear: bool,
+    /// Write the counters row. A batch of local writes only may skip it: every counter it moved
+    /// is carried by the rows it writes (the state's clock and timestamp, the operation's id and
+    /// sequence number), and loading takes the maximum over the rows. One page less per commit.
+    pub meta_row: bool,
     pub states: Overlay,
     /// Added operations in increasing sequence order.
     pub ops_added: Vec<(u64, PendingOp)>,
@@ -202,6 +206,7 @@ impl ChangeBatch {
         ChangeBatch {
             meta,
             clear: false,
+            meta_row: true,
             states: Overlay::default(),
             ops_added: Vec::new(),
             ops_removed: Vec::new(),
@@ -214,6 +219,7 @@ impl ChangeBatch {
     pub fn reset(&mut self, meta: &Meta) {
         self.meta.clone_from(meta);
         self.clear = false;
+        self.meta_row = true;
         self.states.clear();
         self.ops_added.clear();
         self.ops_removed.clear();

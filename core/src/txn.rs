@@ -300,6 +300,12 @@ impl<'a> Txn<'a> {
 
     // ---- local CRUD ------------------------------------------------------------------------
 
+    /// Declares that this transaction makes local writes only, so the store may skip the
+    /// counters row (see `ChangeBatch::meta_row`).
+    pub fn local_writes_only(&mut self) {
+        self.batch.meta_row = false;
+    }
+
     /// Creates a state (or re-creates one over its tombstone).
     pub fn create(&mut self, data: Value, id: Option<String>, collection: Option<String>) -> Result<Arc<SyncState>> {
         let id = match id {

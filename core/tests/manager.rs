@@ -54,6 +54,39 @@ fn sqlite_reopen_restores_everything() {
 }
 
 #[test]
+fn local_writes_skip_the_counters_row_and_reopen_continues_past_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let clock = Arc::new(ManualClock::new(5_000));
+    let last = {
+        let m = SyncManager::open(ManagerConfig::sqlite(&path).node_id("a").clock(clock.clone())).unwrap();
+        m.create_state(json!(0), CreateOptions::id("s")).unwrap();
+        for i in 1..10 {
+            m.update_state("s", json!(i)).unwrap();
+        }
+        // An acknowledgement writes the counters row (at 10); the local writes after it do not.
+        let ops: Vec<String> = m.pending_operations().unwrap().into_iter().map(|o| o.op_id).collect();
+        m.acknowledge(&ops).unwrap();
+        for i in 10..50 {
+            m.update_state("s", json!(i)).unwrap();
+        }
+        m.get_state("s").unwrap().unwrap()
+    };
+    {
+        // The counters row lags behind: only the rows carry the last counter and timestamp.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let counter: i64 = conn.query_row("SELECT counter FROM replica", [], |r| r.get(0)).unwrap();
+        assert_eq!(counter, 10, "local writes do not write the counters row");
+    }
+    clock.set(1_000); // the wall clock went back while the app was closed
+    let m = SyncManager::open(ManagerConfig::sqlite(&path).clock(clock)).unwrap();
+    let next = m.update_state("s", json!("after reopen")).unwrap();
+    assert_eq!(next.clock.get("a"), 51);
+    assert!(next.timestamp > last.timestamp);
+    assert_eq!(m.pending_operations().unwrap().last().unwrap().op_id, "a:51");
+}
+
+#[test]
 fn a_store_refuses_another_node_id() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.db");

@@ -154,6 +154,32 @@ pub(crate) fn migrate_to(conn: &mut Connection, from: i64, to: i64) -> Result<()
     tx.commit().map_err(|e| db_error("committing a migration", e))
 }
 
+/// The counters row is written only by batches that need it (see `ChangeBatch::meta_row`):
+/// raise the counters to what the stored rows carry, so a replica never reuses a counter value,
+/// a sequence number or a timestamp it has stored.
+fn raise_meta_to_rows(replica: &mut Replica) {
+    let mut meta = replica.meta.clone();
+    let mut see = |counter: u64, ts: &crate::timestamp::Timestamp, seq: u64| {
+        meta.counter = meta.counter.max(counter);
+        if (ts.millis, ts.counter) > (meta.hlc.millis, meta.hlc.counter) {
+            meta.hlc = Hlc { millis: ts.millis, counter: ts.counter };
+        }
+        meta.seq = meta.seq.max(seq);
+    };
+    let node = replica.meta.node_id.clone();
+    for stored in replica.states.values() {
+        see(stored.state.clock.get(&node), &stored.state.timestamp, stored.seq);
+    }
+    for (seq, op) in replica.pending.entries() {
+        let op = op.to_operation();
+        see(op.clock.get(&node), &op.timestamp, seq);
+    }
+    for c in replica.conflicts.values() {
+        see(c.conflict.remote.clock.get(&node), &c.conflict.remote.timestamp, c.seq);
+    }
+    replica.meta = meta;
+}
+
 impl Store for SqliteStore {
     fn load(&mut self) -> Result<Option<Replica>> {
         let conn = self.conn()?;
@@ -203,6 +229,7 @@ impl Store for SqliteStore {
             let (peer, scope, cursor) = row.map_err(load_err)?;
             replica.cursors.insert((peer, scope), cursor);
         }
+        raise_meta_to_rows(&mut replica);
         Ok(Some(replica))
     }
 
@@ -215,15 +242,17 @@ impl Store for SqliteStore {
             tx.execute_batch("DELETE FROM states; DELETE FROM pending; DELETE FROM conflicts;").map_err(err)?;
         }
         let m = &batch.meta;
-        tx.prepare_cached(
+        if batch.meta_row {
+            tx.prepare_cached(
             "INSERT INTO replica (singleton, node_id, counter, hlc_millis, hlc_counter, seq) VALUES (1, ?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (singleton) DO UPDATE SET node_id = excluded.node_id, counter = excluded.counter,
                hlc_millis = excluded.hlc_millis, hlc_counter = excluded.hlc_counter, seq = excluded.seq",
         )
-        .and_then(|mut s| {
-            s.execute(params![m.node_id, m.counter as i64, m.hlc.millis as i64, m.hlc.counter as i64, m.seq as i64])
-        })
-        .map_err(err)?;
+            .and_then(|mut s| {
+                s.execute(params![m.node_id, m.counter as i64, m.hlc.millis as i64, m.hlc.counter as i64, m.seq as i64])
+            })
+            .map_err(err)?;
+        }
         if !batch.states.is_empty() {
             let mut put = tx
                 .prepare_cached(
