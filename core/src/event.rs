@@ -59,6 +59,23 @@ pub enum SyncEvent {
         /// Its state.
         state_id: String,
     },
+    /// A sync round with a peer started.
+    SyncStarted {
+        /// The peer's node id.
+        peer: String,
+    },
+    /// A sync round with a peer finished: both sides have exchanged every change.
+    SyncCompleted {
+        /// The peer's node id.
+        peer: String,
+    },
+    /// A sync round with a peer failed; what it applied before failing stays applied.
+    SyncFailed {
+        /// The peer's node id.
+        peer: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The status changed.
     StatusChanged {
         /// Before.
@@ -77,6 +94,9 @@ impl SyncEvent {
             SyncEvent::StateDeleted(_) => "stateDeleted",
             SyncEvent::ConflictDetected(_) => "conflictDetected",
             SyncEvent::ConflictResolved { .. } => "conflictResolved",
+            SyncEvent::SyncStarted { .. } => "syncStarted",
+            SyncEvent::SyncCompleted { .. } => "syncCompleted",
+            SyncEvent::SyncFailed { .. } => "syncFailed",
             SyncEvent::StatusChanged { .. } => "statusChanged",
         }
     }

@@ -23,6 +23,7 @@ mod clock;
 mod conflict;
 mod error;
 mod event;
+mod feed;
 mod fields;
 mod manager;
 mod operation;
@@ -40,10 +41,11 @@ pub use clock::{ClockOrdering, VectorClock};
 pub use conflict::{ConflictResolver, ConflictStrategy, Resolution, Resolved, SyncConflict};
 pub use error::{Result, SyncError};
 pub use event::{Listener, Status, Subscription, SyncEvent};
+pub use feed::{ChangeSet, SyncContext};
 pub use fields::{FieldKind, FieldNode};
 #[cfg(feature = "sqlite")]
 pub use manager::Durability;
-pub use manager::{CreateOptions, ManagerConfig, StorageConfig, SyncManager, WriteBatch};
+pub use manager::{CreateOptions, ManagerConfig, StorageConfig, SyncManager, SyncReport, WriteBatch};
 pub use operation::{OperationKind, SyncOperation};
 pub use snapshot::{Snapshot, SNAPSHOT_FORMAT};
 pub use state::{

@@ -4,6 +4,7 @@
 use crate::conflict::{ConflictStrategy, Resolution, SyncConflict};
 use crate::error::{Result, SyncError};
 use crate::event::{EventHub, Listener, Status, Subscription, SyncEvent};
+use crate::feed::{ChangeSet, SyncContext};
 use crate::operation::SyncOperation;
 use crate::replica::{ChangeBatch, Meta, Replica};
 use crate::snapshot::{Snapshot, SNAPSHOT_FORMAT};
@@ -148,11 +149,15 @@ struct Inner {
     closed: bool,
     /// The counters moved without a commit (see `mutate`); `close` persists them.
     meta_dirty: bool,
+    /// Sync rounds in progress.
+    syncing: u32,
 }
 
 impl Inner {
     fn derived_status(&self) -> Status {
-        if self.replica.conflicts.is_empty() {
+        if self.syncing > 0 {
+            Status::Syncing
+        } else if self.replica.conflicts.is_empty() {
             Status::Idle
         } else {
             Status::Conflict
@@ -224,6 +229,7 @@ impl SyncManager {
             status: Status::Idle,
             closed: false,
             meta_dirty: false,
+            syncing: 0,
         };
         inner.status = inner.derived_status();
         Ok(SyncManager { inner: Mutex::new(inner), hub: EventHub::default() })
@@ -424,6 +430,94 @@ impl SyncManager {
         Ok(())
     }
 
+    /// One page of the changes feed: the latest version of every state in `context`'s scope
+    /// changed after `cursor` (`None`: from the beginning), at most `context.limit` of them.
+    /// A cursor this replica never handed out is `INVALID_INPUT`.
+    pub fn changes_since(&self, cursor: Option<&str>, context: &SyncContext) -> Result<ChangeSet> {
+        self.read(|i| crate::feed::changes_since(&i.replica, cursor, context))?
+    }
+
+    /// Applies a change set received from `peer` and stores its cursor for `(peer, scope)` in
+    /// the same transaction, so an interrupted sync resumes exactly where it stopped.
+    pub fn apply_changes(
+        &self,
+        peer: &str,
+        context: &SyncContext,
+        changes: &ChangeSet,
+    ) -> Result<ReconciliationResult> {
+        validate_node_id(peer).map_err(SyncError::InvalidInput)?;
+        context.validate()?;
+        for s in &changes.states {
+            s.validate()?;
+        }
+        let scope = context.scope();
+        self.mutate(|t| {
+            let mut result = ReconciliationResult::default();
+            for state in &changes.states {
+                result.count(&t.apply_remote(state.clone())?);
+            }
+            t.set_cursor(peer, &scope, Some(changes.cursor.clone()));
+            Ok(result)
+        })
+    }
+
+    /// Pulls every page of `from`'s changes in `context` since the stored cursor.
+    fn pull(&self, from: &SyncManager, context: &SyncContext) -> Result<ReconciliationResult> {
+        let peer = from.node_id()?;
+        let scope = context.scope();
+        let mut total = ReconciliationResult::default();
+        loop {
+            let cursor = self.peer_cursor(&peer, &scope)?;
+            let page = from.changes_since(cursor.as_deref(), context)?;
+            total.add(&self.apply_changes(&peer, context, &page)?);
+            if !page.has_more {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// A complete bidirectional sync round with another replica in this process: pulls its
+    /// changes, then pushes ours, page by page, resuming from the stored cursors.
+    pub fn sync_with(&self, other: &SyncManager) -> Result<SyncReport> {
+        self.sync_with_context(other, &SyncContext::all())
+    }
+
+    /// [`SyncManager::sync_with`] limited to a scope (collections, page size).
+    pub fn sync_with_context(&self, other: &SyncManager, context: &SyncContext) -> Result<SyncReport> {
+        let peer = other.node_id()?;
+        if peer == self.node_id()? {
+            return Err(SyncError::InvalidInput("a replica cannot sync with its own node id".into()));
+        }
+        self.sync_round(&peer, true, None);
+        let result =
+            self.pull(other, context).and_then(|pulled| Ok(SyncReport { pulled, pushed: other.pull(self, context)? }));
+        self.sync_round(&peer, false, result.as_ref().err());
+        result
+    }
+
+    /// Marks a sync round as started or finished, with its events and status.
+    fn sync_round(&self, peer: &str, start: bool, error: Option<&SyncError>) {
+        let mut guard = self.lock();
+        if guard.closed {
+            return;
+        }
+        let mut events = vec![match (start, error) {
+            (true, _) => SyncEvent::SyncStarted { peer: peer.to_owned() },
+            (false, None) => SyncEvent::SyncCompleted { peer: peer.to_owned() },
+            (false, Some(e)) => SyncEvent::SyncFailed { peer: peer.to_owned(), message: e.to_string() },
+        }];
+        if start {
+            guard.syncing += 1;
+        } else {
+            guard.syncing = guard.syncing.saturating_sub(1);
+        }
+        let status = guard.derived_status();
+        guard.set_status(status, &mut events);
+        self.hub.enqueue(events);
+        drop(guard);
+        self.hub.dispatch();
+    }
+
     /// The durable sync cursor stored for `(peer, scope)`.
     pub fn peer_cursor(&self, peer: &str, scope: &str) -> Result<Option<String>> {
         self.read(|i| i.replica.cursors.get(&(peer.to_owned(), scope.to_owned())).cloned())
@@ -518,6 +612,15 @@ impl SyncManager {
         self.hub.dispatch();
         result
     }
+}
+
+/// What one [`SyncManager::sync_with`] round did on each side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Changes pulled from the other replica into this one.
+    pub pulled: ReconciliationResult,
+    /// Changes pushed from this replica into the other one.
+    pub pushed: ReconciliationResult,
 }
 
 /// Local writes inside [`SyncManager::write_batch`], committed together.

@@ -115,6 +115,8 @@ pub(crate) struct Replica {
     pub pending: PendingQueue,
     pub conflicts: HashMap<String, StoredConflict>,
     pub cursors: BTreeMap<(String, String), String>,
+    /// Every state by the sequence number of its latest change: the changes feed.
+    pub by_seq: BTreeMap<u64, Arc<SyncState>>,
 }
 
 impl Replica {
@@ -125,6 +127,21 @@ impl Replica {
             pending: PendingQueue::default(),
             conflicts: HashMap::new(),
             cursors: BTreeMap::new(),
+            by_seq: BTreeMap::new(),
+        }
+    }
+
+    /// Stores a version, replacing the previous one of its id in the image and the feed.
+    pub fn insert_state(&mut self, stored: Stored) {
+        self.by_seq.insert(stored.seq, stored.state.clone());
+        match self.states.get_mut(&stored.state.id) {
+            Some(slot) => {
+                self.by_seq.remove(&slot.seq);
+                *slot = stored;
+            }
+            None => {
+                self.states.insert(stored.state.id.clone(), stored);
+            }
         }
     }
 
@@ -132,18 +149,14 @@ impl Replica {
     pub fn apply(&mut self, batch: &mut ChangeBatch) {
         if batch.clear {
             self.states.clear();
+            self.by_seq.clear();
             self.pending.clear();
             self.conflicts.clear();
             batch.clear = false;
         }
         self.meta.clone_from(&batch.meta);
         for stored in batch.states.drain() {
-            match self.states.get_mut(&stored.state.id) {
-                Some(slot) => *slot = stored,
-                None => {
-                    self.states.insert(stored.state.id.clone(), stored);
-                }
-            }
+            self.insert_state(stored);
         }
         for seq in batch.ops_removed.drain(..) {
             self.pending.remove(seq);

@@ -91,6 +91,16 @@ pub struct ReconciliationResult {
 }
 
 impl ReconciliationResult {
+    /// Adds another result's counts to these.
+    pub fn add(&mut self, other: &ReconciliationResult) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.ignored += other.ignored;
+        self.conflicts += other.conflicts;
+        self.resolved += other.resolved;
+    }
+
     pub(crate) fn count(&mut self, r: &ApplyResult) {
         match r.outcome {
             ApplyOutcome::Created => self.created += 1,

@@ -204,7 +204,7 @@ impl Store for SqliteStore {
             let (seq, body) = row.map_err(load_err)?;
             let state: SyncState = serde_json::from_str(&body).map_err(|e| corrupt("state", e))?;
             state.validate().map_err(|e| corrupt("state", e))?;
-            replica.states.insert(state.id.clone(), Stored { state: state.into(), seq: seq as u64 });
+            replica.insert_state(Stored { state: state.into(), seq: seq as u64 });
         }
 
         let mut stmt = conn.prepare("SELECT seq, body FROM pending ORDER BY seq").map_err(load_err)?;
