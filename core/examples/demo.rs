@@ -1,5 +1,5 @@
-//! Two replicas on SQLite files edit the same settings offline, concurrently, then exchange
-//! their states and converge. Run with `make demo` (or `cargo run -p statesync --example demo`).
+//! Two replicas on SQLite files edit the same settings offline, concurrently, then sync and
+//! converge. Run with `make demo` (or `cargo run -p statesync --example demo`).
 
 use serde_json::json;
 use statesync::{ConflictStrategy, CreateOptions, ManagerConfig, SyncManager};
@@ -11,23 +11,26 @@ fn open(dir: &std::path::Path, node: &str) -> statesync::Result<SyncManager> {
     )
 }
 
-/// Sends every state of `from` (tombstones included) to `to`, as a transport would.
-fn send(from: &SyncManager, to: &SyncManager) -> statesync::Result<()> {
-    let states = from.list_states(None, true)?;
-    let result = to.reconcile(states)?;
-    println!(
-        "  {} -> {}: created {}, updated {}, unchanged {}, ignored {}, conflicts {} (resolved {})",
-        from.node_id()?,
-        to.node_id()?,
-        result.created,
-        result.updated,
-        result.unchanged,
-        result.ignored,
-        result.conflicts,
-        result.resolved
-    );
-    let ops: Vec<String> = from.pending_operations()?.into_iter().map(|op| op.op_id).collect();
-    from.acknowledge(&ops)?;
+/// One sync round, as a transport would run it between two devices.
+fn sync(a: &SyncManager, b: &SyncManager) -> statesync::Result<()> {
+    let report = a.sync_with(b)?;
+    for (what, r) in [("pulled", report.pulled), ("pushed", report.pushed)] {
+        println!(
+            "  {} {what}: created {}, updated {}, unchanged {}, ignored {}, conflicts {} (resolved {})",
+            a.node_id()?,
+            r.created,
+            r.updated,
+            r.unchanged,
+            r.ignored,
+            r.conflicts,
+            r.resolved
+        );
+    }
+    // A real client acknowledges its pending operations once its transport delivered them.
+    for m in [a, b] {
+        let ops: Vec<String> = m.pending_operations()?.into_iter().map(|op| op.op_id).collect();
+        m.acknowledge(&ops)?;
+    }
     Ok(())
 }
 
@@ -43,7 +46,7 @@ fn main() -> statesync::Result<()> {
         CreateOptions::id("settings").in_collection("prefs"),
     )?;
     println!("phone creates settings: {}", phone.get_state("settings")?.unwrap().data);
-    send(&phone, &laptop)?;
+    sync(&phone, &laptop)?;
 
     println!("both go offline and edit:");
     phone.update_state("settings", json!({"theme": "light", "font": {"size": 12}}))?;
@@ -53,9 +56,8 @@ fn main() -> statesync::Result<()> {
     laptop.create_state(json!(["milk", "eggs"]), CreateOptions::id("shopping"))?;
     println!("  laptop creates a shopping list");
 
-    println!("back online, they exchange states:");
-    send(&phone, &laptop)?;
-    send(&laptop, &phone)?;
+    println!("back online, they sync:");
+    sync(&phone, &laptop)?;
 
     let (p, l) = (phone.list_states(None, true)?, laptop.list_states(None, true)?);
     for s in &p {
