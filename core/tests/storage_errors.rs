@@ -8,6 +8,16 @@ fn open_err(config: ManagerConfig) -> statesync::SyncError {
     SyncManager::open(config).err().expect("open must fail")
 }
 
+/// A closed store holding one state `s`, then changed behind the library's back with `sql`.
+fn tampered_store(dir: &std::path::Path, sql: &str) -> std::path::PathBuf {
+    let path = dir.join("store.db");
+    let m = SyncManager::open(ManagerConfig::sqlite(&path).node_id("a")).unwrap();
+    m.create_state(json!({"k": 1}), CreateOptions::id("s")).unwrap();
+    m.close().unwrap();
+    rusqlite::Connection::open(&path).unwrap().execute(sql, []).unwrap();
+    path
+}
+
 #[test]
 fn a_file_that_is_not_a_database() {
     let dir = tempfile::tempdir().unwrap();
@@ -22,14 +32,7 @@ fn a_file_that_is_not_a_database() {
 #[test]
 fn a_database_from_a_newer_schema_version() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("new.db");
-    let m = SyncManager::open(ManagerConfig::sqlite(&path).node_id("a")).unwrap();
-    m.create_state(json!({"k": 1}), CreateOptions::id("s")).unwrap();
-    m.close().unwrap();
-    {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute("UPDATE statesync_schema SET version = version + 1", []).unwrap();
-    }
+    let path = tampered_store(dir.path(), "UPDATE statesync_schema SET version = version + 1");
     let err = open_err(ManagerConfig::sqlite(&path));
     assert_eq!(err.code(), "UNSUPPORTED_FORMAT", "{err}");
     // Restoring the version shows nothing else was touched.
@@ -59,14 +62,7 @@ fn a_database_of_another_application() {
 #[test]
 fn a_damaged_row_is_corrupt_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("damaged.db");
-    let m = SyncManager::open(ManagerConfig::sqlite(&path).node_id("a")).unwrap();
-    m.create_state(json!({"k": 1}), CreateOptions::id("s")).unwrap();
-    m.close().unwrap();
-    {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute("UPDATE states SET body = substr(body, 1, 20)", []).unwrap();
-    }
+    let path = tampered_store(dir.path(), "UPDATE states SET body = substr(body, 1, 20)");
     assert_eq!(open_err(ManagerConfig::sqlite(&path)).code(), "CORRUPT");
 }
 
