@@ -280,9 +280,7 @@ impl SyncManager {
             inner.spare = Some(batch);
             let mut status_events = Vec::new();
             inner.set_status(Status::Error, &mut status_events);
-            self.hub.enqueue(status_events);
-            drop(guard);
-            self.hub.dispatch();
+            self.publish(guard, status_events);
             return Err(e);
         }
         inner.replica.apply(&mut batch);
@@ -290,15 +288,21 @@ impl SyncManager {
         inner.spare = Some(batch);
         let status = inner.derived_status();
         inner.set_status(status, &mut events);
+        self.publish(guard, events);
+        Ok(value)
+    }
+
+    /// Queues committed events while the lock is still held (that is what keeps commit order),
+    /// then releases it and delivers them.
+    fn publish(&self, guard: MutexGuard<'_, Inner>, events: Vec<SyncEvent>) {
         if events.is_empty() {
             // Nothing of ours to deliver (no listener, or nothing visible changed); events
             // queued by other threads are delivered by those threads.
-            return Ok(value);
+            return;
         }
         self.hub.enqueue(events);
         drop(guard);
         self.hub.dispatch();
-        Ok(value)
     }
 
     /// This replica's node id.
@@ -387,13 +391,7 @@ impl SyncManager {
         for s in &states {
             s.validate()?;
         }
-        self.mutate(|t| {
-            let mut result = ReconciliationResult::default();
-            for state in states {
-                result.count(&t.apply_remote(state)?);
-            }
-            Ok(result)
-        })
+        self.mutate(|t| t.reconcile(states))
     }
 
     /// Unresolved manual conflicts, oldest first.
@@ -452,10 +450,7 @@ impl SyncManager {
         }
         let scope = context.scope();
         self.mutate(|t| {
-            let mut result = ReconciliationResult::default();
-            for state in &changes.states {
-                result.count(&t.apply_remote(state.clone())?);
-            }
+            let result = t.reconcile(changes.states.iter().cloned())?;
             t.set_cursor(peer, &scope, Some(changes.cursor.clone()));
             Ok(result)
         })
@@ -513,9 +508,7 @@ impl SyncManager {
         }
         let status = guard.derived_status();
         guard.set_status(status, &mut events);
-        self.hub.enqueue(events);
-        drop(guard);
-        self.hub.dispatch();
+        self.publish(guard, events);
     }
 
     /// The durable sync cursor stored for `(peer, scope)`.
@@ -607,9 +600,7 @@ impl SyncManager {
         let result = flushed.and(inner.store.close());
         let mut events = Vec::new();
         guard.set_status(Status::Closed, &mut events);
-        self.hub.enqueue(events);
-        drop(guard);
-        self.hub.dispatch();
+        self.publish(guard, events);
         result
     }
 }

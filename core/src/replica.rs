@@ -50,6 +50,15 @@ impl PendingOp {
         }
     }
 
+    /// The clock and timestamp the operation was written with, borrowed.
+    #[cfg(feature = "sqlite")]
+    pub fn stamps(&self) -> (&crate::clock::VectorClock, &crate::timestamp::Timestamp) {
+        match self {
+            PendingOp::Written { state, .. } => (&state.clock, &state.timestamp),
+            PendingOp::Imported(op) => (&op.clock, &op.timestamp),
+        }
+    }
+
     /// The public operation (its JSON form is the same as this type's).
     pub fn to_operation(&self) -> SyncOperation {
         match self {

@@ -398,6 +398,15 @@ impl<'a> Txn<'a> {
         self.batch.meta.counter = self.batch.meta.counter.max(own);
     }
 
+    /// Applies remote states, already validated, and counts the outcomes.
+    pub fn reconcile(&mut self, states: impl IntoIterator<Item = Arc<SyncState>>) -> Result<ReconciliationResult> {
+        let mut result = ReconciliationResult::default();
+        for state in states {
+            result.count(&self.apply_remote(state)?);
+        }
+        Ok(result)
+    }
+
     /// Applies one remote state, already validated, by the rules of DESIGN §3.
     pub fn apply_remote(&mut self, remote: Arc<SyncState>) -> Result<ApplyResult> {
         self.observe(&remote);
@@ -539,17 +548,14 @@ impl<'a> Txn<'a> {
 
     /// Replaces everything with a snapshot's states, operations and conflicts (all validated).
     pub fn replace_all(&mut self, states: Vec<SyncState>, pending: Vec<SyncOperation>, conflicts: Vec<SyncConflict>) {
-        let before: Vec<Arc<SyncState>> = self.base.states.values().map(|s| s.state.clone()).collect();
         self.batch.clear = true;
         self.batch.states.clear();
         self.batch.ops_added.clear();
         self.batch.ops_removed.clear();
         self.batch.conflicts.clear();
-        let mut incoming: HashMap<String, ()> = HashMap::new();
         for state in states {
             let state = Arc::new(state);
             self.observe(&state);
-            incoming.insert(state.id.clone(), ());
             let seq = self.next_seq();
             if self.emit {
                 let old = self.base.states.get(&state.id).map(|s| &*s.state);
@@ -560,9 +566,11 @@ impl<'a> Txn<'a> {
             self.batch.states.put(Stored { state, seq });
         }
         if self.emit {
-            for old in before.into_iter().filter(|s| s.is_live() && !incoming.contains_key(&s.id)) {
-                self.events.push(SyncEvent::StateDeleted(old));
-            }
+            let base = self.base;
+            let dropped =
+                base.states.values().filter(|s| s.state.is_live() && self.batch.states.get(&s.state.id).is_none());
+            let events: Vec<SyncEvent> = dropped.map(|s| SyncEvent::StateDeleted(s.state.clone())).collect();
+            self.events.extend(events);
         }
         let node = self.batch.meta.node_id.clone();
         for op in pending {

@@ -138,6 +138,32 @@ fn a_listener_may_call_back_into_the_manager() {
 }
 
 #[test]
+fn import_with_replace_reports_what_appeared_changed_and_vanished() {
+    let source = memory("a");
+    source.create_state(json!(1), CreateOptions::id("kept")).unwrap();
+    source.create_state(json!("new"), CreateOptions::id("added")).unwrap();
+    let snapshot = source.export_state().unwrap();
+    let m = memory("a");
+    m.create_state(json!(0), CreateOptions::id("kept")).unwrap();
+    m.create_state(json!("old"), CreateOptions::id("gone")).unwrap();
+    let seen = recorder(&m);
+    m.import_state(snapshot, true).unwrap();
+    let got: Vec<(&str, String)> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            SyncEvent::StateCreated(s) => Some(("created", s.id.clone())),
+            SyncEvent::StateUpdated(s) => Some(("updated", s.id.clone())),
+            SyncEvent::StateDeleted(s) => Some(("deleted", s.id.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, [("created", "added".to_owned()), ("updated", "kept".to_owned()), ("deleted", "gone".to_owned())]);
+    assert!(m.get_state("gone").unwrap().is_none());
+}
+
+#[test]
 fn unsubscribe_is_by_handle_and_a_panicking_listener_is_contained() {
     let m = memory("a");
     let seen = recorder(&m);

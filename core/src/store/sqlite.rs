@@ -171,8 +171,8 @@ fn raise_meta_to_rows(replica: &mut Replica) {
         see(stored.state.clock.get(&node), &stored.state.timestamp, stored.seq);
     }
     for (seq, op) in replica.pending.entries() {
-        let op = op.to_operation();
-        see(op.clock.get(&node), &op.timestamp, seq);
+        let (clock, timestamp) = op.stamps();
+        see(clock.get(&node), timestamp, seq);
     }
     for c in replica.conflicts.values() {
         see(c.conflict.remote.clock.get(&node), &c.conflict.remote.timestamp, c.seq);
