@@ -40,6 +40,10 @@ pub enum SyncError {
     /// A snapshot format or database schema version this build does not understand.
     #[error("unsupported format: {0}")]
     UnsupportedFormat(String),
+    /// A sync peer could not be reached or answered outside the protocol (network down,
+    /// timeout, unexpected HTTP status). Retrying later is the remedy; nothing was lost.
+    #[error("transport error: {0}")]
+    Transport(String),
     /// The manager was closed; no further calls are accepted.
     #[error("the sync manager is closed")]
     Closed,
@@ -58,7 +62,27 @@ impl SyncError {
             SyncError::Storage { .. } => "STORAGE",
             SyncError::Corrupt(_) => "CORRUPT",
             SyncError::UnsupportedFormat(_) => "UNSUPPORTED_FORMAT",
+            SyncError::Transport(_) => "TRANSPORT",
             SyncError::Closed => "CLOSED",
+        }
+    }
+
+    /// Rebuilds an error from its code and message, as a peer reports it over the wire (the
+    /// HTTP protocol's error body). An unknown code becomes `Transport`.
+    pub fn from_code(code: &str, message: impl Into<String>) -> SyncError {
+        let message = message.into();
+        match code {
+            "NOT_FOUND" => SyncError::NotFound(message),
+            "ALREADY_EXISTS" => SyncError::AlreadyExists(message),
+            "INVALID_STATE" => SyncError::InvalidState(message),
+            "INVALID_INPUT" => SyncError::InvalidInput(message),
+            "CONFLICT" => SyncError::Conflict(message),
+            "RESOLVER" => SyncError::Resolver(message),
+            "STORAGE" => SyncError::Storage { message, source: None },
+            "CORRUPT" => SyncError::Corrupt(message),
+            "UNSUPPORTED_FORMAT" => SyncError::UnsupportedFormat(message),
+            "CLOSED" => SyncError::Closed,
+            _ => SyncError::Transport(format!("{code}: {message}")),
         }
     }
 

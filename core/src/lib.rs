@@ -29,11 +29,13 @@ mod manager;
 mod operation;
 mod pending;
 mod replica;
+mod round;
 mod settle;
 mod snapshot;
 mod state;
 mod store;
 mod timestamp;
+mod transport;
 mod txn;
 
 pub use canonical::{canonical_json, state_hash};
@@ -47,6 +49,7 @@ pub use fields::{FieldKind, FieldNode};
 pub use manager::Durability;
 pub use manager::{CreateOptions, ManagerConfig, StorageConfig, SyncManager, SyncReport, WriteBatch};
 pub use operation::{OperationKind, SyncOperation};
+pub use round::{RoundStep, SyncRound};
 pub use snapshot::{Snapshot, SNAPSHOT_FORMAT};
 pub use state::{
     validate_collection, validate_id, validate_node_id, SyncState, DEFAULT_COLLECTION, MAX_COLLECTION_BYTES,
@@ -55,6 +58,7 @@ pub use state::{
 #[cfg(not(target_family = "wasm"))]
 pub use timestamp::SystemClock;
 pub use timestamp::{ManualClock, Timestamp, WallClock};
+pub use transport::{SyncCapabilities, SyncTransport, PROTOCOL_VERSION};
 pub use txn::{ApplyOutcome, ApplyResult, ReconciliationResult};
 
 /// The README's examples, compiled and run as doctests so the README stays true.

@@ -12,6 +12,7 @@ use crate::state::{validate_collection, validate_node_id, SyncState};
 use crate::store::memory::MemoryStore;
 use crate::store::Store;
 use crate::timestamp::{Hlc, WallClock};
+use crate::transport::SyncTransport;
 use crate::txn::{ApplyResult, ReconciliationResult, Strategies, Txn};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -151,12 +152,16 @@ struct Inner {
     meta_dirty: bool,
     /// Sync rounds in progress.
     syncing: u32,
+    /// The last sync round failed: the status is `Error` until one succeeds.
+    sync_failed: bool,
 }
 
 impl Inner {
     fn derived_status(&self) -> Status {
         if self.syncing > 0 {
             Status::Syncing
+        } else if self.sync_failed {
+            Status::Error
         } else if self.replica.conflicts.is_empty() {
             Status::Idle
         } else {
@@ -230,6 +235,7 @@ impl SyncManager {
             closed: false,
             meta_dirty: false,
             syncing: 0,
+            sync_failed: false,
         };
         inner.status = inner.derived_status();
         Ok(SyncManager { inner: Mutex::new(inner), hub: EventHub::default() })
@@ -483,29 +489,62 @@ impl SyncManager {
         if peer == self.node_id()? {
             return Err(SyncError::InvalidInput("a replica cannot sync with its own node id".into()));
         }
-        self.sync_round(&peer, true, None);
+        self.round_started(&peer);
         let result =
             self.pull(other, context).and_then(|pulled| Ok(SyncReport { pulled, pushed: other.pull(self, context)? }));
-        self.sync_round(&peer, false, result.as_ref().err());
+        self.round_finished(&peer, result.as_ref().err());
         result
     }
 
-    /// Marks a sync round as started or finished, with its events and status.
-    fn sync_round(&self, peer: &str, start: bool, error: Option<&SyncError>) {
+    /// A complete sync round through a transport: pulls every page of the peer's changes in
+    /// `context`, then pushes ours, resuming from the durable cursors of both directions.
+    /// Pending operations are acknowledged as the peer accepts the pages that carry them.
+    /// A failure emits `SyncFailed` and sets the status to `Error` until a round succeeds.
+    pub fn sync_via(&self, transport: &dyn SyncTransport, context: &SyncContext) -> Result<SyncReport> {
+        crate::round::run(self, transport, context)
+    }
+
+    /// Stores the push cursor for `(peer, key)` after the peer accepted `page`, and
+    /// acknowledges the pending operations the page's versions have seen, in one transaction.
+    pub(crate) fn record_push(&self, peer: &str, key: &str, page: &ChangeSet) -> Result<usize> {
+        self.mutate(|t| {
+            t.set_cursor(peer, key, Some(page.cursor.clone()));
+            Ok(t.acknowledge_pushed(&page.states))
+        })
+    }
+
+    /// Marks a sync round as started: event, and the `Syncing` status.
+    pub(crate) fn round_started(&self, peer: &str) {
+        self.round_event(SyncEvent::SyncStarted { peer: peer.to_owned() }, |i| i.syncing += 1);
+    }
+
+    /// Marks a started round as finished, successfully or not.
+    pub(crate) fn round_finished(&self, peer: &str, error: Option<&SyncError>) {
+        let event = match error {
+            None => SyncEvent::SyncCompleted { peer: peer.to_owned() },
+            Some(e) => SyncEvent::SyncFailed { peer: peer.to_owned(), message: e.to_string() },
+        };
+        let failed = error.is_some();
+        self.round_event(event, |i| {
+            i.syncing = i.syncing.saturating_sub(1);
+            i.sync_failed = failed;
+        });
+    }
+
+    /// A round that could not start (peer unreachable, incompatible): `SyncFailed` with the
+    /// peer's node id when known, empty otherwise.
+    pub(crate) fn round_failed_to_start(&self, peer: &str, error: &SyncError) {
+        let event = SyncEvent::SyncFailed { peer: peer.to_owned(), message: error.to_string() };
+        self.round_event(event, |i| i.sync_failed = true);
+    }
+
+    fn round_event(&self, event: SyncEvent, change: impl FnOnce(&mut Inner)) {
         let mut guard = self.lock();
         if guard.closed {
             return;
         }
-        let mut events = vec![match (start, error) {
-            (true, _) => SyncEvent::SyncStarted { peer: peer.to_owned() },
-            (false, None) => SyncEvent::SyncCompleted { peer: peer.to_owned() },
-            (false, Some(e)) => SyncEvent::SyncFailed { peer: peer.to_owned(), message: e.to_string() },
-        }];
-        if start {
-            guard.syncing += 1;
-        } else {
-            guard.syncing = guard.syncing.saturating_sub(1);
-        }
+        change(&mut guard);
+        let mut events = vec![event];
         let status = guard.derived_status();
         guard.set_status(status, &mut events);
         self.publish(guard, events);

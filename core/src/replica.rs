@@ -50,6 +50,14 @@ impl PendingOp {
         }
     }
 
+    /// The state the operation wrote and the clock it wrote it with.
+    pub fn target(&self) -> (&str, &crate::clock::VectorClock) {
+        match self {
+            PendingOp::Written { state, .. } => (&state.id, &state.clock),
+            PendingOp::Imported(op) => (&op.state_id, &op.clock),
+        }
+    }
+
     /// The clock and timestamp the operation was written with, borrowed.
     #[cfg(feature = "sqlite")]
     pub fn stamps(&self) -> (&crate::clock::VectorClock, &crate::timestamp::Timestamp) {

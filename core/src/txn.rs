@@ -383,6 +383,23 @@ impl<'a> Txn<'a> {
         dropped
     }
 
+    /// Acknowledges every queued operation on one of `pushed`'s states whose write the pushed
+    /// version has seen: the peer now holds that write (or a later one). Returns how many.
+    pub fn acknowledge_pushed(&mut self, pushed: &[Arc<SyncState>]) -> usize {
+        let by_id: HashMap<&str, &VectorClock> = pushed.iter().map(|s| (s.id.as_str(), &s.clock)).collect();
+        let covered: Vec<String> = self
+            .base
+            .pending
+            .iter()
+            .filter(|op| {
+                let (state_id, clock) = op.target();
+                by_id.get(state_id).is_some_and(|pushed| pushed.dominates(clock))
+            })
+            .map(|op| op.op_id())
+            .collect();
+        self.acknowledge(&covered)
+    }
+
     /// Sets (or with `None` clears) the durable sync cursor for `(peer, scope)`.
     pub fn set_cursor(&mut self, peer: &str, scope: &str, cursor: Option<String>) {
         self.batch.cursors.insert((peer.to_owned(), scope.to_owned()), cursor);

@@ -1,0 +1,92 @@
+//! What a sync peer looks like from this replica: the [`SyncTransport`] trait (pull a page of
+//! the peer's changes, push a page of ours, ask what it supports) and [`SyncCapabilities`].
+//!
+//! The trait is blocking on purpose: it is the one shape every binding can implement (a Python
+//! callable, a Kotlin or Swift object through uniffi, a JS function behind a threadsafe call),
+//! and auto-sync runs it on a blocking thread. Runtimes that cannot block (the browser) drive
+//! the same round with [`crate::SyncRound`] instead.
+
+use crate::error::Result;
+use crate::feed::{ChangeSet, SyncContext};
+use crate::manager::SyncManager;
+use crate::txn::ReconciliationResult;
+use serde::{Deserialize, Serialize};
+
+/// The version of the sync protocol this build speaks (`docs/protocol.md`).
+pub const PROTOCOL_VERSION: u64 = 1;
+
+/// What a peer supports, as it advertises it. Unknown fields from newer peers are ignored, and
+/// fields missing from older ones take their conservative default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SyncCapabilities {
+    /// Protocol version the peer speaks.
+    pub protocol: u64,
+    /// The peer's node id: the key under which cursors for it are stored.
+    pub node_id: String,
+    /// The peer filters its feed by [`SyncContext::collections`]. When false, no collection is
+    /// ever sent to it and the round filters the pulled changes locally instead.
+    pub scoped_sync: bool,
+    /// The peer accepts and sends the compact binary encoding.
+    pub binary: bool,
+    /// The peer accepts and sends zstd-compressed bodies.
+    pub zstd: bool,
+    /// Largest page the peer serves or accepts; pages are cut to it.
+    pub max_batch: Option<usize>,
+}
+
+impl Default for SyncCapabilities {
+    fn default() -> Self {
+        SyncCapabilities {
+            protocol: PROTOCOL_VERSION,
+            node_id: String::new(),
+            scoped_sync: false,
+            binary: false,
+            zstd: false,
+            max_batch: None,
+        }
+    }
+}
+
+impl SyncCapabilities {
+    /// The capabilities of a peer that supports everything this build does.
+    pub fn full(node_id: impl Into<String>) -> Self {
+        SyncCapabilities {
+            node_id: node_id.into(),
+            scoped_sync: true,
+            binary: true,
+            zstd: cfg!(feature = "zstd"),
+            ..Self::default()
+        }
+    }
+}
+
+/// A sync peer reached somehow: over HTTP, through the application's own channel, or in process.
+pub trait SyncTransport: Send + Sync {
+    /// What the peer supports. Asked once at the start of every round.
+    fn capabilities(&self) -> Result<SyncCapabilities>;
+
+    /// One page of the peer's changes after `cursor` (`None`: from the beginning). `context`
+    /// carries collections only when the peer advertised [`SyncCapabilities::scoped_sync`].
+    fn pull(&self, cursor: Option<&str>, context: &SyncContext) -> Result<ChangeSet>;
+
+    /// Delivers a page of this replica's changes; the peer applies them with `reconcile`.
+    /// Pushing the same page twice must be harmless (reconcile is idempotent).
+    fn push(&self, changes: &ChangeSet) -> Result<ReconciliationResult>;
+}
+
+/// A replica in the same process is a peer too: tests, simulations and examples sync through it
+/// exactly as they would through a network transport.
+impl SyncTransport for SyncManager {
+    fn capabilities(&self) -> Result<SyncCapabilities> {
+        Ok(SyncCapabilities { binary: false, zstd: false, ..SyncCapabilities::full(self.node_id()?) })
+    }
+
+    fn pull(&self, cursor: Option<&str>, context: &SyncContext) -> Result<ChangeSet> {
+        self.changes_since(cursor, context)
+    }
+
+    fn push(&self, changes: &ChangeSet) -> Result<ReconciliationResult> {
+        self.reconcile(changes.states.iter().cloned())
+    }
+}
