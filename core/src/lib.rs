@@ -30,6 +30,8 @@ mod operation;
 mod pending;
 mod replica;
 mod round;
+#[cfg(feature = "runtime")]
+mod session;
 mod settle;
 mod snapshot;
 mod state;
@@ -50,6 +52,8 @@ pub use manager::Durability;
 pub use manager::{CreateOptions, ManagerConfig, StorageConfig, SyncManager, SyncReport, WriteBatch};
 pub use operation::{OperationKind, SyncOperation};
 pub use round::{RoundStep, SyncRound};
+#[cfg(feature = "runtime")]
+pub use session::{backoff_delay, AutoSyncConfig};
 pub use snapshot::{Snapshot, SNAPSHOT_FORMAT};
 pub use state::{
     validate_collection, validate_id, validate_node_id, SyncState, DEFAULT_COLLECTION, MAX_COLLECTION_BYTES,

@@ -182,6 +182,9 @@ impl Inner {
 pub struct SyncManager {
     inner: Mutex<Inner>,
     hub: EventHub,
+    /// The running auto-sync, if any.
+    #[cfg(feature = "runtime")]
+    pub(crate) auto: Mutex<Option<crate::session::AutoSync>>,
 }
 
 impl SyncManager {
@@ -238,7 +241,12 @@ impl SyncManager {
             sync_failed: false,
         };
         inner.status = inner.derived_status();
-        Ok(SyncManager { inner: Mutex::new(inner), hub: EventHub::default() })
+        Ok(SyncManager {
+            inner: Mutex::new(inner),
+            hub: EventHub::default(),
+            #[cfg(feature = "runtime")]
+            auto: Mutex::new(None),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -625,9 +633,11 @@ impl SyncManager {
         self.hub.unsubscribe(subscription)
     }
 
-    /// Flushes and releases the store. Every later call fails with `Closed`; closing twice is
+    /// Stops auto-sync (waiting for a round in progress), flushes and releases the store. Every later call fails with `Closed`; closing twice is
     /// harmless.
     pub fn close(&self) -> Result<()> {
+        #[cfg(feature = "runtime")]
+        self.stop_auto_sync();
         let mut guard = self.lock();
         if guard.closed {
             return Ok(());

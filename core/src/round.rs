@@ -41,6 +41,15 @@ enum Phase {
     Finished,
 }
 
+/// A push waiting for the peer's answer.
+#[derive(Debug)]
+struct InFlight {
+    /// What was sent: the page without the versions the peer itself sent in this round.
+    send: ChangeSet,
+    /// The whole page, recorded as accepted with the answer.
+    page: ChangeSet,
+}
+
 /// One pull-then-push round with a peer; see the module documentation.
 #[derive(Debug)]
 pub struct SyncRound {
@@ -54,7 +63,7 @@ pub struct SyncRound {
     /// Versions received from the peer in this round: pushing them back would only echo.
     received: HashMap<String, VectorClock>,
     /// The page pushed and not yet accepted.
-    in_flight: Option<ChangeSet>,
+    in_flight: Option<InFlight>,
     report: SyncReport,
 }
 
@@ -121,20 +130,23 @@ impl SyncRound {
                 Ok(RoundStep::Pull { cursor, context: self.remote.clone() })
             }
             Phase::Pushing => {
-                if let Some(page) = &self.in_flight {
-                    return Ok(RoundStep::Push(page.clone()));
+                if let Some(in_flight) = &self.in_flight {
+                    return Ok(RoundStep::Push(in_flight.send.clone()));
                 }
                 let key = self.push_key();
                 loop {
                     let cursor = manager.peer_cursor(&self.peer, &key)?;
-                    let mut page = manager.changes_since(cursor.as_deref(), &self.scope)?;
-                    page.states.retain(|s| self.received.get(&s.id) != Some(&s.clock));
-                    if !page.states.is_empty() {
-                        self.in_flight = Some(page.clone());
-                        return Ok(RoundStep::Push(page));
+                    let page = manager.changes_since(cursor.as_deref(), &self.scope)?;
+                    let mut send = page.clone();
+                    send.states.retain(|s| self.received.get(&s.id) != Some(&s.clock));
+                    if !send.states.is_empty() {
+                        self.in_flight = Some(InFlight { send: send.clone(), page });
+                        return Ok(RoundStep::Push(send));
                     }
+                    // Nothing the peer lacks: the page counts as accepted (its echoes included,
+                    // whose pending operations the peer has just shown it holds).
                     if cursor.as_deref() != Some(page.cursor.as_str()) {
-                        manager.set_peer_cursor(&self.peer, &key, Some(&page.cursor))?;
+                        manager.record_push(&self.peer, &key, &page)?;
                     }
                     if !page.has_more {
                         self.phase = Phase::Finished;
@@ -182,7 +194,7 @@ impl SyncRound {
     pub fn pushed(&mut self, manager: &SyncManager, result: ReconciliationResult) -> Result<()> {
         let recorded = match self.in_flight.take() {
             None => Err(SyncError::InvalidInput("no page is waiting for the peer's answer".into())),
-            Some(page) => manager.record_push(&self.peer, &self.push_key(), &page).map(|_| {
+            Some(in_flight) => manager.record_push(&self.peer, &self.push_key(), &in_flight.page).map(|_| {
                 self.report.pushed.add(&result);
             }),
         };
