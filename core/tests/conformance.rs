@@ -7,7 +7,7 @@
 use serde_json::{json, Map, Value};
 use statesync::{
     state_hash, ConflictResolver, ConflictStrategy, ManagerConfig, ManualClock, Resolution, Resolved, Snapshot,
-    SyncConflict, SyncError, SyncManager, SyncOperation, SyncState, WallClock,
+    SyncConflict, SyncContext, SyncError, SyncManager, SyncOperation, SyncState, WallClock,
 };
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -343,6 +343,7 @@ enum Named {
     State(SyncState),
     Snapshot(Snapshot),
     Conflict(String),
+    Cursor(String),
 }
 
 struct Run {
@@ -370,6 +371,9 @@ fn step_keys(op: &str) -> Option<&'static [&'static str]> {
         "export" => &["as"],
         "import" => &["ref", "json", "snapshot", "replace"],
         "close" | "check" => &[],
+        "changes_since" => &["cursor", "cursor_ref", "collections", "limit", "as"],
+        "pull" => &["from", "collections", "limit"],
+        "sync" => &["with", "collections", "limit"],
         _ => return None,
     })
 }
@@ -382,6 +386,24 @@ fn as_state<S: Borrow<SyncState>>(result: statesync::Result<S>) -> Result<Value,
 /// Owned copies of listed states (returned as `SyncState` or `Arc<SyncState>`).
 fn owned<S: Borrow<SyncState>>(states: Vec<S>) -> Vec<SyncState> {
     states.iter().map(|s| s.borrow().clone()).collect()
+}
+
+/// The `collections` and `limit` of a feed step.
+fn context(step: &Map<String, Value>) -> Outcome<SyncContext> {
+    let collections = match step.get("collections") {
+        None => Vec::new(),
+        Some(v) => v
+            .as_array()
+            .ok_or("collections must be an array")?
+            .iter()
+            .map(|c| c.as_str().map(str::to_owned).ok_or("collections are strings"))
+            .collect::<Result<_, _>>()?,
+    };
+    let limit = match step.get("limit") {
+        None => None,
+        Some(v) => Some(v.as_u64().ok_or("limit must be a non-negative integer")? as usize),
+    };
+    Ok(SyncContext { collections, limit })
 }
 
 fn code(e: &SyncError) -> String {
@@ -629,6 +651,50 @@ impl Run {
                 };
                 result.map(|r| serde_json::to_value(r).expect("counts serialise"))
             }
+            "changes_since" => {
+                let cursor = match (step.get("cursor"), step.get("cursor_ref")) {
+                    (None | Some(Value::Null), None) => None,
+                    (Some(Value::String(c)), None) => Some(c.clone()),
+                    (None, Some(Value::String(name))) => match self.names.get(name) {
+                        Some(Named::Cursor(c)) => Some(c.clone()),
+                        _ => return Err(format!("cursor_ref {name:?} names no remembered cursor")),
+                    },
+                    _ => return Err("changes_since takes a string cursor or a cursor_ref, not both".into()),
+                };
+                match m.changes_since(cursor.as_deref(), &context(step)?) {
+                    Err(e) => Err(e),
+                    Ok(page) => {
+                        if let Some(name) = step.get("as") {
+                            let name = name.as_str().ok_or("as must be a string")?.to_owned();
+                            self.names.insert(name, Named::Cursor(page.cursor.clone()));
+                        }
+                        Ok(json!({
+                            "ids": page.states.iter().map(|s| &s.id).collect::<Vec<_>>(),
+                            "has_more": page.has_more,
+                        }))
+                    }
+                }
+            }
+            "pull" => {
+                let from = &self.replica(string(step, "from", op)?)?.manager;
+                let ctx = context(step)?;
+                let page = from.node_id().and_then(|peer| {
+                    let cursor = m.peer_cursor(&peer, &ctx.scope())?;
+                    let page = from.changes_since(cursor.as_deref(), &ctx)?;
+                    Ok((m.apply_changes(&peer, &ctx, &page)?, page))
+                });
+                page.map(|(counts, page)| {
+                    json!({
+                        "ids": page.states.iter().map(|s| &s.id).collect::<Vec<_>>(),
+                        "has_more": page.has_more,
+                        "counts": counts,
+                    })
+                })
+            }
+            "sync" => {
+                let other = &self.replica(string(step, "with", op)?)?.manager;
+                m.sync_with_context(other, &context(step)?).map(|r| json!({ "pulled": r.pulled, "pushed": r.pushed }))
+            }
             "close" => {
                 let last = replica.content().ok();
                 let result = m.close().map(|()| Value::Null);
@@ -687,6 +753,32 @@ impl Run {
             "reconcile" | "import" => match_counts(expected, actual, &format!("{op} result")),
             "acknowledge" => match_fields(expected, actual, &["dropped"], "acknowledge result"),
             "export" => match_fields(expected, actual, &["states", "pending", "conflicts"], "export result"),
+            "changes_since" | "pull" => {
+                let want = obj(expected, "page expect")?;
+                allow(want, &["ids", "has_more", "counts"], "page expect")?;
+                for key in ["ids", "has_more"] {
+                    if let Some(w) = want.get(key) {
+                        if w != &actual[key] {
+                            return Err(format!("{op}: {key} is {}, expected {w}", actual[key]));
+                        }
+                    }
+                }
+                match (op, want.get("counts")) {
+                    ("pull", Some(c)) => match_counts(c, &actual["counts"], "pull counts"),
+                    (_, Some(_)) => Err("changes_since has no counts".into()),
+                    (_, None) => Ok(()),
+                }
+            }
+            "sync" => {
+                let want = obj(expected, "sync expect")?;
+                allow(want, &["pulled", "pushed"], "sync expect")?;
+                for key in ["pulled", "pushed"] {
+                    if let Some(w) = want.get(key) {
+                        match_counts(w, &actual[key], &format!("sync {key}"))?;
+                    }
+                }
+                Ok(())
+            }
             other => Err(format!("op {other:?} takes no expect")),
         }
     }
