@@ -18,7 +18,9 @@
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput};
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
-use statesync::{ApplyOutcome, CreateOptions, Durability, ManagerConfig, Snapshot, SyncManager, WriteBatch};
+use statesync::{
+    decode, encode, ApplyOutcome, CreateOptions, Durability, Encoding, ManagerConfig, Snapshot, SyncManager, WriteBatch,
+};
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -437,6 +439,13 @@ fn w3_export_import(c: &mut Criterion) {
     g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
     g.throughput(Throughput::Elements(keys.len() as u64));
     g.bench_function("export_to_json", |b| b.iter(|| black_box(replica.export_state().expect("export").to_json())));
+    g.bench_function("export_to_binary", |b| {
+        b.iter(|| black_box(encode(&replica.export_state().expect("export"), Encoding::Binary)))
+    });
+    let binary = encode(&replica.export_state().expect("export"), Encoding::Binary);
+    g.bench_function("decode_binary", |b| {
+        b.iter(|| black_box(decode::<Snapshot>(&binary, Encoding::Binary).expect("decode")))
+    });
     for replace in [false, true] {
         let name = if replace { "from_json_import_replace" } else { "from_json_import_merge" };
         g.bench_function(name, |b| {
@@ -638,7 +647,10 @@ fn summary() {
     // W3.
     let m = seeded(ManagerConfig::memory(), &keys);
     updates(&m, &keys, s.w1_updates, 1);
-    let with_pending = m.export_state().expect("export").to_json().len();
+    let pending_snapshot = m.export_state().expect("export");
+    let with_pending = pending_snapshot.to_json().len();
+    let with_pending_binary = encode(&pending_snapshot, Encoding::Binary).len();
+    drop(pending_snapshot);
     acknowledge_all(&m);
     let (mut export, mut merge, mut replace) = (Vec::new(), Vec::new(), Vec::new());
     let mut text = String::new();
@@ -658,9 +670,37 @@ fn summary() {
         }
     }
     line_at_most("W3 snapshot size (acknowledged)", text.len() as f64, "bytes", 300_000.0);
+    let snapshot = m.export_state().expect("export");
+    let (mut to_binary, mut from_binary) = (Vec::new(), Vec::new());
+    let mut binary = Vec::new();
+    for _ in 0..s.rounds {
+        to_binary.push(timed(|| binary = encode(&snapshot, Encoding::Binary)).as_secs_f64());
+        let mut decoded = None;
+        from_binary.push(timed(|| decoded = Some(decode::<Snapshot>(&binary, Encoding::Binary))).as_secs_f64());
+        assert_eq!(decoded.expect("decoded").expect("decode"), snapshot);
+    }
+    line_at_most("W3 snapshot size, binary wire form", binary.len() as f64, "bytes", 130_000.0);
+    #[cfg(feature = "zstd")]
+    info(
+        "W3 snapshot size, zstd",
+        format!(
+            "binary + zstd {} bytes; JSON + zstd {} bytes",
+            grouped(statesync::compress(&binary).len() as f64),
+            grouped(statesync::compress(text.as_bytes()).len() as f64)
+        ),
+    );
+    info(
+        "W3 binary times",
+        format!("encode {:.2} ms; decode+validate {:.2} ms", median(to_binary) * 1e3, median(from_binary) * 1e3),
+    );
     info(
         "W3 snapshot size (pending not acknowledged)",
-        format!("{} bytes ({} pending operations)", grouped(with_pending as f64), grouped(s.w1_updates as f64)),
+        format!(
+            "{} bytes ({} pending operations); binary {} bytes",
+            grouped(with_pending as f64),
+            grouped(s.w1_updates as f64),
+            grouped(with_pending_binary as f64)
+        ),
     );
     info(
         "W3 times",

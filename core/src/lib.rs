@@ -25,6 +25,8 @@ mod error;
 mod event;
 mod feed;
 mod fields;
+#[cfg(feature = "http")]
+mod http_client;
 mod manager;
 mod operation;
 mod pending;
@@ -39,6 +41,7 @@ mod store;
 mod timestamp;
 mod transport;
 mod txn;
+mod wire;
 
 pub use canonical::{canonical_json, state_hash};
 pub use clock::{ClockOrdering, VectorClock};
@@ -47,6 +50,8 @@ pub use error::{Result, SyncError};
 pub use event::{Listener, Status, Subscription, SyncEvent};
 pub use feed::{ChangeSet, SyncContext};
 pub use fields::{FieldKind, FieldNode};
+#[cfg(feature = "http")]
+pub use http_client::HttpTransport;
 #[cfg(feature = "sqlite")]
 pub use manager::Durability;
 pub use manager::{CreateOptions, ManagerConfig, StorageConfig, SyncManager, SyncReport, WriteBatch};
@@ -56,14 +61,15 @@ pub use round::{RoundStep, SyncRound};
 pub use session::{backoff_delay, AutoSyncConfig};
 pub use snapshot::{Snapshot, SNAPSHOT_FORMAT};
 pub use state::{
-    validate_collection, validate_id, validate_node_id, SyncState, DEFAULT_COLLECTION, MAX_COLLECTION_BYTES,
-    MAX_COUNTER, MAX_ID_BYTES, MAX_NODE_ID_BYTES,
+    validate_collection, validate_data, validate_id, validate_node_id, SyncState, DEFAULT_COLLECTION,
+    MAX_COLLECTION_BYTES, MAX_COUNTER, MAX_DATA_DEPTH, MAX_ID_BYTES, MAX_NODE_ID_BYTES,
 };
 #[cfg(not(target_family = "wasm"))]
 pub use timestamp::SystemClock;
 pub use timestamp::{ManualClock, Timestamp, WallClock};
 pub use transport::{SyncCapabilities, SyncTransport, PROTOCOL_VERSION};
 pub use txn::{ApplyOutcome, ApplyResult, ReconciliationResult};
+pub use wire::*;
 
 /// The README's examples, compiled and run as doctests so the README stays true.
 #[doc = include_str!("../../README.md")]

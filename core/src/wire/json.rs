@@ -1,0 +1,114 @@
+//! The JSON wire form: an object with a top-level `"format"` field around the compact JSON of
+//! states and operations. (The snapshot's JSON form is [`crate::Snapshot::to_json`] itself.)
+
+use super::{validate_operations, PendingOperations, WIRE_FORMAT};
+use crate::error::{Result, SyncError};
+use crate::feed::ChangeSet;
+use crate::operation::SyncOperation;
+use crate::state::SyncState;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+
+#[derive(Serialize)]
+struct StateOut<'a> {
+    format: u64,
+    state: &'a SyncState,
+}
+
+#[derive(Serialize)]
+struct ChangeSetOut<'a> {
+    format: u64,
+    states: &'a [Arc<SyncState>],
+    cursor: &'a str,
+    has_more: bool,
+}
+
+#[derive(Serialize)]
+struct PendingOut<'a> {
+    format: u64,
+    operations: &'a [SyncOperation],
+}
+
+// The readers leave `format` to `check_format`; like a state's JSON, unknown fields are ignored.
+#[derive(Deserialize)]
+struct StateIn {
+    state: SyncState,
+}
+
+#[derive(Deserialize)]
+struct ChangeSetIn {
+    states: Vec<Arc<SyncState>>,
+    cursor: String,
+    has_more: bool,
+}
+
+#[derive(Deserialize)]
+struct PendingIn {
+    operations: Vec<SyncOperation>,
+}
+
+/// Only the version, read before anything else: a message of another version may have another
+/// shape, and must be reported as such rather than as garbled.
+#[derive(Deserialize)]
+struct Probe {
+    format: Option<Value>,
+}
+
+fn to_vec<T: Serialize>(value: &T) -> Vec<u8> {
+    // These types hold strings, numbers and JSON values only: serialising them cannot fail.
+    serde_json::to_vec(value).expect("wire messages always serialise")
+}
+
+pub(super) fn state(state: &SyncState) -> Vec<u8> {
+    to_vec(&StateOut { format: WIRE_FORMAT, state })
+}
+
+pub(super) fn change_set(page: &ChangeSet) -> Vec<u8> {
+    to_vec(&ChangeSetOut { format: WIRE_FORMAT, states: &page.states, cursor: &page.cursor, has_more: page.has_more })
+}
+
+pub(super) fn pending(pending: &PendingOperations) -> Vec<u8> {
+    to_vec(&PendingOut { format: WIRE_FORMAT, operations: &pending.0 })
+}
+
+/// Checks that `bytes` is a JSON object whose `format` is [`WIRE_FORMAT`].
+fn check_format(bytes: &[u8], kind: &str) -> Result<()> {
+    // serde reads a struct from an array too: insist on the object form.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(SyncError::Corrupt(format!("{kind} message is not a JSON object")));
+    }
+    let probe: Probe = serde_json::from_slice(bytes)
+        .map_err(|e| SyncError::Corrupt(format!("{kind} message is not valid JSON: {e}")))?;
+    let format = probe.format.ok_or_else(|| SyncError::Corrupt(format!("{kind} message has no format field")))?;
+    match format.as_u64() {
+        None => Err(SyncError::Corrupt(format!("{kind} message format {format} is not a version number"))),
+        Some(WIRE_FORMAT) => Ok(()),
+        Some(other) => Err(SyncError::UnsupportedFormat(format!(
+            "{kind} message format {other}; this build reads format {WIRE_FORMAT}"
+        ))),
+    }
+}
+
+fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8], kind: &str) -> Result<T> {
+    check_format(bytes, kind)?;
+    serde_json::from_slice(bytes).map_err(|e| SyncError::Corrupt(format!("malformed {kind} message: {e}")))
+}
+
+pub(super) fn parse_state(bytes: &[u8]) -> Result<SyncState> {
+    let StateIn { state } = parse(bytes, "state")?;
+    state.validate()?;
+    Ok(state)
+}
+
+pub(super) fn parse_change_set(bytes: &[u8]) -> Result<ChangeSet> {
+    let ChangeSetIn { states, cursor, has_more } = parse(bytes, "changeset")?;
+    states.iter().try_for_each(|s| s.validate())?;
+    Ok(ChangeSet { states, cursor, has_more })
+}
+
+pub(super) fn parse_pending(bytes: &[u8]) -> Result<PendingOperations> {
+    let PendingIn { operations } = parse(bytes, "pending")?;
+    validate_operations(&operations)?;
+    Ok(PendingOperations(operations))
+}
