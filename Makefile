@@ -9,9 +9,10 @@ demo:
 test:
 	scripts/test.sh
 
-## Criterion benchmarks W1-W4 (see docs/performance.md).
+## Criterion benchmarks: W1-W4 and delta sync in the core, hub throughput (see docs/performance.md).
 bench:
 	cargo bench -p statesync
+	cargo bench -p statesync-hub
 
 fmt:
 	cargo fmt --all

@@ -1,0 +1,195 @@
+//! Hub throughput (issue 3, item 8): a hub on loopback (in-process axum server on 127.0.0.1,
+//! SQLite replica) and client threads, each with its own in-memory replica, that make one small
+//! change and run one sync round (`sync_via` over `HttpTransport`) after another. A round is
+//! capabilities + pull + push: three HTTP requests, and one SQLite commit on the hub.
+//!
+//! `cargo bench -p statesync-hub` runs the criterion group (one client, one change per round),
+//! then a timed pass that prints one `summary` line per configuration: syncs/s (completed
+//! rounds per second, all clients together) and the median round latency. Under
+//! `cargo test --benches` every configuration runs briefly (figures meaningless).
+//! `STATESYNC_SUMMARY=0` skips the summary pass; `-- '^$'` runs it alone.
+
+use criterion::Criterion;
+use serde_json::json;
+use statesync::{
+    CreateOptions, Durability, Encoding, HttpTransport, ManagerConfig, SyncContext, SyncManager, SyncTransport,
+};
+use statesync_hub::Hub;
+use std::sync::{Arc, Barrier, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// True under `cargo bench` (criterion's benchmark mode), false under `cargo test --benches`.
+fn bench_mode() -> bool {
+    static MODE: OnceLock<bool> = OnceLock::new();
+    *MODE.get_or_init(|| {
+        let args: Vec<String> = std::env::args().collect();
+        args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
+    })
+}
+
+/// How long each configuration of the summary pass runs.
+fn run_time() -> Duration {
+    if bench_mode() {
+        Duration::from_secs(3)
+    } else {
+        Duration::from_millis(200)
+    }
+}
+
+/// A hub served on 127.0.0.1 by a runtime of its own; dropping it stops the server.
+struct Served {
+    url: String,
+    manager: Arc<SyncManager>,
+    _dir: tempfile::TempDir,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn serve(durability: Durability) -> Served {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = ManagerConfig::sqlite(dir.path().join("hub.db")).node_id("hub").durability(durability);
+    let manager = Arc::new(SyncManager::open(config).expect("open hub"));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    runtime.spawn(Hub::new(manager.clone()).serve(listener));
+    Served { url, manager, _dir: dir, _runtime: runtime }
+}
+
+fn client(node: &str) -> SyncManager {
+    SyncManager::open(ManagerConfig::memory().node_id(node)).expect("open client")
+}
+
+/// One small change to one of the client's ten keys.
+fn change(m: &SyncManager, node: &str, n: u64) {
+    let id = format!("{node}/k{}", n % 10);
+    let data = json!({"n": n, "note": "a small change"});
+    if m.get_state(&id).expect("get").is_some() {
+        m.update_state(&id, data).expect("update");
+    } else {
+        m.create_state(data, CreateOptions::id(id)).expect("create");
+    }
+}
+
+/// What one timed run measured.
+struct Figures {
+    rounds: usize,
+    syncs_per_s: f64,
+    median_round: Duration,
+    p99_round: Duration,
+}
+
+/// `clients` threads change and sync for `time`; every round must succeed.
+fn throughput(served: &Served, clients: usize, encoding: Encoding, time: Duration) -> Figures {
+    let start = Arc::new(Barrier::new(clients + 1));
+    let threads: Vec<_> = (0..clients)
+        .map(|i| {
+            let (url, start) = (served.url.clone(), start.clone());
+            thread::spawn(move || {
+                let node = format!("client-{i:02}");
+                let m = client(&node);
+                let t = HttpTransport::new(&url).expect("url").encoding(encoding);
+                let mut latencies = Vec::new();
+                start.wait();
+                let began = Instant::now();
+                let mut n = 0;
+                while began.elapsed() < time {
+                    change(&m, &node, n);
+                    let round = Instant::now();
+                    m.sync_via(&t, &SyncContext::all()).expect("round");
+                    latencies.push(round.elapsed());
+                    n += 1;
+                }
+                (latencies, began.elapsed())
+            })
+        })
+        .collect();
+    start.wait();
+    let mut latencies = Vec::new();
+    let mut longest = Duration::ZERO;
+    for t in threads {
+        let (l, took) = t.join().expect("client");
+        latencies.extend(l);
+        longest = longest.max(took);
+    }
+    latencies.sort();
+    Figures {
+        rounds: latencies.len(),
+        syncs_per_s: latencies.len() as f64 / longest.as_secs_f64(),
+        median_round: latencies[latencies.len() / 2],
+        p99_round: latencies[latencies.len() * 99 / 100],
+    }
+}
+
+fn grouped(x: f64) -> String {
+    let digits = format!("{:.0}", x);
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn line(name: &str, f: &Figures) {
+    println!(
+        "summary {name:<46} {:>12} syncs/s    round median {:>6.2} ms, p99 {:>6.2} ms ({} rounds)",
+        grouped(f.syncs_per_s),
+        f.median_round.as_secs_f64() * 1e3,
+        f.p99_round.as_secs_f64() * 1e3,
+        f.rounds
+    );
+}
+
+fn summary() {
+    println!();
+    println!(
+        "summary: hub on 127.0.0.1 (SQLite replica), clients with in-memory replicas, one change + one sync_via \
+         round per iteration, {:.1} s per line{}",
+        run_time().as_secs_f64(),
+        if bench_mode() { "" } else { " (test mode: figures meaningless)" }
+    );
+    for (name, clients, encoding, durability) in [
+        ("hub 20 clients binary, sqlite FULL", 20, Encoding::Binary, Durability::Full),
+        ("hub 20 clients JSON, sqlite FULL", 20, Encoding::Json, Durability::Full),
+        ("hub 20 clients binary, sqlite NORMAL", 20, Encoding::Binary, Durability::Normal),
+        ("hub 1 client binary, sqlite FULL", 1, Encoding::Binary, Durability::Full),
+    ] {
+        let served = serve(durability);
+        let figures = throughput(&served, clients, encoding, run_time());
+        // Every client's ten keys reached the hub (once each client made ten changes).
+        let held = served.manager.list_states(None, false).expect("list").len();
+        assert!(held >= clients.min(figures.rounds), "the hub holds {held} states");
+        line(name, &figures);
+    }
+}
+
+fn one_client_rounds(c: &mut Criterion) {
+    let served = serve(Durability::Full);
+    let m = client("solo");
+    let t = HttpTransport::new(&served.url).expect("url").encoding(Encoding::Binary);
+    t.capabilities().expect("hub up");
+    let mut g = c.benchmark_group("hub");
+    g.sample_size(20).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));
+    let mut n = 0;
+    g.bench_function("one client: change + sync round", |b| {
+        b.iter(|| {
+            change(&m, "solo", n);
+            n += 1;
+            m.sync_via(&t, &SyncContext::all()).expect("round")
+        })
+    });
+    g.finish();
+}
+
+fn main() {
+    let list_only = std::env::args().any(|a| a == "--list");
+    let mut c = Criterion::default().without_plots().configure_from_args();
+    one_client_rounds(&mut c);
+    c.final_summary();
+    if !list_only && std::env::var("STATESYNC_SUMMARY").map_or(true, |v| v != "0") {
+        summary();
+    }
+}
