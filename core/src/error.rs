@@ -40,6 +40,10 @@ pub enum SyncError {
     /// A snapshot format or database schema version this build does not understand.
     #[error("unsupported format: {0}")]
     UnsupportedFormat(String),
+    /// A sync peer refused this replica's credentials (HTTP 401/403). Retrying does not help
+    /// until the application provides other credentials.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
     /// A sync peer could not be reached or answered outside the protocol (network down,
     /// timeout, unexpected HTTP status). Retrying later is the remedy; nothing was lost.
     #[error("transport error: {0}")]
@@ -62,8 +66,28 @@ impl SyncError {
             SyncError::Storage { .. } => "STORAGE",
             SyncError::Corrupt(_) => "CORRUPT",
             SyncError::UnsupportedFormat(_) => "UNSUPPORTED_FORMAT",
+            SyncError::Unauthorized(_) => "UNAUTHORIZED",
             SyncError::Transport(_) => "TRANSPORT",
             SyncError::Closed => "CLOSED",
+        }
+    }
+
+    /// The message without the variant's prefix: what [`SyncError::from_code`] takes back, so
+    /// an error sent over the wire as code + message is rebuilt with the same `Display`.
+    pub fn message(&self) -> String {
+        match self {
+            SyncError::NotFound(m)
+            | SyncError::AlreadyExists(m)
+            | SyncError::InvalidState(m)
+            | SyncError::InvalidInput(m)
+            | SyncError::Conflict(m)
+            | SyncError::Resolver(m)
+            | SyncError::Corrupt(m)
+            | SyncError::UnsupportedFormat(m)
+            | SyncError::Unauthorized(m)
+            | SyncError::Transport(m) => m.clone(),
+            SyncError::Storage { message, .. } => message.clone(),
+            SyncError::Closed => self.to_string(),
         }
     }
 
@@ -82,6 +106,8 @@ impl SyncError {
             "CORRUPT" => SyncError::Corrupt(message),
             "UNSUPPORTED_FORMAT" => SyncError::UnsupportedFormat(message),
             "CLOSED" => SyncError::Closed,
+            "UNAUTHORIZED" | "FORBIDDEN" => SyncError::Unauthorized(message),
+            "TRANSPORT" => SyncError::Transport(message),
             _ => SyncError::Transport(format!("{code}: {message}")),
         }
     }

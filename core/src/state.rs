@@ -21,6 +21,10 @@ pub const MAX_COLLECTION_BYTES: usize = 512;
 /// every binding language represents exactly (JavaScript numbers), and far from overflow when
 /// the replica counts past a received value.
 pub const MAX_COUNTER: u64 = (1 << 53) - 1;
+/// Deepest nesting of arrays and objects in a state's data (`{"a": [1]}` is 2 deep). Every wire
+/// form must stay parsable by JSON readers with a nesting limit (serde_json's is 128), and a
+/// mergeFields history doubles the depth inside a snapshot.
+pub const MAX_DATA_DEPTH: usize = 48;
 
 /// One named piece of state as stored by a replica and exchanged between replicas.
 ///
@@ -200,6 +204,9 @@ impl SyncState {
         if self.deleted && !self.data.is_null() {
             return bad("a deleted state carries null data".into());
         }
+        if let Err(e) = validate_data(&self.data) {
+            return bad(e);
+        }
         let hash = state_hash(&self.data, self.deleted);
         if self.hash != hash {
             return bad(format!("hash {:?} does not match the content ({hash})", self.hash));
@@ -220,6 +227,23 @@ impl SyncState {
     pub fn is_live(&self) -> bool {
         !self.deleted
     }
+}
+
+/// Checks that data nests arrays and objects at most [`MAX_DATA_DEPTH`] deep.
+pub fn validate_data(data: &Value) -> std::result::Result<(), String> {
+    let mut stack = vec![(data, 0usize)];
+    while let Some((value, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        if depth == MAX_DATA_DEPTH {
+            return Err(format!("data nests arrays and objects more than {MAX_DATA_DEPTH} deep"));
+        }
+        stack.extend(children.map(|c| (c, depth + 1)));
+    }
+    Ok(())
 }
 
 /// Checks a state id: non-empty, at most [`MAX_ID_BYTES`] bytes, no NUL.

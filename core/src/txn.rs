@@ -11,7 +11,7 @@ use crate::fields::FieldNode;
 use crate::operation::{OperationKind, SyncOperation};
 use crate::replica::{ChangeBatch, PendingOp, Replica, Stored, StoredConflict};
 use crate::settle::{field_tree, settle, Settlement};
-use crate::state::{validate_collection, validate_id, SyncState, DEFAULT_COLLECTION};
+use crate::state::{validate_collection, validate_data, validate_id, SyncState, DEFAULT_COLLECTION};
 use crate::timestamp::{Timestamp, WallClock};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -327,6 +327,7 @@ impl<'a> Txn<'a> {
         };
         let collection = collection.unwrap_or_else(|| DEFAULT_COLLECTION.to_owned());
         validate_collection(&collection).map_err(SyncError::InvalidInput)?;
+        validate_data(&data).map_err(SyncError::InvalidInput)?;
         match self.state(&id) {
             None => Ok(self.write_local(OperationKind::Create, id, collection, Some(data), Base::none())),
             Some(existing) if existing.is_live() => Err(SyncError::AlreadyExists(format!("state {id:?}"))),
@@ -344,6 +345,7 @@ impl<'a> Txn<'a> {
     /// Replaces the data of a live state.
     pub fn update(&mut self, id: &str, data: Value) -> Result<Arc<SyncState>> {
         let prev = self.live_state(id)?.clone();
+        validate_data(&data).map_err(SyncError::InvalidInput)?;
         Ok(self.write_local(
             OperationKind::Update,
             prev.id.clone(),
@@ -556,7 +558,10 @@ impl<'a> Txn<'a> {
         let (data, deleted) = match resolution {
             Resolution::Local => (local.data.clone(), local.deleted),
             Resolution::Remote => (conflict.remote.data.clone(), conflict.remote.deleted),
-            Resolution::Custom(data) => (data, false),
+            Resolution::Custom(data) => {
+                validate_data(&data).map_err(SyncError::InvalidInput)?;
+                (data, false)
+            }
         };
         Ok(self.rewrite(local, &conflict.remote.clock, conflict.remote.version, data, deleted))
     }

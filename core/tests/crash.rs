@@ -13,6 +13,7 @@
 //! Each round's seed is derived from a base seed (`STATESYNC_CRASH_SEED` overrides it) and
 //! printed on failure; the kill instant is random but also derived from the seed, so only the
 //! timing of the child relative to the kill differs between runs.
+#![cfg(feature = "sqlite")]
 
 use serde_json::{json, Value};
 use statesync::{CreateOptions, Durability, ManagerConfig, OperationKind, SyncManager, SyncState};

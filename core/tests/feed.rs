@@ -3,10 +3,8 @@
 
 use proptest::prelude::*;
 use serde_json::json;
-use statesync::{
-    ConflictStrategy, CreateOptions, ManagerConfig, ManualClock, Status, SyncContext, SyncEvent, SyncManager,
-};
-use std::sync::{Arc, Mutex};
+use statesync::{CreateOptions, ManagerConfig, ManualClock, SyncContext, SyncManager};
+use std::sync::Arc;
 
 fn memory(node: &str) -> SyncManager {
     SyncManager::open(ManagerConfig::memory().node_id(node).clock(Arc::new(ManualClock::new(1_000)))).unwrap()
@@ -73,72 +71,81 @@ fn bad_cursors_and_contexts_are_typed_errors() {
     assert_eq!(ids(&page.states), ["s"]);
 }
 
-#[test]
-fn sync_with_converges_both_ways_and_reports_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let phone = SyncManager::open(
-        ManagerConfig::sqlite(dir.path().join("phone.db")).node_id("phone").strategy(ConflictStrategy::MergeFields),
-    )
-    .unwrap();
-    let laptop =
-        SyncManager::open(ManagerConfig::memory().node_id("laptop").strategy(ConflictStrategy::MergeFields)).unwrap();
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    phone.subscribe(move |e| sink.lock().unwrap().push(e.clone())).unwrap();
+/// Rounds and interrupted pulls on SQLite replicas.
+#[cfg(feature = "sqlite")]
+mod on_sqlite {
+    use super::*;
+    use statesync::{ConflictStrategy, Status, SyncEvent};
+    use std::sync::Mutex;
 
-    phone.create_state(json!({"theme": "dark", "size": 12}), CreateOptions::id("settings")).unwrap();
-    let first = phone.sync_with(&laptop).unwrap();
-    assert_eq!((first.pulled.created, first.pushed.created), (0, 1));
-    phone.update_state("settings", json!({"theme": "light", "size": 12})).unwrap();
-    laptop.update_state("settings", json!({"theme": "dark", "size": 16})).unwrap();
-    laptop.create_state(json!(["milk"]), CreateOptions::id("list")).unwrap();
-    let second = phone.sync_with(&laptop).unwrap();
-    assert_eq!(second.pulled.created, 1);
-    assert_eq!(second.pulled.conflicts, 1);
-    assert_eq!(phone.list_states(None, true).unwrap(), laptop.list_states(None, true).unwrap());
-    assert_eq!(phone.get_state("settings").unwrap().unwrap().data, json!({"theme": "light", "size": 16}));
-    // A third round has nothing left to do.
-    let third = phone.sync_with(&laptop).unwrap();
-    assert_eq!(third.pulled.created + third.pulled.updated + third.pushed.created + third.pushed.updated, 0);
-    assert_eq!(phone.status(), Status::Idle);
-    let names: Vec<&str> = events
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|e| {
-            matches!(
-                e,
-                SyncEvent::SyncStarted { .. } | SyncEvent::SyncCompleted { .. } | SyncEvent::StatusChanged { .. }
-            )
-        })
-        .map(SyncEvent::name)
-        .collect();
-    assert_eq!(&names[..4], ["syncStarted", "statusChanged", "syncCompleted", "statusChanged"]);
-    assert_eq!(laptop.sync_with(&memory("laptop")).unwrap_err().code(), "INVALID_INPUT");
-}
+    #[test]
+    fn sync_with_converges_both_ways_and_reports_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let phone = SyncManager::open(
+            ManagerConfig::sqlite(dir.path().join("phone.db")).node_id("phone").strategy(ConflictStrategy::MergeFields),
+        )
+        .unwrap();
+        let laptop =
+            SyncManager::open(ManagerConfig::memory().node_id("laptop").strategy(ConflictStrategy::MergeFields))
+                .unwrap();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = events.clone();
+        phone.subscribe(move |e| sink.lock().unwrap().push(e.clone())).unwrap();
 
-#[test]
-fn an_interrupted_pull_resumes_from_the_durable_cursor() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("client.db");
-    let server = memory("server");
-    for i in 0..30 {
-        server.create_state(json!(i), CreateOptions::id(format!("s{i:02}"))).unwrap();
+        phone.create_state(json!({"theme": "dark", "size": 12}), CreateOptions::id("settings")).unwrap();
+        let first = phone.sync_with(&laptop).unwrap();
+        assert_eq!((first.pulled.created, first.pushed.created), (0, 1));
+        phone.update_state("settings", json!({"theme": "light", "size": 12})).unwrap();
+        laptop.update_state("settings", json!({"theme": "dark", "size": 16})).unwrap();
+        laptop.create_state(json!(["milk"]), CreateOptions::id("list")).unwrap();
+        let second = phone.sync_with(&laptop).unwrap();
+        assert_eq!(second.pulled.created, 1);
+        assert_eq!(second.pulled.conflicts, 1);
+        assert_eq!(phone.list_states(None, true).unwrap(), laptop.list_states(None, true).unwrap());
+        assert_eq!(phone.get_state("settings").unwrap().unwrap().data, json!({"theme": "light", "size": 16}));
+        // A third round has nothing left to do.
+        let third = phone.sync_with(&laptop).unwrap();
+        assert_eq!(third.pulled.created + third.pulled.updated + third.pushed.created + third.pushed.updated, 0);
+        assert_eq!(phone.status(), Status::Idle);
+        let names: Vec<&str> = events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    SyncEvent::SyncStarted { .. } | SyncEvent::SyncCompleted { .. } | SyncEvent::StatusChanged { .. }
+                )
+            })
+            .map(SyncEvent::name)
+            .collect();
+        assert_eq!(&names[..4], ["syncStarted", "statusChanged", "syncCompleted", "statusChanged"]);
+        assert_eq!(laptop.sync_with(&memory("laptop")).unwrap_err().code(), "INVALID_INPUT");
     }
-    let ctx = SyncContext::all().with_limit(7);
-    {
+
+    #[test]
+    fn an_interrupted_pull_resumes_from_the_durable_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("client.db");
+        let server = memory("server");
+        for i in 0..30 {
+            server.create_state(json!(i), CreateOptions::id(format!("s{i:02}"))).unwrap();
+        }
+        let ctx = SyncContext::all().with_limit(7);
+        {
+            let client = SyncManager::open(ManagerConfig::sqlite(&path).node_id("client")).unwrap();
+            let page = server.changes_since(None, &ctx).unwrap();
+            client.apply_changes("server", &ctx, &page).unwrap();
+            // The process dies here: no close, the next page never asked for.
+        }
         let client = SyncManager::open(ManagerConfig::sqlite(&path).node_id("client")).unwrap();
-        let page = server.changes_since(None, &ctx).unwrap();
-        client.apply_changes("server", &ctx, &page).unwrap();
-        // The process dies here: no close, the next page never asked for.
+        let cursor = client.peer_cursor("server", &ctx.scope()).unwrap();
+        assert!(cursor.is_some(), "the cursor was stored with the page it belongs to");
+        let report = client.sync_with_context(&server, &ctx).unwrap();
+        assert_eq!(report.pulled.created, 23, "resumed after the 7 states already applied");
+        assert_eq!(report.pulled.unchanged, 0);
+        assert_eq!(client.list_states(None, true).unwrap(), server.list_states(None, true).unwrap());
     }
-    let client = SyncManager::open(ManagerConfig::sqlite(&path).node_id("client")).unwrap();
-    let cursor = client.peer_cursor("server", &ctx.scope()).unwrap();
-    assert!(cursor.is_some(), "the cursor was stored with the page it belongs to");
-    let report = client.sync_with_context(&server, &ctx).unwrap();
-    assert_eq!(report.pulled.created, 23, "resumed after the 7 states already applied");
-    assert_eq!(report.pulled.unchanged, 0);
-    assert_eq!(client.list_states(None, true).unwrap(), server.list_states(None, true).unwrap());
 }
 
 /// One step of a random interleaving: a write on the source, or a page pulled by the sink.

@@ -1,5 +1,6 @@
 //! Bad stores and bad configuration: each a typed error, and nothing on disk changed by it.
 //! (Bad remote states, snapshots and calls are conformance vectors under `conformance/`.)
+#![cfg(feature = "sqlite")]
 
 use serde_json::json;
 use statesync::{CreateOptions, ManagerConfig, SyncManager};
