@@ -15,7 +15,7 @@
 mod report;
 
 use criterion::{BatchSize, Criterion};
-use report::{bench_mode, line_at_most, line_info, median, summary_wanted, timed};
+use report::{bench_mode, info, line_at_most, median, summary_wanted, timed};
 use serde_json::json;
 use statesync::{
     decode, encode, ChangeSet, CreateOptions, Encoding, ManagerConfig, ReconciliationResult, Snapshot,
@@ -185,17 +185,17 @@ fn summary() {
             "bytes",
             2.0 * own as f64,
         );
-        line_info(
+        info(
             &format!("delta detail ({name})"),
-            &format!(
+            format!(
                 "own size {own} B, delta {delta_bytes} B ({:.2}x), snapshot {full_bytes} B ({:.1}x the delta), first full pull {first_pull} B",
                 delta_bytes as f64 / own as f64,
                 full_bytes as f64 / delta_bytes as f64
             ),
         );
-        line_info(
+        info(
             &format!("delta time vs snapshot ({name})"),
-            &format!(
+            format!(
                 "delta round {:.2} ms, snapshot transfer {:.2} ms: delta takes {:.3}x the snapshot's time",
                 delta_s * 1e3,
                 full_s * 1e3,

@@ -67,7 +67,7 @@ pub fn line_at_most(name: &str, figure: f64, unit: &str, target: f64) {
 }
 
 /// One summary line without a target.
-pub fn line_info(name: &str, text: &str) {
+pub fn info(name: &str, text: impl std::fmt::Display) {
     println!("summary {name:<46} {text}");
 }
 

@@ -15,7 +15,11 @@
 //! tiny size. `STATESYNC_SUMMARY=0` skips the summary pass; a criterion filter that matches
 //! nothing (`-- '^$'`) runs the summary pass alone.
 
+#[path = "report.rs"]
+mod report;
+
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput};
+use report::{bench_mode, grouped, info, line_at_least, line_at_most, median, rate, summary_wanted, timed};
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 use statesync::{
@@ -23,7 +27,6 @@ use statesync::{
 };
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 // ---- sizes -------------------------------------------------------------------------------
@@ -59,15 +62,6 @@ const FULL_SIZES: Sizes = Sizes {
 
 const TEST_SIZES: Sizes =
     Sizes { keys: 20, w1_updates: 200, w1_txn_writes: 20, w1_batch: 50, w2_updates: 100, w4_applies: 100, rounds: 1 };
-
-/// True under `cargo bench` (criterion's benchmark mode), false under `cargo test --benches`.
-fn bench_mode() -> bool {
-    static MODE: OnceLock<bool> = OnceLock::new();
-    *MODE.get_or_init(|| {
-        let args: Vec<String> = std::env::args().collect();
-        args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
-    })
-}
 
 fn sizes() -> &'static Sizes {
     if bench_mode() {
@@ -485,68 +479,6 @@ fn w4_remote_applies(c: &mut Criterion) {
 
 // ---- summary pass ----------------------------------------------------------------------------
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-/// Times `f` once.
-fn timed(f: impl FnOnce()) -> Duration {
-    let t = Instant::now();
-    f();
-    t.elapsed()
-}
-
-fn rate(n: usize, d: Duration) -> f64 {
-    n as f64 / d.as_secs_f64()
-}
-
-fn grouped(x: f64) -> String {
-    let digits = format!("{:.0}", x);
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn verdict(ratio: f64) -> &'static str {
-    if ratio >= 1.0 {
-        "met"
-    } else {
-        "MISSED"
-    }
-}
-
-/// One summary line: a "higher is better" figure against its minimum.
-fn line_at_least(name: &str, figure: f64, unit: &str, target: f64) {
-    let ratio = figure / target;
-    println!(
-        "summary {name:<46} {:>12} {unit:<10} target >= {:>10}  ratio {ratio:.2}  {}",
-        grouped(figure),
-        grouped(target),
-        verdict(ratio)
-    );
-}
-
-/// One summary line: a "lower is better" figure against its maximum (ratio = target / figure).
-fn line_at_most(name: &str, figure: f64, unit: &str, target: f64) {
-    let ratio = target / figure;
-    println!(
-        "summary {name:<46} {:>12} {unit:<10} target <= {:>10}  ratio {ratio:.2}  {}",
-        grouped(figure),
-        grouped(target),
-        verdict(ratio)
-    );
-}
-
-fn info(name: &str, text: String) {
-    println!("summary {name:<46} {text}");
-}
-
 fn summary() {
     let s = sizes();
     let keys = key_names();
@@ -749,7 +681,6 @@ fn summary() {
 }
 
 fn main() {
-    let list_only = std::env::args().any(|a| a == "--list");
     let mut c = Criterion::default().without_plots().configure_from_args();
     w1_memory(&mut c);
     w1_sqlite_txn_per_write(&mut c);
@@ -758,7 +689,7 @@ fn main() {
     w3_export_import(&mut c);
     w4_remote_applies(&mut c);
     c.final_summary();
-    if !list_only && std::env::var("STATESYNC_SUMMARY").map_or(true, |v| v != "0") {
+    if summary_wanted() {
         summary();
     }
 }

@@ -9,24 +9,20 @@
 //! `cargo test --benches` every configuration runs briefly (figures meaningless).
 //! `STATESYNC_SUMMARY=0` skips the summary pass; `-- '^$'` runs it alone.
 
+// The summary-line helpers shared with the core's benches.
+#[path = "../../core/benches/report.rs"]
+mod report;
+
 use criterion::Criterion;
+use report::{bench_mode, grouped, summary_wanted};
 use serde_json::json;
 use statesync::{
     CreateOptions, Durability, Encoding, HttpTransport, ManagerConfig, SyncContext, SyncManager, SyncTransport,
 };
 use statesync_hub::Hub;
-use std::sync::{Arc, Barrier, OnceLock};
+use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// True under `cargo bench` (criterion's benchmark mode), false under `cargo test --benches`.
-fn bench_mode() -> bool {
-    static MODE: OnceLock<bool> = OnceLock::new();
-    *MODE.get_or_init(|| {
-        let args: Vec<String> = std::env::args().collect();
-        args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
-    })
-}
 
 /// How long each configuration of the summary pass runs.
 fn run_time() -> Duration {
@@ -121,18 +117,6 @@ fn throughput(served: &Served, clients: usize, encoding: Encoding, time: Duratio
     }
 }
 
-fn grouped(x: f64) -> String {
-    let digits = format!("{:.0}", x);
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn line(name: &str, f: &Figures) {
     println!(
         "summary {name:<46} {:>12} syncs/s    round median {:>6.2} ms, p99 {:>6.2} ms ({} rounds)",
@@ -185,11 +169,10 @@ fn one_client_rounds(c: &mut Criterion) {
 }
 
 fn main() {
-    let list_only = std::env::args().any(|a| a == "--list");
     let mut c = Criterion::default().without_plots().configure_from_args();
     one_client_rounds(&mut c);
     c.final_summary();
-    if !list_only && std::env::var("STATESYNC_SUMMARY").map_or(true, |v| v != "0") {
+    if summary_wanted() {
         summary();
     }
 }
