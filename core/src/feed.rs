@@ -63,18 +63,24 @@ pub struct ChangeSet {
     pub has_more: bool,
 }
 
-/// Parses a cursor this replica handed out (`None`: from the beginning).
-fn parse_cursor(cursor: Option<&str>) -> Result<u64> {
-    match cursor {
-        None => Ok(0),
-        Some(c) => c.parse::<u64>().map_err(|_| SyncError::InvalidInput(format!("not a changes-feed cursor: {c:?}"))),
+/// Where a cursor points in `replica`'s feed: after this sequence number. A cursor is
+/// `"<feed>.<seq>"`; one from another feed (a lost store of this node, or one replaced by an
+/// import) points nowhere in this one, so it starts over (`0`).
+fn parse_cursor(replica: &Replica, cursor: Option<&str>) -> Result<u64> {
+    let Some(c) = cursor else { return Ok(0) };
+    let malformed = || SyncError::InvalidInput(format!("not a changes-feed cursor: {c:?}"));
+    let (feed, seq) = c.split_once('.').ok_or_else(malformed)?;
+    let seq = seq.parse::<u64>().map_err(|_| malformed())?;
+    if feed.is_empty() || !feed.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(malformed());
     }
+    Ok(if feed == replica.meta.feed { seq } else { 0 })
 }
 
 /// The page of changes after `cursor` in `replica`.
 pub(crate) fn changes_since(replica: &Replica, cursor: Option<&str>, context: &SyncContext) -> Result<ChangeSet> {
     context.validate()?;
-    let mut after = parse_cursor(cursor)?;
+    let mut after = parse_cursor(replica, cursor)?;
     if after > replica.meta.seq {
         // A cursor from this replica's future: the store was restored from an older copy.
         // Starting over is safe (applying a state twice changes nothing) and skips nothing.
@@ -99,5 +105,5 @@ pub(crate) fn changes_since(replica: &Replica, cursor: Option<&str>, context: &S
     // At the end of the feed, the cursor moves past everything numbered so far (out-of-scope
     // changes included), so the next request starts at the next change.
     let cursor = if has_more { last } else { replica.meta.seq };
-    Ok(ChangeSet { states, cursor: cursor.to_string(), has_more })
+    Ok(ChangeSet { states, cursor: format!("{}.{cursor}", replica.meta.feed), has_more })
 }

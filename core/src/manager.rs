@@ -6,7 +6,7 @@ use crate::error::{Result, SyncError};
 use crate::event::{EventHub, Listener, Status, Subscription, SyncEvent};
 use crate::feed::{ChangeSet, SyncContext};
 use crate::operation::SyncOperation;
-use crate::replica::{ChangeBatch, Meta, Replica};
+use crate::replica::{new_feed_id, ChangeBatch, Meta, Replica};
 use crate::snapshot::{Snapshot, SNAPSHOT_FORMAT};
 use crate::state::{validate_collection, validate_node_id, SyncState};
 use crate::store::memory::MemoryStore;
@@ -219,7 +219,8 @@ impl SyncManager {
             }
             None => {
                 let node_id = config.node_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-                let replica = Replica::new(Meta { node_id, counter: 0, hlc: Hlc::default(), seq: 0 });
+                let replica =
+                    Replica::new(Meta { node_id, counter: 0, hlc: Hlc::default(), seq: 0, feed: new_feed_id() });
                 store.commit(&ChangeBatch::new(replica.meta.clone()))?;
                 replica
             }

@@ -22,6 +22,16 @@ pub(crate) struct Meta {
     pub hlc: Hlc,
     /// Local change sequence: every stored change gets the next value.
     pub seq: u64,
+    /// Names this store's changes feed. A new store, or a store whose content was replaced
+    /// wholesale, gets a new one: cursors handed out by another feed (a lost store of the same
+    /// node) then start over instead of skipping the changes numbered below them again.
+    pub feed: String,
+}
+
+/// A new random feed name: 16 hex characters.
+pub(crate) fn new_feed_id() -> String {
+    let (high, _) = uuid::Uuid::new_v4().as_u64_pair();
+    format!("{high:016x}")
 }
 
 /// A stored state with the local sequence number of its latest change.

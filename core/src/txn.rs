@@ -571,6 +571,9 @@ impl<'a> Txn<'a> {
     /// Replaces everything with a snapshot's states, operations and conflicts (all validated).
     pub fn replace_all(&mut self, states: Vec<SyncState>, pending: Vec<SyncOperation>, conflicts: Vec<SyncConflict>) {
         self.batch.clear = true;
+        // The feed is renumbered from here: peers' cursors must not skip what it now holds.
+        self.batch.meta.feed = crate::replica::new_feed_id();
+        self.batch.meta_row = true;
         self.batch.states.clear();
         self.batch.ops_added.clear();
         self.batch.ops_removed.clear();

@@ -5,7 +5,7 @@ use super::Store;
 use crate::conflict::SyncConflict;
 use crate::error::{Result, SyncError};
 use crate::operation::SyncOperation;
-use crate::replica::{ChangeBatch, Meta, PendingOp, Replica, Stored, StoredConflict};
+use crate::replica::{new_feed_id, ChangeBatch, Meta, PendingOp, Replica, Stored, StoredConflict};
 use crate::state::SyncState;
 use crate::timestamp::Hlc;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
@@ -48,6 +48,8 @@ const MIGRATIONS: &[&str] = &[
      INSERT INTO states_v2 (id, collection, seq, body) SELECT id, collection, seq, body FROM states;
      DROP TABLE states;
      ALTER TABLE states_v2 RENAME TO states;",
+    // The name of the changes feed (`Meta::feed`); an upgraded store gets one on first load.
+    "ALTER TABLE replica ADD COLUMN feed TEXT NOT NULL DEFAULT '';",
 ];
 
 fn db_error(context: &str, e: rusqlite::Error) -> SyncError {
@@ -185,17 +187,23 @@ impl Store for SqliteStore {
         let conn = self.conn()?;
         let load_err = |e| db_error("loading the replica", e);
         let meta = conn
-            .query_row("SELECT node_id, counter, hlc_millis, hlc_counter, seq FROM replica", [], |r| {
+            .query_row("SELECT node_id, counter, hlc_millis, hlc_counter, seq, feed FROM replica", [], |r| {
                 Ok(Meta {
                     node_id: r.get(0)?,
                     counter: r.get::<_, i64>(1)? as u64,
                     hlc: Hlc { millis: r.get::<_, i64>(2)? as u64, counter: r.get::<_, i64>(3)? as u32 },
                     seq: r.get::<_, i64>(4)? as u64,
+                    feed: r.get(5)?,
                 })
             })
             .optional()
             .map_err(load_err)?;
-        let Some(meta) = meta else { return Ok(None) };
+        let Some(mut meta) = meta else { return Ok(None) };
+        if meta.feed.is_empty() {
+            // A store from before feeds had names: name it now, durably, so its name is stable.
+            meta.feed = new_feed_id();
+            conn.execute("UPDATE replica SET feed = ?1", [&meta.feed]).map_err(load_err)?;
+        }
         let mut replica = Replica::new(meta);
 
         let mut stmt = conn.prepare("SELECT seq, body FROM states").map_err(load_err)?;
@@ -244,12 +252,21 @@ impl Store for SqliteStore {
         let m = &batch.meta;
         if batch.meta_row {
             tx.prepare_cached(
-            "INSERT INTO replica (singleton, node_id, counter, hlc_millis, hlc_counter, seq) VALUES (1, ?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO replica (singleton, node_id, counter, hlc_millis, hlc_counter, seq, feed)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (singleton) DO UPDATE SET node_id = excluded.node_id, counter = excluded.counter,
-               hlc_millis = excluded.hlc_millis, hlc_counter = excluded.hlc_counter, seq = excluded.seq",
-        )
+               hlc_millis = excluded.hlc_millis, hlc_counter = excluded.hlc_counter, seq = excluded.seq,
+               feed = excluded.feed",
+            )
             .and_then(|mut s| {
-                s.execute(params![m.node_id, m.counter as i64, m.hlc.millis as i64, m.hlc.counter as i64, m.seq as i64])
+                s.execute(params![
+                    m.node_id,
+                    m.counter as i64,
+                    m.hlc.millis as i64,
+                    m.hlc.counter as i64,
+                    m.seq as i64,
+                    m.feed
+                ])
             })
             .map_err(err)?;
         }
