@@ -30,8 +30,11 @@ RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 /usr/bin/cargo c
     --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort --target-dir target/wasm32-check \
     -p statesync --no-default-features
 
-step "rust: tests (unit, conformance, properties, crash, storage, doc)"
+step "rust: tests (unit, conformance, properties, crash, storage, wire, rounds, auto-sync, simulation, hub, doc)"
 cargo test --workspace
+
+step "rust: benchmarks run once at tiny sizes (criterion's test mode)"
+STATESYNC_SUMMARY=0 cargo test --workspace --benches --quiet
 
 step "rust: demo"
 cargo run -q -p statesync --example demo >/dev/null
