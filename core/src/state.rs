@@ -231,19 +231,19 @@ impl SyncState {
 
 /// Checks that data nests arrays and objects at most [`MAX_DATA_DEPTH`] deep.
 pub fn validate_data(data: &Value) -> std::result::Result<(), String> {
-    let mut stack = vec![(data, 0usize)];
-    while let Some((value, depth)) = stack.pop() {
-        let children: Box<dyn Iterator<Item = &Value>> = match value {
-            Value::Array(items) => Box::new(items.iter()),
-            Value::Object(map) => Box::new(map.values()),
-            _ => continue,
-        };
-        if depth == MAX_DATA_DEPTH {
-            return Err(format!("data nests arrays and objects more than {MAX_DATA_DEPTH} deep"));
+    // Recursion stops at the limit, so the stack stays shallow whatever the input.
+    fn within(value: &Value, depth: usize) -> bool {
+        match value {
+            Value::Array(items) => depth < MAX_DATA_DEPTH && items.iter().all(|v| within(v, depth + 1)),
+            Value::Object(map) => depth < MAX_DATA_DEPTH && map.values().all(|v| within(v, depth + 1)),
+            _ => true,
         }
-        stack.extend(children.map(|c| (c, depth + 1)));
     }
-    Ok(())
+    if within(data, 0) {
+        Ok(())
+    } else {
+        Err(format!("data nests arrays and objects more than {MAX_DATA_DEPTH} deep"))
+    }
 }
 
 /// Checks a state id: non-empty, at most [`MAX_ID_BYTES`] bytes, no NUL.
