@@ -15,7 +15,7 @@
 mod report;
 
 use criterion::{BatchSize, Criterion};
-use report::{bench_mode, info, line_at_most, median, summary_wanted, timed};
+use report::{bench_mode, info, line_at_most, median, timed};
 use serde_json::json;
 use statesync::{
     decode, encode, ChangeSet, CreateOptions, Encoding, ManagerConfig, ReconciliationResult, Snapshot,
@@ -206,10 +206,5 @@ fn summary() {
 }
 
 fn main() {
-    let mut c = Criterion::default().without_plots().configure_from_args();
-    criterion_groups(&mut c);
-    c.final_summary();
-    if summary_wanted() {
-        summary();
-    }
+    report::run(&[criterion_groups], summary);
 }

@@ -85,3 +85,16 @@ pub fn bench_mode() -> bool {
 pub fn summary_wanted() -> bool {
     !std::env::args().any(|a| a == "--list") && std::env::var("STATESYNC_SUMMARY").map_or(true, |v| v != "0")
 }
+
+/// A bench target's `main`: its criterion groups, criterion's own summary, then (unless
+/// skipped, see [`summary_wanted`]) the bench's summary pass.
+pub fn run(groups: &[fn(&mut criterion::Criterion)], summary: fn()) {
+    let mut c = criterion::Criterion::default().without_plots().configure_from_args();
+    for group in groups {
+        group(&mut c);
+    }
+    c.final_summary();
+    if summary_wanted() {
+        summary();
+    }
+}

@@ -19,7 +19,7 @@
 mod report;
 
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput};
-use report::{bench_mode, grouped, info, line_at_least, line_at_most, median, rate, summary_wanted, timed};
+use report::{bench_mode, grouped, info, line_at_least, line_at_most, median, rate, timed};
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 use statesync::{
@@ -681,15 +681,8 @@ fn summary() {
 }
 
 fn main() {
-    let mut c = Criterion::default().without_plots().configure_from_args();
-    w1_memory(&mut c);
-    w1_sqlite_txn_per_write(&mut c);
-    w1_sqlite_batched(&mut c);
-    w2_two_replicas(&mut c);
-    w3_export_import(&mut c);
-    w4_remote_applies(&mut c);
-    c.final_summary();
-    if summary_wanted() {
-        summary();
-    }
+    report::run(
+        &[w1_memory, w1_sqlite_txn_per_write, w1_sqlite_batched, w2_two_replicas, w3_export_import, w4_remote_applies],
+        summary,
+    );
 }

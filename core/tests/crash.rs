@@ -15,6 +15,10 @@
 //! timing of the child relative to the kill differs between runs.
 #![cfg(feature = "sqlite")]
 
+#[path = "support/rng.rs"]
+mod rng;
+
+use rng::Rng;
 use serde_json::{json, Value};
 use statesync::{CreateOptions, Durability, ManagerConfig, OperationKind, SyncManager, SyncState};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -35,27 +39,6 @@ const KEYS: u64 = 8;
 /// The child stops by itself after this many calls if it is somehow never killed.
 const MAX_CHILD_CALLS: u64 = 5_000;
 const LINE_PREFIX: &str = "@@ ";
-
-/// splitmix64: a tiny deterministic generator, enough for choosing operations and delays.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
 
 fn round_seed(base: u64, round: u64) -> u64 {
     Rng(base ^ round.wrapping_mul(0xd1b5_4a32_d192_ed03)).next_u64()

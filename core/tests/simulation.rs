@@ -86,6 +86,10 @@
 //!   the restored replica's feed has a new name, so its peers' cursors start over instead of
 //!   skipping (the test at the end of this file is the minimal case).
 
+#[path = "support/rng.rs"]
+mod rng;
+
+use rng::Rng;
 use serde_json::{json, Map, Value};
 use statesync::{
     canonical_json, ChangeSet, ClockOrdering, ConflictStrategy, CreateOptions, Durability, ManagerConfig, ManualClock,
@@ -119,35 +123,11 @@ const MAX_FAILURES: usize = 5;
 
 // ---- randomness ---------------------------------------------------------------------------------
 
-/// splitmix64: the only source of randomness.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        let mut rng = Rng(seed ^ 0x51a7_e5ec_0de5_1e1d);
-        rng.next_u64();
-        rng
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    fn index(&mut self, n: usize) -> usize {
-        self.below(n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
+/// A generator for one seed; the seed is mixed so that neighbouring seeds differ at once.
+fn seeded_rng(seed: u64) -> Rng {
+    let mut rng = Rng(seed ^ 0x51a7_e5ec_0de5_1e1d);
+    rng.next_u64();
+    rng
 }
 
 // ---- the plan of one seed -------------------------------------------------------------------------
@@ -352,7 +332,7 @@ struct Sim {
 
 impl Sim {
     fn new(seed: u64, verbose: bool) -> Sim {
-        let mut rng = Rng::new(seed);
+        let mut rng = seeded_rng(seed);
         let dir = temp_dir();
         let default = if rng.chance(70) { Strat::Lww } else { Strat::Fields };
         let overrides: Vec<Option<Strat>> = COLLECTIONS
@@ -960,20 +940,14 @@ impl Sim {
         context: SyncContext,
         scope: &SyncContext,
     ) -> Option<(ChangeSet, Option<Held>)> {
-        if !self.reachable(client, server) {
-            self.stats.unreachable += 1;
-            self.log(|| "  request lost: peer unreachable".into());
-            return None;
-        }
-        if self.fault(self.faults.drop) {
-            self.stats.dropped += 1;
-            self.log(|| "  request dropped".into());
-            return None;
-        }
-        if self.fault(self.faults.delay) {
-            self.stats.delayed += 1;
-            self.log(|| "  request delayed".into());
-            self.late.push(Late::PullRequest { client, server, cursor, context, scope: scope.clone() });
+        let late = || Late::PullRequest {
+            client,
+            server,
+            cursor: cursor.clone(),
+            context: context.clone(),
+            scope: scope.clone(),
+        };
+        if !self.request_arrives(client, server, late) {
             return None;
         }
         let page = self
@@ -1000,22 +974,31 @@ impl Sim {
         Some((page, held))
     }
 
-    /// Sends a push page; the peer's answer if it makes it back.
-    fn send_push(&mut self, client: usize, server: usize, page: &ChangeSet) -> Option<ReconciliationResult> {
+    /// Whether a request from `client` reaches `server`: it may find the peer unreachable, be
+    /// dropped, or be delayed (kept as the late message `late` builds).
+    fn request_arrives(&mut self, client: usize, server: usize, late: impl FnOnce() -> Late) -> bool {
         if !self.reachable(client, server) {
             self.stats.unreachable += 1;
             self.log(|| "  request lost: peer unreachable".into());
-            return None;
+            return false;
         }
         if self.fault(self.faults.drop) {
             self.stats.dropped += 1;
             self.log(|| "  request dropped".into());
-            return None;
+            return false;
         }
         if self.fault(self.faults.delay) {
             self.stats.delayed += 1;
             self.log(|| "  request delayed".into());
-            self.late.push(Late::Push { client, server, page: page.clone() });
+            self.late.push(late());
+            return false;
+        }
+        true
+    }
+
+    /// Sends a push page; the peer's answer if it makes it back.
+    fn send_push(&mut self, client: usize, server: usize, page: &ChangeSet) -> Option<ReconciliationResult> {
+        if !self.request_arrives(client, server, || Late::Push { client, server, page: page.clone() }) {
             return None;
         }
         let result = self.m(server).push(page).unwrap_or_else(|e| self.fail(format!("n{server} rejected a push: {e}")));

@@ -14,7 +14,7 @@
 mod report;
 
 use criterion::Criterion;
-use report::{bench_mode, grouped, summary_wanted};
+use report::{bench_mode, grouped};
 use serde_json::json;
 use statesync::{
     CreateOptions, Durability, Encoding, HttpTransport, ManagerConfig, SyncContext, SyncManager, SyncTransport,
@@ -169,10 +169,5 @@ fn one_client_rounds(c: &mut Criterion) {
 }
 
 fn main() {
-    let mut c = Criterion::default().without_plots().configure_from_args();
-    one_client_rounds(&mut c);
-    c.final_summary();
-    if summary_wanted() {
-        summary();
-    }
+    report::run(&[one_client_rounds], summary);
 }
