@@ -64,11 +64,21 @@ fn bad_cursors_and_contexts_are_typed_errors() {
     let err = |r: statesync::Result<statesync::ChangeSet>| r.unwrap_err().code();
     assert_eq!(err(m.changes_since(Some("abc"), &SyncContext::all())), "INVALID_INPUT");
     assert_eq!(err(m.changes_since(Some("-1"), &SyncContext::all())), "INVALID_INPUT");
+    assert_eq!(err(m.changes_since(Some("999999"), &SyncContext::all())), "INVALID_INPUT", "no feed name");
+    assert_eq!(err(m.changes_since(Some("zz.1"), &SyncContext::all())), "INVALID_INPUT", "not a feed name");
+    assert_eq!(err(m.changes_since(Some("ab.x"), &SyncContext::all())), "INVALID_INPUT", "not a sequence");
     assert_eq!(err(m.changes_since(None, &SyncContext::all().with_limit(0))), "INVALID_INPUT");
     assert_eq!(err(m.changes_since(None, &SyncContext::collections([""]))), "INVALID_INPUT");
-    // A cursor from this replica's future (it was restored from an older copy) starts over.
-    let page = m.changes_since(Some("999999"), &SyncContext::all()).unwrap();
+    // A cursor from this feed's future (a store file put back from an older copy) starts over,
+    // and so does one from another feed (another store of this node, or another replica).
+    let end = m.changes_since(None, &SyncContext::all()).unwrap().cursor;
+    let (feed, _) = end.split_once('.').expect("cursors name their feed");
+    let page = m.changes_since(Some(&format!("{feed}.999999")), &SyncContext::all()).unwrap();
     assert_eq!(ids(&page.states), ["s"]);
+    assert!(m.changes_since(Some(&end), &SyncContext::all()).unwrap().states.is_empty());
+    let elsewhere = memory("a").changes_since(None, &SyncContext::all()).unwrap().cursor;
+    assert_ne!(elsewhere, end, "another store of the same node has a feed of its own");
+    assert_eq!(ids(&m.changes_since(Some(&elsewhere), &SyncContext::all()).unwrap().states), ["s"]);
 }
 
 /// Rounds and interrupted pulls on SQLite replicas.
