@@ -1,0 +1,37 @@
+//! `ManualClock`: the core's hand-moved wall clock, shared with the managers it is given to.
+
+use pyo3::prelude::*;
+use std::sync::Arc;
+
+/// A wall clock the application (or a test) moves by hand, in milliseconds.
+#[pyclass(frozen, module = "statesync", name = "ManualClock")]
+pub struct PyManualClock(pub Arc<statesync::ManualClock>);
+
+#[pymethods]
+impl PyManualClock {
+    #[new]
+    fn new(millis: u64) -> Self {
+        PyManualClock(Arc::new(statesync::ManualClock::new(millis)))
+    }
+
+    /// Sets the reading (it may go backwards: the hybrid clock copes).
+    fn set(&self, millis: u64) {
+        self.0.set(millis);
+    }
+
+    /// The current reading.
+    fn now(&self) -> u64 {
+        use statesync::WallClock;
+        self.0.now_millis()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("ManualClock({})", self.now())
+    }
+
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(pyo3::exceptions::PyTypeError::new_err(
+            "cannot pickle ManualClock: it is shared with the managers using it",
+        ))
+    }
+}

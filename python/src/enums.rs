@@ -1,0 +1,77 @@
+//! `OperationKind`, `ConflictStrategy` and `Status`: real `enum.Enum` classes (made with the
+//! functional API at import), converted by value at the boundary.
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyType};
+
+static OPERATION_KIND: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static CONFLICT_STRATEGY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static STATUS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+const OPERATION_KINDS: [(&str, &str); 3] = [("CREATE", "create"), ("UPDATE", "update"), ("DELETE", "delete")];
+const STRATEGIES: [(&str, &str); 5] = [
+    ("LAST_WRITE_WINS", "lastWriteWins"),
+    ("MERGE_FIELDS", "mergeFields"),
+    ("LOCAL_WINS", "localWins"),
+    ("REMOTE_WINS", "remoteWins"),
+    ("MANUAL", "manual"),
+];
+const STATUSES: [(&str, &str); 5] =
+    [("IDLE", "idle"), ("SYNCING", "syncing"), ("CONFLICT", "conflict"), ("ERROR", "error"), ("CLOSED", "closed")];
+
+fn make<'py>(
+    m: &Bound<'py, PyModule>,
+    cell: &PyOnceLock<Py<PyType>>,
+    name: &str,
+    doc: &str,
+    members: &[(&str, &str)],
+) -> PyResult<()> {
+    let py = m.py();
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("module", "statesync")?;
+    kwargs.set_item("qualname", name)?;
+    let class = py.import("enum")?.getattr("Enum")?.call((name, members.to_vec()), Some(&kwargs))?;
+    class.setattr("__doc__", doc)?;
+    let class = class.cast_into::<PyType>()?;
+    let _ = cell.set(py, class.clone().unbind());
+    m.add(name, class)
+}
+
+/// Creates the enum classes and adds them to the module.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    make(m, &OPERATION_KIND, "OperationKind", "What a local write did.", &OPERATION_KINDS)?;
+    make(
+        m,
+        &CONFLICT_STRATEGY,
+        "ConflictStrategy",
+        "How concurrent versions of a state are settled (a resolver callable is the custom strategy).",
+        &STRATEGIES,
+    )?;
+    make(m, &STATUS, "Status", "What a replica is doing.", &STATUSES)
+}
+
+fn member<'py>(py: Python<'py>, cell: &PyOnceLock<Py<PyType>>, value: &str) -> PyResult<Bound<'py, PyAny>> {
+    let class = cell.get(py).expect("enums are registered at import").bind(py);
+    class.call1((value,))
+}
+
+/// The `OperationKind` member of a core kind.
+pub(crate) fn operation_kind(py: Python<'_>, kind: statesync::OperationKind) -> PyResult<Bound<'_, PyAny>> {
+    member(py, &OPERATION_KIND, kind.as_str())
+}
+
+/// The `Status` member of a core status.
+pub(crate) fn status(py: Python<'_>, status: statesync::Status) -> PyResult<Bound<'_, PyAny>> {
+    member(py, &STATUS, status.as_str())
+}
+
+/// The name of a built-in strategy, if `obj` is a `ConflictStrategy` member.
+pub(crate) fn strategy_name(obj: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    let class = CONFLICT_STRATEGY.get(obj.py()).expect("enums are registered at import").bind(obj.py());
+    if obj.is_instance(class)? {
+        Ok(Some(obj.getattr("value")?.extract()?))
+    } else {
+        Ok(None)
+    }
+}

@@ -1,0 +1,165 @@
+"""statesync: keeps JSON application state in sync between offline-first replicas.
+
+Example::
+
+    from statesync import SyncManager
+
+    with SyncManager(node_id="phone") as phone, SyncManager(node_id="laptop") as laptop:
+        phone.create_state({"theme": "dark"}, id="settings", collection="prefs")
+        report = laptop.sync_with(phone)                    # pull, then push
+        assert laptop.get_state("settings").data == {"theme": "dark"}
+        laptop.update_state("settings", {"theme": "light"})
+        laptop.sync_with(phone)
+        print(phone.get_state("settings").data)             # {'theme': 'light'}
+        print(report.pulled.created)                        # 1
+
+JSON data is native Python: dict (str keys), list, str, int, float, bool, None. The native
+module ``statesync._native`` (Rust) does the work; this package re-exports it with typing
+aliases and the ``Transport`` protocol. See ``__init__.pyi`` for the full typed API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Literal, Protocol, Union
+
+from . import _native
+from ._native import (
+    DELETED,
+    MAX_DATA_DEPTH,
+    PROTOCOL_VERSION,
+    WIRE_FORMAT,
+    AlreadyExistsError,
+    ApplyResult,
+    Capabilities,
+    ChangeSet,
+    ClosedError,
+    ConflictError,
+    ConflictStrategy,
+    CorruptError,
+    Deleted,
+    HttpTransport,
+    InvalidInputError,
+    InvalidStateError,
+    ManualClock,
+    NotFoundError,
+    OperationKind,
+    ReconciliationResult,
+    Resolution,
+    ResolverError,
+    Snapshot,
+    Status,
+    StorageError,
+    Subscription,
+    SyncConflict,
+    SyncError,
+    SyncEvent,
+    SyncManager,
+    SyncOperation,
+    SyncReport,
+    SyncState,
+    Timestamp,
+    TransportError,
+    UnauthorizedError,
+    UnsupportedFormatError,
+    compare_clocks,
+    compress,
+    decode_change_set,
+    decode_operations,
+    decode_snapshot,
+    decode_state,
+    decompress,
+    dominates,
+    encode,
+    merge_clocks,
+)
+
+__version__ = _native.__version__
+
+# ---- typing aliases (3.9-compatible spellings of the stub's) -----------------------------------
+
+JSON = Union[dict[str, "JSON"], list["JSON"], str, int, float, bool, None]
+Clock = dict[str, int]
+WireEncoding = Union[Literal["json"], Literal["binary"]]
+Resolver = Callable[[SyncState, SyncState], Union[JSON, Deleted]]
+Strategy = Union[ConflictStrategy, Resolver]
+WireMessage = Union[SyncState, ChangeSet, Snapshot, list[SyncOperation]]
+
+
+class Transport(Protocol):
+    """A sync peer implemented in Python: `SyncManager.sync` and auto-sync call these from a
+    worker thread; raising an exception fails the round (TransportError unless it is a SyncError)."""
+
+    def capabilities(self) -> Capabilities: ...
+
+    def pull(self, cursor: str | None, collections: list[str], limit: int | None) -> ChangeSet: ...
+
+    def push(self, changes: ChangeSet) -> ReconciliationResult | Mapping[str, int]: ...
+
+
+def _error_init(self: SyncError, message: object = "", *args: object) -> None:
+    # `.message` for errors the application raises itself (in a transport, say); errors the
+    # native module raises get theirs set after construction.
+    Exception.__init__(self, message, *args)
+    self.message = str(message)
+
+
+SyncError.__init__ = _error_init
+
+__all__ = [
+    "DELETED",
+    "JSON",
+    "MAX_DATA_DEPTH",
+    "PROTOCOL_VERSION",
+    "WIRE_FORMAT",
+    "AlreadyExistsError",
+    "ApplyResult",
+    "Capabilities",
+    "ChangeSet",
+    "Clock",
+    "ClosedError",
+    "ConflictError",
+    "ConflictStrategy",
+    "CorruptError",
+    "Deleted",
+    "HttpTransport",
+    "InvalidInputError",
+    "InvalidStateError",
+    "ManualClock",
+    "NotFoundError",
+    "OperationKind",
+    "ReconciliationResult",
+    "Resolution",
+    "Resolver",
+    "ResolverError",
+    "Snapshot",
+    "Status",
+    "StorageError",
+    "Strategy",
+    "Subscription",
+    "SyncConflict",
+    "SyncError",
+    "SyncEvent",
+    "SyncManager",
+    "SyncOperation",
+    "SyncReport",
+    "SyncState",
+    "Timestamp",
+    "Transport",
+    "TransportError",
+    "UnauthorizedError",
+    "UnsupportedFormatError",
+    "WireEncoding",
+    "WireMessage",
+    "__version__",
+    "compare_clocks",
+    "compress",
+    "decode_change_set",
+    "decode_operations",
+    "decode_snapshot",
+    "decode_state",
+    "decompress",
+    "dominates",
+    "encode",
+    "merge_clocks",
+]

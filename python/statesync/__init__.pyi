@@ -1,0 +1,392 @@
+"""Type stubs of the statesync Python package: the contract of the Python API (DESIGN §9).
+
+JSON data is native Python: dict, list, str, int, float, bool, None. Anything else (including a
+non-str dict key, NaN or an infinity, an int outside -2**63..2**64-1, or nesting deeper than
+MAX_DATA_DEPTH) raises InvalidInputError; tuples are accepted as lists. Arguments of the wrong
+Python type elsewhere (a non-callable strategy, a non-transport) raise TypeError.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Final, Literal, Protocol, TypeAlias, final, overload
+
+JSON: TypeAlias = dict[str, "JSON"] | list["JSON"] | str | int | float | bool | None
+Clock: TypeAlias = dict[str, int]
+WireEncoding: TypeAlias = Literal["json", "binary"]
+
+__all__ = [
+    "DELETED",
+    "JSON",
+    "MAX_DATA_DEPTH",
+    "PROTOCOL_VERSION",
+    "WIRE_FORMAT",
+    "AlreadyExistsError",
+    "ApplyResult",
+    "Capabilities",
+    "ChangeSet",
+    "Clock",
+    "ClosedError",
+    "ConflictError",
+    "ConflictStrategy",
+    "CorruptError",
+    "Deleted",
+    "HttpTransport",
+    "InvalidInputError",
+    "InvalidStateError",
+    "ManualClock",
+    "NotFoundError",
+    "OperationKind",
+    "ReconciliationResult",
+    "Resolution",
+    "Resolver",
+    "ResolverError",
+    "Snapshot",
+    "Status",
+    "StorageError",
+    "Strategy",
+    "Subscription",
+    "SyncConflict",
+    "SyncError",
+    "SyncEvent",
+    "SyncManager",
+    "SyncOperation",
+    "SyncReport",
+    "SyncState",
+    "Timestamp",
+    "Transport",
+    "TransportError",
+    "UnauthorizedError",
+    "UnsupportedFormatError",
+    "WireEncoding",
+    "WireMessage",
+    "__version__",
+    "compare_clocks",
+    "compress",
+    "decode_change_set",
+    "decode_operations",
+    "decode_snapshot",
+    "decode_state",
+    "decompress",
+    "dominates",
+    "encode",
+    "merge_clocks",
+]
+
+__version__: Final[str]
+PROTOCOL_VERSION: Final[int]
+WIRE_FORMAT: Final[int]
+MAX_DATA_DEPTH: Final[int]
+
+# ---- errors: one subclass per core variant, each with `.code` ------------------------------
+
+class SyncError(Exception):
+    code: str
+    message: str
+    def __init__(self, message: object = "", *args: object) -> None: ...
+
+class NotFoundError(SyncError): ...
+class AlreadyExistsError(SyncError): ...
+class InvalidStateError(SyncError): ...
+class InvalidInputError(SyncError): ...
+class ConflictError(SyncError): ...
+class ResolverError(SyncError): ...
+class StorageError(SyncError): ...
+class CorruptError(SyncError): ...
+class UnsupportedFormatError(SyncError): ...
+class TransportError(SyncError): ...
+class UnauthorizedError(SyncError): ...
+class ClosedError(SyncError): ...
+
+# ---- values (immutable, comparable, printable) ----------------------------------------------
+
+@final
+class Timestamp:
+    millis: int
+    counter: int
+    node: str
+    def __new__(cls, millis: int, counter: int, node: str) -> Timestamp: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class SyncState:
+    id: str
+    collection: str
+    data: JSON
+    clock: Clock
+    timestamp: Timestamp
+    modified_by: str
+    deleted: bool
+    version: int
+    hash: str
+    @staticmethod
+    def from_json(text: str | bytes) -> SyncState: ...  # wire JSON; InvalidStateError if malformed
+    @staticmethod
+    def from_dict(value: Mapping[str, Any]) -> SyncState: ...  # the same, from a parsed dict
+    def to_json(self) -> str: ...  # compact wire JSON
+    def to_dict(self) -> dict[str, Any]: ...  # complete form (every field)
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class OperationKind(enum.Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+@final
+class SyncOperation:
+    op_id: str
+    kind: OperationKind
+    state_id: str
+    collection: str
+    data: JSON
+    clock: Clock
+    timestamp: Timestamp
+    node_id: str
+    def to_dict(self) -> dict[str, Any]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class SyncConflict:
+    conflict_id: str
+    state_id: str
+    local: SyncState
+    remote: SyncState
+    detected_at: int
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ApplyResult:
+    outcome: Literal["created", "updated", "unchanged", "ignored", "conflict"]
+    resolved: bool
+    state: SyncState
+    conflict: SyncConflict | None  # the conflict recorded by the MANUAL strategy
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ReconciliationResult:
+    created: int
+    updated: int
+    unchanged: int
+    ignored: int
+    conflicts: int
+    resolved: int
+    def to_dict(self) -> dict[str, int]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class SyncReport:
+    pulled: ReconciliationResult
+    pushed: ReconciliationResult
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ChangeSet:
+    states: list[SyncState]
+    cursor: str
+    has_more: bool
+    def __new__(cls, states: Sequence[SyncState], cursor: str, has_more: bool) -> ChangeSet: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Snapshot:
+    format: int
+    node_id: str
+    states: list[SyncState]
+    pending: list[SyncOperation]
+    conflicts: list[SyncConflict]
+    @staticmethod
+    def from_json(text: str | bytes) -> Snapshot: ...  # CorruptError / UnsupportedFormatError / InvalidStateError
+    def to_json(self) -> str: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Capabilities:
+    protocol: int
+    node_id: str
+    scoped_sync: bool
+    binary: bool
+    zstd: bool
+    max_batch: int | None
+    def __new__(
+        cls,
+        node_id: str,
+        *,
+        protocol: int = ...,
+        scoped_sync: bool = False,
+        binary: bool = False,
+        zstd: bool = False,
+        max_batch: int | None = None,
+    ) -> Capabilities: ...
+
+# ---- strategies, resolutions, status, events --------------------------------------------------
+
+Resolver: TypeAlias = Callable[[SyncState, SyncState], JSON | Deleted]
+
+@final
+class Deleted:
+    """Returned by a resolver: the merged result is a deletion."""
+
+DELETED: Final[Deleted]
+
+class ConflictStrategy(enum.Enum):
+    LAST_WRITE_WINS = "lastWriteWins"
+    MERGE_FIELDS = "mergeFields"
+    LOCAL_WINS = "localWins"
+    REMOTE_WINS = "remoteWins"
+    MANUAL = "manual"
+
+Strategy: TypeAlias = ConflictStrategy | Resolver
+
+@final
+class Resolution:
+    LOCAL: Final[Resolution]
+    REMOTE: Final[Resolution]
+    @staticmethod
+    def custom(data: JSON) -> Resolution: ...
+
+class Status(enum.Enum):
+    IDLE = "idle"
+    SYNCING = "syncing"
+    CONFLICT = "conflict"
+    ERROR = "error"
+    CLOSED = "closed"
+
+@final
+class SyncEvent:
+    name: Literal[
+        "stateCreated",
+        "stateUpdated",
+        "stateDeleted",
+        "conflictDetected",
+        "conflictResolved",
+        "syncStarted",
+        "syncCompleted",
+        "syncFailed",
+        "statusChanged",
+    ]
+    state: SyncState | None  # state events
+    conflict: SyncConflict | None  # conflictDetected
+    conflict_id: str | None  # conflictResolved
+    state_id: str | None  # conflictResolved
+    peer: str | None  # sync events
+    message: str | None  # syncFailed
+    previous: Status | None  # statusChanged
+    current: Status | None  # statusChanged
+
+@final
+class Subscription:
+    def unsubscribe(self) -> bool: ...
+    def __enter__(self) -> Subscription: ...
+    def __exit__(self, *exc: object) -> None: ...
+
+@final
+class ManualClock:
+    """A wall clock the application (or a test) moves by hand, in milliseconds."""
+    def __new__(cls, millis: int) -> ManualClock: ...
+    def set(self, millis: int) -> None: ...
+    def now(self) -> int: ...
+
+# ---- transports -----------------------------------------------------------------------------
+
+class Transport(Protocol):
+    """A sync peer implemented in Python: `SyncManager.sync` and auto-sync call these from a
+    worker thread; raising an exception fails the round (TransportError unless it is a SyncError)."""
+    def capabilities(self) -> Capabilities: ...
+    def pull(self, cursor: str | None, collections: list[str], limit: int | None) -> ChangeSet: ...
+    def push(self, changes: ChangeSet) -> ReconciliationResult | Mapping[str, int]: ...
+
+@final
+class HttpTransport:
+    """The built-in client of the HTTP sync protocol (docs/protocol.md)."""
+    def __new__(
+        cls,
+        base_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+        encoding: WireEncoding = "binary",
+        compress: bool = True,
+    ) -> HttpTransport: ...
+
+# ---- the replica ----------------------------------------------------------------------------
+
+@final
+class SyncManager:
+    def __new__(
+        cls,
+        node_id: str | None = None,
+        path: str | None = None,
+        *,
+        strategy: Strategy | None = None,  # None: ConflictStrategy.LAST_WRITE_WINS
+        collection_strategies: Mapping[str, Strategy] | None = None,
+        clock: ManualClock | None = None,
+        check_resolver: bool = False,
+    ) -> SyncManager: ...
+    @property
+    def node_id(self) -> str: ...
+    def create_state(self, data: JSON, id: str | None = None, collection: str | None = None) -> SyncState: ...
+    def get_state(self, id: str) -> SyncState | None: ...
+    def update_state(self, id: str, data: JSON) -> SyncState: ...
+    def delete_state(self, id: str) -> SyncState: ...
+    def list_states(self, collection: str | None = None, include_deleted: bool = False) -> list[SyncState]: ...
+    def pending_operations(self) -> list[SyncOperation]: ...
+    def acknowledge(self, op_ids: Iterable[str]) -> int: ...
+    def apply_remote_state(self, state: SyncState) -> ApplyResult: ...
+    def reconcile(self, states: Iterable[SyncState]) -> ReconciliationResult: ...
+    def conflicts(self) -> list[SyncConflict]: ...
+    def resolve_conflict(self, conflict_id: str, resolution: Resolution) -> SyncState: ...
+    def set_strategy(self, strategy: Strategy) -> None: ...
+    def set_collection_strategy(self, collection: str, strategy: Strategy | None) -> None: ...
+    def changes_since(
+        self, cursor: str | None = None, collections: Sequence[str] | None = None, limit: int | None = None
+    ) -> ChangeSet: ...
+    def apply_changes(
+        self, peer: str, changes: ChangeSet, collections: Sequence[str] | None = None
+    ) -> ReconciliationResult: ...
+    def peer_cursor(self, peer: str, collections: Sequence[str] | None = None) -> str | None: ...
+    def set_peer_cursor(self, peer: str, cursor: str | None, collections: Sequence[str] | None = None) -> None: ...
+    def sync_with(
+        self, other: SyncManager, collections: Sequence[str] | None = None, limit: int | None = None
+    ) -> SyncReport: ...
+    def sync(
+        self, transport: Transport | HttpTransport, collections: Sequence[str] | None = None, limit: int | None = None
+    ) -> SyncReport: ...
+    def start_auto_sync(
+        self, interval: float, transport: Transport | HttpTransport, collections: Sequence[str] | None = None
+    ) -> None: ...
+    def stop_auto_sync(self) -> bool: ...
+    def sync_now(self) -> bool: ...
+    def export_state(self) -> Snapshot: ...
+    @overload
+    def import_state(self, snapshot: Snapshot, replace: bool = False) -> ReconciliationResult: ...
+    @overload
+    def import_state(self, snapshot: str | bytes, replace: bool = False) -> ReconciliationResult: ...
+    def status(self) -> Status: ...
+    def subscribe(self, callback: Callable[[SyncEvent], object]) -> Subscription: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> SyncManager: ...
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+# ---- vector clocks --------------------------------------------------------------------------
+
+def compare_clocks(a: Mapping[str, int], b: Mapping[str, int]) -> Literal["equal", "before", "after", "concurrent"]: ...
+def merge_clocks(a: Mapping[str, int], b: Mapping[str, int]) -> Clock: ...
+def dominates(a: Mapping[str, int], b: Mapping[str, int]) -> bool: ...
+
+# ---- wire formats ---------------------------------------------------------------------------
+
+WireMessage: TypeAlias = SyncState | ChangeSet | Snapshot | list[SyncOperation]
+
+def encode(value: WireMessage, encoding: WireEncoding = "json") -> bytes: ...
+def decode_state(data: bytes, encoding: WireEncoding = "json") -> SyncState: ...
+def decode_change_set(data: bytes, encoding: WireEncoding = "json") -> ChangeSet: ...
+def decode_snapshot(data: bytes, encoding: WireEncoding = "json") -> Snapshot: ...
+def decode_operations(data: bytes, encoding: WireEncoding = "json") -> list[SyncOperation]: ...
+def compress(data: bytes) -> bytes: ...
+def decompress(data: bytes) -> bytes: ...
