@@ -36,6 +36,9 @@ cargo test --workspace
 step "rust: benchmarks run once at tiny sizes (criterion's test mode)"
 cargo test --workspace --benches --quiet >/dev/null
 
+step "python: the statesync package, its tests, examples and benchmark smoke run"
+scripts/test-python.sh
+
 step "rust: demo"
 cargo run -q -p statesync --example demo >/dev/null
 

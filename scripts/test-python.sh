@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The Python part of the test command: builds the `statesync` package fresh from ./python into a
+# private venv (target/python-venv), then type-checks, lints and tests it and its examples.
+# Usage: scripts/test-python.sh      (standalone; scripts/test.sh calls it too)
+# Idempotent: the venv and the tools are made once and kept; every run rebuilds the package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+command -v python3 >/dev/null 2>&1 && python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))' || {
+    echo "ERROR: 'python3' (3.9 or newer) is required on PATH for the Python package and its tests" >&2
+    exit 1
+}
+command -v cargo >/dev/null 2>&1 || {
+    echo "ERROR: 'cargo' is required but not on PATH (install Rust with rustup: https://rustup.rs)" >&2
+    exit 1
+}
+
+VENV=target/python-venv
+PY="$PWD/$VENV/bin/python"
+# The venv's tools first: maturin's build backend runs `maturin` from PATH.
+export PATH="$PWD/$VENV/bin:$PATH"
+# The tools, each with the oldest version these scripts and examples are known to work with.
+TOOLS=("maturin>=1.9.4,<2" "pytest>=7" "mypy>=1.10" "ruff>=0.5" "fastapi>=0.110" "uvicorn>=0.29")
+
+step "python: venv ($VENV) and tools"
+if [ ! -x "$PY" ] || ! "$PY" -c 'import pip' >/dev/null 2>&1; then
+    rm -rf "$VENV"
+    python3 -m venv "$VENV" || {
+        echo "ERROR: 'python3 -m venv' failed (on Debian/Ubuntu: apt-get install python3-venv)" >&2
+        exit 1
+    }
+fi
+# Only what is missing or too old is installed: on a warm venv this is a quick no-op check.
+missing=$("$PY" - "${TOOLS[@]}" <<'EOF'
+import re
+import sys
+from importlib import metadata
+
+for requirement in sys.argv[1:]:
+    name, lowest = re.match(r"([\w-]+)>=([\d.]+)", requirement).groups()
+    try:
+        have = tuple(int(p) for p in re.findall(r"\d+", metadata.version(name))[:3])
+    except metadata.PackageNotFoundError:
+        have = ()
+    if have < tuple(int(p) for p in lowest.split(".")):
+        print(requirement)
+EOF
+)
+if [ -n "$missing" ]; then
+    echo "installing: $(echo "$missing" | tr '\n' ' ')"
+    # shellcheck disable=SC2086 # one requirement per word
+    "$PY" -m pip install --quiet --disable-pip-version-check $missing
+else
+    echo "all present"
+fi
+
+step "python: build and install the package from ./python (release)"
+# No build isolation: the venv's maturin builds it, in the workspace's target/ (incremental).
+"$PY" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps --no-build-isolation ./python
+"$PY" -c 'import statesync; print("statesync", statesync.__version__, "from", statesync.__file__)'
+
+step "python: lint (ruff check, ruff format --check)"
+"$PY" -m ruff check python examples/python
+"$PY" -m ruff format --check python examples/python
+
+step "python: types (mypy --strict on the examples, stubtest of the stubs against the package)"
+# From inside examples/python, so that `import statesync` is the installed package.
+export MYPY_CACHE_DIR="$PWD/target/mypy-cache"
+(cd examples/python && "$PY" -m mypy --strict ./*.py ../../python/statesync/bench.py)
+# stubtest keeps its cache in the working directory: run it from target/.
+(cd target && "$PY" -m mypy.stubtest statesync)
+
+step "python: the Rust hub the tests sync with (cargo build -p statesync-hub)"
+cargo build --quiet -p statesync-hub
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
+export STATESYNC_HUB_BIN="$target_dir/debug/statesync-hub"
+
+step "python: tests (python/tests and examples/python)"
+"$PY" -m pytest -q -p no:cacheprovider python/tests examples/python
+
+step "python: the README's Python example runs unchanged"
+"$PY" - README.md <<'README_EOF'
+import re
+import sys
+
+text = open(sys.argv[1], encoding="utf-8").read()
+section = text.split("## Use it from Python", 1)[1]
+code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+exec(compile(code, "README.md (Use it from Python)", "exec"), {"__name__": "__readme__"})
+README_EOF
+
+step "python: benchmark smoke run (python -m statesync.bench --quick)"
+"$PY" -m statesync.bench --quick
+
+echo
+echo "python: all tests passed"
