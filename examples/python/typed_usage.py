@@ -7,9 +7,9 @@ from collections.abc import Mapping
 
 import statesync
 from statesync import (
-    JSON,
     ChangeSet,
     ConflictStrategy,
+    JSONInput,
     ReconciliationResult,
     Resolution,
     SyncEvent,
@@ -36,7 +36,7 @@ class ManagerTransport:
         return self.peer.reconcile(changes.states).to_dict()
 
 
-def merge_tags(local: SyncState, remote: SyncState) -> JSON | statesync.Deleted:
+def merge_tags(local: SyncState, remote: SyncState) -> JSONInput | statesync.Deleted:
     """A custom resolver: the union of both sides' tags."""
     if not isinstance(local.data, dict) or not isinstance(remote.data, dict):
         return statesync.DELETED
@@ -45,7 +45,7 @@ def merge_tags(local: SyncState, remote: SyncState) -> JSON | statesync.Deleted:
         listed = data.get("tags")
         if isinstance(listed, list):
             tags.update(t for t in listed if isinstance(t, str))
-    return {"tags": [tag for tag in sorted(tags)]}  # a list[JSON]: JSON lists are invariant
+    return {"tags": sorted(tags)}
 
 
 def main() -> None:

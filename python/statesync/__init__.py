@@ -20,7 +20,7 @@ aliases and the ``Transport`` protocol. See ``__init__.pyi`` for the full typed 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, Protocol, Union
 
 from . import _native
@@ -79,9 +79,11 @@ __version__ = _native.__version__
 # ---- typing aliases (3.9-compatible spellings of the stub's) -----------------------------------
 
 JSON = Union[dict[str, "JSON"], list["JSON"], str, int, float, bool, None]
+#: What the API accepts: read-only (covariant) containers, so ``list[str]`` or a ``Mapping`` passes.
+JSONInput = Union[Mapping[str, "JSONInput"], Sequence["JSONInput"], str, int, float, bool, None]
 Clock = dict[str, int]
 WireEncoding = Union[Literal["json"], Literal["binary"]]
-Resolver = Callable[[SyncState, SyncState], Union[JSON, Deleted]]
+Resolver = Callable[[SyncState, SyncState], Union[JSONInput, Deleted]]
 Strategy = Union[ConflictStrategy, Resolver]
 WireMessage = Union[SyncState, ChangeSet, Snapshot, list[SyncOperation]]
 
@@ -109,6 +111,7 @@ SyncError.__init__ = _error_init
 __all__ = [
     "DELETED",
     "JSON",
+    "JSONInput",
     "MAX_DATA_DEPTH",
     "PROTOCOL_VERSION",
     "WIRE_FORMAT",

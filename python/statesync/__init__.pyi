@@ -14,12 +14,15 @@ from types import TracebackType
 from typing import Any, Final, Literal, Protocol, TypeAlias, final, overload
 
 JSON: TypeAlias = dict[str, "JSON"] | list["JSON"] | str | int | float | bool | None
+# What the API accepts: read-only (covariant) containers, so `list[str]` or a `Mapping` passes.
+JSONInput: TypeAlias = Mapping[str, "JSONInput"] | Sequence["JSONInput"] | str | int | float | bool | None
 Clock: TypeAlias = dict[str, int]
 WireEncoding: TypeAlias = Literal["json", "binary"]
 
 __all__ = [
     "DELETED",
     "JSON",
+    "JSONInput",
     "MAX_DATA_DEPTH",
     "PROTOCOL_VERSION",
     "WIRE_FORMAT",
@@ -224,7 +227,7 @@ class Capabilities:
 
 # ---- strategies, resolutions, status, events --------------------------------------------------
 
-Resolver: TypeAlias = Callable[[SyncState, SyncState], JSON | Deleted]
+Resolver: TypeAlias = Callable[[SyncState, SyncState], JSONInput | Deleted]
 
 @final
 class Deleted:
@@ -246,7 +249,7 @@ class Resolution:
     LOCAL: Final[Resolution]
     REMOTE: Final[Resolution]
     @staticmethod
-    def custom(data: JSON) -> Resolution: ...
+    def custom(data: JSONInput) -> Resolution: ...
 
 class Status(enum.Enum):
     IDLE = "idle"
@@ -328,9 +331,9 @@ class SyncManager:
     ) -> SyncManager: ...
     @property
     def node_id(self) -> str: ...
-    def create_state(self, data: JSON, id: str | None = None, collection: str | None = None) -> SyncState: ...
+    def create_state(self, data: JSONInput, id: str | None = None, collection: str | None = None) -> SyncState: ...
     def get_state(self, id: str) -> SyncState | None: ...
-    def update_state(self, id: str, data: JSON) -> SyncState: ...
+    def update_state(self, id: str, data: JSONInput) -> SyncState: ...
     def delete_state(self, id: str) -> SyncState: ...
     def list_states(self, collection: str | None = None, include_deleted: bool = False) -> list[SyncState]: ...
     def pending_operations(self) -> list[SyncOperation]: ...
