@@ -69,6 +69,8 @@ step "python: types (mypy --strict on the examples, stubtest of the stubs agains
 # From inside examples/python, so that `import statesync` is the installed package.
 export MYPY_CACHE_DIR="$PWD/target/mypy-cache"
 (cd examples/python && "$PY" -m mypy --strict ./*.py ../../python/statesync/bench.py)
+# The installed package itself, stubs included.
+(cd target && "$PY" -m mypy --strict -p statesync)
 # stubtest keeps its cache in the working directory: run it from target/.
 (cd target && "$PY" -m mypy.stubtest statesync)
 
