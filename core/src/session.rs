@@ -74,6 +74,23 @@ pub fn backoff_delay(failures: u32, base: Duration, max: Duration, jitter: f64) 
 /// The name of every thread of the auto-sync runtime, workers and blocking threads alike.
 const THREAD_NAME: &str = "statesync-auto-sync";
 
+/// Blocks the asynchronous process signals (ctrl-c, SIGTERM, ...) in an auto-sync thread, so
+/// the kernel delivers them to the application's own threads. Otherwise a host such as Python,
+/// which handles signals on its main thread, may not notice ctrl-c while that thread waits.
+fn keep_process_signals_away() {
+    #[cfg(unix)]
+    // SAFETY: a zeroed sigset_t is valid storage that sigemptyset initialises, and
+    // pthread_sigmask only changes the calling thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2] {
+            libc::sigaddset(&mut set, signal);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 /// The running auto-sync of one manager: its runtime, its task and the signals to it.
 pub(crate) struct AutoSync {
     runtime: Option<tokio::runtime::Runtime>,
@@ -94,6 +111,7 @@ impl AutoSync {
             .worker_threads(1)
             .max_blocking_threads(1)
             .thread_name(THREAD_NAME)
+            .on_thread_start(keep_process_signals_away)
             .enable_time()
             .build()
             .map_err(|e| SyncError::Storage {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
+import time
 
 import statesync
 
@@ -70,7 +70,10 @@ def sync(replica: statesync.SyncManager, hub: statesync.HttpTransport, watch: fl
         replica.start_auto_sync(watch, hub, [COLLECTION])
         print(f"watching every {watch:g} s (ctrl-c to stop)", flush=True)
         try:
-            threading.Event().wait()
+            # Short waits, not one endless one: Python runs its ctrl-c handler on the main thread,
+            # so if the kernel hands the signal to another thread, it waits for a wake-up.
+            while True:
+                time.sleep(0.2)
         except KeyboardInterrupt:
             replica.stop_auto_sync()
             print("stopped")
