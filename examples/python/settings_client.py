@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 
@@ -66,6 +67,10 @@ def sync(replica: statesync.SyncManager, hub: statesync.HttpTransport, watch: fl
         elif event.name == "syncFailed":
             print(f"sync failed, retrying: {event.message}", flush=True)
 
+    # ctrl-c and SIGTERM stop watching, even when the shell that started us ignores SIGINT
+    # (as it does for background jobs): Python then never installs its own ctrl-c handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with replica.subscribe(on_event):
         replica.start_auto_sync(watch, hub, [COLLECTION])
         print(f"watching every {watch:g} s (ctrl-c to stop)", flush=True)
