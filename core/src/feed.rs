@@ -41,6 +41,11 @@ impl SyncContext {
         serde_json::to_string(&c).expect("strings always serialise")
     }
 
+    /// Whether states of `collection` are in this scope (no collections: every one is).
+    pub fn covers(&self, collection: &str) -> bool {
+        self.collections.is_empty() || self.collections.iter().any(|c| c == collection)
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         for c in &self.collections {
             validate_collection(c).map_err(SyncError::InvalidInput)?;
@@ -87,12 +92,11 @@ pub(crate) fn changes_since(replica: &Replica, cursor: Option<&str>, context: &S
         after = 0;
     }
     let limit = context.limit.unwrap_or(usize::MAX);
-    let in_scope = |s: &SyncState| context.collections.is_empty() || context.collections.contains(&s.collection);
     let mut states = Vec::new();
     let mut last = after;
     let mut has_more = false;
     for (seq, state) in replica.by_seq.range(after + 1..) {
-        if !in_scope(state) {
+        if !context.covers(&state.collection) {
             continue;
         }
         if states.len() == limit {

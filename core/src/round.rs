@@ -176,7 +176,7 @@ impl SyncRound {
             return Err(SyncError::Corrupt(format!("peer {:?} sent an empty page that does not advance", self.peer)));
         }
         if self.filter_locally {
-            changes.states.retain(|s| self.scope.collections.contains(&s.collection));
+            changes.states.retain(|s| self.scope.covers(&s.collection));
         }
         for s in &changes.states {
             self.received.insert(s.id.clone(), s.clock.clone());
