@@ -49,7 +49,7 @@ fn key_id(key: u64) -> String {
 }
 
 fn collection_of(key: u64) -> &'static str {
-    if key % 2 == 0 {
+    if key.is_multiple_of(2) {
         "c0"
     } else {
         "c1"

@@ -209,7 +209,7 @@ fn key_id(key: usize) -> String {
 }
 
 fn collection_of(key: usize) -> &'static str {
-    if key % 2 == 0 {
+    if key.is_multiple_of(2) {
         "c0"
     } else {
         "c1"

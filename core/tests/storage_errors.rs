@@ -76,3 +76,27 @@ fn bad_configuration() {
     let err = open_err(ManagerConfig::sqlite(dir.path().join("missing-dir").join("x.db")));
     assert_eq!(err.code(), "STORAGE", "{err}");
 }
+
+#[test]
+fn a_database_open_in_another_replica_is_refused_until_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let first = SyncManager::open(ManagerConfig::sqlite(&path).node_id("a")).unwrap();
+    first.create_state(json!({"k": 1}), CreateOptions::id("s")).unwrap();
+    // A second replica on the same file would keep its own image and reuse counters.
+    let err = open_err(ManagerConfig::sqlite(&path));
+    assert_eq!(err.code(), "STORAGE", "{err}");
+    assert!(err.to_string().contains("open in another replica"), "{err}");
+    // From another thread too (one process, as with worker threads).
+    let from_thread = std::thread::spawn({
+        let path = path.clone();
+        move || SyncManager::open(ManagerConfig::sqlite(path)).err().map(|e| e.code())
+    });
+    assert_eq!(from_thread.join().unwrap(), Some("STORAGE"));
+    first.close().unwrap();
+    let second = SyncManager::open(ManagerConfig::sqlite(&path)).unwrap();
+    assert_eq!(second.get_state("s").unwrap().unwrap().data, json!({"k": 1}));
+    drop(second);
+    // Dropping without close releases the lock as well.
+    SyncManager::open(ManagerConfig::sqlite(&path)).unwrap();
+}

@@ -122,13 +122,16 @@ struct Client {
 
 fn open_client(i: usize, dir: &Path) -> (SyncManager, String) {
     let node = format!("client-{i:02}");
-    let config =
-        if i % 2 == 0 { ManagerConfig::memory() } else { ManagerConfig::sqlite(dir.join(format!("{node}.db"))) };
+    let config = if i.is_multiple_of(2) {
+        ManagerConfig::memory()
+    } else {
+        ManagerConfig::sqlite(dir.join(format!("{node}.db")))
+    };
     (SyncManager::open(config.node_id(&node)).expect("open client"), node)
 }
 
 fn transport(url: &str, i: usize) -> HttpTransport {
-    let encoding = if i % 3 == 0 { Encoding::Binary } else { Encoding::Json };
+    let encoding = if i.is_multiple_of(3) { Encoding::Binary } else { Encoding::Json };
     HttpTransport::new(url).expect("url").timeout(Duration::from_secs(5)).encoding(encoding)
 }
 
@@ -146,7 +149,7 @@ fn random_write(m: &SyncManager, node: &str, rng: &mut Rng, n: usize) -> Option<
     // An id always lives in the same collection (the collection is part of its identity).
     let (id, collection) = if rng.below(10) < 7 {
         let k = rng.below(SHARED_KEYS);
-        (format!("k{k}"), if k % 2 == 0 { "even" } else { "odd" })
+        (format!("k{k}"), if k.is_multiple_of(2) { "even" } else { "odd" })
     } else {
         (format!("{node}-{}", rng.below(10)), "own")
     };

@@ -77,11 +77,42 @@ pub(crate) struct SqliteStore {
     conn: Option<Connection>,
     /// Reused buffer for JSON bodies.
     body: Vec<u8>,
+    /// The exclusive lock on the database, held until close (see [`lock_database`]).
+    lock: Option<std::fs::File>,
+}
+
+/// Locks `<path>-lock` exclusively for as long as the store is open. Two replicas on one file
+/// (two managers in one process, two worker threads, two processes) would each keep their own
+/// image and hand out the same counters and operation ids: writes would be lost. The second one
+/// is refused instead. A separate file, because closing any other descriptor of the database
+/// file itself would drop SQLite's own POSIX locks; the kernel releases this one if the process
+/// dies.
+fn lock_database(path: &Path) -> Result<std::fs::File> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push("-lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| SyncError::storage(format!("opening the lock file {}", Path::new(&lock_path).display()), e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(SyncError::Storage {
+            message: format!(
+                "{} is open in another replica (a SyncManager of this or another process): close that one first",
+                path.display()
+            ),
+            source: None,
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(SyncError::storage("locking the database", e)),
+    }
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path, durability: Durability) -> Result<Self> {
+        let lock = lock_database(path)?;
         let conn = Connection::open(path).map_err(|e| db_error("opening the database", e))?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(|e| db_error("setting the busy timeout", e))?;
         // Reading the schema is the first access to the file's header: a non-database fails here.
@@ -98,7 +129,7 @@ impl SqliteStore {
             Durability::Normal => "NORMAL",
         };
         conn.pragma_update(None, "synchronous", sync).map_err(|e| db_error("setting synchronous", e))?;
-        let mut store = SqliteStore { conn: Some(conn), body: Vec::new() };
+        let mut store = SqliteStore { conn: Some(conn), body: Vec::new(), lock: Some(lock) };
         store.migrate(tables)?;
         Ok(store)
     }
@@ -327,10 +358,13 @@ impl Store for SqliteStore {
     }
 
     fn close(&mut self) -> Result<()> {
-        if let Some(conn) = self.conn.take() {
-            conn.close().map_err(|(_, e)| db_error("closing the database", e))?;
-        }
-        Ok(())
+        let closed = match self.conn.take() {
+            Some(conn) => conn.close().map_err(|(_, e)| db_error("closing the database", e)),
+            None => Ok(()),
+        };
+        // After the connection: another replica may open the file as soon as this drops.
+        self.lock = None;
+        closed
     }
 }
 
