@@ -1,0 +1,46 @@
+// W1a of docs/performance.md through Node, next to the same workload run by the Rust core in the
+// same process: `updates` updateState calls in memory, round-robin over 1,000 keys, the data
+// built inside the timed loop as a client would. Median of 5 runs each.
+// Usage: npm run bench [-- --quick]
+import { createRequire } from 'node:module'
+import { SyncManager } from '../index.mjs'
+
+const native = createRequire(import.meta.url)('../native.cjs')
+const quick = process.argv.includes('--quick')
+const UPDATES = quick ? 2_000 : 100_000
+const KEYS = 1_000
+const RUNS = quick ? 1 : 5
+
+async function nodeW1() {
+  const m = await SyncManager.open()
+  const ids = Array.from({ length: KEYS }, (_, k) => `key-${k}`)
+  for (const id of ids) m.createState({ n: 0 }, { id })
+  const start = process.hrtime.bigint()
+  for (let i = 0; i < UPDATES; i++) {
+    const k = i % KEYS
+    m.updateState(ids[k], { n: i, name: ids[k] })
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9
+  await m.close()
+  return seconds
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const node = []
+const rust = []
+for (let r = 0; r < RUNS; r++) {
+  // Interleaved, so both see the same machine.
+  node.push(await nodeW1())
+  rust.push(native.rustW1(UPDATES, KEYS))
+}
+const nodeRate = UPDATES / median(node)
+const rustRate = UPDATES / median(rust)
+const ratio = nodeRate / rustRate
+const overheadUs = ((median(node) - median(rust)) / UPDATES) * 1e6
+const fmt = (x) => Math.round(x).toLocaleString('en-US')
+console.log(
+  `W1a through Node: ${fmt(nodeRate)} updates/s (median of ${RUNS}, ${UPDATES.toLocaleString('en-US')} updates)`,
+)
+console.log(`W1a in the Rust core, same run: ${fmt(rustRate)} updates/s`)
+console.log(`ratio: ${(ratio * 100).toFixed(0)}% of Rust (target >= 40%: ${ratio >= 0.4 ? 'met' : 'MISSED'})`)
+console.log(`per-call overhead of the binding: ${overheadUs.toFixed(2)} us`)

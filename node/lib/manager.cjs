@@ -1,0 +1,457 @@
+'use strict'
+// SyncManager: the public replica. It forwards every call to the native manager, turning
+// options objects into arguments, data into JSON text, errors into SyncError (with what an
+// application callback threw as the cause) and native events into EventEmitter events.
+
+const { EventEmitter } = require('node:events')
+const native = require('../native.cjs')
+const { SyncError, toSyncError, invalidInput } = require('./errors.cjs')
+const { SyncState, ChangeSet, Snapshot, dataJson, nativeStrategy } = require('./values.cjs')
+const { nativeTransport } = require('./transport.cjs')
+
+const EVENT_NAMES = new Set([
+  'stateCreated',
+  'stateUpdated',
+  'stateDeleted',
+  'conflictDetected',
+  'conflictResolved',
+  'syncStarted',
+  'syncCompleted',
+  'syncFailed',
+  'statusChanged',
+  'event',
+])
+
+/** The public form of a native event: only the fields its kind has. */
+function publicEvent(e) {
+  switch (e.name) {
+    case 'stateCreated':
+    case 'stateUpdated':
+    case 'stateDeleted':
+      return { name: e.name, state: e.state }
+    case 'conflictDetected':
+      return { name: e.name, conflict: e.conflict }
+    case 'conflictResolved':
+      return { name: e.name, conflictId: e.conflictId, stateId: e.stateId }
+    case 'syncFailed':
+      return { name: e.name, peer: e.peer, message: e.message }
+    case 'statusChanged':
+      return { name: e.name, previous: e.previous, current: e.current }
+    default:
+      return { name: e.name, peer: e.peer }
+  }
+}
+
+function collectionsOf(options) {
+  const collections = options?.collections
+  if (collections === undefined || collections === null) return undefined
+  if (!Array.isArray(collections) || !collections.every((c) => typeof c === 'string')) {
+    invalidInput('collections is an array of collection names')
+  }
+  return collections
+}
+
+function limitOf(options) {
+  const limit = options?.limit
+  if (limit === undefined || limit === null) return undefined
+  if (!Number.isInteger(limit) || limit < 1 || limit >= 2 ** 32)
+    invalidInput(`limit is ${limit}: a whole number above 0`)
+  return limit
+}
+
+const kCreate = Symbol('statesync.create')
+
+/** One replica. Cheap reads and local writes are synchronous; I/O that can block returns a Promise. */
+class SyncManager {
+  #n
+  /** What the last application callback (resolver, transport) threw: the cause of the error it led to. */
+  #slot
+  #emitter = new EventEmitter()
+  #subscription = null
+
+  constructor(key, nativeManager, slot) {
+    if (key !== kCreate) throw new TypeError('use `await SyncManager.open({...})`')
+    this.#n = nativeManager
+    this.#slot = slot
+  }
+
+  /** Opens (creating if missing) a replica. */
+  static async open(options = {}) {
+    if (options === null || typeof options !== 'object') invalidInput('open() takes an options object')
+    const { nodeId, path, strategy, collectionStrategies, clock, checkResolver, durability } = options
+    const slot = { cause: undefined }
+    const collections = ['']
+    const strategies = [nativeStrategy(strategy ?? 'lastWriteWins', slot)]
+    for (const [collection, s] of Object.entries(collectionStrategies ?? {})) {
+      if (collection === '') invalidInput('a collection name is not empty')
+      collections.push(collection)
+      strategies.push(nativeStrategy(s, slot))
+    }
+    let nativeManager
+    try {
+      nativeManager = await native.NativeManager.open(
+        nodeId,
+        path,
+        collections,
+        strategies,
+        clock,
+        Boolean(checkResolver),
+        durability,
+      )
+    } catch (error) {
+      throw toSyncError(error)
+    }
+    return new SyncManager(kCreate, nativeManager, slot)
+  }
+
+  #fail(error) {
+    const cause = this.#slot.cause
+    this.#slot.cause = undefined
+    const e = toSyncError(error, cause)
+    return e
+  }
+
+  get nodeId() {
+    try {
+      return this.#n.nodeId
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  createState(data, options) {
+    const json = dataJson(data)
+    try {
+      return this.#n.createState(json, options?.id, options?.collection)
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  getState(id) {
+    try {
+      return this.#n.getState(id)
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  updateState(id, data) {
+    const json = dataJson(data)
+    try {
+      return this.#n.updateState(id, json)
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  deleteState(id) {
+    try {
+      return this.#n.deleteState(id)
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  listStates(options) {
+    try {
+      return this.#n.listStates(options?.collection, Boolean(options?.includeDeleted))
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  pendingOperations() {
+    try {
+      return this.#n.pendingOperations()
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  acknowledge(opIds) {
+    if (!Array.isArray(opIds)) invalidInput('acknowledge() takes an array of operation ids')
+    try {
+      return this.#n.acknowledge(opIds)
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  applyRemoteState(state) {
+    if (!(state instanceof SyncState))
+      invalidInput('applyRemoteState() takes a SyncState (SyncState.fromJSON() makes one)')
+    try {
+      return this.#n.applyRemoteState(state)
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  reconcile(states) {
+    if (!Array.isArray(states) || !states.every((s) => s instanceof SyncState)) {
+      invalidInput('reconcile() takes an array of SyncState')
+    }
+    try {
+      return this.#n.reconcile(states)
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  conflicts() {
+    try {
+      return this.#n.conflicts()
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  resolveConflict(conflictId, resolution) {
+    let pick, data
+    if (resolution && (resolution.pick === 'local' || resolution.pick === 'remote') && !('data' in resolution)) {
+      pick = resolution.pick
+    } else if (resolution && 'data' in resolution && !('pick' in resolution)) {
+      data = dataJson(resolution.data, 'the resolution data')
+    } else {
+      invalidInput('a resolution is { pick: "local" }, { pick: "remote" } or { data: <JSON value> }')
+    }
+    try {
+      return this.#n.resolveConflict(conflictId, pick, data)
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  setStrategy(strategy) {
+    const s = nativeStrategy(strategy, this.#slot)
+    try {
+      this.#n.setStrategy(s)
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  setCollectionStrategy(collection, strategy) {
+    const s = strategy === null || strategy === undefined ? null : nativeStrategy(strategy, this.#slot)
+    try {
+      this.#n.setCollectionStrategy(collection, s)
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  changesSince(options) {
+    try {
+      return this.#n.changesSince(options?.cursor ?? undefined, collectionsOf(options), limitOf(options))
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  applyChanges(peer, changes, options) {
+    if (!(changes instanceof ChangeSet)) invalidInput('applyChanges() takes a ChangeSet')
+    try {
+      return this.#n.applyChanges(peer, changes, collectionsOf(options))
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  peerCursor(peer, options) {
+    try {
+      return this.#n.peerCursor(peer, collectionsOf(options))
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  setPeerCursor(peer, cursor, options) {
+    try {
+      this.#n.setPeerCursor(peer, cursor ?? undefined, collectionsOf(options))
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  /** A full round with another replica of this process. */
+  async syncWith(other, options) {
+    if (!(other instanceof SyncManager)) invalidInput('syncWith() takes another SyncManager')
+    this.#slot.cause = undefined
+    try {
+      return await this.#n.syncWith(other.#n, collectionsOf(options), limitOf(options))
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  /** A full round through a transport. */
+  async sync(transport, options) {
+    const t = nativeTransport(transport, this.#slot)
+    this.#slot.cause = undefined
+    try {
+      return await this.#n.sync(t, collectionsOf(options), limitOf(options))
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  startAutoSync(intervalMs, transport, options) {
+    if (typeof intervalMs !== 'number') invalidInput('startAutoSync() takes an interval in milliseconds')
+    const t = nativeTransport(transport, this.#slot)
+    try {
+      this.#n.startAutoSync(intervalMs, t, collectionsOf(options))
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  async stopAutoSync() {
+    try {
+      return await this.#n.stopAutoSync()
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  syncNow() {
+    return this.#n.syncNow()
+  }
+
+  get isAutoSyncing() {
+    return this.#n.isAutoSyncing
+  }
+
+  exportState() {
+    try {
+      return this.#n.exportState()
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  importState(snapshot, options) {
+    const replace = Boolean(options?.replace)
+    try {
+      if (snapshot instanceof Snapshot) return this.#n.importState(snapshot, replace)
+      if (typeof snapshot === 'string') return this.#n.importJson(snapshot, replace)
+    } catch (error) {
+      throw this.#fail(error)
+    }
+    invalidInput('importState() takes a Snapshot or its JSON text')
+  }
+
+  status() {
+    return this.#n.status()
+  }
+
+  on(event, listener) {
+    this.#checkEvent(event, listener)
+    this.#emitter.on(event, listener)
+    this.#listen()
+    return this
+  }
+
+  once(event, listener) {
+    this.#checkEvent(event, listener)
+    this.#emitter.once(event, listener)
+    this.#listen()
+    return this
+  }
+
+  off(event, listener) {
+    this.#emitter.off(event, listener)
+    if (this.#subscription !== null && this.#listenerCount() === 0) {
+      this.#n.unsubscribe(this.#subscription)
+      this.#subscription = null
+    }
+    return this
+  }
+
+  /**
+   * Every event from now on, until the signal aborts or the loop stops. While it runs it keeps
+   * the process alive, as a server does: events are delivered through an unreferenced handle.
+   */
+  async *events(options = {}) {
+    const { signal } = options
+    const queue = []
+    let wake = null
+    const keepAlive = setInterval(() => {}, 2 ** 30)
+    const listener = (event) => {
+      queue.push(event)
+      wake?.()
+    }
+    const onAbort = () => wake?.()
+    signal?.addEventListener('abort', onAbort)
+    this.on('event', listener)
+    try {
+      while (!signal?.aborted) {
+        if (queue.length > 0) {
+          yield queue.shift()
+        } else {
+          await new Promise((resolve) => {
+            wake = resolve
+          })
+          wake = null
+        }
+      }
+    } finally {
+      clearInterval(keepAlive)
+      signal?.removeEventListener('abort', onAbort)
+      this.off('event', listener)
+    }
+  }
+
+  /** Stops auto-sync, flushes and releases the store; later calls throw CLOSED. */
+  async close() {
+    if (this.#subscription !== null) {
+      this.#n.unsubscribe(this.#subscription)
+      this.#subscription = null
+    }
+    try {
+      await this.#n.close()
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  #checkEvent(event, listener) {
+    if (!EVENT_NAMES.has(event)) invalidInput(`unknown event ${String(event)}: ${[...EVENT_NAMES].join(', ')}`)
+    if (typeof listener !== 'function') invalidInput('a listener is a function')
+  }
+
+  #listenerCount() {
+    let n = 0
+    for (const name of EVENT_NAMES) n += this.#emitter.listenerCount(name)
+    return n
+  }
+
+  #listen() {
+    if (this.#subscription !== null) return
+    const emitter = this.#emitter
+    try {
+      this.#subscription = this.#n.subscribe((nativeEvent) => {
+        const event = publicEvent(nativeEvent)
+        try {
+          emitter.emit(event.name, event)
+          emitter.emit('event', event)
+        } catch (error) {
+          // As for any EventEmitter: a listener's exception is the application's, uncaught.
+          process.nextTick(() => {
+            throw error
+          })
+        }
+      })
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+}
+
+if (typeof Symbol.asyncDispose === 'symbol') {
+  SyncManager.prototype[Symbol.asyncDispose] = function () {
+    return this.close()
+  }
+}
+
+module.exports = { SyncManager, SyncError }

@@ -1,0 +1,76 @@
+'use strict'
+// Transports: the built-in HTTP client, and the adapter that lets a JS object with
+// `capabilities`/`pull`/`push` drive the core's rounds (which run off the JS thread and await it).
+
+const native = require('../native.cjs')
+const { toSyncError, describeForNative, invalidInput } = require('./errors.cjs')
+const { ChangeSet } = require('./values.cjs')
+
+const kNative = Symbol('statesync.nativeTransport')
+
+/** The built-in client of the HTTP sync protocol (docs/protocol.md). */
+class HttpTransport {
+  #baseUrl
+  constructor(baseUrl, options = {}) {
+    const { headers, timeoutMs, encoding, compress } = options
+    if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs > 0 && timeoutMs < 2 ** 32)) {
+      invalidInput(`timeoutMs is ${timeoutMs}: a whole number of milliseconds above 0`)
+    }
+    try {
+      this[kNative] = native.NativeTransport.http(baseUrl, headers, timeoutMs, encoding, compress)
+    } catch (error) {
+      throw toSyncError(error)
+    }
+    this.#baseUrl = baseUrl
+  }
+
+  get baseUrl() {
+    return this.#baseUrl
+  }
+}
+
+/** Counts from a push result; anything else is a TRANSPORT error. */
+function pushCounts(result) {
+  if (result === null || typeof result !== 'object') {
+    throw new TypeError(`transport.push() returned ${typeof result}, expected a ReconciliationResult`)
+  }
+  return JSON.stringify(result)
+}
+
+/**
+ * The native transport for `transport`: the HTTP client as is, or an adapter for a JS object.
+ * The adapter never rejects: a failure is answered as "[CODE] message", its error kept in `slot`.
+ */
+function nativeTransport(transport, slot) {
+  if (transport instanceof HttpTransport) return transport[kNative]
+  for (const method of ['capabilities', 'pull', 'push']) {
+    if (transport === null || typeof transport !== 'object' || typeof transport[method] !== 'function') {
+      invalidInput(`a transport is an HttpTransport or an object with capabilities(), pull() and push()`)
+    }
+  }
+  const adapter = async (op, arg) => {
+    try {
+      if (op === 'capabilities') return { text: JSON.stringify(await transport.capabilities()) }
+      if (op === 'pull') {
+        const { cursor, collections, limit } = JSON.parse(arg)
+        const changes = await transport.pull(cursor, collections, limit)
+        if (!(changes instanceof ChangeSet)) {
+          throw new TypeError('transport.pull() must return a ChangeSet (decodeChangeSet() makes one from bytes)')
+        }
+        return { bytes: native.encodeChangeSet(changes, 'binary') }
+      }
+      const changes = native.decodeChangeSet(arg, 'binary')
+      return { text: pushCounts(await transport.push(changes)) }
+    } catch (error) {
+      slot.cause = error
+      return { error: describeForNative(error, 'TRANSPORT') }
+    }
+  }
+  try {
+    return native.NativeTransport.fromFunction(adapter)
+  } catch (error) {
+    throw toSyncError(error)
+  }
+}
+
+module.exports = { HttpTransport, nativeTransport }

@@ -1,0 +1,343 @@
+//! JS functions behind the core's traits: the conflict resolver, the event listener and the sync
+//! transport.
+//!
+//! JS runs on one thread per isolate, the core on any. A resolver is called directly when the
+//! core calls it on the JS thread that owns the manager (a synchronous `reconcile`), and through
+//! a threadsafe function otherwise (a round running off the JS thread). The JS adapters in
+//! `lib/` never throw: they answer with an envelope, so a failing callback is an ordinary error
+//! here and never an uncaught exception in the host.
+
+use crate::errors::from_js;
+use crate::values::JsSyncState;
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use statesync::{
+    ChangeSet, ConflictResolver, Encoding, ReconciliationResult, Resolved, SyncCapabilities, SyncContext, SyncError,
+    SyncEvent, SyncState, SyncTransport,
+};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::ThreadId;
+use std::time::Duration;
+
+/// The JS thread a manager belongs to, and how many calls of that thread are inside the
+/// manager right now.
+pub(crate) struct Owner {
+    env: usize,
+    thread: ThreadId,
+    busy: AtomicUsize,
+}
+
+impl Owner {
+    /// The owner for the current JS thread.
+    pub(crate) fn current(env: &Env) -> Arc<Owner> {
+        Arc::new(Owner { env: env.raw() as usize, thread: std::thread::current().id(), busy: AtomicUsize::new(0) })
+    }
+
+    fn on_js_thread(&self) -> bool {
+        std::thread::current().id() == self.thread
+    }
+
+    /// Marks a call of the JS thread into the manager until the guard drops.
+    pub(crate) fn enter(&self) -> Busy<'_> {
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        Busy(self)
+    }
+}
+
+/// A JS-thread call in progress (see [`Owner::enter`]).
+pub(crate) struct Busy<'a>(&'a Owner);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The message of the error a round gets when its resolver could not reach the JS thread.
+pub(crate) const JS_THREAD_BUSY: &str = "the JS thread is waiting for this replica";
+
+type ResolverArgs = FnArgs<(JsSyncState, JsSyncState)>;
+type ResolverTsfn = ThreadsafeFunction<(Arc<SyncState>, Arc<SyncState>), String, ResolverArgs, Status, false, true>;
+
+/// A resolver function `(local, remote) => envelope`: `"d<json>"` merged data, `"x"` deleted,
+/// `"e<message>"` the application's resolver threw (the adapter keeps the exception as the cause).
+pub(crate) struct JsResolver {
+    owner: Arc<Owner>,
+    direct: FunctionRef<ResolverArgs, String>,
+    queued: ResolverTsfn,
+}
+
+impl JsResolver {
+    /// Wraps the adapter function, on the JS thread that owns the manager.
+    pub(crate) fn new(owner: Arc<Owner>, function: Function<'_, ResolverArgs, String>) -> Result<JsResolver> {
+        let queued = function
+            .build_threadsafe_function::<(Arc<SyncState>, Arc<SyncState>)>()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build_callback(|ctx| Ok(FnArgs::from((JsSyncState(ctx.value.0), JsSyncState(ctx.value.1)))))?;
+        Ok(JsResolver { owner, direct: function.create_ref()?, queued })
+    }
+
+    fn call_here(&self, local: &SyncState, remote: &SyncState) -> std::result::Result<String, String> {
+        let env = Env::from_raw(self.owner.env as napi::sys::napi_env);
+        let function = self.direct.borrow_back(&env).map_err(|e| e.reason.clone())?;
+        let args = (JsSyncState(Arc::new(local.clone())), JsSyncState(Arc::new(remote.clone())));
+        function.call(args.into()).map_err(|e| e.reason.clone())
+    }
+
+    /// Asks the JS thread and waits, giving up if that thread enters this manager meanwhile:
+    /// it would wait for the lock this call holds, and neither could go on.
+    fn call_queued(&self, local: &SyncState, remote: &SyncState) -> std::result::Result<String, String> {
+        let (tx, rx) = mpsc::channel();
+        let status = self.queued.call_with_return_value(
+            (Arc::new(local.clone()), Arc::new(remote.clone())),
+            ThreadsafeFunctionCallMode::NonBlocking,
+            move |answer: Result<String>, _| {
+                let _ = tx.send(answer.map_err(|e| e.reason));
+                Ok(())
+            },
+        );
+        if status != Status::Ok {
+            return Err(format!("the resolver could not be called ({status})"));
+        }
+        loop {
+            match rx.recv_timeout(Duration::from_millis(5)) {
+                Ok(answer) => return answer,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Err("the JS environment is gone".into()),
+                Err(mpsc::RecvTimeoutError::Timeout) if self.owner.busy.load(Ordering::SeqCst) > 0 => {
+                    return Err(JS_THREAD_BUSY.into())
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+}
+
+impl ConflictResolver for JsResolver {
+    fn resolve(&self, local: &SyncState, remote: &SyncState) -> std::result::Result<Resolved, String> {
+        let answer =
+            if self.owner.on_js_thread() { self.call_here(local, remote) } else { self.call_queued(local, remote) }?;
+        match answer.split_at_checked(1) {
+            Some(("d", json)) => serde_json::from_str(json).map(Resolved::Data).map_err(|e| e.to_string()),
+            Some(("x", "")) => Ok(Resolved::Deleted),
+            Some(("e", message)) => Err(message.to_string()),
+            _ => Err(format!("unexpected resolver answer {answer:?}")),
+        }
+    }
+}
+
+/// An event as JS sees it: `name` and the fields of that kind of event.
+#[napi(object, js_name = "NativeEvent", object_from_js = false)]
+pub struct JsSyncEvent {
+    /// `stateCreated`, ..., `statusChanged`.
+    pub name: String,
+    /// State events.
+    pub state: Option<JsSyncState>,
+    /// `conflictDetected`.
+    pub conflict: Option<crate::values::JsSyncConflict>,
+    /// `conflictResolved`.
+    pub conflict_id: Option<String>,
+    /// `conflictResolved`.
+    pub state_id: Option<String>,
+    /// Sync events.
+    pub peer: Option<String>,
+    /// `syncFailed`.
+    pub message: Option<String>,
+    /// `statusChanged`.
+    pub previous: Option<String>,
+    /// `statusChanged`.
+    pub current: Option<String>,
+}
+
+impl From<SyncEvent> for JsSyncEvent {
+    fn from(event: SyncEvent) -> Self {
+        let mut out = JsSyncEvent {
+            name: String::new(),
+            state: None,
+            conflict: None,
+            conflict_id: None,
+            state_id: None,
+            peer: None,
+            message: None,
+            previous: None,
+            current: None,
+        };
+        out.name = match event {
+            SyncEvent::StateCreated(s) => {
+                out.state = Some(JsSyncState(s));
+                "stateCreated"
+            }
+            SyncEvent::StateUpdated(s) => {
+                out.state = Some(JsSyncState(s));
+                "stateUpdated"
+            }
+            SyncEvent::StateDeleted(s) => {
+                out.state = Some(JsSyncState(s));
+                "stateDeleted"
+            }
+            SyncEvent::ConflictDetected(c) => {
+                out.conflict = Some(crate::values::JsSyncConflict(Arc::new(c)));
+                "conflictDetected"
+            }
+            SyncEvent::ConflictResolved { conflict_id, state_id } => {
+                out.conflict_id = Some(conflict_id);
+                out.state_id = Some(state_id);
+                "conflictResolved"
+            }
+            SyncEvent::SyncStarted { peer } => {
+                out.peer = Some(peer);
+                "syncStarted"
+            }
+            SyncEvent::SyncCompleted { peer } => {
+                out.peer = Some(peer);
+                "syncCompleted"
+            }
+            SyncEvent::SyncFailed { peer, message } => {
+                out.peer = Some(peer);
+                out.message = Some(message);
+                "syncFailed"
+            }
+            SyncEvent::StatusChanged { previous, current } => {
+                out.previous = Some(previous.as_str().into());
+                out.current = Some(current.as_str().into());
+                "statusChanged"
+            }
+        }
+        .into();
+        out
+    }
+}
+
+/// The listener: every event is queued to the JS thread (even one committed on it), so
+/// listeners see events in commit order, after the call that made them returned.
+pub(crate) type ListenerTsfn = ThreadsafeFunction<SyncEvent, (), FnArgs<(JsSyncEvent,)>, Status, false, true>;
+
+/// Makes the listener's threadsafe function.
+pub(crate) fn listener(function: Function<'_, FnArgs<(JsSyncEvent,)>, ()>) -> Result<ListenerTsfn> {
+    function
+        .build_threadsafe_function::<SyncEvent>()
+        .callee_handled::<false>()
+        .weak::<true>()
+        .build_callback(|ctx| Ok(FnArgs::from((JsSyncEvent::from(ctx.value),))))
+}
+
+/// What the JS transport adapter answers: bytes or text on success, or the error.
+#[napi(object)]
+pub struct TransportReply {
+    /// `pull`: the change set, binary wire format.
+    pub bytes: Option<Uint8Array>,
+    /// `capabilities` and `push`: JSON text.
+    pub text: Option<String>,
+    /// The failure, `"[CODE] message"` for a SyncError.
+    pub error: Option<String>,
+}
+
+/// A request to the JS transport adapter.
+pub(crate) enum TransportCall {
+    Capabilities,
+    Pull(String),
+    Push(Vec<u8>),
+}
+
+type TransportArgs = FnArgs<(String, Either<String, Buffer>)>;
+/// The JS transport adapter: `(op, arg) => Promise<TransportReply>`.
+pub(crate) type TransportAdapter<'scope> = Function<'scope, TransportArgs, Promise<TransportReply>>;
+type TransportTsfn = ThreadsafeFunction<TransportCall, Promise<TransportReply>, TransportArgs, Status, false, true>;
+
+/// A transport written in JS: the adapter `(op, arg) => Promise<TransportReply>`.
+pub(crate) struct JsTransport {
+    tsfn: TransportTsfn,
+}
+
+impl JsTransport {
+    /// Wraps the adapter function.
+    pub(crate) fn new(function: TransportAdapter<'_>) -> Result<JsTransport> {
+        let tsfn = function
+            .build_threadsafe_function::<TransportCall>()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build_callback(|ctx| {
+                Ok(FnArgs::from(match ctx.value {
+                    TransportCall::Capabilities => ("capabilities".to_string(), Either::A(String::new())),
+                    TransportCall::Pull(args) => ("pull".to_string(), Either::A(args)),
+                    TransportCall::Push(bytes) => ("push".to_string(), Either::B(Buffer::from(bytes))),
+                }))
+            })?;
+        Ok(JsTransport { tsfn })
+    }
+
+    /// Calls the adapter and waits for its promise. Never called on the JS thread: rounds run
+    /// off it, so the JS thread is free to run the adapter.
+    fn call(&self, request: TransportCall, method: &str) -> statesync::Result<TransportReply> {
+        let reply = futures::executor::block_on(async {
+            let promise = self.tsfn.call_async(request).await?;
+            promise.await
+        })
+        .map_err(|e| SyncError::Transport(format!("transport.{method}() could not be called: {}", e.reason)))?;
+        match &reply.error {
+            Some(error) => Err(from_js(&napi::Error::from_reason(error.clone()), SyncError::Transport)),
+            None => Ok(reply),
+        }
+    }
+
+    fn text(reply: TransportReply, method: &str) -> statesync::Result<serde_json::Value> {
+        let text = reply.text.ok_or_else(|| SyncError::Transport(format!("transport.{method}() returned nothing")))?;
+        serde_json::from_str(&text)
+            .map_err(|e| SyncError::Transport(format!("transport.{method}() returned something that is not JSON: {e}")))
+    }
+}
+
+/// A whole number field of a JSON object the application's transport returned.
+fn count(value: &serde_json::Value, key: &str, method: &str) -> statesync::Result<Option<u64>> {
+    match value.get(key) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+            SyncError::Transport(format!("transport.{method}() returned {key} = {v}, expected a whole number"))
+        }),
+    }
+}
+
+impl SyncTransport for JsTransport {
+    fn capabilities(&self) -> statesync::Result<SyncCapabilities> {
+        let value = Self::text(self.call(TransportCall::Capabilities, "capabilities")?, "capabilities")?;
+        let node_id = value.get("nodeId").and_then(|n| n.as_str()).ok_or_else(|| {
+            SyncError::Transport("transport.capabilities() must return an object with a string nodeId".into())
+        })?;
+        let flag = |key: &str| value.get(key).and_then(|v| v.as_bool()).unwrap_or(false);
+        Ok(SyncCapabilities {
+            protocol: count(&value, "protocol", "capabilities")?.unwrap_or(statesync::PROTOCOL_VERSION),
+            node_id: node_id.to_string(),
+            scoped_sync: flag("scopedSync"),
+            binary: flag("binary"),
+            zstd: flag("zstd"),
+            max_batch: count(&value, "maxBatch", "capabilities")?.map(|m| m as usize),
+        })
+    }
+
+    fn pull(&self, cursor: Option<&str>, context: &SyncContext) -> statesync::Result<ChangeSet> {
+        let args = serde_json::json!({
+            "cursor": cursor,
+            "collections": context.collections,
+            "limit": context.limit,
+        });
+        let reply = self.call(TransportCall::Pull(args.to_string()), "pull")?;
+        let bytes = reply.bytes.ok_or_else(|| SyncError::Transport("transport.pull() returned nothing".into()))?;
+        statesync::decode::<ChangeSet>(&bytes, Encoding::Binary)
+    }
+
+    fn push(&self, changes: &ChangeSet) -> statesync::Result<ReconciliationResult> {
+        let reply = self.call(TransportCall::Push(statesync::encode(changes, Encoding::Binary)), "push")?;
+        let value = Self::text(reply, "push")?;
+        let get = |key: &str| count(&value, key, "push").map(|c| c.unwrap_or(0));
+        Ok(ReconciliationResult {
+            created: get("created")?,
+            updated: get("updated")?,
+            unchanged: get("unchanged")?,
+            ignored: get("ignored")?,
+            conflicts: get("conflicts")?,
+            resolved: get("resolved")?,
+        })
+    }
+}

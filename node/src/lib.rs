@@ -1,0 +1,53 @@
+//! statesync for Node.js: the native half of the `statesync` npm package (napi-rs).
+//!
+//! Thin by design: it converts values, maps errors and adapts the concurrency model; every
+//! behaviour lives in the core crate. The public JS API is `lib/*.cjs` over these classes;
+//! `index.d.ts` is its contract, shared with the browser package.
+
+#![deny(clippy::all)]
+// napi-derive registers exports only outside `cfg(test)`, so a test build sees them as unused.
+#![cfg_attr(test, allow(dead_code))]
+
+mod callbacks;
+mod clock;
+mod errors;
+mod json;
+mod manager;
+mod tasks;
+mod values;
+mod wire;
+
+use napi_derive::napi;
+
+/// The sync protocol version this build speaks.
+#[napi]
+pub const PROTOCOL_VERSION: u32 = statesync::PROTOCOL_VERSION as u32;
+
+/// The wire format version this build writes.
+#[napi]
+pub const WIRE_FORMAT: u32 = statesync::WIRE_FORMAT as u32;
+
+/// The deepest nesting of data accepted.
+#[napi]
+pub const MAX_DATA_DEPTH: u32 = statesync::MAX_DATA_DEPTH as u32;
+
+/// W1a of docs/performance.md run by the core itself, for `npm run bench`: `updates` calls of
+/// `update_state` in memory, round-robin over `keys` keys. Returns the seconds it took.
+#[napi]
+pub fn rust_w1(updates: u32, keys: u32) -> napi::Result<f64> {
+    use statesync::{CreateOptions, ManagerConfig, SyncManager};
+    let run = || -> statesync::Result<f64> {
+        let m = SyncManager::open(ManagerConfig::memory())?;
+        let ids: Vec<String> = (0..keys).map(|k| format!("key-{k}")).collect();
+        for id in &ids {
+            m.create_state(serde_json::json!({"n": 0}), CreateOptions::id(id.clone()))?;
+        }
+        let start = std::time::Instant::now();
+        for i in 0..updates as usize {
+            let k = i % ids.len();
+            m.update_state(&ids[k], serde_json::json!({"n": i, "name": ids[k]}))?;
+        }
+        Ok(start.elapsed().as_secs_f64())
+    };
+    run().map_err(errors::to_js)
+}

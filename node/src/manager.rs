@@ -1,0 +1,413 @@
+//! `NativeManager`: the replica, its methods one to one with the core's. `lib/manager.cjs`
+//! wraps it in the public `SyncManager` (options objects, events, error classes).
+//!
+//! Cheap calls run on the JS thread; calls that can block on I/O or on a peer (open, rounds,
+//! stopping auto-sync, close) are `AsyncTask`s on libuv's thread pool and return Promises.
+
+use crate::callbacks::{JsResolver, JsSyncEvent, JsTransport, Owner, TransportAdapter};
+use crate::clock::JsManualClock;
+use crate::errors::{invalid_input, to_js, OrThrow};
+use crate::tasks::{CloseTask, OpenTask, RoundTask, StopAutoSyncTask};
+use crate::values::{ApplyResult, Counts, JsChangeSet, JsSnapshot, JsSyncConflict, JsSyncOperation, JsSyncState};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use statesync::{
+    AutoSyncConfig, ConflictStrategy, CreateOptions, ManagerConfig, Resolution, SyncContext, SyncManager, SyncTransport,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A strategy from JS: a name, or the resolver adapter function.
+pub(crate) fn strategy(owner: &Arc<Owner>, value: Unknown<'_>) -> Result<ConflictStrategy> {
+    match value.get_type()? {
+        ValueType::String => {
+            let name: String = unsafe { value.cast()? };
+            ConflictStrategy::from_name(&name).ok_or_else(|| {
+                invalid_input(format!(
+                    "unknown strategy {name:?}: lastWriteWins, mergeFields, localWins, remoteWins, manual or a \
+                     resolver function"
+                ))
+            })
+        }
+        ValueType::Function => {
+            let function: Function<'_, FnArgs<(JsSyncState, JsSyncState)>, String> = unsafe { value.cast()? };
+            Ok(ConflictStrategy::Custom(Arc::new(JsResolver::new(owner.clone(), function)?)))
+        }
+        other => Err(invalid_input(format!("a strategy is a name or a function, not {other}"))),
+    }
+}
+
+/// The scope of a feed read or a round.
+pub(crate) fn context(collections: Option<Vec<String>>, limit: Option<u32>) -> SyncContext {
+    let context = SyncContext::collections(collections.unwrap_or_default());
+    match limit {
+        Some(limit) => context.with_limit(limit as usize),
+        None => context,
+    }
+}
+
+/// A transport: the built-in HTTP client or a JS adapter.
+#[napi]
+pub struct NativeTransport(pub(crate) Arc<dyn SyncTransport>);
+
+#[napi]
+impl NativeTransport {
+    /// The HTTP client of docs/protocol.md.
+    #[napi(factory, catch_unwind)]
+    pub fn http(
+        base_url: String,
+        headers: Option<HashMap<String, String>>,
+        timeout_ms: Option<u32>,
+        encoding: Option<String>,
+        compress: Option<bool>,
+    ) -> Result<NativeTransport> {
+        let mut transport = statesync::HttpTransport::new(&base_url).or_throw()?;
+        for (name, value) in headers.unwrap_or_default() {
+            transport = transport.header(&name, &value);
+        }
+        if let Some(ms) = timeout_ms {
+            transport = transport.timeout(Duration::from_millis(ms.into()));
+        }
+        transport = transport.encoding(crate::wire::encoding(encoding.as_deref())?);
+        transport = transport.compress(compress.unwrap_or(true));
+        Ok(NativeTransport(Arc::new(transport)))
+    }
+
+    /// A transport written in JS, through its adapter `(op, arg) => Promise<reply>`.
+    #[napi(factory, catch_unwind)]
+    pub fn from_function(adapter: TransportAdapter<'_>) -> Result<NativeTransport> {
+        Ok(NativeTransport(Arc::new(JsTransport::new(adapter)?)))
+    }
+}
+
+/// One replica.
+#[napi]
+pub struct NativeManager {
+    pub(crate) core: Arc<SyncManager>,
+    pub(crate) owner: Arc<Owner>,
+    /// Listener subscriptions by id.
+    subscriptions: Mutex<HashMap<u32, statesync::Subscription>>,
+}
+
+impl NativeManager {
+    pub(crate) fn new(core: Arc<SyncManager>, owner: Arc<Owner>) -> Self {
+        NativeManager { core, owner, subscriptions: Mutex::new(HashMap::new()) }
+    }
+
+    /// Runs a call of the JS thread, marked as such for resolvers waiting on that thread.
+    fn run<T>(&self, f: impl FnOnce(&SyncManager) -> statesync::Result<T>) -> Result<T> {
+        let _busy = self.owner.enter();
+        f(&self.core).map_err(to_js)
+    }
+}
+
+#[napi]
+impl NativeManager {
+    /// Opens a replica off the JS thread. `strategies` pairs collections with strategies; the
+    /// one for `""` is the default.
+    #[napi(ts_return_type = "Promise<NativeManager>", catch_unwind)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn open(
+        env: Env,
+        node_id: Option<String>,
+        path: Option<String>,
+        collections: Vec<String>,
+        strategies: Vec<Unknown<'_>>,
+        clock: Option<&JsManualClock>,
+        check_resolver: bool,
+        durability: Option<String>,
+    ) -> Result<AsyncTask<OpenTask>> {
+        let owner = Owner::current(&env);
+        let mut config = match path {
+            Some(path) => ManagerConfig::sqlite(path),
+            None => ManagerConfig::memory(),
+        };
+        if let Some(node) = node_id {
+            config = config.node_id(node);
+        }
+        if collections.len() != strategies.len() {
+            return Err(invalid_input("collections and strategies differ in length"));
+        }
+        for (collection, value) in collections.into_iter().zip(strategies) {
+            let s = strategy(&owner, value)?;
+            config = if collection.is_empty() { config.strategy(s) } else { config.collection_strategy(collection, s) };
+        }
+        if let Some(clock) = clock {
+            config = config.clock(clock.0.clone());
+        }
+        config = config.check_resolver(check_resolver);
+        config = match durability.as_deref() {
+            None | Some("full") => config.durability(statesync::Durability::Full),
+            Some("normal") => config.durability(statesync::Durability::Normal),
+            Some(other) => return Err(invalid_input(format!("durability is \"full\" or \"normal\", not {other:?}"))),
+        };
+        Ok(AsyncTask::new(OpenTask { config: Some(config), owner }))
+    }
+
+    /// The node id.
+    #[napi(getter, catch_unwind)]
+    pub fn node_id(&self) -> Result<String> {
+        self.run(|m| m.node_id())
+    }
+
+    /// Creates a state from JSON text.
+    #[napi(catch_unwind)]
+    pub fn create_state(&self, data: String, id: Option<String>, collection: Option<String>) -> Result<JsSyncState> {
+        let data = crate::json::parse(&data)?;
+        let options = CreateOptions { id, collection };
+        self.run(|m| m.create_state(data, options)).map(JsSyncState)
+    }
+
+    /// The live state, or null.
+    #[napi(catch_unwind)]
+    pub fn get_state(&self, id: String) -> Result<Option<JsSyncState>> {
+        self.run(|m| m.get_state(&id)).map(|s| s.map(JsSyncState))
+    }
+
+    /// Writes new data (JSON text) to a live state.
+    #[napi(catch_unwind)]
+    pub fn update_state(&self, id: String, data: String) -> Result<JsSyncState> {
+        let data = crate::json::parse(&data)?;
+        self.run(|m| m.update_state(&id, data)).map(JsSyncState)
+    }
+
+    /// Deletes a live state; returns the tombstone.
+    #[napi(catch_unwind)]
+    pub fn delete_state(&self, id: String) -> Result<JsSyncState> {
+        self.run(|m| m.delete_state(&id)).map(JsSyncState)
+    }
+
+    /// The states, optionally of one collection, optionally with tombstones.
+    #[napi(catch_unwind)]
+    pub fn list_states(&self, collection: Option<String>, include_deleted: bool) -> Result<Vec<JsSyncState>> {
+        self.run(|m| m.list_states(collection.as_deref(), include_deleted))
+            .map(|states| states.into_iter().map(JsSyncState).collect())
+    }
+
+    /// The pending queue.
+    #[napi(catch_unwind)]
+    pub fn pending_operations(&self) -> Result<Vec<JsSyncOperation>> {
+        self.run(|m| m.pending_operations()).map(|ops| ops.into_iter().map(|o| JsSyncOperation(Arc::new(o))).collect())
+    }
+
+    /// Drops operations from the queue; returns how many were there.
+    #[napi(catch_unwind)]
+    pub fn acknowledge(&self, op_ids: Vec<String>) -> Result<u32> {
+        self.run(|m| m.acknowledge(&op_ids)).map(|n| n as u32)
+    }
+
+    /// Applies one remote state.
+    #[napi(catch_unwind)]
+    pub fn apply_remote_state(&self, state: &JsSyncState) -> Result<ApplyResult> {
+        self.run(|m| m.apply_remote_state(state.0.clone())).map(ApplyResult::from)
+    }
+
+    /// Applies remote states in one transaction.
+    #[napi(catch_unwind)]
+    pub fn reconcile(&self, states: Vec<&JsSyncState>) -> Result<Counts> {
+        let states: Vec<_> = states.into_iter().map(|s| s.0.clone()).collect();
+        self.run(|m| m.reconcile(states)).map(Counts::from)
+    }
+
+    /// Unresolved manual conflicts.
+    #[napi(catch_unwind)]
+    pub fn conflicts(&self) -> Result<Vec<JsSyncConflict>> {
+        self.run(|m| m.conflicts()).map(|cs| cs.into_iter().map(|c| JsSyncConflict(Arc::new(c))).collect())
+    }
+
+    /// Resolves a manual conflict: `pick` is "local" or "remote", or `data` is JSON text.
+    #[napi(catch_unwind)]
+    pub fn resolve_conflict(
+        &self,
+        conflict_id: String,
+        pick: Option<String>,
+        data: Option<String>,
+    ) -> Result<JsSyncState> {
+        let resolution = match (pick.as_deref(), data) {
+            (Some("local"), None) => Resolution::Local,
+            (Some("remote"), None) => Resolution::Remote,
+            (None, Some(data)) => Resolution::Custom(crate::json::parse(&data)?),
+            _ => {
+                return Err(invalid_input(
+                    "a resolution is { pick: \"local\" }, { pick: \"remote\" } or { data: <JSON value> }",
+                ))
+            }
+        };
+        self.run(|m| m.resolve_conflict(&conflict_id, resolution)).map(JsSyncState)
+    }
+
+    /// Sets the default strategy.
+    #[napi(catch_unwind)]
+    pub fn set_strategy(&self, strategy: Unknown<'_>) -> Result<()> {
+        let strategy = self::strategy(&self.owner, strategy)?;
+        self.run(|m| m.set_strategy(strategy))
+    }
+
+    /// Sets (or, with null, clears) a collection's strategy.
+    #[napi(catch_unwind)]
+    pub fn set_collection_strategy(&self, collection: String, strategy: Option<Unknown<'_>>) -> Result<()> {
+        let strategy = match strategy {
+            Some(s) if !matches!(s.get_type()?, ValueType::Null | ValueType::Undefined) => {
+                Some(self::strategy(&self.owner, s)?)
+            }
+            _ => None,
+        };
+        self.run(|m| m.set_collection_strategy(&collection, strategy))
+    }
+
+    /// A page of the changes feed.
+    #[napi(catch_unwind)]
+    pub fn changes_since(
+        &self,
+        cursor: Option<String>,
+        collections: Option<Vec<String>>,
+        limit: Option<u32>,
+    ) -> Result<JsChangeSet> {
+        let context = context(collections, limit);
+        self.run(|m| m.changes_since(cursor.as_deref(), &context)).map(JsChangeSet)
+    }
+
+    /// Applies a page pulled from `peer` and stores its cursor.
+    #[napi(catch_unwind)]
+    pub fn apply_changes(
+        &self,
+        peer: String,
+        changes: &JsChangeSet,
+        collections: Option<Vec<String>>,
+    ) -> Result<Counts> {
+        let context = context(collections, None);
+        self.run(|m| m.apply_changes(&peer, &context, &changes.0)).map(Counts::from)
+    }
+
+    /// The stored cursor for a peer and scope.
+    #[napi(catch_unwind)]
+    pub fn peer_cursor(&self, peer: String, collections: Option<Vec<String>>) -> Result<Option<String>> {
+        let scope = context(collections, None).scope();
+        self.run(|m| m.peer_cursor(&peer, &scope))
+    }
+
+    /// Stores (or, with null, forgets) the cursor for a peer and scope.
+    #[napi(catch_unwind)]
+    pub fn set_peer_cursor(
+        &self,
+        peer: String,
+        cursor: Option<String>,
+        collections: Option<Vec<String>>,
+    ) -> Result<()> {
+        let scope = context(collections, None).scope();
+        self.run(|m| m.set_peer_cursor(&peer, &scope, cursor.as_deref()))
+    }
+
+    /// A round with another replica of this process, off the JS thread.
+    #[napi(ts_return_type = "Promise<SyncReport>", catch_unwind)]
+    pub fn sync_with(
+        &self,
+        other: &NativeManager,
+        collections: Option<Vec<String>>,
+        limit: Option<u32>,
+    ) -> AsyncTask<RoundTask> {
+        AsyncTask::new(RoundTask::with_replica(self.core.clone(), other.core.clone(), context(collections, limit)))
+    }
+
+    /// A round through a transport, off the JS thread.
+    #[napi(ts_return_type = "Promise<SyncReport>", catch_unwind)]
+    pub fn sync(
+        &self,
+        transport: &NativeTransport,
+        collections: Option<Vec<String>>,
+        limit: Option<u32>,
+    ) -> AsyncTask<RoundTask> {
+        AsyncTask::new(RoundTask::with_transport(self.core.clone(), transport.0.clone(), context(collections, limit)))
+    }
+
+    /// Starts auto-sync on the core's runtime.
+    #[napi(catch_unwind)]
+    pub fn start_auto_sync(
+        &self,
+        interval_ms: f64,
+        transport: &NativeTransport,
+        collections: Option<Vec<String>>,
+    ) -> Result<()> {
+        if !(interval_ms.is_finite() && interval_ms >= 1.0) {
+            return Err(invalid_input(format!("interval is {interval_ms} ms: at least 1 ms")));
+        }
+        let mut config = AutoSyncConfig::every(Duration::from_secs_f64(interval_ms / 1000.0));
+        config.context = context(collections, None);
+        let transport = transport.0.clone();
+        let _busy = self.owner.enter();
+        self.core.start_auto_sync_with(config, transport).or_throw()
+    }
+
+    /// Stops auto-sync, resolving when its running round has ended.
+    #[napi(ts_return_type = "Promise<boolean>", catch_unwind)]
+    pub fn stop_auto_sync(&self) -> AsyncTask<StopAutoSyncTask> {
+        AsyncTask::new(StopAutoSyncTask(self.core.clone()))
+    }
+
+    /// Asks auto-sync for a round now.
+    #[napi(catch_unwind)]
+    pub fn sync_now(&self) -> bool {
+        self.core.sync_now()
+    }
+
+    /// Whether auto-sync runs.
+    #[napi(getter, catch_unwind)]
+    pub fn is_auto_syncing(&self) -> bool {
+        self.core.is_auto_syncing()
+    }
+
+    /// A snapshot of the whole replica.
+    #[napi(catch_unwind)]
+    pub fn export_state(&self) -> Result<JsSnapshot> {
+        self.run(|m| m.export_state()).map(|s| JsSnapshot(Arc::new(s)))
+    }
+
+    /// Imports a snapshot (merge, or replace).
+    #[napi(catch_unwind)]
+    pub fn import_state(&self, snapshot: &JsSnapshot, replace: bool) -> Result<Counts> {
+        let snapshot = (*snapshot.0).clone();
+        self.run(|m| m.import_state(snapshot, replace)).map(Counts::from)
+    }
+
+    /// Imports snapshot JSON text.
+    #[napi(catch_unwind)]
+    pub fn import_json(&self, text: String, replace: bool) -> Result<Counts> {
+        self.run(|m| m.import_json(&text, replace)).map(Counts::from)
+    }
+
+    /// `idle`, `syncing`, `conflict`, `error` or `closed`.
+    #[napi(catch_unwind)]
+    pub fn status(&self) -> &'static str {
+        self.core.status().as_str()
+    }
+
+    /// Delivers every event to `listener` on the JS thread; returns the subscription id.
+    #[napi(catch_unwind)]
+    pub fn subscribe(&self, listener: Function<'_, FnArgs<(JsSyncEvent,)>, ()>) -> Result<u32> {
+        let tsfn = crate::callbacks::listener(listener)?;
+        let subscription = self.run(|m| {
+            m.subscribe(move |event| {
+                tsfn.call(event.clone(), napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking);
+            })
+        })?;
+        let id = subscription.0 as u32;
+        self.subscriptions.lock().unwrap_or_else(|e| e.into_inner()).insert(id, subscription);
+        Ok(id)
+    }
+
+    /// Ends a subscription; false if it had ended.
+    #[napi(catch_unwind)]
+    pub fn unsubscribe(&self, id: u32) -> bool {
+        match self.subscriptions.lock().unwrap_or_else(|e| e.into_inner()).remove(&id) {
+            Some(subscription) => self.core.unsubscribe(subscription),
+            None => false,
+        }
+    }
+
+    /// Stops auto-sync, flushes and releases the store, off the JS thread.
+    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
+    pub fn close(&self) -> AsyncTask<CloseTask> {
+        AsyncTask::new(CloseTask(self.core.clone()))
+    }
+}

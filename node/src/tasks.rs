@@ -1,0 +1,124 @@
+//! The calls that run off the JS thread, as libuv work: each resolves its Promise on the JS
+//! thread when done.
+
+use crate::callbacks::{Owner, JS_THREAD_BUSY};
+use crate::errors::to_js;
+use crate::manager::NativeManager;
+use crate::values::SyncReport;
+use napi::bindgen_prelude::*;
+use statesync::{ManagerConfig, SyncContext, SyncError, SyncManager, SyncTransport};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Opens a replica (SQLite open and load can take a while).
+pub struct OpenTask {
+    pub(crate) config: Option<ManagerConfig>,
+    pub(crate) owner: Arc<Owner>,
+}
+
+impl Task for OpenTask {
+    type Output = SyncManager;
+    type JsValue = NativeManager;
+
+    fn compute(&mut self) -> Result<SyncManager> {
+        let config = self.config.take().ok_or_else(|| Error::from_reason("the open task ran twice"))?;
+        SyncManager::open(config).map_err(to_js)
+    }
+
+    fn resolve(&mut self, _env: Env, output: SyncManager) -> Result<NativeManager> {
+        Ok(NativeManager::new(Arc::new(output), self.owner.clone()))
+    }
+}
+
+/// The peer of a round.
+enum Peer {
+    Replica(Arc<SyncManager>),
+    Transport(Arc<dyn SyncTransport>),
+}
+
+/// One sync round.
+pub struct RoundTask {
+    core: Arc<SyncManager>,
+    peer: Peer,
+    context: SyncContext,
+}
+
+impl RoundTask {
+    pub(crate) fn with_replica(core: Arc<SyncManager>, other: Arc<SyncManager>, context: SyncContext) -> Self {
+        RoundTask { core, peer: Peer::Replica(other), context }
+    }
+
+    pub(crate) fn with_transport(
+        core: Arc<SyncManager>,
+        transport: Arc<dyn SyncTransport>,
+        context: SyncContext,
+    ) -> Self {
+        RoundTask { core, peer: Peer::Transport(transport), context }
+    }
+
+    fn once(&self) -> statesync::Result<statesync::SyncReport> {
+        match &self.peer {
+            Peer::Replica(other) => self.core.sync_with_context(other, &self.context),
+            Peer::Transport(transport) => self.core.sync_via(transport.as_ref(), &self.context),
+        }
+    }
+}
+
+/// How often a round is tried again when a JS resolver could not run because the JS thread
+/// entered the replica meanwhile. A failed round changed nothing it had not committed, and
+/// rounds resume from their cursors, so trying again is safe.
+const BUSY_RETRIES: u32 = 200;
+
+impl Task for RoundTask {
+    type Output = statesync::SyncReport;
+    type JsValue = SyncReport;
+
+    fn compute(&mut self) -> Result<statesync::SyncReport> {
+        let mut tries = 0;
+        loop {
+            match self.once() {
+                Err(SyncError::Resolver(message)) if message.contains(JS_THREAD_BUSY) && tries < BUSY_RETRIES => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                other => return other.map_err(to_js),
+            }
+        }
+    }
+
+    fn resolve(&mut self, _env: Env, output: statesync::SyncReport) -> Result<SyncReport> {
+        Ok(output.into())
+    }
+}
+
+/// Stops auto-sync, waiting for its running round.
+pub struct StopAutoSyncTask(pub(crate) Arc<SyncManager>);
+
+impl Task for StopAutoSyncTask {
+    type Output = bool;
+    type JsValue = bool;
+
+    fn compute(&mut self) -> Result<bool> {
+        Ok(self.0.stop_auto_sync())
+    }
+
+    fn resolve(&mut self, _env: Env, output: bool) -> Result<bool> {
+        Ok(output)
+    }
+}
+
+/// Closes a replica.
+pub struct CloseTask(pub(crate) Arc<SyncManager>);
+
+impl Task for CloseTask {
+    type Output = ();
+    type JsValue = ();
+
+    fn compute(&mut self) -> Result<()> {
+        self.0.close().map_err(to_js)
+    }
+
+    fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,396 @@
+//! The values the API hands out: states, operations, conflicts, change sets and snapshots are
+//! classes over the core's shared, immutable versions (cheap to create: a getter converts a
+//! field only when it is read); results are plain objects.
+//!
+//! JSON data cross as JSON text: `lib/values.cjs` defines `data` and `toJSON()` on the classes
+//! with `JSON.parse`, which V8 does faster than building objects property by property here.
+
+use crate::errors::{invalid_input, OrThrow};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use statesync::{ApplyOutcome, ReconciliationResult, VectorClock};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A vector clock as a JS object of numbers (exact: counters are at most 2^53 - 1).
+pub(crate) fn clock_to_js(clock: &VectorClock) -> HashMap<String, i64> {
+    clock.iter().map(|(node, counter)| (node.to_string(), counter as i64)).collect()
+}
+
+/// A vector clock from a JS object of numbers; INVALID_INPUT for a negative, fractional or too
+/// large counter.
+pub(crate) fn clock_from_js(clock: HashMap<String, f64>) -> Result<VectorClock> {
+    let mut out = VectorClock::new();
+    for (node, counter) in clock {
+        if !(counter >= 0.0 && counter.fract() == 0.0 && counter <= statesync::MAX_COUNTER as f64) {
+            return Err(invalid_input(format!(
+                "clock entry {node:?} is {counter}: counters are whole numbers from 0 to 2^53 - 1"
+            )));
+        }
+        out.set(&node, counter as u64);
+    }
+    Ok(out)
+}
+
+/// A hybrid logical clock timestamp.
+#[napi(object)]
+pub struct Timestamp {
+    /// Wall-clock milliseconds.
+    pub millis: i64,
+    /// Logical counter within the millisecond.
+    pub counter: u32,
+    /// The node that made it.
+    pub node: String,
+}
+
+impl From<&statesync::Timestamp> for Timestamp {
+    fn from(t: &statesync::Timestamp) -> Self {
+        Timestamp { millis: t.millis as i64, counter: t.counter, node: t.node.clone() }
+    }
+}
+
+/// One version of one state.
+#[napi(js_name = "SyncState")]
+pub struct JsSyncState(pub(crate) Arc<statesync::SyncState>);
+
+#[napi]
+impl JsSyncState {
+    /// The state id.
+    #[napi(getter)]
+    pub fn id(&self) -> String {
+        self.0.id.clone()
+    }
+
+    /// The collection.
+    #[napi(getter)]
+    pub fn collection(&self) -> String {
+        self.0.collection.clone()
+    }
+
+    /// The data as JSON text (`data` parses it).
+    #[napi(getter)]
+    pub fn data_json(&self) -> String {
+        self.0.data.to_string()
+    }
+
+    /// The vector clock.
+    #[napi(getter)]
+    pub fn clock(&self) -> HashMap<String, i64> {
+        clock_to_js(&self.0.clock)
+    }
+
+    /// The hybrid timestamp of the write.
+    #[napi(getter)]
+    pub fn timestamp(&self) -> Timestamp {
+        (&self.0.timestamp).into()
+    }
+
+    /// The node that wrote this version.
+    #[napi(getter)]
+    pub fn modified_by(&self) -> String {
+        self.0.modified_by.clone()
+    }
+
+    /// Tombstone flag.
+    #[napi(getter)]
+    pub fn deleted(&self) -> bool {
+        self.0.deleted
+    }
+
+    /// The version number.
+    #[napi(getter)]
+    pub fn version(&self) -> i64 {
+        self.0.version as i64
+    }
+
+    /// 16 hex characters of the content hash.
+    #[napi(getter)]
+    pub fn hash(&self) -> String {
+        self.0.hash.clone()
+    }
+
+    /// The wire JSON text (`toJSON()` parses it).
+    #[napi]
+    pub fn wire_json(&self) -> String {
+        self.0.to_json()
+    }
+
+    /// Parses the wire JSON text; INVALID_STATE when malformed.
+    #[napi(factory, js_name = "fromWireJson", catch_unwind)]
+    pub fn from_wire_json(text: String) -> Result<Self> {
+        statesync::SyncState::from_json(&text).map(|s| JsSyncState(Arc::new(s))).or_throw()
+    }
+
+    /// True when both are the same version.
+    #[napi]
+    pub fn equals(&self, other: &JsSyncState) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+/// A pending local write.
+#[napi(js_name = "SyncOperation")]
+pub struct JsSyncOperation(pub(crate) Arc<statesync::SyncOperation>);
+
+#[napi]
+impl JsSyncOperation {
+    /// `"<node_id>:<counter>"`.
+    #[napi(getter)]
+    pub fn op_id(&self) -> String {
+        self.0.op_id.clone()
+    }
+
+    /// `"create"`, `"update"` or `"delete"`.
+    #[napi(getter)]
+    pub fn kind(&self) -> &'static str {
+        self.0.kind.as_str()
+    }
+
+    /// The state written.
+    #[napi(getter)]
+    pub fn state_id(&self) -> String {
+        self.0.state_id.clone()
+    }
+
+    /// Its collection.
+    #[napi(getter)]
+    pub fn collection(&self) -> String {
+        self.0.collection.clone()
+    }
+
+    /// The data written, as JSON text.
+    #[napi(getter)]
+    pub fn data_json(&self) -> String {
+        self.0.data.to_string()
+    }
+
+    /// The clock of the write.
+    #[napi(getter)]
+    pub fn clock(&self) -> HashMap<String, i64> {
+        clock_to_js(&self.0.clock)
+    }
+
+    /// The timestamp of the write.
+    #[napi(getter)]
+    pub fn timestamp(&self) -> Timestamp {
+        (&self.0.timestamp).into()
+    }
+
+    /// The writing node.
+    #[napi(getter)]
+    pub fn node_id(&self) -> String {
+        self.0.node_id.clone()
+    }
+
+    /// The JSON text of the operation.
+    #[napi]
+    pub fn wire_json(&self) -> String {
+        serde_json::to_string(&*self.0).unwrap_or_default()
+    }
+}
+
+/// A recorded manual conflict.
+#[napi(js_name = "SyncConflict")]
+pub struct JsSyncConflict(pub(crate) Arc<statesync::SyncConflict>);
+
+#[napi]
+impl JsSyncConflict {
+    /// Stable id.
+    #[napi(getter)]
+    pub fn conflict_id(&self) -> String {
+        self.0.conflict_id.clone()
+    }
+
+    /// The state in conflict.
+    #[napi(getter)]
+    pub fn state_id(&self) -> String {
+        self.0.state_id.clone()
+    }
+
+    /// The local version at detection.
+    #[napi(getter)]
+    pub fn local(&self) -> JsSyncState {
+        JsSyncState(Arc::new(self.0.local.clone()))
+    }
+
+    /// The concurrent remote version.
+    #[napi(getter)]
+    pub fn remote(&self) -> JsSyncState {
+        JsSyncState(Arc::new(self.0.remote.clone()))
+    }
+
+    /// Milliseconds (hybrid clock) at detection.
+    #[napi(getter)]
+    pub fn detected_at(&self) -> i64 {
+        self.0.detected_at as i64
+    }
+
+    /// The JSON text of the conflict.
+    #[napi]
+    pub fn wire_json(&self) -> String {
+        serde_json::to_string(&*self.0).unwrap_or_default()
+    }
+}
+
+/// A page of the changes feed.
+#[napi(js_name = "ChangeSet")]
+pub struct JsChangeSet(pub(crate) statesync::ChangeSet);
+
+#[napi]
+impl JsChangeSet {
+    /// A change set made by a transport written in JS.
+    #[napi(constructor)]
+    pub fn new(states: Vec<&JsSyncState>, cursor: String, has_more: bool) -> Self {
+        let states = states.into_iter().map(|s| s.0.clone()).collect();
+        JsChangeSet(statesync::ChangeSet { states, cursor, has_more })
+    }
+
+    /// The states of the page.
+    #[napi(getter)]
+    pub fn states(&self) -> Vec<JsSyncState> {
+        self.0.states.iter().cloned().map(JsSyncState).collect()
+    }
+
+    /// Where the next page starts.
+    #[napi(getter)]
+    pub fn cursor(&self) -> String {
+        self.0.cursor.clone()
+    }
+
+    /// More pages follow.
+    #[napi(getter)]
+    pub fn has_more(&self) -> bool {
+        self.0.has_more
+    }
+
+    /// The wire JSON text.
+    #[napi]
+    pub fn wire_json(&self) -> String {
+        String::from_utf8(statesync::encode(&self.0, statesync::Encoding::Json)).unwrap_or_default()
+    }
+}
+
+/// A versioned image of a replica.
+#[napi(js_name = "Snapshot")]
+pub struct JsSnapshot(pub(crate) Arc<statesync::Snapshot>);
+
+#[napi]
+impl JsSnapshot {
+    /// The snapshot format version.
+    #[napi(getter)]
+    pub fn format(&self) -> i64 {
+        self.0.format as i64
+    }
+
+    /// The exporting node.
+    #[napi(getter)]
+    pub fn node_id(&self) -> String {
+        self.0.node_id.clone()
+    }
+
+    /// Every state, tombstones included.
+    #[napi(getter)]
+    pub fn states(&self) -> Vec<JsSyncState> {
+        self.0.states.iter().map(|s| JsSyncState(Arc::new(s.clone()))).collect()
+    }
+
+    /// The pending queue.
+    #[napi(getter)]
+    pub fn pending(&self) -> Vec<JsSyncOperation> {
+        self.0.pending.iter().map(|o| JsSyncOperation(Arc::new(o.clone()))).collect()
+    }
+
+    /// Unresolved manual conflicts.
+    #[napi(getter)]
+    pub fn conflicts(&self) -> Vec<JsSyncConflict> {
+        self.0.conflicts.iter().map(|c| JsSyncConflict(Arc::new(c.clone()))).collect()
+    }
+
+    /// The snapshot's JSON text.
+    #[napi]
+    pub fn wire_json(&self) -> String {
+        self.0.to_json()
+    }
+
+    /// Parses snapshot JSON text: CORRUPT, UNSUPPORTED_FORMAT or INVALID_STATE when bad.
+    #[napi(factory, js_name = "fromWireJson", catch_unwind)]
+    pub fn from_wire_json(text: String) -> Result<Self> {
+        statesync::Snapshot::from_json(&text).map(|s| JsSnapshot(Arc::new(s))).or_throw()
+    }
+}
+
+/// What applying one remote state did.
+#[napi(object, object_from_js = false)]
+pub struct ApplyResult {
+    /// `created`, `updated`, `unchanged`, `ignored` or `conflict`.
+    pub outcome: String,
+    /// Settled automatically by the strategy.
+    pub resolved: bool,
+    /// The stored state afterwards.
+    pub state: JsSyncState,
+    /// The conflict the manual strategy recorded.
+    pub conflict: Option<JsSyncConflict>,
+}
+
+impl From<statesync::ApplyResult> for ApplyResult {
+    fn from(r: statesync::ApplyResult) -> Self {
+        let outcome = match r.outcome {
+            ApplyOutcome::Created => "created",
+            ApplyOutcome::Updated => "updated",
+            ApplyOutcome::Unchanged => "unchanged",
+            ApplyOutcome::Ignored => "ignored",
+            ApplyOutcome::Conflict => "conflict",
+        };
+        ApplyResult {
+            outcome: outcome.into(),
+            resolved: r.resolved,
+            state: JsSyncState(r.state),
+            conflict: r.conflict.map(|c| JsSyncConflict(Arc::new(c))),
+        }
+    }
+}
+
+/// Counts of what a batch of remote states did.
+#[napi(object, js_name = "ReconciliationResult")]
+pub struct Counts {
+    /// New states.
+    pub created: i64,
+    /// Newer versions taken.
+    pub updated: i64,
+    /// Versions already held.
+    pub unchanged: i64,
+    /// Older versions.
+    pub ignored: i64,
+    /// Concurrent versions.
+    pub conflicts: i64,
+    /// Concurrent versions the strategy settled.
+    pub resolved: i64,
+}
+
+impl From<ReconciliationResult> for Counts {
+    fn from(r: ReconciliationResult) -> Self {
+        Counts {
+            created: r.created as i64,
+            updated: r.updated as i64,
+            unchanged: r.unchanged as i64,
+            ignored: r.ignored as i64,
+            conflicts: r.conflicts as i64,
+            resolved: r.resolved as i64,
+        }
+    }
+}
+
+/// What a round did on this side.
+#[napi(object)]
+pub struct SyncReport {
+    /// Pulled from the peer.
+    pub pulled: Counts,
+    /// Pushed to the peer.
+    pub pushed: Counts,
+}
+
+impl From<statesync::SyncReport> for SyncReport {
+    fn from(r: statesync::SyncReport) -> Self {
+        SyncReport { pulled: r.pulled.into(), pushed: r.pushed.into() }
+    }
+}

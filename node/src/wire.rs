@@ -1,0 +1,84 @@
+//! The wire functions: `encode`, `decode*`, `compress`, `decompress`.
+
+use crate::errors::{invalid_input, OrThrow};
+use crate::values::{JsChangeSet, JsSnapshot, JsSyncOperation, JsSyncState};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use statesync::{decode, Encoding, PendingOperations};
+use std::sync::Arc;
+
+/// `"json"` (the default) or `"binary"`.
+pub(crate) fn encoding(name: Option<&str>) -> Result<Encoding> {
+    match name {
+        None | Some("json") => Ok(Encoding::Json),
+        Some("binary") => Ok(Encoding::Binary),
+        Some(other) => Err(invalid_input(format!("unknown wire encoding {other:?}: use \"json\" or \"binary\""))),
+    }
+}
+
+/// Encodes a state.
+#[napi(catch_unwind)]
+pub fn encode_state(value: &JsSyncState, encoding: Option<String>) -> Result<Buffer> {
+    Ok(statesync::encode(&*value.0, self::encoding(encoding.as_deref())?).into())
+}
+
+/// Encodes a change set.
+#[napi(catch_unwind)]
+pub fn encode_change_set(value: &JsChangeSet, encoding: Option<String>) -> Result<Buffer> {
+    Ok(statesync::encode(&value.0, self::encoding(encoding.as_deref())?).into())
+}
+
+/// Encodes a snapshot.
+#[napi(catch_unwind)]
+pub fn encode_snapshot(value: &JsSnapshot, encoding: Option<String>) -> Result<Buffer> {
+    Ok(statesync::encode(&*value.0, self::encoding(encoding.as_deref())?).into())
+}
+
+/// Encodes a list of pending operations.
+#[napi(catch_unwind)]
+pub fn encode_operations(value: Vec<&JsSyncOperation>, encoding: Option<String>) -> Result<Buffer> {
+    let ops = PendingOperations(value.into_iter().map(|o| (*o.0).clone()).collect());
+    Ok(statesync::encode(&ops, self::encoding(encoding.as_deref())?).into())
+}
+
+/// Decodes a state.
+#[napi(catch_unwind)]
+pub fn decode_state(bytes: Uint8Array, encoding: Option<String>) -> Result<JsSyncState> {
+    decode::<statesync::SyncState>(&bytes, self::encoding(encoding.as_deref())?)
+        .map(|s| JsSyncState(Arc::new(s)))
+        .or_throw()
+}
+
+/// Decodes a change set.
+#[napi(catch_unwind)]
+pub fn decode_change_set(bytes: Uint8Array, encoding: Option<String>) -> Result<JsChangeSet> {
+    decode::<statesync::ChangeSet>(&bytes, self::encoding(encoding.as_deref())?).map(JsChangeSet).or_throw()
+}
+
+/// Decodes a snapshot.
+#[napi(catch_unwind)]
+pub fn decode_snapshot(bytes: Uint8Array, encoding: Option<String>) -> Result<JsSnapshot> {
+    decode::<statesync::Snapshot>(&bytes, self::encoding(encoding.as_deref())?)
+        .map(|s| JsSnapshot(Arc::new(s)))
+        .or_throw()
+}
+
+/// Decodes a list of pending operations.
+#[napi(catch_unwind)]
+pub fn decode_operations(bytes: Uint8Array, encoding: Option<String>) -> Result<Vec<JsSyncOperation>> {
+    decode::<PendingOperations>(&bytes, self::encoding(encoding.as_deref())?)
+        .map(|ops| ops.0.into_iter().map(|o| JsSyncOperation(Arc::new(o))).collect())
+        .or_throw()
+}
+
+/// zstd-compresses bytes.
+#[napi(catch_unwind)]
+pub fn compress(bytes: Uint8Array) -> Result<Buffer> {
+    Ok(statesync::compress(&bytes).into())
+}
+
+/// Decompresses zstd bytes; CORRUPT when damaged.
+#[napi(catch_unwind)]
+pub fn decompress(bytes: Uint8Array) -> Result<Buffer> {
+    statesync::decompress(&bytes).map(Buffer::from).or_throw()
+}

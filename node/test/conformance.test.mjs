@@ -1,0 +1,1060 @@
+// Replays the cross-language conformance suite (`conformance/*.json`) through the public JS API.
+//
+// The format is specified in `conformance/README.md`; this is a port of the Python replayer
+// (`python/tests/test_conformance.py`, itself a port of the Rust one, `core/tests/conformance.rs`),
+// rule for rule. Every case runs twice: on in-memory replicas, and on replicas stored in SQLite
+// files in a temporary directory, which are then closed, reopened and checked again (the
+// durability run). One test per case and storage.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import * as s from '../index.mjs'
+import { conformanceDir, sameConflict, sameOperations, sameSnapshot, sameState } from './support/values.mjs'
+
+const { SyncManager, SyncError, SyncState, Snapshot, ManualClock, DELETED } = s
+
+/** The Rust replayer fails below this many cases; so do we. */
+const MIN_CASES = 60
+
+/** Cases per file when this replayer was written. A file may grow, never shrink silently. */
+const EXPECTED_MIN_CASES = {
+  'apply.json': 12,
+  'bad_input.json': 16,
+  'crud.json': 7,
+  'data_shapes.json': 10,
+  'feed.json': 11,
+  'lww.json': 8,
+  'manual.json': 12,
+  'merge_fields.json': 16,
+  'pending.json': 4,
+  'snapshot.json': 10,
+  'strategies.json': 14,
+  'versions.json': 7,
+}
+
+const MODES = ['memory', 'sqlite']
+
+// ---- failures -------------------------------------------------------------------------------------
+
+/** The binding did not do what the case expects, or the case itself is malformed. */
+class CaseFailure extends Error {}
+
+function fail(message) {
+  throw new CaseFailure(message)
+}
+
+function short(value) {
+  let text
+  try {
+    text = JSON.stringify(value)
+  } catch {
+    text = undefined
+  }
+  if (text === undefined) text = String(value)
+  return text.length <= 300 ? text : text.slice(0, 300) + '...'
+}
+
+const repr = (v) => (typeof v === 'string' ? `'${v}'` : short(v))
+
+function describe(e) {
+  return `${e?.code ?? '?'} (${e?.name ?? typeof e}: ${e?.message ?? String(e)})`
+}
+
+// ---- the content hash (README "Hash"), used to check the suite's own expected hashes ---------------
+
+/** A JSON number as ECMAScript's Number.prototype.toString prints it (RFC 8785). */
+function esNumber(x) {
+  if (typeof x !== 'number' || !Number.isFinite(x)) throw new Error(`not a JSON number: ${x}`)
+  return x === 0 ? '0' : String(x)
+}
+
+const SHORT_ESCAPES = { 0x08: '\\b', 0x09: '\\t', 0x0a: '\\n', 0x0c: '\\f', 0x0d: '\\r' }
+
+function jcsString(str) {
+  let out = '"'
+  for (const ch of str) {
+    const o = ch.codePointAt(0)
+    if (ch === '"') out += '\\"'
+    else if (ch === '\\') out += '\\\\'
+    else if (o < 0x20) out += SHORT_ESCAPES[o] ?? `\\u${o.toString(16).padStart(4, '0')}`
+    else out += ch
+  }
+  return out + '"'
+}
+
+/** RFC 8785 (JSON Canonicalization Scheme) text of a JSON value. */
+function canonicalJson(value) {
+  if (value === null) return 'null'
+  if (value === true) return 'true'
+  if (value === false) return 'false'
+  if (typeof value === 'number') return esNumber(value)
+  if (typeof value === 'string') return jcsString(value)
+  if (Array.isArray(value)) return '[' + value.map(canonicalJson).join(',') + ']'
+  if (typeof value === 'object') {
+    // The default sort compares UTF-16 code units, which is what RFC 8785 asks for.
+    const keys = Object.keys(value).sort()
+    return '{' + keys.map((k) => jcsString(k) + ':' + canonicalJson(value[k])).join(',') + '}'
+  }
+  throw new TypeError(`not JSON: ${String(value)}`)
+}
+
+/** UTF-8 bytes of a JS string, lone surrogates encoded as themselves (Python's surrogatepass). */
+function utf8(str) {
+  const out = []
+  for (let i = 0; i < str.length; i++) {
+    let c = str.charCodeAt(i)
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < str.length) {
+      const d = str.charCodeAt(i + 1)
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00)
+        i++
+      }
+    }
+    if (c < 0x80) out.push(c)
+    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63))
+    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63))
+    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63))
+  }
+  return Buffer.from(out)
+}
+
+function stateHash(data, deleted) {
+  const text = canonicalJson({ data, deleted })
+  return createHash('sha256').update(utf8(text)).digest('hex').slice(0, 16)
+}
+
+// ---- JSON helpers -----------------------------------------------------------------------------------
+
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
+
+/** JSON equality, numbers compared by value; a boolean is never a number. */
+function jsonEq(a, b) {
+  if (a === undefined) a = null
+  if (b === undefined) b = null
+  if (typeof a === 'boolean' || typeof b === 'boolean') return typeof a === typeof b && a === b
+  if (typeof a === 'number' && typeof b === 'number') return a === b
+  if (a === null || b === null) return a === null && b === null
+  if (typeof a === 'string' || typeof b === 'string') return typeof a === typeof b && a === b
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => jsonEq(x, b[i]))
+  if (isObject(a) && isObject(b)) {
+    const ka = Object.keys(a)
+    return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && jsonEq(a[k], b[k]))
+  }
+  return false
+}
+
+function obj(value, what) {
+  if (!isObject(value)) fail(`${what} must be a JSON object, got ${short(value)}`)
+  return value
+}
+
+function string(m, key, what) {
+  const v = m[key]
+  if (typeof v !== 'string') fail(`${what}: missing or non-string '${key}'`)
+  return v
+}
+
+function allow(m, allowed, what) {
+  for (const k of Object.keys(m)) {
+    if (!allowed.includes(k)) fail(`${what}: unknown key '${k}' (allowed: ${JSON.stringify(allowed)})`)
+  }
+}
+
+const has = (m, key) => Object.hasOwn(m, key)
+const get = (m, key) => (has(m, key) ? m[key] : undefined)
+const sortedIds = (ids) => JSON.stringify([...ids].sort())
+
+// ---- matchers -----------------------------------------------------------------------------------------
+
+const STATE_KEYS = ['id', 'collection', 'data', 'clock', 'timestamp', 'modified_by', 'deleted', 'version', 'hash']
+const OP_KEYS = ['op_id', 'kind', 'state_id', 'collection', 'data', 'clock', 'timestamp', 'node_id']
+const COUNT_KEYS = ['created', 'updated', 'unchanged', 'ignored', 'conflicts', 'resolved']
+
+function matchFields(expected, actual, allowed, what) {
+  expected = obj(expected, what)
+  allow(expected, allowed, what)
+  for (const [key, want] of Object.entries(expected)) {
+    const got = has(actual, key) ? actual[key] : null
+    if (!jsonEq(want, got)) fail(`${what}: ${key} is ${short(got)}, expected ${short(want)}`)
+  }
+}
+
+/** The complete form of a state, under the suite's (snake_case) keys. */
+function stateDict(state, what) {
+  if (!(state instanceof SyncState)) fail(`${what}: expected a SyncState, got ${short(state)}`)
+  return {
+    id: state.id,
+    collection: state.collection,
+    data: state.data,
+    clock: { ...state.clock },
+    timestamp: { ...state.timestamp },
+    modified_by: state.modifiedBy,
+    deleted: state.deleted,
+    version: state.version,
+    hash: state.hash,
+  }
+}
+
+function matchState(expected, actual, what) {
+  const m = obj(expected, what)
+  if (has(m, 'data') && has(m, 'hash')) {
+    const deleted = get(m, 'deleted') ?? false
+    const computed = stateHash(m.data, Boolean(deleted))
+    if (m.hash !== computed) {
+      fail(`${what}: the case expects hash ${m.hash} but state_hash(data, deleted=${deleted}) is ${computed}`)
+    }
+  }
+  matchFields(m, stateDict(actual, what), STATE_KEYS, what)
+}
+
+function matchCounts(expected, actual, what) {
+  matchFields(expected, actual, COUNT_KEYS, what)
+}
+
+/** A ReconciliationResult as a plain object. */
+function countsOf(result, what) {
+  if (!isObject(result)) fail(`${what}: expected a ReconciliationResult, got ${short(result)}`)
+  return { ...result }
+}
+
+function opDict(op) {
+  return {
+    op_id: op.opId,
+    kind: op.kind,
+    state_id: op.stateId,
+    collection: op.collection,
+    data: op.data,
+    clock: { ...op.clock },
+    timestamp: { ...op.timestamp },
+    node_id: op.nodeId,
+  }
+}
+
+function matchConflict(expected, actual, what) {
+  const m = obj(expected, what)
+  allow(m, ['state_id', 'local', 'remote', 'detected_at'], what)
+  if (has(m, 'state_id') && !jsonEq(m.state_id, actual.stateId)) {
+    fail(`${what}: state_id is ${repr(actual.stateId)}, expected ${short(m.state_id)}`)
+  }
+  if (has(m, 'detected_at') && !jsonEq(m.detected_at, actual.detectedAt)) {
+    fail(`${what}: detected_at is ${repr(actual.detectedAt)}, expected ${short(m.detected_at)}`)
+  }
+  if (has(m, 'local')) matchState(m.local, actual.local, `${what}.local`)
+  if (has(m, 'remote')) matchState(m.remote, actual.remote, `${what}.remote`)
+}
+
+// ---- the named custom resolvers (README "Custom resolvers") ------------------------------------------
+
+function nOf(state) {
+  if (state.deleted || !isObject(state.data)) return null
+  const n = state.data.n
+  return typeof n === 'number' ? n : null
+}
+
+function stringsOf(state) {
+  if (state.deleted || !Array.isArray(state.data)) return []
+  return state.data.filter((item) => typeof item === 'string')
+}
+
+/** Orders strings by Unicode code point (not UTF-16 code units). */
+function byCodePoint(a, b) {
+  const x = [...a].map((c) => c.codePointAt(0))
+  const y = [...b].map((c) => c.codePointAt(0))
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i]
+  return x.length - y.length
+}
+
+const RESOLVERS = {
+  max_n(local, remote) {
+    const a = nOf(local)
+    const b = nOf(remote)
+    if (a === null && b === null) return DELETED
+    let best
+    if (a === null) best = b
+    else if (b === null) best = a
+    else best = b > a ? b : a
+    return { n: best }
+  },
+  union(local, remote) {
+    return [...new Set([...stringsOf(local), ...stringsOf(remote)])].sort(byCodePoint)
+  },
+  non_commutative(local, remote) {
+    return local.data
+  },
+  failing(local, remote) {
+    throw new Error('the conformance resolver "failing" always fails')
+  },
+}
+
+const STRATEGY_NAMES = ['lastWriteWins', 'mergeFields', 'localWins', 'remoteWins', 'manual']
+
+function parseStrategy(value) {
+  if (typeof value === 'string') {
+    if (!STRATEGY_NAMES.includes(value)) fail(`unknown strategy '${value}'`)
+    return value
+  }
+  if (isObject(value) && Object.keys(value).length === 1 && typeof value.custom === 'string') {
+    const name = value.custom
+    if (!Object.hasOwn(RESOLVERS, name)) fail(`unknown custom resolver '${name}'`)
+    return RESOLVERS[name]
+  }
+  fail(`bad strategy ${short(value)}`)
+}
+
+// ---- replicas -------------------------------------------------------------------------------------------
+
+const REPLICA_KEYS = ['node_id', 'strategy', 'collection_strategies', 'clock', 'check_resolver']
+
+async function openManager(spec, nodeId, file, clock) {
+  const options = { nodeId, clock }
+  if (file !== null) options.path = file
+  if (has(spec, 'strategy')) options.strategy = parseStrategy(spec.strategy)
+  if (has(spec, 'collection_strategies')) {
+    const per = obj(spec.collection_strategies, 'collection_strategies')
+    options.collectionStrategies = Object.fromEntries(Object.entries(per).map(([c, st]) => [c, parseStrategy(st)]))
+  }
+  const check = has(spec, 'check_resolver') ? spec.check_resolver : true
+  if (typeof check !== 'boolean') fail('check_resolver must be a boolean')
+  options.checkResolver = check
+  try {
+    return await SyncManager.open(options)
+  } catch (e) {
+    if (e instanceof SyncError) fail(`opening replica '${nodeId}': ${e.code} ${e.message}`)
+    throw e
+  }
+}
+
+/** The replica's full content for the "a failing step changes nothing" check. */
+function content(manager) {
+  try {
+    return { ok: true, snapshot: manager.exportState() }
+  } catch (e) {
+    if (e instanceof SyncError) return { ok: false, code: e.code }
+    throw e
+  }
+}
+
+function sameContent(a, b) {
+  if (a.ok !== b.ok) return false
+  return a.ok ? sameSnapshot(a.snapshot, b.snapshot) : a.code === b.code
+}
+
+function sameList(a, b, same) {
+  return a.length === b.length && a.every((x, i) => same(x, b[i]))
+}
+
+class Replica {
+  constructor(spec, nodeId, clock, file, manager) {
+    this.spec = spec
+    this.nodeId = nodeId
+    this.clock = clock
+    this.file = file
+    this.manager = manager
+    /** The export taken right before a `close` step. */
+    this.closed = null
+  }
+
+  view() {
+    const status = this.manager.status()
+    if (this.closed !== null) {
+      const snap = this.closed
+      return { states: [...snap.states], pending: [...snap.pending], conflicts: [...snap.conflicts], status }
+    }
+    const m = this.manager
+    let view, exported
+    try {
+      view = {
+        states: [...m.listStates({ includeDeleted: true })],
+        pending: [...m.pendingOperations()],
+        conflicts: [...m.conflicts()],
+        status,
+      }
+      exported = m.exportState()
+    } catch (e) {
+      if (e instanceof SyncError) fail(`reading the replica: ${e.code} ${e.message}`)
+      throw e
+    }
+    // The export must tell the same story as the listing calls (list order is not part of the
+    // contract; the export's is by id).
+    const byId = (x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0)
+    if (
+      !sameList([...exported.states].sort(byId), [...view.states].sort(byId), sameState) ||
+      !sameOperations(exported.pending, view.pending) ||
+      !sameList([...exported.conflicts], view.conflicts, sameConflict)
+    ) {
+      fail('exportState() disagrees with listStates/pendingOperations/conflicts')
+    }
+    return view
+  }
+}
+
+function checkReplica(view, expected, requireAll, skipStatus, what) {
+  expected = obj(expected, what)
+  allow(expected, ['states', 'pending', 'conflicts', 'status'], what)
+  if (requireAll) {
+    for (const key of ['states', 'pending', 'conflicts']) {
+      if (!has(expected, key)) fail(`${what}: the final expectation must give '${key}'`)
+    }
+  }
+  if (has(expected, 'states')) {
+    const states = obj(expected.states, `${what}.states`)
+    const want = new Set(Object.keys(states))
+    const got = view.states.map((st) => st.id)
+    const gotSet = new Set(got)
+    if (want.size !== gotSet.size || ![...want].every((id) => gotSet.has(id)) || got.length !== gotSet.size) {
+      fail(`${what}: stored state ids are ${sortedIds(got)}, expected ${sortedIds(want)}`)
+    }
+    for (const state of view.states) matchState(states[state.id], state, `${what}.states['${state.id}']`)
+  }
+  if (has(expected, 'pending')) {
+    const pending = expected.pending
+    if (!Array.isArray(pending)) fail(`${what}.pending must be an array`)
+    if (pending.length !== view.pending.length) {
+      const ids = view.pending.map((o) => o.opId)
+      fail(`${what}: ${ids.length} pending operations ${JSON.stringify(ids)}, expected ${pending.length}`)
+    }
+    pending.forEach((wantOp, i) => matchFields(wantOp, opDict(view.pending[i]), OP_KEYS, `${what}.pending[${i}]`))
+  }
+  if (has(expected, 'conflicts')) {
+    const conflicts = expected.conflicts
+    if (!Array.isArray(conflicts)) fail(`${what}.conflicts must be an array`)
+    if (conflicts.length !== view.conflicts.length) {
+      const ids = view.conflicts.map((c) => c.stateId)
+      fail(`${what}: conflicts on ${JSON.stringify(ids)}, expected ${conflicts.length} conflicts`)
+    }
+    conflicts.forEach((wantC, i) => matchConflict(wantC, view.conflicts[i], `${what}.conflicts[${i}]`))
+  }
+  if (has(expected, 'status')) {
+    const status = expected.status
+    const skip = skipStatus && status === 'closed'
+    if (!skip && status !== view.status) fail(`${what}: status is '${view.status}', expected '${status}'`)
+  }
+}
+
+// ---- one run of one case -----------------------------------------------------------------------------------
+
+const COMMON_KEYS = ['replica', 'op', 'expect', 'expect_error', 'comment']
+const STEP_KEYS = {
+  create: ['id', 'collection', 'data'],
+  update: ['id', 'data'],
+  delete: ['id'],
+  get: ['id'],
+  list: ['collection', 'include_deleted'],
+  set_clock: ['millis'],
+  capture: ['id', 'as'],
+  capture_conflict: ['state_id', 'as'],
+  apply: ['ref', 'state', 'json'],
+  reconcile: ['items'],
+  resolve_conflict: ['state_id', 'conflict_ref', 'conflict_id', 'resolution'],
+  acknowledge: ['op_ids'],
+  export: ['as'],
+  import: ['ref', 'json', 'snapshot', 'replace'],
+  close: [],
+  check: [],
+  changes_since: ['cursor', 'cursor_ref', 'collections', 'limit', 'as'],
+  pull: ['from', 'collections', 'limit'],
+  sync: ['with', 'collections', 'limit'],
+}
+
+/** The error codes of README "Error steps" (every one is a SyncError with that `code`). */
+const ERROR_CODES = [
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'INVALID_STATE',
+  'INVALID_INPUT',
+  'CONFLICT',
+  'RESOLVER',
+  'STORAGE',
+  'CORRUPT',
+  'UNSUPPORTED_FORMAT',
+  'TRANSPORT',
+  'UNAUTHORIZED',
+  'CLOSED',
+]
+
+function collectionsOf(step) {
+  if (!has(step, 'collections')) return undefined
+  const cols = step.collections
+  if (!Array.isArray(cols) || !cols.every((c) => typeof c === 'string')) fail('collections must be an array of strings')
+  return [...cols]
+}
+
+function limitOf(step) {
+  if (!has(step, 'limit')) return undefined
+  const limit = step.limit
+  if (!Number.isInteger(limit) || limit < 0) fail('limit must be a non-negative integer')
+  return limit
+}
+
+const isMillis = (v) => Number.isInteger(v) && v >= 0
+
+const Ok = (value) => ({ ok: true, value })
+const Err = (error) => ({ ok: false, error })
+
+class Run {
+  static async open(caseDef, mode, tmpDir) {
+    const run = new Run(mode)
+    const replicas = obj(caseDef.replicas, 'replicas')
+    if (Object.keys(replicas).length === 0) fail('a case needs at least one replica')
+    let i = 0
+    for (const [key, rawSpec] of Object.entries(replicas)) {
+      const spec = obj(rawSpec, `replica '${key}'`)
+      allow(spec, REPLICA_KEYS, key)
+      const nodeId = string(spec, 'node_id', key)
+      const millis = has(spec, 'clock') ? spec.clock : 1000
+      if (!isMillis(millis)) fail(`replica '${key}': clock must be a non-negative integer`)
+      const clock = new ManualClock(millis)
+      const file = tmpDir !== null ? path.join(tmpDir, `replica-${i}.db`) : null
+      i++
+      const manager = await openManager(spec, nodeId, file, clock)
+      run.replicas.set(key, new Replica(spec, nodeId, clock, file, manager))
+    }
+    return run
+  }
+
+  constructor(mode) {
+    this.mode = mode
+    /** @type {Map<string, Replica>} */
+    this.replicas = new Map()
+    /** name → [kind, value] */
+    this.names = new Map()
+  }
+
+  async closeAll() {
+    for (const replica of this.replicas.values()) {
+      try {
+        await replica.manager.close()
+      } catch {
+        // cleanup only
+      }
+    }
+  }
+
+  replica(key) {
+    if (!this.replicas.has(key)) fail(`unknown replica '${key}'`)
+    return this.replicas.get(key)
+  }
+
+  named(name, kind, what) {
+    const entry = typeof name === 'string' ? this.names.get(name) : undefined
+    if (entry === undefined || entry[0] !== kind) fail(`${what}: ${repr(name)} names no remembered ${kind}`)
+    return entry[1]
+  }
+
+  /** A remote state given by `ref`, `state` or `json`: Ok(state) or Err(parse error). */
+  source(src, what) {
+    const given = ['ref', 'state', 'json'].filter((k) => has(src, k))
+    if (given.length !== 1) fail(`${what}: give exactly one of ref, state, json`)
+    const kind = given[0]
+    if (kind === 'ref') return Ok(this.named(src.ref, 'state', what))
+    try {
+      if (kind === 'state') return Ok(SyncState.fromJSON(src.state))
+      return Ok(SyncState.fromJSON(string(src, 'json', what)))
+    } catch (e) {
+      if (e instanceof SyncError) return Err(e)
+      throw e
+    }
+  }
+
+  conflictOf(key, stateId) {
+    let conflicts
+    try {
+      conflicts = this.replica(key).manager.conflicts()
+    } catch (e) {
+      if (e instanceof SyncError) fail(`listing conflicts: ${describe(e)}`)
+      throw e
+    }
+    const ids = conflicts.filter((c) => c.stateId === stateId).map((c) => c.conflictId)
+    if (ids.length !== 1) fail(`${ids.length} conflicts on state '${stateId}', the step needs exactly one`)
+    return ids[0]
+  }
+
+  async runStep(rawStep) {
+    const step = obj(rawStep, 'step')
+    const op = string(step, 'op', 'step')
+    const key = string(step, 'replica', 'step')
+    if (!Object.hasOwn(STEP_KEYS, op)) fail(`unknown op '${op}'`)
+    allow(step, [...COMMON_KEYS, ...STEP_KEYS[op]], op)
+    if (has(step, 'expect') && has(step, 'expect_error')) fail('a step has expect or expect_error, not both')
+    const notACall = ['set_clock', 'check', 'capture', 'capture_conflict'].includes(op)
+    if (notACall && has(step, 'expect_error')) fail(`${op} is not a core call and takes no expect_error`)
+    if (['set_clock', 'capture', 'capture_conflict', 'close'].includes(op) && has(step, 'expect')) {
+      fail(`${op} takes no expect`)
+    }
+    const replica = this.replica(key)
+    if (op === 'set_clock') {
+      const millis = get(step, 'millis')
+      if (!isMillis(millis)) fail('set_clock needs millis')
+      replica.clock.set(millis)
+      return
+    }
+    if (op === 'check') {
+      if (!has(step, 'expect')) fail('check needs expect')
+      checkReplica(replica.view(), step.expect, false, false, `check of '${key}'`)
+      return
+    }
+    if (op === 'capture') {
+      const sid = string(step, 'id', op)
+      let states
+      try {
+        states = replica.manager.listStates({ includeDeleted: true })
+      } catch (e) {
+        if (e instanceof SyncError) fail(`capture: ${describe(e)}`)
+        throw e
+      }
+      const found = states.filter((st) => st.id === sid)
+      if (found.length === 0) fail(`capture: no state '${sid}'`)
+      this.names.set(string(step, 'as', op), ['state', found[0]])
+      return
+    }
+    if (op === 'capture_conflict') {
+      const cid = this.conflictOf(key, string(step, 'state_id', op))
+      this.names.set(string(step, 'as', op), ['conflict', cid])
+      return
+    }
+
+    const expectError = get(step, 'expect_error') ?? null
+    if (expectError !== null && typeof expectError !== 'string') fail('expect_error must be a string')
+    const before = expectError !== null ? content(replica.manager) : null
+    const result = await this.call(key, op, step)
+    if (expectError !== null) {
+      if (result.ok) fail(`expected error ${expectError}, but the call succeeded with ${short(result.value)}`)
+      const e = result.error
+      if (e.code !== expectError) fail(`expected error ${expectError}, got ${describe(e)}`)
+      if (ERROR_CODES.includes(expectError) && !(e instanceof SyncError)) {
+        fail(`error code ${expectError} was raised as ${e?.constructor?.name}, not SyncError`)
+      }
+      if (!sameContent(content(this.replica(key).manager), before)) {
+        fail(`the failing step (${expectError}) changed the replica`)
+      }
+      return
+    }
+    if (!result.ok) fail(`unexpected error ${describe(result.error)}`)
+    if (has(step, 'expect')) this.checkResult(op, step.expect, result.value)
+  }
+
+  /** Performs one core call: Ok(result) or Err(SyncError). Suite errors throw. */
+  async call(key, op, step) {
+    const replica = this.replica(key)
+    const m = replica.manager
+
+    const data = () => {
+      if (!has(step, 'data')) fail(`${op} needs data`)
+      return step.data
+    }
+    const optStr = (k) => {
+      const v = get(step, k) ?? null
+      if (v !== null && typeof v !== 'string') fail(`${k} must be a string`)
+      return v
+    }
+    const opt = (v) => (v === null ? undefined : v)
+
+    try {
+      switch (op) {
+        case 'create':
+          return Ok(m.createState(data(), { id: opt(optStr('id')), collection: opt(optStr('collection')) }))
+        case 'update':
+          return Ok(m.updateState(string(step, 'id', op), data()))
+        case 'delete':
+          return Ok(m.deleteState(string(step, 'id', op)))
+        case 'get':
+          return Ok(m.getState(string(step, 'id', op)))
+        case 'list': {
+          const collection = optStr('collection')
+          const deleted = get(step, 'include_deleted') ?? false
+          if (typeof deleted !== 'boolean') fail('include_deleted must be a boolean')
+          const states = m.listStates({ collection: opt(collection), includeDeleted: deleted })
+          return Ok({ ids: states.map((st) => st.id) })
+        }
+        case 'apply': {
+          const source = this.source(step, op)
+          if (!source.ok) return source
+          return Ok(m.applyRemoteState(source.value))
+        }
+        case 'reconcile': {
+          const items = get(step, 'items')
+          if (!Array.isArray(items)) fail('reconcile needs items')
+          const states = []
+          let parseError = null
+          items.forEach((item, i) => {
+            const source = this.source(obj(item, 'reconcile item'), `reconcile item ${i}`)
+            if (!source.ok) parseError = parseError ?? source
+            else states.push(source.value)
+          })
+          if (parseError !== null) return parseError
+          return Ok(countsOf(m.reconcile(states), 'reconcile'))
+        }
+        case 'resolve_conflict': {
+          const selectors = ['state_id', 'conflict_ref', 'conflict_id'].filter((k) => has(step, k))
+          let conflictId
+          if (selectors.length === 1 && selectors[0] === 'state_id') {
+            conflictId = this.conflictOf(key, string(step, 'state_id', op))
+          } else if (selectors.length === 1 && selectors[0] === 'conflict_ref') {
+            conflictId = this.named(step.conflict_ref, 'conflict', 'conflict_ref')
+          } else if (selectors.length === 1 && selectors[0] === 'conflict_id') {
+            conflictId = string(step, 'conflict_id', op)
+          } else {
+            fail('resolve_conflict needs exactly one of state_id, conflict_ref, conflict_id')
+          }
+          const res = get(step, 'resolution')
+          let resolution
+          if (res === 'local') resolution = { pick: 'local' }
+          else if (res === 'remote') resolution = { pick: 'remote' }
+          else if (isObject(res) && Object.keys(res).length === 1 && has(res, 'data')) resolution = { data: res.data }
+          else fail(`bad resolution ${short(res)}`)
+          return Ok(m.resolveConflict(conflictId, resolution))
+        }
+        case 'acknowledge': {
+          const ids = get(step, 'op_ids')
+          if (!Array.isArray(ids) || !ids.every((i) => typeof i === 'string')) {
+            fail('acknowledge needs op_ids, an array of strings')
+          }
+          return Ok({ dropped: m.acknowledge(ids) })
+        }
+        case 'export': {
+          const snapshot = m.exportState()
+          const counts = {
+            states: snapshot.states.length,
+            pending: snapshot.pending.length,
+            conflicts: snapshot.conflicts.length,
+          }
+          if (has(step, 'as')) this.names.set(string(step, 'as', op), ['snapshot', snapshot])
+          return Ok(counts)
+        }
+        case 'import': {
+          const replace = get(step, 'replace') ?? false
+          if (typeof replace !== 'boolean') fail('replace must be a boolean')
+          const given = ['ref', 'json', 'snapshot'].filter((k) => has(step, k))
+          if (given.length === 1 && given[0] === 'ref') {
+            const snapshot = this.named(step.ref, 'snapshot', 'import ref')
+            if (!(snapshot instanceof Snapshot)) fail('import ref: the remembered export is not a Snapshot')
+            return Ok(countsOf(m.importState(snapshot, { replace }), 'import'))
+          }
+          if (given.length === 1 && given[0] === 'json') {
+            const text = string(step, 'json', op)
+            return Ok(countsOf(m.importState(text, { replace }), 'import'))
+          }
+          if (given.length === 1 && given[0] === 'snapshot') {
+            const text = JSON.stringify(step.snapshot)
+            return Ok(countsOf(m.importState(text, { replace }), 'import'))
+          }
+          fail('import needs exactly one of ref, json, snapshot')
+          break
+        }
+        case 'changes_since': {
+          const hasCursor = (get(step, 'cursor') ?? null) !== null
+          const hasRef = has(step, 'cursor_ref')
+          if (hasCursor && hasRef) fail('changes_since takes a string cursor or a cursor_ref, not both')
+          const cursor = hasRef ? this.named(step.cursor_ref, 'cursor', 'cursor_ref') : optStr('cursor')
+          const page = m.changesSince({ cursor, collections: collectionsOf(step), limit: limitOf(step) })
+          if (has(step, 'as')) this.names.set(string(step, 'as', op), ['cursor', page.cursor])
+          return Ok({ ids: page.states.map((st) => st.id), has_more: page.hasMore })
+        }
+        case 'pull': {
+          const source = this.replica(string(step, 'from', op)).manager
+          const collections = collectionsOf(step)
+          const limit = limitOf(step)
+          const peer = source.nodeId
+          const cursor = m.peerCursor(peer, { collections })
+          const page = source.changesSince({ cursor, collections, limit })
+          const counts = m.applyChanges(peer, page, { collections })
+          return Ok({
+            ids: page.states.map((st) => st.id),
+            has_more: page.hasMore,
+            counts: countsOf(counts, 'pull'),
+          })
+        }
+        case 'sync': {
+          const other = this.replica(string(step, 'with', op)).manager
+          const report = await m.syncWith(other, { collections: collectionsOf(step), limit: limitOf(step) })
+          return Ok({
+            pulled: countsOf(report.pulled, 'sync pulled'),
+            pushed: countsOf(report.pushed, 'sync pushed'),
+          })
+        }
+        case 'close': {
+          const last = content(m)
+          await m.close()
+          if (replica.closed === null) replica.closed = last.ok ? last.snapshot : null
+          return Ok(null)
+        }
+      }
+    } catch (e) {
+      if (e instanceof SyncError) return Err(e)
+      throw e
+    }
+    fail(`op '${op}' is not a core call`)
+  }
+
+  checkResult(op, expected, actual) {
+    switch (op) {
+      case 'create':
+      case 'update':
+      case 'delete':
+      case 'resolve_conflict':
+        matchState(expected, actual, `${op} result`)
+        return
+      case 'get':
+        if (expected === null && actual === null) return
+        if (expected === null) fail(`get: expected no state, got ${short(actual)}`)
+        if (actual === null) fail('get: expected a state, got none')
+        matchState(expected, actual, 'get result')
+        return
+      case 'list': {
+        const want = obj(expected, 'list expect')
+        allow(want, ['ids'], 'list expect')
+        if (!Array.isArray(want.ids)) fail('list expect: ids must be an array')
+        const a = new Set(want.ids)
+        const b = new Set(actual.ids)
+        if (a.size !== b.size || ![...a].every((id) => b.has(id))) {
+          fail(`list: ids are ${sortedIds(b)}, expected ${sortedIds(a)}`)
+        }
+        return
+      }
+      case 'apply': {
+        const want = obj(expected, 'apply expect')
+        allow(want, ['outcome', 'resolved', 'state'], 'apply expect')
+        if (!isObject(actual) || typeof actual.outcome !== 'string') {
+          fail(`apply: expected an ApplyResult, got ${short(actual)}`)
+        }
+        if (has(want, 'outcome') && actual.outcome !== want.outcome) {
+          fail(`apply: outcome is '${actual.outcome}', expected '${want.outcome}'`)
+        }
+        if (has(want, 'resolved') && !jsonEq(want.resolved, actual.resolved)) {
+          fail(`apply: resolved is ${short(actual.resolved)}, expected ${short(want.resolved)}`)
+        }
+        if (has(want, 'state')) matchState(want.state, actual.state, 'apply result state')
+        return
+      }
+      case 'reconcile':
+      case 'import':
+        matchCounts(expected, actual, `${op} result`)
+        return
+      case 'acknowledge':
+        matchFields(expected, actual, ['dropped'], 'acknowledge result')
+        return
+      case 'export':
+        matchFields(expected, actual, ['states', 'pending', 'conflicts'], 'export result')
+        return
+      case 'changes_since':
+      case 'pull': {
+        const want = obj(expected, 'page expect')
+        allow(want, ['ids', 'has_more', 'counts'], 'page expect')
+        if (has(want, 'ids') && !jsonEq(want.ids, actual.ids)) {
+          fail(`${op}: ids are ${JSON.stringify(actual.ids)}, expected ${JSON.stringify(want.ids)}`)
+        }
+        if (has(want, 'has_more') && !jsonEq(want.has_more, actual.has_more)) {
+          fail(`${op}: has_more is ${short(actual.has_more)}, expected ${short(want.has_more)}`)
+        }
+        if (has(want, 'counts')) {
+          if (op !== 'pull') fail('changes_since has no counts')
+          matchCounts(want.counts, actual.counts, 'pull counts')
+        }
+        return
+      }
+      case 'sync': {
+        const want = obj(expected, 'sync expect')
+        allow(want, ['pulled', 'pushed'], 'sync expect')
+        for (const k of ['pulled', 'pushed']) if (has(want, k)) matchCounts(want[k], actual[k], `sync ${k}`)
+        return
+      }
+      default:
+        fail(`op '${op}' takes no expect`)
+    }
+  }
+
+  checkFinal(expected, reopened) {
+    const want = Object.keys(expected).sort()
+    const have = [...this.replicas.keys()].sort()
+    if (JSON.stringify(want) !== JSON.stringify(have)) {
+      fail(`the final expect must list every replica: ${JSON.stringify(have)}, got ${JSON.stringify(want)}`)
+    }
+    for (const [key, replica] of this.replicas) {
+      const what = reopened ? `reopened '${key}'` : `final '${key}'`
+      checkReplica(replica.view(), expected[key], true, reopened, what)
+    }
+  }
+
+  /** SQLite only: closes every replica, reopens it from its file and compares the exports. */
+  async reopenAll() {
+    for (const [key, replica] of this.replicas) {
+      let before
+      if (replica.closed !== null) {
+        before = replica.closed
+        replica.closed = null
+      } else {
+        try {
+          before = replica.manager.exportState()
+          await replica.manager.close()
+        } catch (e) {
+          if (e instanceof SyncError) fail(`closing '${key}': ${describe(e)}`)
+          throw e
+        }
+      }
+      const clock = new ManualClock(replica.clock.now())
+      const manager = await openManager(replica.spec, replica.nodeId, replica.file, clock)
+      replica.manager = manager
+      replica.clock = clock
+      let after
+      try {
+        after = manager.exportState()
+      } catch (e) {
+        if (e instanceof SyncError) fail(`exporting reopened '${key}': ${describe(e)}`)
+        throw e
+      }
+      if (!sameSnapshot(after, before)) fail(`replica '${key}' reopened from its SQLite file differs from what it held`)
+    }
+  }
+}
+
+const CASE_KEYS = ['name', 'description', 'replicas', 'steps', 'expect']
+
+async function runCase(caseDef, mode, tmpDir) {
+  allow(caseDef, CASE_KEYS, String(caseDef.name))
+  const run = await Run.open(caseDef, mode, mode === 'sqlite' ? tmpDir : null)
+  try {
+    const steps = caseDef.steps
+    if (!Array.isArray(steps)) fail('a case needs steps')
+    for (const [i, step] of steps.entries()) {
+      try {
+        await run.runStep(step)
+      } catch (e) {
+        const op = isObject(step) ? step.op : null
+        if (e instanceof CaseFailure) throw new CaseFailure(`step ${i} (${op}): ${e.message}`)
+        // Not a suite failure (a TypeError from the binding, say): still say where it happened.
+        throw new Error(`step ${i} (${op}) threw ${describe(e)}`, { cause: e })
+      }
+    }
+    const expected = obj(caseDef.expect, 'expect')
+    run.checkFinal(expected, false)
+    if (mode === 'sqlite') {
+      await run.reopenAll()
+      run.checkFinal(expected, true)
+    }
+  } finally {
+    await run.closeAll()
+  }
+}
+
+// ---- collection -----------------------------------------------------------------------------------
+
+/** [{file, suite | error}] and the case list [{file, caseDef | null, id}]. */
+function loadSuite() {
+  const files = []
+  const cases = []
+  const names = fs.existsSync(conformanceDir)
+    ? fs
+        .readdirSync(conformanceDir)
+        .filter((f) => f.endsWith('.json'))
+        .sort()
+    : []
+  for (const file of names) {
+    let suite
+    try {
+      suite = JSON.parse(fs.readFileSync(path.join(conformanceDir, file), 'utf8'))
+    } catch (error) {
+      files.push({ file, error })
+      cases.push({ file, caseDef: null, id: `${file}-unreadable` })
+      continue
+    }
+    files.push({ file, suite })
+    const list = isObject(suite) ? suite.cases : undefined
+    if (!Array.isArray(list)) {
+      cases.push({ file, caseDef: null, id: `${file}-no-cases` })
+      continue
+    }
+    list.forEach((caseDef, i) => {
+      const name = isObject(caseDef) ? caseDef.name : undefined
+      const id = typeof name === 'string' && name ? name : `${path.basename(file, '.json')}-case-${i}`
+      cases.push({ file, caseDef, id })
+    })
+  }
+  return { files, cases }
+}
+
+const { files: SUITE_FILES, cases: CASES } = loadSuite()
+
+for (const mode of MODES) {
+  for (const { file, caseDef, id } of CASES) {
+    test(`conformance ${file} / ${id} [${mode}]`, async () => {
+      if (caseDef === null) assert.fail(`${file} cannot be read or has no cases array`)
+      if (!isObject(caseDef)) assert.fail(`${file}: a case must be a JSON object`)
+      const tmpDir = mode === 'sqlite' ? fs.mkdtempSync(path.join(os.tmpdir(), 'statesync-conformance-')) : null
+      try {
+        await runCase(caseDef, mode, tmpDir)
+      } catch (e) {
+        if (e instanceof CaseFailure) assert.fail(`${file} / ${caseDef.name} [${mode}]: ${e.message}`)
+        throw e
+      } finally {
+        if (tmpDir !== null) fs.rmSync(tmpDir, { recursive: true, force: true })
+      }
+    })
+  }
+}
+
+test('conformance suite shape: known keys, unique names, not shrunk', () => {
+  assert.ok(SUITE_FILES.length > 0, `no conformance files in ${conformanceDir}`)
+  const problems = []
+  const names = new Map()
+  let total = 0
+  const counts = {}
+  for (const { file, suite, error } of SUITE_FILES) {
+    if (error !== undefined) {
+      problems.push(`${file} is not valid JSON: ${error.message}`)
+      continue
+    }
+    if (!isObject(suite)) {
+      problems.push(`${file} must hold a JSON object`)
+      continue
+    }
+    const unknown = Object.keys(suite).filter((k) => !['description', 'cases'].includes(k))
+    if (unknown.length) problems.push(`${file}: unknown keys ${JSON.stringify(unknown.sort())}`)
+    const cases = suite.cases
+    if (!Array.isArray(cases) || cases.length === 0) {
+      problems.push(`${file} has no cases`)
+      continue
+    }
+    counts[file] = cases.length
+    for (const caseDef of cases) {
+      total++
+      if (!isObject(caseDef)) {
+        problems.push(`${file}: a case is not an object`)
+        continue
+      }
+      const name = caseDef.name
+      if (typeof name !== 'string' || !name) {
+        problems.push(`${file}: a case has no name`)
+        continue
+      }
+      if (names.has(name)) problems.push(`${file} / ${name}: duplicate case name (also in ${names.get(name)})`)
+      names.set(name, file)
+      const unknownKeys = Object.keys(caseDef).filter((k) => !CASE_KEYS.includes(k))
+      if (unknownKeys.length) problems.push(`${file} / ${name}: unknown keys ${JSON.stringify(unknownKeys.sort())}`)
+    }
+  }
+  for (const [file, minimum] of Object.entries(EXPECTED_MIN_CASES)) {
+    if ((counts[file] ?? 0) < minimum)
+      problems.push(`${file}: ${counts[file] ?? 0} cases, expected at least ${minimum}`)
+  }
+  if (total < MIN_CASES) problems.push(`only ${total} conformance cases, expected at least ${MIN_CASES}`)
+  assert.deepEqual(problems, [], problems.join('\n'))
+})
+
+test("the replayer's own hash matches the README examples", () => {
+  assert.equal(stateHash({ theme: 'dark' }, false), '730dbbcf9f17f860')
+  assert.equal(stateHash(null, true), 'a2fd5e02fc0d43cd')
+  assert.equal(esNumber(1e21), '1e+21')
+  assert.equal(esNumber(1e-7), '1e-7')
+  assert.equal(esNumber(0.1), '0.1')
+  assert.equal(esNumber(-0), '0')
+  assert.equal(esNumber(123456789012345680000), '123456789012345680000')
+  assert.equal(esNumber(1.5e-6), '0.0000015')
+  assert.equal(esNumber(2 ** 64 - 1), '18446744073709552000')
+  assert.equal(
+    canonicalJson({ b: [1, '\u0007\n'], a: null, '\ue000': 1, '\u{1f600}': 2 }),
+    '{"a":null,"b":[1,"\\u0007\\n"],"\u{1f600}":2,"\ue000":1}',
+  )
+})

@@ -1,0 +1,87 @@
+// Compiled by `tsc --noEmit` in `npm test` (never run): proves index.d.ts types everyday code,
+// and that misuse is a compile error (each @ts-expect-error must stay an error).
+import {
+  SyncManager,
+  SyncError,
+  SyncState,
+  HttpTransport,
+  DELETED,
+  ChangeSet,
+  decodeChangeSet,
+  encode,
+  type Transport,
+  type SyncEvent,
+  type ReconciliationResult,
+  type JSONValue,
+  type Status,
+} from 'statesync'
+
+async function everyday(): Promise<void> {
+  const m = await SyncManager.open({ nodeId: 'phone', path: 'app.db', strategy: 'lastWriteWins' })
+  const s: SyncState = m.createState({ theme: 'dark' }, { id: 'settings', collection: 'prefs' })
+  const data: JSONValue = s.data
+  const version: number = s.version
+  const maybe: SyncState | null = m.getState('settings')
+  m.updateState('settings', { theme: 'light', sizes: [1, 2, 3] })
+  m.listStates({ collection: 'prefs' }).map((x) => x.id)
+  m.acknowledge(m.pendingOperations().map((op) => op.opId))
+  const outcome: 'created' | 'updated' | 'unchanged' | 'ignored' | 'conflict' = m.applyRemoteState(s).outcome
+  const counts: ReconciliationResult = m.reconcile([s])
+  for (const c of m.conflicts()) m.resolveConflict(c.conflictId, { pick: 'local' })
+  m.resolveConflict('id', { data: { v: 'merged' } })
+  const page = m.changesSince({ cursor: null, collections: ['prefs'], limit: 100 })
+  const next: string = page.cursor
+  const other = await SyncManager.open({
+    strategy: (local, remote) => (local.version > remote.version ? local.data : DELETED),
+  })
+  const report = await m.syncWith(other)
+  const pulled: number = report.pulled.created
+  const snapshot = m.exportState()
+  m.importState(snapshot, { replace: false })
+  const status: Status = m.status()
+  m.on('stateUpdated', (e) => console.log(e.state.id))
+  m.on('statusChanged', (e) => console.log(e.previous, e.current))
+  m.on('event', (e: SyncEvent) => console.log(e.name))
+  for await (const e of m.events({ signal: AbortSignal.timeout(10) })) console.log(e.name)
+  m.startAutoSync(5000, new HttpTransport('http://127.0.0.1:7878', { headers: { authorization: 'Bearer t' } }))
+  await m.stopAutoSync()
+  try {
+    m.updateState('missing', {})
+  } catch (e) {
+    if (e instanceof SyncError && e.code === 'NOT_FOUND') console.log(e.message)
+  }
+  await m.close()
+  void [data, version, maybe, outcome, counts, next, pulled, status]
+}
+
+const mine: Transport = {
+  capabilities: () => ({ protocol: 1, nodeId: 'hub', scopedSync: true, binary: true, zstd: false, maxBatch: null }),
+  async pull(cursor, collections, limit) {
+    const body = await fetch(`http://127.0.0.1:7878/pull?cursor=${cursor ?? ''}&limit=${limit ?? ''}&c=${collections}`)
+    return decodeChangeSet(new Uint8Array(await body.arrayBuffer()), 'binary')
+  },
+  async push(changes: ChangeSet) {
+    await fetch('http://127.0.0.1:7878/push', { method: 'POST', body: encode(changes, 'binary') })
+    return { created: 0, updated: 0, unchanged: 0, ignored: 0, conflicts: 0, resolved: 0 }
+  },
+}
+
+async function misuse(m: SyncManager): Promise<void> {
+  // @ts-expect-error: open is async
+  const notYet: SyncManager = SyncManager.open({})
+  // @ts-expect-error: undefined is not JSON
+  m.createState(undefined)
+  // @ts-expect-error: unknown strategy name
+  await SyncManager.open({ strategy: 'newest' })
+  // @ts-expect-error: unknown event
+  m.on('stateChanged', () => {})
+  // @ts-expect-error: a resolution picks local or remote, or gives data
+  m.resolveConflict('id', { pick: 'mine' })
+  // @ts-expect-error: states are made by the replica or parsed from JSON
+  new SyncState()
+  void notYet
+}
+
+void everyday
+void mine
+void misuse
