@@ -296,7 +296,7 @@ export declare class SyncManager {
   on<K extends SyncEventName>(event: K, listener: SyncEventListener<K>): this
   once<K extends SyncEventName>(event: K, listener: SyncEventListener<K>): this
   off<K extends SyncEventName>(event: K, listener: SyncEventListener<K>): this
-  /** Every event from now on, until the signal aborts or the loop breaks. */
+  /** Every event from the moment of the call, until the signal aborts or the loop breaks. */
   events(options?: { signal?: AbortSignal }): AsyncIterableIterator<SyncEvent>
   /** Stops auto-sync, flushes and releases the store; later calls throw CLOSED. */
   close(): Promise<void>

@@ -11,6 +11,7 @@ need() {
 
 need cargo "install Rust with rustup: https://rustup.rs"
 need python3 "the storage tests use python3's sqlite3 module to hold a lock"
+need node "install Node.js 18 or newer with npm: https://nodejs.org"
 
 step "rust: format"
 cargo fmt --all -- --check
@@ -38,6 +39,9 @@ cargo test --workspace --benches --quiet >/dev/null
 
 step "python: the statesync package, its tests, examples and benchmark smoke run"
 scripts/test-python.sh
+
+step "node: the statesync npm package, its tests, examples and benchmark smoke run"
+scripts/test-node.sh
 
 step "rust: demo"
 cargo run -q -p statesync --example demo >/dev/null

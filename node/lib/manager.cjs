@@ -6,7 +6,16 @@
 const { EventEmitter } = require('node:events')
 const native = require('../native.cjs')
 const { SyncError, toSyncError, invalidInput } = require('./errors.cjs')
-const { SyncState, ChangeSet, Snapshot, dataJson, nativeStrategy } = require('./values.cjs')
+const {
+  SyncState,
+  ChangeSet,
+  Snapshot,
+  dataJson,
+  nativeStrategy,
+  wrapState,
+  handlesOf,
+  kHandle,
+} = require('./values.cjs')
 const { nativeTransport } = require('./transport.cjs')
 
 const EVENT_NAMES = new Set([
@@ -28,7 +37,7 @@ function publicEvent(e) {
     case 'stateCreated':
     case 'stateUpdated':
     case 'stateDeleted':
-      return { name: e.name, state: e.state }
+      return { name: e.name, state: wrapState(e.state) }
     case 'conflictDetected':
       return { name: e.name, conflict: e.conflict }
     case 'conflictResolved':
@@ -122,7 +131,7 @@ class SyncManager {
   createState(data, options) {
     const json = dataJson(data)
     try {
-      return this.#n.createState(json, options?.id, options?.collection)
+      return wrapState(this.#n.createState(json, options?.id, options?.collection))
     } catch (error) {
       throw this.#fail(error)
     }
@@ -130,7 +139,7 @@ class SyncManager {
 
   getState(id) {
     try {
-      return this.#n.getState(id)
+      return wrapState(this.#n.getState(id))
     } catch (error) {
       throw this.#fail(error)
     }
@@ -139,7 +148,7 @@ class SyncManager {
   updateState(id, data) {
     const json = dataJson(data)
     try {
-      return this.#n.updateState(id, json)
+      return wrapState(this.#n.updateState(id, json))
     } catch (error) {
       throw this.#fail(error)
     }
@@ -147,7 +156,7 @@ class SyncManager {
 
   deleteState(id) {
     try {
-      return this.#n.deleteState(id)
+      return wrapState(this.#n.deleteState(id))
     } catch (error) {
       throw this.#fail(error)
     }
@@ -155,7 +164,7 @@ class SyncManager {
 
   listStates(options) {
     try {
-      return this.#n.listStates(options?.collection, Boolean(options?.includeDeleted))
+      return this.#n.listStates(options?.collection, Boolean(options?.includeDeleted)).map(wrapState)
     } catch (error) {
       throw this.#fail(error)
     }
@@ -182,18 +191,18 @@ class SyncManager {
     if (!(state instanceof SyncState))
       invalidInput('applyRemoteState() takes a SyncState (SyncState.fromJSON() makes one)')
     try {
-      return this.#n.applyRemoteState(state)
+      const result = this.#n.applyRemoteState(state[kHandle])
+      result.state = wrapState(result.state)
+      return result
     } catch (error) {
       throw this.#fail(error)
     }
   }
 
   reconcile(states) {
-    if (!Array.isArray(states) || !states.every((s) => s instanceof SyncState)) {
-      invalidInput('reconcile() takes an array of SyncState')
-    }
+    const handles = handlesOf(states, 'reconcile() takes an array of SyncState: it')
     try {
-      return this.#n.reconcile(states)
+      return this.#n.reconcile(handles)
     } catch (error) {
       throw this.#fail(error)
     }
@@ -217,7 +226,7 @@ class SyncManager {
       invalidInput('a resolution is { pick: "local" }, { pick: "remote" } or { data: <JSON value> }')
     }
     try {
-      return this.#n.resolveConflict(conflictId, pick, data)
+      return wrapState(this.#n.resolveConflict(conflictId, pick, data))
     } catch (error) {
       throw this.#fail(error)
     }
@@ -243,7 +252,9 @@ class SyncManager {
 
   changesSince(options) {
     try {
-      return this.#n.changesSince(options?.cursor ?? undefined, collectionsOf(options), limitOf(options))
+      return ChangeSet.fromParts(
+        this.#n.changesSince(options?.cursor ?? undefined, collectionsOf(options), limitOf(options)),
+      )
     } catch (error) {
       throw this.#fail(error)
     }
@@ -252,7 +263,13 @@ class SyncManager {
   applyChanges(peer, changes, options) {
     if (!(changes instanceof ChangeSet)) invalidInput('applyChanges() takes a ChangeSet')
     try {
-      return this.#n.applyChanges(peer, changes, collectionsOf(options))
+      return this.#n.applyChanges(
+        peer,
+        handlesOf(changes.states, 'states'),
+        changes.cursor,
+        changes.hasMore,
+        collectionsOf(options),
+      )
     } catch (error) {
       throw this.#fail(error)
     }
@@ -369,36 +386,50 @@ class SyncManager {
   }
 
   /**
-   * Every event from now on, until the signal aborts or the loop stops. While it runs it keeps
-   * the process alive, as a server does: events are delivered through an unreferenced handle.
+   * Every event from the moment of the call, until the signal aborts or the loop stops. While it
+   * runs it keeps the process alive, as a server does: events are delivered through an
+   * unreferenced handle.
    */
-  async *events(options = {}) {
+  events(options = {}) {
     const { signal } = options
     const queue = []
     let wake = null
+    let done = false
     const keepAlive = setInterval(() => {}, 2 ** 30)
     const listener = (event) => {
       queue.push(event)
       wake?.()
     }
-    const onAbort = () => wake?.()
-    signal?.addEventListener('abort', onAbort)
+    const finish = () => {
+      if (done) return
+      done = true
+      clearInterval(keepAlive)
+      signal?.removeEventListener('abort', finish)
+      this.off('event', listener)
+      wake?.()
+    }
+    // Listening starts now, not at the first next(): nothing committed after this call is missed.
     this.on('event', listener)
-    try {
-      while (!signal?.aborted) {
-        if (queue.length > 0) {
-          yield queue.shift()
-        } else {
+    if (signal?.aborted) finish()
+    signal?.addEventListener('abort', finish)
+    return {
+      [Symbol.asyncIterator]() {
+        return this
+      },
+      async next() {
+        while (!done && queue.length === 0) {
           await new Promise((resolve) => {
             wake = resolve
           })
           wake = null
         }
-      }
-    } finally {
-      clearInterval(keepAlive)
-      signal?.removeEventListener('abort', onAbort)
-      this.off('event', listener)
+        if (queue.length > 0 && !done) return { value: queue.shift(), done: false }
+        return { value: undefined, done: true }
+      },
+      async return() {
+        finish()
+        return { value: undefined, done: true }
+      },
     }
   }
 

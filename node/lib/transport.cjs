@@ -4,7 +4,7 @@
 
 const native = require('../native.cjs')
 const { toSyncError, describeForNative, invalidInput } = require('./errors.cjs')
-const { ChangeSet } = require('./values.cjs')
+const { ChangeSet, handlesOf } = require('./values.cjs')
 
 const kNative = Symbol('statesync.nativeTransport')
 
@@ -57,9 +57,11 @@ function nativeTransport(transport, slot) {
         if (!(changes instanceof ChangeSet)) {
           throw new TypeError('transport.pull() must return a ChangeSet (decodeChangeSet() makes one from bytes)')
         }
-        return { bytes: native.encodeChangeSet(changes, 'binary') }
+        return {
+          bytes: native.encodeChangeSet(handlesOf(changes.states, 'states'), changes.cursor, changes.hasMore, 'binary'),
+        }
       }
-      const changes = native.decodeChangeSet(arg, 'binary')
+      const changes = ChangeSet.fromParts(native.decodeChangeSet(arg, 'binary'))
       return { text: pushCounts(await transport.push(changes)) }
     } catch (error) {
       slot.cause = error

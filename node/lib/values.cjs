@@ -1,16 +1,20 @@
 'use strict'
-// The value classes are the native ones; this adds what is better done in JS: `data` (JSON.parse
-// is faster in V8 than building objects property by property across napi), `toJSON()`,
-// `fromJSON()` and a readable `util.inspect`.
+// The value classes. SyncState and ChangeSet are JS classes over native handles; SyncOperation,
+// SyncConflict and Snapshot are the native classes, with what is better done in JS added: `data`
+// (JSON.parse is faster in V8 than building objects property by property across napi), states
+// wrapped as SyncState, `toJSON()`, `fromJSON()` and a readable `util.inspect`.
 
 const { inspect } = require('node:util')
 const native = require('../native.cjs')
 const { SyncError, toSyncError, invalidInput } = require('./errors.cjs')
 
-const { SyncState, SyncOperation, SyncConflict, ChangeSet, Snapshot } = native
+const { SyncOperation, SyncConflict, Snapshot } = native
 
 /** Returned by a resolver: the merged result is a deletion. */
 const DELETED = Symbol('statesync.DELETED')
+/** The native handle of a SyncState (an opaque external). */
+const kHandle = Symbol('statesync.handle')
+const kInternal = Symbol('statesync.internal')
 
 /** JSON text of application data, following JSON.stringify's rules. */
 function dataJson(data, what = 'data') {
@@ -28,6 +32,7 @@ function define(cls, name, get) {
   Object.defineProperty(cls.prototype, name, { get, enumerable: true, configurable: true })
 }
 
+/** A `util.inspect` that shows the fields, which live on the prototype as getters. */
 function fields(names) {
   return function (depth, options, inspectFn) {
     const out = {}
@@ -36,28 +41,131 @@ function fields(names) {
   }
 }
 
-for (const cls of [SyncState, SyncOperation]) {
-  define(cls, 'data', function () {
-    return JSON.parse(this.dataJson)
-  })
-}
-for (const cls of [SyncState, SyncOperation, SyncConflict, ChangeSet, Snapshot]) {
-  cls.prototype.toJSON = function () {
-    return JSON.parse(this.wireJson())
-  }
-}
-
-function fromJSON(factory, json, what) {
-  const text = typeof json === 'string' ? json : dataJson(json, what)
+function call(f, ...args) {
   try {
-    return factory(text)
+    return f(...args)
   } catch (error) {
     throw toSyncError(error)
   }
 }
 
-SyncState.fromJSON = (json) => fromJSON((text) => SyncState.fromWireJson(text), json, 'a state')
-Snapshot.fromJSON = (json) => fromJSON((text) => Snapshot.fromWireJson(text), json, 'a snapshot')
+/**
+ * One version of one state: immutable, its fields read from the native version when asked.
+ * A JS class over an opaque handle, because creating a napi class instance costs more than the
+ * write that returns it.
+ */
+class SyncState {
+  constructor(key, handle) {
+    if (key !== kInternal) throw new TypeError('states are made by a replica, or by SyncState.fromJSON()')
+    this[kHandle] = handle
+  }
+
+  get id() {
+    return native.stateId(this[kHandle])
+  }
+  get collection() {
+    return native.stateCollection(this[kHandle])
+  }
+  get data() {
+    return JSON.parse(native.stateDataJson(this[kHandle]))
+  }
+  get clock() {
+    return native.stateClock(this[kHandle])
+  }
+  get timestamp() {
+    return native.stateTimestamp(this[kHandle])
+  }
+  get modifiedBy() {
+    return native.stateModifiedBy(this[kHandle])
+  }
+  get deleted() {
+    return native.stateDeleted(this[kHandle])
+  }
+  get version() {
+    return native.stateVersion(this[kHandle])
+  }
+  get hash() {
+    return native.stateHash(this[kHandle])
+  }
+
+  /** Parses the wire JSON form (text or parsed object); INVALID_STATE when malformed. */
+  static fromJSON(json) {
+    const text = typeof json === 'string' ? json : dataJson(json, 'a state')
+    return new SyncState(kInternal, call(native.stateFromWireJson, text))
+  }
+
+  /** The wire JSON form, as an object (what JSON.stringify uses). */
+  toJSON() {
+    return JSON.parse(native.stateWireJson(this[kHandle]))
+  }
+
+  /** True when both are the same version. */
+  equals(other) {
+    return other instanceof SyncState && native.stateEquals(this[kHandle], other[kHandle])
+  }
+}
+
+/** The SyncState of a native handle (null stays null). */
+const wrapState = (handle) => (handle == null ? null : new SyncState(kInternal, handle))
+/** The native handles of states; INVALID_INPUT for anything that is not a SyncState. */
+function handlesOf(states, what) {
+  if (!Array.isArray(states)) invalidInput(`${what} is an array of SyncState`)
+  return states.map((s) => {
+    if (!(s instanceof SyncState)) invalidInput(`${what} holds SyncState values only`)
+    return s[kHandle]
+  })
+}
+
+/** A page of the changes feed. */
+class ChangeSet {
+  constructor(states, cursor, hasMore) {
+    handlesOf(states, "a ChangeSet's states")
+    if (typeof cursor !== 'string') invalidInput("a ChangeSet's cursor is a string")
+    this.states = Object.freeze([...states])
+    this.cursor = cursor
+    this.hasMore = Boolean(hasMore)
+    Object.freeze(this)
+  }
+
+  /** The ChangeSet of the native parts. */
+  static fromParts(parts) {
+    return new ChangeSet(parts.states.map(wrapState), parts.cursor, parts.hasMore)
+  }
+
+  toJSON() {
+    return JSON.parse(native.changeSetWireJson(handlesOf(this.states, 'states'), this.cursor, this.hasMore))
+  }
+}
+
+for (const cls of [SyncOperation]) {
+  define(cls, 'data', function () {
+    return JSON.parse(this.dataJson)
+  })
+}
+define(SyncConflict, 'local', function () {
+  return wrapState(this.localHandle)
+})
+define(SyncConflict, 'remote', function () {
+  return wrapState(this.remoteHandle)
+})
+define(Snapshot, 'states', function () {
+  return this.stateHandles.map(wrapState)
+})
+for (const cls of [SyncOperation, SyncConflict, Snapshot]) {
+  cls.prototype.toJSON = function () {
+    return JSON.parse(this.wireJson())
+  }
+}
+
+const snapshotFromWireJson = Snapshot.fromWireJson
+Snapshot.fromJSON = (json) => {
+  const text = typeof json === 'string' ? json : dataJson(json, 'a snapshot')
+  try {
+    return snapshotFromWireJson.call(Snapshot, text)
+  } catch (error) {
+    throw toSyncError(error)
+  }
+}
 
 const STATE_FIELDS = ['id', 'collection', 'data', 'clock', 'timestamp', 'modifiedBy', 'deleted', 'version', 'hash']
 SyncState.prototype[inspect.custom] = fields(STATE_FIELDS)
@@ -80,9 +188,9 @@ Snapshot.prototype[inspect.custom] = fields(['format', 'nodeId', 'states', 'pend
  * (deleted) or "e<message>" (the application's resolver failed; its error goes to `slot.cause`).
  */
 function resolverAdapter(resolver, slot) {
-  return (local, remote) => {
+  return (localHandle, remoteHandle) => {
     try {
-      const out = resolver(local, remote)
+      const out = resolver(wrapState(localHandle), wrapState(remoteHandle))
       if (out === DELETED) return 'x'
       if (out !== null && typeof out === 'object' && typeof out.then === 'function') {
         throw new SyncError('RESOLVER', 'a resolver must return its result, not a Promise')
@@ -113,4 +221,7 @@ module.exports = {
   DELETED,
   dataJson,
   nativeStrategy,
+  wrapState,
+  handlesOf,
+  kHandle,
 }

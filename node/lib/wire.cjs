@@ -3,7 +3,7 @@
 
 const native = require('../native.cjs')
 const { toSyncError, invalidInput } = require('./errors.cjs')
-const { SyncState, SyncOperation, ChangeSet, Snapshot } = require('./values.cjs')
+const { SyncState, SyncOperation, ChangeSet, Snapshot, wrapState, handlesOf, kHandle } = require('./values.cjs')
 
 function call(f, ...args) {
   try {
@@ -20,8 +20,10 @@ function bytes(value) {
 
 /** Encodes a SyncState, ChangeSet, Snapshot or SyncOperation[]. */
 function encode(value, encoding = 'json') {
-  if (value instanceof SyncState) return call(native.encodeState, value, encoding)
-  if (value instanceof ChangeSet) return call(native.encodeChangeSet, value, encoding)
+  if (value instanceof SyncState) return call(native.encodeState, value[kHandle], encoding)
+  if (value instanceof ChangeSet) {
+    return call(native.encodeChangeSet, handlesOf(value.states, 'states'), value.cursor, value.hasMore, encoding)
+  }
   if (value instanceof Snapshot) return call(native.encodeSnapshot, value, encoding)
   if (Array.isArray(value) && value.every((op) => op instanceof SyncOperation)) {
     return call(native.encodeOperations, value, encoding)
@@ -29,8 +31,8 @@ function encode(value, encoding = 'json') {
   invalidInput('encode() takes a SyncState, ChangeSet, Snapshot or SyncOperation[]')
 }
 
-const decodeState = (b, encoding = 'json') => call(native.decodeState, bytes(b), encoding)
-const decodeChangeSet = (b, encoding = 'json') => call(native.decodeChangeSet, bytes(b), encoding)
+const decodeState = (b, encoding = 'json') => wrapState(call(native.decodeState, bytes(b), encoding))
+const decodeChangeSet = (b, encoding = 'json') => ChangeSet.fromParts(call(native.decodeChangeSet, bytes(b), encoding))
 const decodeSnapshot = (b, encoding = 'json') => call(native.decodeSnapshot, bytes(b), encoding)
 const decodeOperations = (b, encoding = 'json') => call(native.decodeOperations, bytes(b), encoding)
 const compress = (b) => call(native.compress, bytes(b))

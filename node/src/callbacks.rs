@@ -8,7 +8,7 @@
 //! here and never an uncaught exception in the host.
 
 use crate::errors::from_js;
-use crate::values::JsSyncState;
+use crate::values::{handle, StateHandle};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
@@ -58,7 +58,7 @@ impl Drop for Busy<'_> {
 /// The message of the error a round gets when its resolver could not reach the JS thread.
 pub(crate) const JS_THREAD_BUSY: &str = "the JS thread is waiting for this replica";
 
-type ResolverArgs = FnArgs<(JsSyncState, JsSyncState)>;
+pub(crate) type ResolverArgs = FnArgs<(StateHandle, StateHandle)>;
 type ResolverTsfn = ThreadsafeFunction<(Arc<SyncState>, Arc<SyncState>), String, ResolverArgs, Status, false, true>;
 
 /// A resolver function `(local, remote) => envelope`: `"d<json>"` merged data, `"x"` deleted,
@@ -76,14 +76,14 @@ impl JsResolver {
             .build_threadsafe_function::<(Arc<SyncState>, Arc<SyncState>)>()
             .callee_handled::<false>()
             .weak::<true>()
-            .build_callback(|ctx| Ok(FnArgs::from((JsSyncState(ctx.value.0), JsSyncState(ctx.value.1)))))?;
+            .build_callback(|ctx| Ok(FnArgs::from((handle(ctx.value.0), handle(ctx.value.1)))))?;
         Ok(JsResolver { owner, direct: function.create_ref()?, queued })
     }
 
     fn call_here(&self, local: &SyncState, remote: &SyncState) -> std::result::Result<String, String> {
         let env = Env::from_raw(self.owner.env as napi::sys::napi_env);
         let function = self.direct.borrow_back(&env).map_err(|e| e.reason.clone())?;
-        let args = (JsSyncState(Arc::new(local.clone())), JsSyncState(Arc::new(remote.clone())));
+        let args = (handle(Arc::new(local.clone())), handle(Arc::new(remote.clone())));
         function.call(args.into()).map_err(|e| e.reason.clone())
     }
 
@@ -134,7 +134,7 @@ pub struct JsSyncEvent {
     /// `stateCreated`, ..., `statusChanged`.
     pub name: String,
     /// State events.
-    pub state: Option<JsSyncState>,
+    pub state: Option<StateHandle>,
     /// `conflictDetected`.
     pub conflict: Option<crate::values::JsSyncConflict>,
     /// `conflictResolved`.
@@ -166,15 +166,15 @@ impl From<SyncEvent> for JsSyncEvent {
         };
         out.name = match event {
             SyncEvent::StateCreated(s) => {
-                out.state = Some(JsSyncState(s));
+                out.state = Some(handle(s));
                 "stateCreated"
             }
             SyncEvent::StateUpdated(s) => {
-                out.state = Some(JsSyncState(s));
+                out.state = Some(handle(s));
                 "stateUpdated"
             }
             SyncEvent::StateDeleted(s) => {
-                out.state = Some(JsSyncState(s));
+                out.state = Some(handle(s));
                 "stateDeleted"
             }
             SyncEvent::ConflictDetected(c) => {

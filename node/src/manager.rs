@@ -8,7 +8,10 @@ use crate::callbacks::{JsResolver, JsSyncEvent, JsTransport, Owner, TransportAda
 use crate::clock::JsManualClock;
 use crate::errors::{invalid_input, to_js, OrThrow};
 use crate::tasks::{CloseTask, OpenTask, RoundTask, StopAutoSyncTask};
-use crate::values::{ApplyResult, Counts, JsChangeSet, JsSnapshot, JsSyncConflict, JsSyncOperation, JsSyncState};
+use crate::values::{
+    change_set, handle, states_of, ApplyResult, ChangeSetParts, Counts, JsSnapshot, JsSyncConflict, JsSyncOperation,
+    StateHandle,
+};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use statesync::{
@@ -31,7 +34,7 @@ pub(crate) fn strategy(owner: &Arc<Owner>, value: Unknown<'_>) -> Result<Conflic
             })
         }
         ValueType::Function => {
-            let function: Function<'_, FnArgs<(JsSyncState, JsSyncState)>, String> = unsafe { value.cast()? };
+            let function: Function<'_, crate::callbacks::ResolverArgs, String> = unsafe { value.cast()? };
             Ok(ConflictStrategy::Custom(Arc::new(JsResolver::new(owner.clone(), function)?)))
         }
         other => Err(invalid_input(format!("a strategy is a name or a function, not {other}"))),
@@ -153,36 +156,36 @@ impl NativeManager {
 
     /// Creates a state from JSON text.
     #[napi(catch_unwind)]
-    pub fn create_state(&self, data: String, id: Option<String>, collection: Option<String>) -> Result<JsSyncState> {
+    pub fn create_state(&self, data: String, id: Option<String>, collection: Option<String>) -> Result<StateHandle> {
         let data = crate::json::parse(&data)?;
         let options = CreateOptions { id, collection };
-        self.run(|m| m.create_state(data, options)).map(JsSyncState)
+        self.run(|m| m.create_state(data, options)).map(handle)
     }
 
     /// The live state, or null.
     #[napi(catch_unwind)]
-    pub fn get_state(&self, id: String) -> Result<Option<JsSyncState>> {
-        self.run(|m| m.get_state(&id)).map(|s| s.map(JsSyncState))
+    pub fn get_state(&self, id: String) -> Result<Option<StateHandle>> {
+        self.run(|m| m.get_state(&id)).map(|s| s.map(handle))
     }
 
     /// Writes new data (JSON text) to a live state.
     #[napi(catch_unwind)]
-    pub fn update_state(&self, id: String, data: String) -> Result<JsSyncState> {
+    pub fn update_state(&self, id: String, data: String) -> Result<StateHandle> {
         let data = crate::json::parse(&data)?;
-        self.run(|m| m.update_state(&id, data)).map(JsSyncState)
+        self.run(|m| m.update_state(&id, data)).map(handle)
     }
 
     /// Deletes a live state; returns the tombstone.
     #[napi(catch_unwind)]
-    pub fn delete_state(&self, id: String) -> Result<JsSyncState> {
-        self.run(|m| m.delete_state(&id)).map(JsSyncState)
+    pub fn delete_state(&self, id: String) -> Result<StateHandle> {
+        self.run(|m| m.delete_state(&id)).map(handle)
     }
 
     /// The states, optionally of one collection, optionally with tombstones.
     #[napi(catch_unwind)]
-    pub fn list_states(&self, collection: Option<String>, include_deleted: bool) -> Result<Vec<JsSyncState>> {
+    pub fn list_states(&self, collection: Option<String>, include_deleted: bool) -> Result<Vec<StateHandle>> {
         self.run(|m| m.list_states(collection.as_deref(), include_deleted))
-            .map(|states| states.into_iter().map(JsSyncState).collect())
+            .map(|states| states.into_iter().map(handle).collect())
     }
 
     /// The pending queue.
@@ -199,14 +202,14 @@ impl NativeManager {
 
     /// Applies one remote state.
     #[napi(catch_unwind)]
-    pub fn apply_remote_state(&self, state: &JsSyncState) -> Result<ApplyResult> {
-        self.run(|m| m.apply_remote_state(state.0.clone())).map(ApplyResult::from)
+    pub fn apply_remote_state(&self, state: &StateHandle) -> Result<ApplyResult> {
+        self.run(|m| m.apply_remote_state(Arc::clone(state))).map(ApplyResult::from)
     }
 
     /// Applies remote states in one transaction.
     #[napi(catch_unwind)]
-    pub fn reconcile(&self, states: Vec<&JsSyncState>) -> Result<Counts> {
-        let states: Vec<_> = states.into_iter().map(|s| s.0.clone()).collect();
+    pub fn reconcile(&self, states: Vec<&StateHandle>) -> Result<Counts> {
+        let states = states_of(states);
         self.run(|m| m.reconcile(states)).map(Counts::from)
     }
 
@@ -223,7 +226,7 @@ impl NativeManager {
         conflict_id: String,
         pick: Option<String>,
         data: Option<String>,
-    ) -> Result<JsSyncState> {
+    ) -> Result<StateHandle> {
         let resolution = match (pick.as_deref(), data) {
             (Some("local"), None) => Resolution::Local,
             (Some("remote"), None) => Resolution::Remote,
@@ -234,7 +237,7 @@ impl NativeManager {
                 ))
             }
         };
-        self.run(|m| m.resolve_conflict(&conflict_id, resolution)).map(JsSyncState)
+        self.run(|m| m.resolve_conflict(&conflict_id, resolution)).map(handle)
     }
 
     /// Sets the default strategy.
@@ -263,9 +266,9 @@ impl NativeManager {
         cursor: Option<String>,
         collections: Option<Vec<String>>,
         limit: Option<u32>,
-    ) -> Result<JsChangeSet> {
+    ) -> Result<ChangeSetParts> {
         let context = context(collections, limit);
-        self.run(|m| m.changes_since(cursor.as_deref(), &context)).map(JsChangeSet)
+        self.run(|m| m.changes_since(cursor.as_deref(), &context)).map(ChangeSetParts::from)
     }
 
     /// Applies a page pulled from `peer` and stores its cursor.
@@ -273,11 +276,14 @@ impl NativeManager {
     pub fn apply_changes(
         &self,
         peer: String,
-        changes: &JsChangeSet,
+        states: Vec<&StateHandle>,
+        cursor: String,
+        has_more: bool,
         collections: Option<Vec<String>>,
     ) -> Result<Counts> {
         let context = context(collections, None);
-        self.run(|m| m.apply_changes(&peer, &context, &changes.0)).map(Counts::from)
+        let changes = change_set(states, cursor, has_more);
+        self.run(|m| m.apply_changes(&peer, &context, &changes)).map(Counts::from)
     }
 
     /// The stored cursor for a peer and scope.

@@ -49,83 +49,91 @@ impl From<&statesync::Timestamp> for Timestamp {
     }
 }
 
-/// One version of one state.
-#[napi(js_name = "SyncState")]
-pub struct JsSyncState(pub(crate) Arc<statesync::SyncState>);
+/// One version of one state, as the opaque handle the JS class `SyncState` (lib/values.cjs)
+/// holds. A handle is one small allocation; a napi class instance costs several times more, and
+/// states are what every write returns.
+pub(crate) type StateHandle = External<Arc<statesync::SyncState>>;
 
+/// The handle of a version.
+pub(crate) fn handle(state: Arc<statesync::SyncState>) -> StateHandle {
+    External::new(state)
+}
+
+/// The state id.
 #[napi]
-impl JsSyncState {
-    /// The state id.
-    #[napi(getter)]
-    pub fn id(&self) -> String {
-        self.0.id.clone()
-    }
+pub fn state_id(state: &StateHandle) -> String {
+    state.id.clone()
+}
 
-    /// The collection.
-    #[napi(getter)]
-    pub fn collection(&self) -> String {
-        self.0.collection.clone()
-    }
+/// The collection.
+#[napi]
+pub fn state_collection(state: &StateHandle) -> String {
+    state.collection.clone()
+}
 
-    /// The data as JSON text (`data` parses it).
-    #[napi(getter)]
-    pub fn data_json(&self) -> String {
-        self.0.data.to_string()
-    }
+/// The data as JSON text (`data` parses it).
+#[napi]
+pub fn state_data_json(state: &StateHandle) -> String {
+    state.data.to_string()
+}
 
-    /// The vector clock.
-    #[napi(getter)]
-    pub fn clock(&self) -> HashMap<String, i64> {
-        clock_to_js(&self.0.clock)
-    }
+/// The vector clock.
+#[napi]
+pub fn state_clock(state: &StateHandle) -> HashMap<String, i64> {
+    clock_to_js(&state.clock)
+}
 
-    /// The hybrid timestamp of the write.
-    #[napi(getter)]
-    pub fn timestamp(&self) -> Timestamp {
-        (&self.0.timestamp).into()
-    }
+/// The hybrid timestamp of the write.
+#[napi]
+pub fn state_timestamp(state: &StateHandle) -> Timestamp {
+    (&state.timestamp).into()
+}
 
-    /// The node that wrote this version.
-    #[napi(getter)]
-    pub fn modified_by(&self) -> String {
-        self.0.modified_by.clone()
-    }
+/// The node that wrote this version.
+#[napi]
+pub fn state_modified_by(state: &StateHandle) -> String {
+    state.modified_by.clone()
+}
 
-    /// Tombstone flag.
-    #[napi(getter)]
-    pub fn deleted(&self) -> bool {
-        self.0.deleted
-    }
+/// Tombstone flag.
+#[napi]
+pub fn state_deleted(state: &StateHandle) -> bool {
+    state.deleted
+}
 
-    /// The version number.
-    #[napi(getter)]
-    pub fn version(&self) -> i64 {
-        self.0.version as i64
-    }
+/// The version number.
+#[napi]
+pub fn state_version(state: &StateHandle) -> i64 {
+    state.version as i64
+}
 
-    /// 16 hex characters of the content hash.
-    #[napi(getter)]
-    pub fn hash(&self) -> String {
-        self.0.hash.clone()
-    }
+/// 16 hex characters of the content hash.
+#[napi]
+pub fn state_hash(state: &StateHandle) -> String {
+    state.hash.clone()
+}
 
-    /// The wire JSON text (`toJSON()` parses it).
-    #[napi]
-    pub fn wire_json(&self) -> String {
-        self.0.to_json()
-    }
+/// The wire JSON text (`toJSON()` parses it).
+#[napi]
+pub fn state_wire_json(state: &StateHandle) -> String {
+    state.to_json()
+}
 
-    /// Parses the wire JSON text; INVALID_STATE when malformed.
-    #[napi(factory, js_name = "fromWireJson", catch_unwind)]
-    pub fn from_wire_json(text: String) -> Result<Self> {
-        statesync::SyncState::from_json(&text).map(|s| JsSyncState(Arc::new(s))).or_throw()
-    }
+/// Parses the wire JSON text; INVALID_STATE when malformed.
+#[napi(catch_unwind)]
+pub fn state_from_wire_json(text: String) -> Result<StateHandle> {
+    statesync::SyncState::from_json(&text).map(|s| handle(Arc::new(s))).or_throw()
+}
 
-    /// True when both are the same version.
-    #[napi]
-    pub fn equals(&self, other: &JsSyncState) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
-    }
+/// True when both are the same version.
+#[napi]
+pub fn state_equals(a: &StateHandle, b: &StateHandle) -> bool {
+    Arc::ptr_eq(a, b) || ***a == ***b
+}
+
+/// The states of handles.
+pub(crate) fn states_of(handles: Vec<&StateHandle>) -> Vec<Arc<statesync::SyncState>> {
+    handles.into_iter().map(|h| Arc::clone(h)).collect()
 }
 
 /// A pending local write.
@@ -207,16 +215,16 @@ impl JsSyncConflict {
         self.0.state_id.clone()
     }
 
-    /// The local version at detection.
+    /// The local version at detection (`local` wraps it).
     #[napi(getter)]
-    pub fn local(&self) -> JsSyncState {
-        JsSyncState(Arc::new(self.0.local.clone()))
+    pub fn local_handle(&self) -> StateHandle {
+        handle(Arc::new(self.0.local.clone()))
     }
 
-    /// The concurrent remote version.
+    /// The concurrent remote version (`remote` wraps it).
     #[napi(getter)]
-    pub fn remote(&self) -> JsSyncState {
-        JsSyncState(Arc::new(self.0.remote.clone()))
+    pub fn remote_handle(&self) -> StateHandle {
+        handle(Arc::new(self.0.remote.clone()))
     }
 
     /// Milliseconds (hybrid clock) at detection.
@@ -232,42 +240,33 @@ impl JsSyncConflict {
     }
 }
 
-/// A page of the changes feed.
-#[napi(js_name = "ChangeSet")]
-pub struct JsChangeSet(pub(crate) statesync::ChangeSet);
-
-#[napi]
-impl JsChangeSet {
-    /// A change set made by a transport written in JS.
-    #[napi(constructor)]
-    pub fn new(states: Vec<&JsSyncState>, cursor: String, has_more: bool) -> Self {
-        let states = states.into_iter().map(|s| s.0.clone()).collect();
-        JsChangeSet(statesync::ChangeSet { states, cursor, has_more })
-    }
-
+/// A page of the changes feed, as its parts: the JS class `ChangeSet` is built from them.
+#[napi(object, object_from_js = false)]
+pub struct ChangeSetParts {
     /// The states of the page.
-    #[napi(getter)]
-    pub fn states(&self) -> Vec<JsSyncState> {
-        self.0.states.iter().cloned().map(JsSyncState).collect()
-    }
-
+    pub states: Vec<StateHandle>,
     /// Where the next page starts.
-    #[napi(getter)]
-    pub fn cursor(&self) -> String {
-        self.0.cursor.clone()
-    }
-
+    pub cursor: String,
     /// More pages follow.
-    #[napi(getter)]
-    pub fn has_more(&self) -> bool {
-        self.0.has_more
-    }
+    pub has_more: bool,
+}
 
-    /// The wire JSON text.
-    #[napi]
-    pub fn wire_json(&self) -> String {
-        String::from_utf8(statesync::encode(&self.0, statesync::Encoding::Json)).unwrap_or_default()
+impl From<statesync::ChangeSet> for ChangeSetParts {
+    fn from(c: statesync::ChangeSet) -> Self {
+        ChangeSetParts { states: c.states.into_iter().map(handle).collect(), cursor: c.cursor, has_more: c.has_more }
     }
+}
+
+/// A change set from the parts of a JS `ChangeSet`.
+pub(crate) fn change_set(states: Vec<&StateHandle>, cursor: String, has_more: bool) -> statesync::ChangeSet {
+    statesync::ChangeSet { states: states_of(states), cursor, has_more }
+}
+
+/// The wire JSON text of a change set.
+#[napi]
+pub fn change_set_wire_json(states: Vec<&StateHandle>, cursor: String, has_more: bool) -> String {
+    let changes = change_set(states, cursor, has_more);
+    String::from_utf8(statesync::encode(&changes, statesync::Encoding::Json)).unwrap_or_default()
 }
 
 /// A versioned image of a replica.
@@ -288,10 +287,10 @@ impl JsSnapshot {
         self.0.node_id.clone()
     }
 
-    /// Every state, tombstones included.
+    /// Every state, tombstones included (`states` wraps them).
     #[napi(getter)]
-    pub fn states(&self) -> Vec<JsSyncState> {
-        self.0.states.iter().map(|s| JsSyncState(Arc::new(s.clone()))).collect()
+    pub fn state_handles(&self) -> Vec<StateHandle> {
+        self.0.states.iter().map(|s| handle(Arc::new(s.clone()))).collect()
     }
 
     /// The pending queue.
@@ -327,7 +326,7 @@ pub struct ApplyResult {
     /// Settled automatically by the strategy.
     pub resolved: bool,
     /// The stored state afterwards.
-    pub state: JsSyncState,
+    pub state: StateHandle,
     /// The conflict the manual strategy recorded.
     pub conflict: Option<JsSyncConflict>,
 }
@@ -344,7 +343,7 @@ impl From<statesync::ApplyResult> for ApplyResult {
         ApplyResult {
             outcome: outcome.into(),
             resolved: r.resolved,
-            state: JsSyncState(r.state),
+            state: handle(r.state),
             conflict: r.conflict.map(|c| JsSyncConflict(Arc::new(c))),
         }
     }

@@ -1,7 +1,7 @@
 //! The wire functions: `encode`, `decode*`, `compress`, `decompress`.
 
 use crate::errors::{invalid_input, OrThrow};
-use crate::values::{JsChangeSet, JsSnapshot, JsSyncOperation, JsSyncState};
+use crate::values::{change_set, handle, ChangeSetParts, JsSnapshot, JsSyncOperation, StateHandle};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use statesync::{decode, Encoding, PendingOperations};
@@ -18,14 +18,20 @@ pub(crate) fn encoding(name: Option<&str>) -> Result<Encoding> {
 
 /// Encodes a state.
 #[napi(catch_unwind)]
-pub fn encode_state(value: &JsSyncState, encoding: Option<String>) -> Result<Buffer> {
-    Ok(statesync::encode(&*value.0, self::encoding(encoding.as_deref())?).into())
+pub fn encode_state(value: &StateHandle, encoding: Option<String>) -> Result<Buffer> {
+    Ok(statesync::encode(&***value, self::encoding(encoding.as_deref())?).into())
 }
 
 /// Encodes a change set.
 #[napi(catch_unwind)]
-pub fn encode_change_set(value: &JsChangeSet, encoding: Option<String>) -> Result<Buffer> {
-    Ok(statesync::encode(&value.0, self::encoding(encoding.as_deref())?).into())
+pub fn encode_change_set(
+    states: Vec<&StateHandle>,
+    cursor: String,
+    has_more: bool,
+    encoding: Option<String>,
+) -> Result<Buffer> {
+    let changes = change_set(states, cursor, has_more);
+    Ok(statesync::encode(&changes, self::encoding(encoding.as_deref())?).into())
 }
 
 /// Encodes a snapshot.
@@ -43,16 +49,16 @@ pub fn encode_operations(value: Vec<&JsSyncOperation>, encoding: Option<String>)
 
 /// Decodes a state.
 #[napi(catch_unwind)]
-pub fn decode_state(bytes: Uint8Array, encoding: Option<String>) -> Result<JsSyncState> {
+pub fn decode_state(bytes: Uint8Array, encoding: Option<String>) -> Result<StateHandle> {
     decode::<statesync::SyncState>(&bytes, self::encoding(encoding.as_deref())?)
-        .map(|s| JsSyncState(Arc::new(s)))
+        .map(|s| handle(Arc::new(s)))
         .or_throw()
 }
 
 /// Decodes a change set.
 #[napi(catch_unwind)]
-pub fn decode_change_set(bytes: Uint8Array, encoding: Option<String>) -> Result<JsChangeSet> {
-    decode::<statesync::ChangeSet>(&bytes, self::encoding(encoding.as_deref())?).map(JsChangeSet).or_throw()
+pub fn decode_change_set(bytes: Uint8Array, encoding: Option<String>) -> Result<ChangeSetParts> {
+    decode::<statesync::ChangeSet>(&bytes, self::encoding(encoding.as_deref())?).map(ChangeSetParts::from).or_throw()
 }
 
 /// Decodes a snapshot.
