@@ -50,9 +50,7 @@ pub fn encode_operations(value: Vec<&JsSyncOperation>, encoding: Option<String>)
 /// Decodes a state.
 #[napi(catch_unwind)]
 pub fn decode_state(bytes: Uint8Array, encoding: Option<String>) -> Result<StateHandle> {
-    decode::<statesync::SyncState>(&bytes, self::encoding(encoding.as_deref())?)
-        .map(|s| handle(Arc::new(s)))
-        .or_throw()
+    decode::<statesync::SyncState>(&bytes, self::encoding(encoding.as_deref())?).map(|s| handle(Arc::new(s))).or_throw()
 }
 
 /// Decodes a change set.
