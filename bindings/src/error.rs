@@ -1,0 +1,209 @@
+//! The one place errors cross the boundary.
+//!
+//! * [`SyncError`]: every failure of a call into statesync. One variant per core code
+//!   ([`statesync::SyncError::code`]); each carries the core's readable message (its `Display`
+//!   text, with the cause chain of storage errors). A flat error: Kotlin sees
+//!   `SyncException.NotFound` with `message`, Swift `SyncError.NotFound(message:)`; both
+//!   idiomatic layers add the `code` property.
+//! * [`CallbackError`]: what the application's own implementations (transport, resolver) throw
+//!   back into Rust, carrying a code and a reason, since a flat error cannot travel that way.
+
+use std::error::Error as _;
+
+/// A statesync call failed. The variant is the stable code of DESIGN §8.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+#[uniffi(flat_error)]
+pub enum SyncError {
+    /// `NOT_FOUND`: the state or conflict does not exist (or is deleted).
+    #[error("{0}")]
+    NotFound(String),
+    /// `ALREADY_EXISTS`: a live state with this id exists.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// `INVALID_STATE`: a state (remote, imported or stored) is malformed or inconsistent.
+    #[error("{0}")]
+    InvalidState(String),
+    /// `INVALID_INPUT`: an argument is malformed (ids, collections, configuration, JSON text).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// `CONFLICT`: a conflict could not be settled (a non-commutative custom resolver).
+    #[error("{0}")]
+    Conflict(String),
+    /// `RESOLVER`: the application's custom conflict resolver failed.
+    #[error("{0}")]
+    Resolver(String),
+    /// `STORAGE`: the durable store failed; nothing of the call was applied.
+    #[error("{0}")]
+    Storage(String),
+    /// `CORRUPT`: stored or imported bytes are damaged.
+    #[error("{0}")]
+    Corrupt(String),
+    /// `UNSUPPORTED_FORMAT`: a format or schema version this build does not read.
+    #[error("{0}")]
+    UnsupportedFormat(String),
+    /// `UNAUTHORIZED`: the sync peer refused the credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// `TRANSPORT`: the sync peer could not be reached or answered outside the protocol.
+    #[error("{0}")]
+    Transport(String),
+    /// `CLOSED`: the manager was closed.
+    #[error("{0}")]
+    Closed(String),
+}
+
+impl SyncError {
+    /// The stable code (`NOT_FOUND`, ...): the core's, for every variant.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SyncError::NotFound(_) => "NOT_FOUND",
+            SyncError::AlreadyExists(_) => "ALREADY_EXISTS",
+            SyncError::InvalidState(_) => "INVALID_STATE",
+            SyncError::InvalidInput(_) => "INVALID_INPUT",
+            SyncError::Conflict(_) => "CONFLICT",
+            SyncError::Resolver(_) => "RESOLVER",
+            SyncError::Storage(_) => "STORAGE",
+            SyncError::Corrupt(_) => "CORRUPT",
+            SyncError::UnsupportedFormat(_) => "UNSUPPORTED_FORMAT",
+            SyncError::Unauthorized(_) => "UNAUTHORIZED",
+            SyncError::Transport(_) => "TRANSPORT",
+            SyncError::Closed(_) => "CLOSED",
+        }
+    }
+
+    /// An `INVALID_INPUT` error for a malformed argument.
+    pub(crate) fn invalid_input(message: impl std::fmt::Display) -> SyncError {
+        statesync::SyncError::InvalidInput(message.to_string()).into()
+    }
+}
+
+impl From<statesync::SyncError> for SyncError {
+    fn from(error: statesync::SyncError) -> Self {
+        // The core's text, then the causes (SQLite, I/O) that the host cannot hold otherwise.
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        match error.code() {
+            "NOT_FOUND" => SyncError::NotFound(text),
+            "ALREADY_EXISTS" => SyncError::AlreadyExists(text),
+            "INVALID_STATE" => SyncError::InvalidState(text),
+            "INVALID_INPUT" => SyncError::InvalidInput(text),
+            "CONFLICT" => SyncError::Conflict(text),
+            "RESOLVER" => SyncError::Resolver(text),
+            "STORAGE" => SyncError::Storage(text),
+            "CORRUPT" => SyncError::Corrupt(text),
+            "UNSUPPORTED_FORMAT" => SyncError::UnsupportedFormat(text),
+            "UNAUTHORIZED" => SyncError::Unauthorized(text),
+            "CLOSED" => SyncError::Closed(text),
+            // TRANSPORT, and (as the core's `from_code` does) any code a newer core adds.
+            _ => SyncError::Transport(text),
+        }
+    }
+}
+
+/// What an application-implemented transport or resolver throws back into statesync.
+///
+/// A transport's `code` is kept (`TRANSPORT`, `UNAUTHORIZED`, `NOT_FOUND`, ...: a
+/// [`SyncError`] code; anything else becomes `TRANSPORT`); a resolver's failure is always
+/// `RESOLVER`. Any other exception a callback throws becomes `TRANSPORT` (or `RESOLVER`) with
+/// the exception's first line as the reason.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum CallbackError {
+    /// The callback failed.
+    #[error("{code}: {reason}")]
+    Failed {
+        /// A [`SyncError`] code (`TRANSPORT`, `UNAUTHORIZED`, ...).
+        code: String,
+        /// Why, for people.
+        reason: String,
+    },
+}
+
+impl CallbackError {
+    /// The core error this callback failure stands for (transports).
+    pub(crate) fn into_core(self) -> statesync::SyncError {
+        let CallbackError::Failed { code, reason } = self;
+        statesync::SyncError::from_code(&code, reason)
+    }
+
+    /// The reason alone (resolvers: the core wraps it as `RESOLVER`).
+    pub(crate) fn into_reason(self) -> String {
+        let CallbackError::Failed { code, reason } = self;
+        if code.is_empty() || code == "RESOLVER" {
+            reason
+        } else {
+            format!("{code}: {reason}")
+        }
+    }
+}
+
+impl From<statesync::SyncError> for CallbackError {
+    /// A core error raised by a Rust-implemented transport, as its code and message, so that
+    /// [`CallbackError::into_core`] rebuilds exactly the same error.
+    fn from(error: statesync::SyncError) -> Self {
+        CallbackError::Failed { code: error.code().to_owned(), reason: error.message() }
+    }
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for CallbackError {
+    /// An exception the callback did not declare: `TRANSPORT` with its first line (the
+    /// foreign stack trace stays out of the message).
+    fn from(error: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        let reason = error.reason.lines().next().unwrap_or_default().trim().to_owned();
+        CallbackError::Failed { code: "TRANSPORT".into(), reason }
+    }
+}
+
+/// Shorthand for results of exported calls.
+pub type Result<T, E = SyncError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_core_code_keeps_its_code_and_message() {
+        let errors = [
+            statesync::SyncError::NotFound("x".into()),
+            statesync::SyncError::AlreadyExists("x".into()),
+            statesync::SyncError::InvalidState("x".into()),
+            statesync::SyncError::InvalidInput("x".into()),
+            statesync::SyncError::Conflict("x".into()),
+            statesync::SyncError::Resolver("x".into()),
+            statesync::SyncError::Storage { message: "x".into(), source: None },
+            statesync::SyncError::Corrupt("x".into()),
+            statesync::SyncError::UnsupportedFormat("x".into()),
+            statesync::SyncError::Unauthorized("x".into()),
+            statesync::SyncError::Transport("x".into()),
+            statesync::SyncError::Closed,
+        ];
+        for core in errors {
+            let (code, text) = (core.code(), core.to_string());
+            let ffi = SyncError::from(statesync::SyncError::from_code(code, core.message()));
+            assert_eq!(ffi.code(), code);
+            assert_eq!(ffi.to_string(), text);
+            let back = CallbackError::from(core).into_core();
+            assert_eq!((back.code(), back.to_string()), (code, text));
+        }
+    }
+
+    #[test]
+    fn storage_errors_keep_their_cause_chain() {
+        let io = std::io::Error::other("disk full");
+        let core = statesync::SyncError::Storage { message: "commit".into(), source: Some(Box::new(io)) };
+        assert_eq!(SyncError::from(core).to_string(), "storage error: commit: disk full");
+    }
+
+    #[test]
+    fn unexpected_callback_errors_keep_only_the_first_line() {
+        let e = CallbackError::from(uniffi::UnexpectedUniFFICallbackError::new(
+            "java.lang.IllegalStateException: boom\n\tat Foo.bar(Foo.kt:1)",
+        ));
+        let core = e.into_core();
+        assert_eq!(core.code(), "TRANSPORT");
+        assert_eq!(core.message(), "java.lang.IllegalStateException: boom");
+    }
+}

@@ -1,0 +1,398 @@
+//! `SyncManager`: one replica. Every method is a call into the core manager; the long ones
+//! (opening, sync rounds) are async exports that run the blocking core call on a blocking
+//! thread of uniffi's tokio runtime, so they suspend (Kotlin) or await (Swift) instead of
+//! blocking the caller.
+
+use crate::clock::ManualClock;
+use crate::error::Result;
+use crate::event::{core_listener, Status, Subscription, Subscriptions, SyncListener};
+use crate::feed::{scope_of, ChangeSet, SyncContext};
+use crate::results::{ApplyResult, ReconciliationResult, SyncReport};
+use crate::snapshot::Snapshot;
+use crate::state::{parse_json, SyncConflict, SyncOperation, SyncState};
+use crate::strategy::{ConflictStrategy, Resolution};
+use crate::transport::{core_transport, ManagerTransport, SyncTransport};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// SQLite commit durability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum Durability {
+    /// A write that returned survives power loss (`synchronous=FULL`). The default.
+    Full,
+    /// Survives a process crash; the last commits may be lost on power loss.
+    Normal,
+}
+
+/// How to open a [`SyncManager`].
+#[derive(uniffi::Record)]
+pub struct ManagerConfig {
+    /// The replica's node id (1–128 bytes); generated and stored on first open when `null`.
+    #[uniffi(default = None)]
+    pub node_id: Option<String>,
+    /// The SQLite file of the replica (created if missing); `null` keeps it in memory.
+    #[uniffi(default = None)]
+    pub path: Option<String>,
+    /// The default conflict strategy (`lastWriteWins` when `null`).
+    #[uniffi(default = None)]
+    pub strategy: Option<ConflictStrategy>,
+    /// Per-collection strategies.
+    #[uniffi(default)]
+    pub collection_strategies: HashMap<String, ConflictStrategy>,
+    /// The wall clock (the system clock when `null`).
+    #[uniffi(default = None)]
+    pub clock: Option<Arc<ManualClock>>,
+    /// Call custom resolvers both ways round and refuse non-commutative ones (`CONFLICT`).
+    #[uniffi(default = false)]
+    pub check_resolver: bool,
+    /// SQLite commit durability (`full` when `null`).
+    #[uniffi(default = None)]
+    pub durability: Option<Durability>,
+}
+
+impl ManagerConfig {
+    fn into_core(self) -> statesync::ManagerConfig {
+        let mut config = match self.path {
+            Some(path) => statesync::ManagerConfig::sqlite(path),
+            None => statesync::ManagerConfig::memory(),
+        };
+        config.node_id = self.node_id;
+        config.check_resolver = self.check_resolver;
+        if let Some(strategy) = self.strategy {
+            config.strategy = strategy.into_core();
+        }
+        for (collection, strategy) in self.collection_strategies {
+            config.collection_strategies.insert(collection, strategy.into_core());
+        }
+        if let Some(clock) = self.clock {
+            config.clock = Some(clock.0.clone());
+        }
+        config.durability = match self.durability {
+            Some(Durability::Normal) => statesync::Durability::Normal,
+            _ => statesync::Durability::Full,
+        };
+        config
+    }
+}
+
+/// Runs a blocking core call on a blocking thread of the runtime and awaits it. A panic in it
+/// continues as a panic here, which uniffi turns into the host's internal error.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> statesync::Result<T> + Send + 'static) -> Result<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => Ok(result?),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(statesync::SyncError::Transport(format!("the sync task was cancelled: {e}")).into()),
+    }
+}
+
+/// One replica: local CRUD recording pending operations, remote apply and reconcile with
+/// conflict strategies, the changes feed and sync, export/import, status and events.
+/// Thread-safe: share it between threads and coroutines freely.
+///
+/// Releasing the object (Kotlin `close()` / `use {}`, Swift deinit) closes the replica too.
+#[derive(uniffi::Object)]
+pub struct SyncManager {
+    inner: Arc<statesync::SyncManager>,
+    subscriptions: Subscriptions,
+}
+
+impl SyncManager {
+    fn wrap(inner: statesync::SyncManager) -> Arc<Self> {
+        Arc::new(SyncManager { inner: Arc::new(inner), subscriptions: Arc::default() })
+    }
+
+    fn drop_subscriptions(&self) {
+        let subs = std::mem::take(&mut *self.subscriptions.lock().unwrap_or_else(|e| e.into_inner()));
+        for sub in subs {
+            self.inner.unsubscribe(sub);
+        }
+    }
+}
+
+impl Drop for SyncManager {
+    fn drop(&mut self) {
+        // The host released its last handle: close the replica (stops auto-sync, flushes).
+        let _ = self.inner.close();
+        self.drop_subscriptions();
+    }
+}
+
+#[uniffi::export]
+impl SyncManager {
+    /// Opens a replica: loads it from its store, or creates it. See also the async `open`.
+    #[uniffi::constructor]
+    pub fn new(config: ManagerConfig) -> Result<Arc<Self>> {
+        Ok(Self::wrap(statesync::SyncManager::open(config.into_core())?))
+    }
+
+    /// This replica's node id.
+    pub fn node_id(&self) -> Result<String> {
+        Ok(self.inner.node_id()?)
+    }
+
+    /// Creates a state from JSON text (`ALREADY_EXISTS` if a live one has the id). The id is a
+    /// random UUID and the collection `"default"` when not given.
+    #[uniffi::method(default(id = None, collection = None))]
+    pub fn create_state(&self, data: String, id: Option<String>, collection: Option<String>) -> Result<SyncState> {
+        let data = parse_json(&data, "data")?;
+        let state = self.inner.create_state(data, statesync::CreateOptions { id, collection })?;
+        Ok((&*state).into())
+    }
+
+    /// The live state with this id, or `null` (missing or deleted).
+    pub fn get_state(&self, id: String) -> Result<Option<SyncState>> {
+        Ok(self.inner.get_state(&id)?.map(|s| (&*s).into()))
+    }
+
+    /// Replaces a live state's data (`NOT_FOUND` if missing or deleted).
+    pub fn update_state(&self, id: String, data: String) -> Result<SyncState> {
+        let data = parse_json(&data, "data")?;
+        Ok((&*self.inner.update_state(&id, data)?).into())
+    }
+
+    /// Deletes a live state; returns the tombstone (`NOT_FOUND` if missing or deleted).
+    pub fn delete_state(&self, id: String) -> Result<SyncState> {
+        Ok((&*self.inner.delete_state(&id)?).into())
+    }
+
+    /// States ordered by id, optionally of one collection, tombstones only when asked.
+    #[uniffi::method(default(collection = None, include_deleted = false))]
+    pub fn list_states(&self, collection: Option<String>, include_deleted: bool) -> Result<Vec<SyncState>> {
+        let states = self.inner.list_states(collection.as_deref(), include_deleted)?;
+        Ok(states.iter().map(|s| (&**s).into()).collect())
+    }
+
+    /// Local writes not yet acknowledged, oldest first.
+    pub fn pending_operations(&self) -> Result<Vec<SyncOperation>> {
+        Ok(self.inner.pending_operations()?.iter().map(Into::into).collect())
+    }
+
+    /// Drops acknowledged operations (unknown ids are ignored); returns how many were dropped.
+    pub fn acknowledge(&self, op_ids: Vec<String>) -> Result<u64> {
+        Ok(self.inner.acknowledge(&op_ids)? as u64)
+    }
+
+    /// Applies one state from another replica (validated first: a malformed one changes nothing).
+    pub fn apply_remote_state(&self, state: SyncState) -> Result<ApplyResult> {
+        let state = state.into_valid()?;
+        Ok(self.inner.apply_remote_state(state)?.into())
+    }
+
+    /// Applies many remote states in one transaction (all validated first).
+    pub fn reconcile(&self, states: Vec<SyncState>) -> Result<ReconciliationResult> {
+        let states = states.into_iter().map(SyncState::into_valid).collect::<statesync::Result<Vec<_>>>()?;
+        Ok(self.inner.reconcile(states)?.into())
+    }
+
+    /// Unresolved manual conflicts, oldest first.
+    pub fn conflicts(&self) -> Result<Vec<SyncConflict>> {
+        Ok(self.inner.conflicts()?.iter().map(Into::into).collect())
+    }
+
+    /// Settles a manual conflict with a new local write that has seen both sides.
+    pub fn resolve_conflict(&self, conflict_id: String, resolution: Resolution) -> Result<SyncState> {
+        let resolution = resolution.into_core()?;
+        Ok((&*self.inner.resolve_conflict(&conflict_id, resolution)?).into())
+    }
+
+    /// Changes the default strategy.
+    pub fn set_strategy(&self, strategy: ConflictStrategy) -> Result<()> {
+        Ok(self.inner.set_strategy(strategy.into_core())?)
+    }
+
+    /// Sets (or with `null` removes) the strategy of one collection.
+    pub fn set_collection_strategy(&self, collection: String, strategy: Option<ConflictStrategy>) -> Result<()> {
+        Ok(self.inner.set_collection_strategy(&collection, strategy.map(ConflictStrategy::into_core))?)
+    }
+
+    /// One page of the changes feed after `cursor` (`null`: from the beginning) in `context`.
+    #[uniffi::method(default(cursor = None, context = None))]
+    pub fn changes_since(&self, cursor: Option<String>, context: Option<SyncContext>) -> Result<ChangeSet> {
+        let context = context.unwrap_or_default().to_core()?;
+        Ok((&self.inner.changes_since(cursor.as_deref(), &context)?).into())
+    }
+
+    /// Applies a page received from `peer` and stores its cursor for the scope, in one
+    /// transaction (a sync resumes exactly there).
+    #[uniffi::method(default(context = None))]
+    pub fn apply_changes(
+        &self,
+        peer: String,
+        changes: ChangeSet,
+        context: Option<SyncContext>,
+    ) -> Result<ReconciliationResult> {
+        let context = context.unwrap_or_default().to_core()?;
+        let changes = changes.into_core()?;
+        Ok(self.inner.apply_changes(&peer, &context, &changes)?.into())
+    }
+
+    /// The cursor stored for `peer` and this set of collections (empty: all).
+    #[uniffi::method(default(collections = []))]
+    pub fn peer_cursor(&self, peer: String, collections: Vec<String>) -> Result<Option<String>> {
+        Ok(self.inner.peer_cursor(&peer, &scope_of(collections))?)
+    }
+
+    /// Stores (or with `null` clears) the cursor for `peer` and this set of collections.
+    #[uniffi::method(default(collections = []))]
+    pub fn set_peer_cursor(&self, peer: String, cursor: Option<String>, collections: Vec<String>) -> Result<()> {
+        Ok(self.inner.set_peer_cursor(&peer, &scope_of(collections), cursor.as_deref())?)
+    }
+
+    /// This replica as a transport, for syncing with it in process.
+    pub fn as_transport(&self) -> Arc<dyn SyncTransport> {
+        Arc::new(ManagerTransport(self.inner.clone()))
+    }
+
+    /// Syncs with `transport` every `interval` on the manager's own background runtime until
+    /// `stopAutoSync()` or close; failed rounds are retried with backoff. Starting twice is
+    /// `INVALID_INPUT`.
+    #[uniffi::method(default(context = None))]
+    pub fn start_auto_sync(
+        &self,
+        interval: Duration,
+        transport: Arc<dyn SyncTransport>,
+        context: Option<SyncContext>,
+    ) -> Result<()> {
+        let context = context.unwrap_or_default().to_core()?;
+        let config = statesync::AutoSyncConfig::every(interval).context(context);
+        Ok(self.inner.start_auto_sync_with(config, core_transport(transport))?)
+    }
+
+    /// Stops auto-sync after the round in progress (waiting for it). Returns whether it ran.
+    pub fn stop_auto_sync(&self) -> bool {
+        self.inner.stop_auto_sync()
+    }
+
+    /// Runs the next auto-sync round now. Returns whether auto-sync runs.
+    pub fn sync_now(&self) -> bool {
+        self.inner.sync_now()
+    }
+
+    /// Whether auto-sync is running.
+    pub fn is_auto_syncing(&self) -> bool {
+        self.inner.is_auto_syncing()
+    }
+
+    /// A snapshot of every state (tombstones included), the pending queue and the conflicts.
+    pub fn export_state(&self) -> Result<Snapshot> {
+        Ok((&self.inner.export_state()?).into())
+    }
+
+    /// Imports a snapshot: merged like `reconcile` (never overwriting newer local data), or
+    /// with `replace` replacing everything. An invalid snapshot changes nothing.
+    #[uniffi::method(default(replace = false))]
+    pub fn import_state(&self, snapshot: Snapshot, replace: bool) -> Result<ReconciliationResult> {
+        Ok(self.inner.import_state(snapshot.into_core()?, replace)?.into())
+    }
+
+    /// Imports a snapshot from its JSON text (`CORRUPT` if it does not parse).
+    #[uniffi::method(default(replace = false))]
+    pub fn import_json(&self, json: String, replace: bool) -> Result<ReconciliationResult> {
+        Ok(self.inner.import_json(&json, replace)?.into())
+    }
+
+    /// The replica's status.
+    pub fn status(&self) -> Status {
+        self.inner.status().into()
+    }
+
+    /// Registers a listener for every event (after commit, in commit order).
+    pub fn subscribe(&self, listener: Arc<dyn SyncListener>) -> Result<Arc<Subscription>> {
+        let id = self.inner.subscribe_arc(core_listener(listener))?;
+        self.subscriptions.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+        Ok(Arc::new(Subscription { manager: Arc::downgrade(&self.inner), id }))
+    }
+
+    /// Stops auto-sync, flushes and releases the store; every later call fails with `CLOSED`.
+    /// Closing twice is harmless. (Kotlin names it `shutdown()`: there `close()` also releases
+    /// the object, as `AutoCloseable` does.)
+    pub fn close(&self) -> Result<()> {
+        let result = self.inner.close();
+        // Listeners heard the `closed` status; now they can go.
+        self.drop_subscriptions();
+        Ok(result?)
+    }
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl SyncManager {
+    /// Opens a replica on a background thread (SQLite loading can take a while).
+    #[uniffi::constructor]
+    pub async fn open(config: ManagerConfig) -> Result<Arc<Self>> {
+        let config = config.into_core();
+        Ok(Self::wrap(blocking(move || statesync::SyncManager::open(config)).await?))
+    }
+
+    /// A complete bidirectional sync round with another replica in this process: pulls its
+    /// changes, then pushes ours, from the stored cursors.
+    #[uniffi::method(default(context = None))]
+    pub async fn sync_with(&self, other: Arc<SyncManager>, context: Option<SyncContext>) -> Result<SyncReport> {
+        let context = context.unwrap_or_default().to_core()?;
+        let (me, other) = (self.inner.clone(), other.inner.clone());
+        Ok(blocking(move || me.sync_with_context(&other, &context)).await?.into())
+    }
+
+    /// A complete sync round through a transport (the HTTP client, your own, or another
+    /// replica's `asTransport()`): pulls every page, then pushes ours, acknowledging pending
+    /// operations as the peer accepts them. Cancelling the caller abandons the wait; the round
+    /// itself finishes (or fails) in the background, and its cursors keep every change safe.
+    #[uniffi::method(default(context = None))]
+    pub async fn sync(&self, transport: Arc<dyn SyncTransport>, context: Option<SyncContext>) -> Result<SyncReport> {
+        let context = context.unwrap_or_default().to_core()?;
+        let (me, transport) = (self.inner.clone(), core_transport(transport));
+        Ok(blocking(move || me.sync_via(transport.as_ref(), &context)).await?.into())
+    }
+}
+
+/// Checks at compile time that the exported objects can be shared between threads.
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<SyncManager>();
+    check::<Subscription>();
+    check::<ManualClock>();
+    check::<crate::transport::HttpTransport>();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory(node: &str) -> Arc<SyncManager> {
+        SyncManager::new(ManagerConfig {
+            node_id: Some(node.into()),
+            path: None,
+            strategy: None,
+            collection_strategies: HashMap::new(),
+            clock: None,
+            check_resolver: false,
+            durability: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn crud_and_errors_through_the_records() {
+        let m = memory("a");
+        let s = m.create_state(r#"{"theme":"dark"}"#.into(), Some("settings".into()), None).unwrap();
+        assert_eq!((s.data.as_str(), s.version, s.hash.as_str()), (r#"{"theme":"dark"}"#, 1, "730dbbcf9f17f860"));
+        let e = m.update_state("nope".into(), "1".into()).unwrap_err();
+        assert_eq!((e.code(), e.to_string().as_str()), ("NOT_FOUND", "not found: state \"nope\""));
+        assert_eq!(m.create_state("{".into(), None, None).unwrap_err().code(), "INVALID_INPUT");
+        m.close().unwrap();
+        assert_eq!(m.node_id().unwrap_err().code(), "CLOSED");
+    }
+
+    #[test]
+    fn states_cross_back_losslessly() {
+        let a = memory("a");
+        let b = memory("b");
+        let s = a.create_state(r#"{"f":[1.5,-0.0,18446744073709551615]}"#.into(), Some("x".into()), None).unwrap();
+        assert_eq!(b.apply_remote_state(s.clone()).unwrap().outcome, crate::results::ApplyOutcome::Created);
+        assert_eq!(b.get_state("x".into()).unwrap().unwrap(), s);
+        let mut bad = s;
+        bad.data = "2".into();
+        assert_eq!(b.apply_remote_state(bad).unwrap_err().code(), "INVALID_STATE");
+    }
+}

@@ -1,0 +1,145 @@
+//! Sync peers: the transport trait (implemented in Kotlin or Swift, or by the built-in HTTP
+//! client and in-process replicas), and its adapter to the core's blocking `SyncTransport`.
+
+use crate::error::{CallbackError, Result, SyncError};
+use crate::feed::{ChangeSet, SyncCapabilities, SyncContext};
+use crate::results::ReconciliationResult;
+use crate::wire::Encoding;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A sync peer reached somehow: over HTTP ([`HttpTransport`]), through the application's own
+/// channel (implement this interface), or in process (`SyncManager.asTransport()`).
+///
+/// The methods are blocking and run on a background thread of the sync round. Throw
+/// `CallbackError.Failed(code, reason)` with a statesync code (`TRANSPORT` for "try again
+/// later", `UNAUTHORIZED`, ...); any other exception is `TRANSPORT`.
+#[uniffi::export(with_foreign)]
+pub trait SyncTransport: Send + Sync {
+    /// What the peer supports. Asked once at the start of every round.
+    fn capabilities(&self) -> std::result::Result<SyncCapabilities, CallbackError>;
+    /// One page of the peer's changes after `cursor` (`null`: from the beginning).
+    fn pull(&self, cursor: Option<String>, context: SyncContext) -> std::result::Result<ChangeSet, CallbackError>;
+    /// Delivers a page of this replica's changes; the peer reconciles them. Must be idempotent.
+    fn push(&self, changes: ChangeSet) -> std::result::Result<ReconciliationResult, CallbackError>;
+}
+
+/// A transport of the application seen from the core.
+pub(crate) struct ForeignTransport(pub Arc<dyn SyncTransport>);
+
+impl statesync::SyncTransport for ForeignTransport {
+    fn capabilities(&self) -> statesync::Result<statesync::SyncCapabilities> {
+        self.0.capabilities().map(Into::into).map_err(CallbackError::into_core)
+    }
+
+    fn pull(&self, cursor: Option<&str>, context: &statesync::SyncContext) -> statesync::Result<statesync::ChangeSet> {
+        let page = self.0.pull(cursor.map(str::to_owned), context.into()).map_err(CallbackError::into_core)?;
+        page.into_core()
+    }
+
+    fn push(&self, changes: &statesync::ChangeSet) -> statesync::Result<statesync::ReconciliationResult> {
+        self.0.push(changes.into()).map(Into::into).map_err(CallbackError::into_core)
+    }
+}
+
+/// The core transport for any transport the application passed (a Kotlin or Swift object
+/// implementing the interface, or a Rust-implemented one such as [`HttpTransport`]).
+pub(crate) fn core_transport(transport: Arc<dyn SyncTransport>) -> Arc<dyn statesync::SyncTransport> {
+    Arc::new(ForeignTransport(transport))
+}
+
+/// Rust-implemented transports answer the trait with core values converted once.
+fn callback<T>(result: statesync::Result<T>) -> std::result::Result<T, CallbackError> {
+    result.map_err(CallbackError::from)
+}
+
+/// Options of [`HttpTransport`].
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct HttpOptions {
+    /// Headers sent with every request (`Authorization`, ...).
+    #[uniffi(default)]
+    pub headers: HashMap<String, String>,
+    /// How long one request may take.
+    #[uniffi(default = None)]
+    pub timeout: Option<Duration>,
+    /// The preferred encoding, used when the peer supports it (JSON otherwise).
+    #[uniffi(default = None)]
+    pub encoding: Option<Encoding>,
+    /// zstd-compress large bodies when the peer accepts it.
+    #[uniffi(default = true)]
+    pub compress: bool,
+}
+
+/// The built-in client of the HTTP sync protocol (docs/protocol.md), e.g. for `statesync-hub`.
+#[derive(uniffi::Object)]
+pub struct HttpTransport {
+    inner: statesync::HttpTransport,
+}
+
+#[uniffi::export]
+impl HttpTransport {
+    /// A transport to the peer serving the protocol at `base_url`. A URL that is not absolute
+    /// HTTP(S), an invalid header or a zero timeout is `INVALID_INPUT`.
+    #[uniffi::constructor(default(options = None))]
+    pub fn new(base_url: String, options: Option<HttpOptions>) -> Result<Arc<Self>> {
+        let options =
+            options.unwrap_or(HttpOptions { headers: HashMap::new(), timeout: None, encoding: None, compress: true });
+        let mut inner = statesync::HttpTransport::new(&base_url)?;
+        let mut headers: Vec<(String, String)> = options.headers.into_iter().collect();
+        headers.sort();
+        for (name, value) in &headers {
+            inner = inner.header(name, value);
+        }
+        if let Some(timeout) = options.timeout {
+            if timeout.is_zero() {
+                return Err(SyncError::invalid_input("timeout must be positive"));
+            }
+            inner = inner.timeout(timeout);
+        }
+        let encoding = options.encoding.unwrap_or(Encoding::Binary);
+        inner = inner.encoding(encoding.into()).compress(options.compress);
+        Ok(Arc::new(HttpTransport { inner }))
+    }
+
+    /// The peer's base URL.
+    pub fn base_url(&self) -> String {
+        self.inner.base_url().to_owned()
+    }
+}
+
+#[uniffi::export]
+impl SyncTransport for HttpTransport {
+    fn capabilities(&self) -> std::result::Result<SyncCapabilities, CallbackError> {
+        callback(statesync::SyncTransport::capabilities(&self.inner)).map(|c| (&c).into())
+    }
+
+    fn pull(&self, cursor: Option<String>, context: SyncContext) -> std::result::Result<ChangeSet, CallbackError> {
+        let context = context.to_core()?;
+        callback(statesync::SyncTransport::pull(&self.inner, cursor.as_deref(), &context)).map(|c| (&c).into())
+    }
+
+    fn push(&self, changes: ChangeSet) -> std::result::Result<ReconciliationResult, CallbackError> {
+        let changes = changes.into_core()?;
+        callback(statesync::SyncTransport::push(&self.inner, &changes)).map(Into::into)
+    }
+}
+
+/// A replica in this process as a transport (tests, examples, in-process peers).
+pub(crate) struct ManagerTransport(pub Arc<statesync::SyncManager>);
+
+impl SyncTransport for ManagerTransport {
+    fn capabilities(&self) -> std::result::Result<SyncCapabilities, CallbackError> {
+        callback(statesync::SyncTransport::capabilities(&*self.0)).map(|c| (&c).into())
+    }
+
+    fn pull(&self, cursor: Option<String>, context: SyncContext) -> std::result::Result<ChangeSet, CallbackError> {
+        let context = context.to_core()?;
+        callback(statesync::SyncTransport::pull(&*self.0, cursor.as_deref(), &context)).map(|c| (&c).into())
+    }
+
+    fn push(&self, changes: ChangeSet) -> std::result::Result<ReconciliationResult, CallbackError> {
+        let changes = changes.into_core()?;
+        callback(statesync::SyncTransport::push(&*self.0, &changes)).map(Into::into)
+    }
+}

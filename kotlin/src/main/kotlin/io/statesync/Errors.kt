@@ -1,0 +1,33 @@
+// The idiomatic Kotlin layer over the generated bindings: error codes.
+package io.statesync
+
+/**
+ * The stable, language-independent code of this error (`NOT_FOUND`, `INVALID_STATE`, ...):
+ * the core's `SyncError::code`, the same in every binding. The subclass says the same thing
+ * (`SyncException.NotFound`); `message` is the readable text.
+ */
+val SyncException.code: String
+    get() = when (this) {
+        is SyncException.NotFound -> "NOT_FOUND"
+        is SyncException.AlreadyExists -> "ALREADY_EXISTS"
+        is SyncException.InvalidState -> "INVALID_STATE"
+        is SyncException.InvalidInput -> "INVALID_INPUT"
+        is SyncException.Conflict -> "CONFLICT"
+        is SyncException.Resolver -> "RESOLVER"
+        is SyncException.Storage -> "STORAGE"
+        is SyncException.Corrupt -> "CORRUPT"
+        is SyncException.UnsupportedFormat -> "UNSUPPORTED_FORMAT"
+        is SyncException.Unauthorized -> "UNAUTHORIZED"
+        is SyncException.Transport -> "TRANSPORT"
+        is SyncException.Closed -> "CLOSED"
+    }
+
+/**
+ * The error a [SyncTransport] of your own throws: [code] is a statesync code (`TRANSPORT` for
+ * "try again later", `UNAUTHORIZED`, ...). Any other exception a transport throws is `TRANSPORT`.
+ */
+fun transportFailure(reason: String, code: String = "TRANSPORT"): CallbackException =
+    CallbackException.Failed(code, reason)
+
+/** This error as a [CallbackException], to rethrow from a transport that called a manager. */
+fun SyncException.toCallbackException(): CallbackException = CallbackException.Failed(code, message ?: "")

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The Kotlin and Swift part of the test command (uniffi bindings, crate bindings/):
+#   1. Kotlin: `mvn -q verify` in kotlin/ builds the Rust library and the generator, generates the
+#      Kotlin sources, packages the jar and runs the JUnit tests (conformance suite, wire golden
+#      files, binding behaviour, the README example, the example app against a hub together
+#      with the Python client), then the W1 benchmark once in its quick smoke mode.
+#   2. Swift: swift/generate.sh generates the Swift sources and checks the expected symbols;
+#      `swift test` runs when a Swift toolchain is on PATH (otherwise: SKIPPED swift: no toolchain).
+# Usage: scripts/test-uniffi.sh      (standalone; scripts/test.sh calls it after scripts/test-python.sh,
+#        whose venv, target/python-venv, the example test's Python client needs)
+# Idempotent: Maven keeps its downloads in ~/.m2, cargo its builds in $CARGO_TARGET_DIR or target/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+need() {
+    command -v "$1" >/dev/null 2>&1 || { echo "ERROR: '$1' is required but not on PATH ($2)" >&2; exit 1; }
+}
+
+need cargo "install Rust with rustup: https://rustup.rs"
+need java "the Kotlin bindings need a JDK 17 or newer (Debian: apt-get install openjdk-17-jdk-headless)"
+need mvn "the Kotlin bindings build with Maven (Debian: apt-get install maven)"
+need python3 "the build extracts the README examples with python3"
+java_major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p' | cut -d. -f1)
+if [ "${java_major:-0}" -lt 17 ]; then
+    echo "ERROR: Java 17 or newer is required for the Kotlin bindings (found ${java_major:-unknown})" >&2
+    exit 1
+fi
+if ! target/python-venv/bin/python -c 'import statesync' >/dev/null 2>&1; then
+    echo "ERROR: the Python package is not installed in target/python-venv: the Kotlin example test syncs" >&2
+    echo "       with the Python settings client. Run scripts/test-python.sh first (scripts/test.sh does)." >&2
+    exit 1
+fi
+
+step "kotlin: mvn -q verify (Rust library and generator, generated sources, jar, JUnit tests)"
+(cd kotlin && mvn -q verify)
+for report in kotlin/target/surefire-reports/*.txt; do
+    sed -n 's/^Tests run: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\), Skipped: \([0-9]*\).* in \(.*\)$/  \5: \1 tests, \2 failures, \3 errors, \4 skipped/p' "$report"
+done
+
+step "kotlin: W1 benchmark smoke run (mvn -q exec:exec@bench; full run: -Dbench.args=)"
+(cd kotlin && mvn -q exec:exec@bench)
+
+step "swift: generate the bindings (swift/generate.sh) and check the expected symbols"
+swift/generate.sh
+
+step "swift: swift test"
+if command -v swift >/dev/null 2>&1; then
+    target_dir="${CARGO_TARGET_DIR:-target}"
+    case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
+    (cd swift && STATESYNC_LIB_DIR="$target_dir/release" STATESYNC_REPO="$PWD/.." swift test)
+else
+    echo "SKIPPED swift: no toolchain"
+fi
+
+echo
+echo "kotlin and swift: all tests passed"

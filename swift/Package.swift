@@ -1,0 +1,52 @@
+// swift-tools-version:5.9
+// statesync for Swift: the uniffi-generated bindings of bindings/ (crate statesync-ffi) plus an
+// idiomatic layer (Sources/Statesync). Run `./generate.sh` first: it builds the Rust library and
+// generates the C header, module map and Swift source into target/generated/ (never committed).
+// On Linux the library is linked from $STATESYNC_LIB_DIR (default: ../target/release); on Apple
+// platforms package it as an XCFramework instead (see docs/adr/0012-uniffi-bindings.md).
+import PackageDescription
+
+let libDir = Context.environment["STATESYNC_LIB_DIR"] ?? (Context.packageDirectory + "/../target/release")
+
+let package = Package(
+    name: "Statesync",
+    platforms: [.macOS(.v12), .iOS(.v15)],
+    products: [
+        .library(name: "Statesync", targets: ["Statesync"]),
+    ],
+    targets: [
+        // The generated C header and module map (the FFI symbols of libstatesync_ffi).
+        .target(
+            name: "StatesyncFFI",
+            path: "target/generated/StatesyncFFI",
+            publicHeadersPath: "include"
+        ),
+        // The generated Swift bindings.
+        .target(
+            name: "StatesyncUniffi",
+            dependencies: ["StatesyncFFI"],
+            path: "target/generated/StatesyncUniffi",
+            linkerSettings: [
+                .linkedLibrary("statesync_ffi"),
+                .unsafeFlags(["-L", libDir, "-Xlinker", "-rpath", "-Xlinker", libDir]),
+            ]
+        ),
+        // The idiomatic layer: error codes, Codable helpers, AsyncStream of events.
+        .target(
+            name: "Statesync",
+            dependencies: ["StatesyncUniffi"],
+            path: "Sources/Statesync"
+        ),
+        .testTarget(
+            name: "StatesyncTests",
+            dependencies: ["Statesync"],
+            path: "Tests/StatesyncTests"
+        ),
+        // The README's Swift example, extracted by generate.sh and run as a test.
+        .testTarget(
+            name: "StatesyncReadmeTests",
+            dependencies: ["Statesync"],
+            path: "target/generated/StatesyncReadmeTests"
+        ),
+    ]
+)

@@ -1,0 +1,154 @@
+// The idiomatic Swift layer over the generated bindings (module StatesyncUniffi, re-exported):
+// error codes, Codable helpers for JSON data, events as an AsyncStream, closures as listeners
+// and resolvers. Everything here is a thin convenience: the behaviour is the Rust core's.
+@_exported import StatesyncUniffi
+import Foundation
+
+extension SyncError {
+    /// The stable, language-independent code (`NOT_FOUND`, `INVALID_STATE`, ...): the core's
+    /// `SyncError::code`, the same in every binding.
+    public var code: String {
+        switch self {
+        case .NotFound: return "NOT_FOUND"
+        case .AlreadyExists: return "ALREADY_EXISTS"
+        case .InvalidState: return "INVALID_STATE"
+        case .InvalidInput: return "INVALID_INPUT"
+        case .Conflict: return "CONFLICT"
+        case .Resolver: return "RESOLVER"
+        case .Storage: return "STORAGE"
+        case .Corrupt: return "CORRUPT"
+        case .UnsupportedFormat: return "UNSUPPORTED_FORMAT"
+        case .Unauthorized: return "UNAUTHORIZED"
+        case .Transport: return "TRANSPORT"
+        case .Closed: return "CLOSED"
+        }
+    }
+
+    /// The readable message (the core's text, e.g. `not found: state "x"`).
+    public var message: String {
+        switch self {
+        case .NotFound(let m), .AlreadyExists(let m), .InvalidState(let m), .InvalidInput(let m),
+             .Conflict(let m), .Resolver(let m), .Storage(let m), .Corrupt(let m),
+             .UnsupportedFormat(let m), .Unauthorized(let m), .Transport(let m), .Closed(let m):
+            return m
+        }
+    }
+}
+
+/// The error a `SyncTransport` of your own throws: `code` is a statesync code (`TRANSPORT` for
+/// "try again later", `UNAUTHORIZED`, ...). Any other error a transport throws is `TRANSPORT`.
+public func transportFailure(_ reason: String, code: String = "TRANSPORT") -> CallbackError {
+    .Failed(code: code, reason: reason)
+}
+
+// ---- JSON data with Codable ------------------------------------------------------------------
+
+extension SyncState {
+    /// The state's data decoded into `T` (any `Decodable`).
+    public func decode<T: Decodable>(_ type: T.Type, using decoder: JSONDecoder = JSONDecoder()) throws -> T {
+        try decoder.decode(T.self, from: Data(data.utf8))
+    }
+}
+
+extension SyncOperation {
+    /// The operation's data decoded into `T`.
+    public func decode<T: Decodable>(_ type: T.Type, using decoder: JSONDecoder = JSONDecoder()) throws -> T {
+        try decoder.decode(T.self, from: Data(data.utf8))
+    }
+}
+
+/// JSON text of an `Encodable` value.
+public func jsonText<T: Encodable>(_ value: T, using encoder: JSONEncoder = JSONEncoder()) throws -> String {
+    String(decoding: try encoder.encode(value), as: UTF8.self)
+}
+
+extension SyncManager {
+    /// Creates a state holding `value` encoded as JSON.
+    @discardableResult
+    public func createState<T: Encodable>(value: T, id: String? = nil, collection: String? = nil) throws -> SyncState {
+        try createState(data: jsonText(value), id: id, collection: collection)
+    }
+
+    /// Replaces a live state's data with `value` encoded as JSON.
+    @discardableResult
+    public func updateState<T: Encodable>(id: String, value: T) throws -> SyncState {
+        try updateState(id: id, data: jsonText(value))
+    }
+
+    /// Calls `handler` for every event, on the thread that committed it (after the commit,
+    /// outside every lock). Keep the `Subscription` and call `unsubscribe()` to stop.
+    public func subscribe(_ handler: @escaping @Sendable (SyncEvent) -> Void) throws -> Subscription {
+        try subscribe(listener: ClosureListener(handler))
+    }
+
+    /// Every event of this replica from now on, in commit order. Subscribes at once; ending
+    /// the iteration (or cancelling its task) unsubscribes. The buffer is unbounded.
+    public func events() -> AsyncStream<SyncEvent> {
+        AsyncStream { continuation in
+            do {
+                let subscription = try self.subscribe { event in continuation.yield(event) }
+                continuation.onTermination = { _ in _ = subscription.unsubscribe() }
+            } catch {
+                continuation.finish()
+            }
+        }
+    }
+}
+
+/// A manual resolution writing `value`.
+public func customResolution<T: Encodable>(_ value: T) throws -> Resolution {
+    .custom(data: try jsonText(value))
+}
+
+/// A custom conflict strategy from a closure. It must be deterministic and commutative;
+/// whatever it throws fails the call with `RESOLVER`.
+public func customStrategy(_ resolve: @escaping @Sendable (SyncState, SyncState) throws -> Resolved) -> ConflictStrategy {
+    .custom(resolver: ClosureResolver(resolve))
+}
+
+final class ClosureListener: SyncListener, @unchecked Sendable {
+    private let handler: @Sendable (SyncEvent) -> Void
+    init(_ handler: @escaping @Sendable (SyncEvent) -> Void) { self.handler = handler }
+    func onEvent(event: SyncEvent) throws { handler(event) }
+}
+
+final class ClosureResolver: ConflictResolver, @unchecked Sendable {
+    private let body: @Sendable (SyncState, SyncState) throws -> Resolved
+    init(_ body: @escaping @Sendable (SyncState, SyncState) throws -> Resolved) { self.body = body }
+    func resolve(local: SyncState, remote: SyncState) throws -> Resolved {
+        do {
+            return try body(local, remote)
+        } catch let error as CallbackError {
+            throw error
+        } catch {
+            throw CallbackError.Failed(code: "RESOLVER", reason: String(describing: error))
+        }
+    }
+}
+
+// ---- events ------------------------------------------------------------------------------------
+
+extension SyncEvent {
+    /// The event's name in every binding (`stateCreated`, `syncCompleted`, ...).
+    public var name: String {
+        switch self {
+        case .stateCreated: return "stateCreated"
+        case .stateUpdated: return "stateUpdated"
+        case .stateDeleted: return "stateDeleted"
+        case .conflictDetected: return "conflictDetected"
+        case .conflictResolved: return "conflictResolved"
+        case .syncStarted: return "syncStarted"
+        case .syncCompleted: return "syncCompleted"
+        case .syncFailed: return "syncFailed"
+        case .statusChanged: return "statusChanged"
+        }
+    }
+
+    /// The state a state event carries, `nil` for the other events.
+    public var state: SyncState? {
+        switch self {
+        case .stateCreated(let s), .stateUpdated(let s), .stateDeleted(let s): return s
+        default: return nil
+        }
+    }
+}
