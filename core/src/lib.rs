@@ -18,6 +18,7 @@
 
 #![warn(missing_docs)]
 
+mod backoff;
 mod canonical;
 mod clock;
 mod conflict;
@@ -43,6 +44,7 @@ mod transport;
 mod txn;
 mod wire;
 
+pub use backoff::backoff_delay;
 pub use canonical::{canonical_json, state_hash};
 pub use clock::{ClockOrdering, VectorClock};
 pub use conflict::{ConflictResolver, ConflictStrategy, Resolution, Resolved, SyncConflict};
@@ -58,11 +60,14 @@ pub use manager::{CreateOptions, ManagerConfig, StorageConfig, SyncManager, Sync
 pub use operation::{OperationKind, SyncOperation};
 pub use round::{RoundStep, SyncRound};
 #[cfg(feature = "runtime")]
-pub use session::{backoff_delay, AutoSyncConfig};
+pub use session::AutoSyncConfig;
 pub use snapshot::{Snapshot, SNAPSHOT_FORMAT};
 pub use state::{
     validate_collection, validate_data, validate_id, validate_node_id, SyncState, DEFAULT_COLLECTION,
     MAX_COLLECTION_BYTES, MAX_COUNTER, MAX_DATA_DEPTH, MAX_ID_BYTES, MAX_NODE_ID_BYTES,
+};
+pub use store::journal::{
+    JournalCursor, JournalImage, JournalMeta, JournalOp, JournalRecord, JournalRow, JournalSink, JournalStorage,
 };
 #[cfg(not(target_family = "wasm"))]
 pub use timestamp::SystemClock;

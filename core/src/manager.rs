@@ -30,6 +30,8 @@ pub enum StorageConfig {
     /// An SQLite database file (created if missing).
     #[cfg(feature = "sqlite")]
     Sqlite(std::path::PathBuf),
+    /// Persisted by the application through a [`crate::JournalSink`] (the browser's IndexedDB).
+    Journal(crate::store::journal::JournalStorage),
 }
 
 /// How to open a [`SyncManager`].
@@ -77,6 +79,11 @@ impl ManagerConfig {
     #[cfg(feature = "sqlite")]
     pub fn sqlite(path: impl Into<std::path::PathBuf>) -> Self {
         ManagerConfig { storage: StorageConfig::Sqlite(path.into()), ..Self::default() }
+    }
+
+    /// A replica persisted through a journal sink, opened from the image the sink kept.
+    pub fn journal(storage: crate::store::journal::JournalStorage) -> Self {
+        ManagerConfig { storage: StorageConfig::Journal(storage), ..Self::default() }
     }
 
     /// Sets the node id.
@@ -204,6 +211,7 @@ impl SyncManager {
             StorageConfig::Memory => Box::new(MemoryStore),
             #[cfg(feature = "sqlite")]
             StorageConfig::Sqlite(path) => Box::new(crate::store::sqlite::SqliteStore::open(path, config.durability)?),
+            StorageConfig::Journal(journal) => Box::new(crate::store::journal::JournalStore::new(journal)),
         };
         let replica = match store.load()? {
             Some(replica) => {
@@ -542,7 +550,7 @@ impl SyncManager {
 
     /// A round that could not start (peer unreachable, incompatible): `SyncFailed` with the
     /// peer's node id when known, empty otherwise.
-    pub(crate) fn round_failed_to_start(&self, peer: &str, error: &SyncError) {
+    pub fn round_failed_to_start(&self, peer: &str, error: &SyncError) {
         let event = SyncEvent::SyncFailed { peer: peer.to_owned(), message: error.to_string() };
         self.round_event(event, |i| i.sync_failed = true);
     }

@@ -328,7 +328,6 @@ impl Overlay {
         self.index.clear();
     }
 
-    #[cfg(feature = "sqlite")]
     pub fn iter(&self) -> impl Iterator<Item = &Stored> {
         self.items.iter()
     }

@@ -4,6 +4,7 @@
 use crate::error::Result;
 use crate::replica::{ChangeBatch, Replica};
 
+pub(crate) mod journal;
 pub(crate) mod memory;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
