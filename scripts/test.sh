@@ -12,6 +12,8 @@ need() {
 need cargo "install Rust with rustup: https://rustup.rs"
 need python3 "the storage tests use python3's sqlite3 module to hold a lock"
 need node "install Node.js 18 or newer with npm: https://nodejs.org"
+need java "the Kotlin bindings need a JDK 17 or newer (Debian: apt-get install openjdk-17-jdk-headless)"
+need mvn "the Kotlin bindings build with Maven (Debian: apt-get install maven)"
 
 step "rust: format"
 cargo fmt --all -- --check
@@ -42,6 +44,12 @@ scripts/test-python.sh
 
 step "node: the statesync npm package, its tests, examples and benchmark smoke run"
 scripts/test-node.sh
+
+step "kotlin and swift: the uniffi bindings (mvn -q verify in kotlin/; swift/ generated, tested where swift exists)"
+scripts/test-uniffi.sh
+
+step "browser: the WebAssembly package, its tests in Node and headless Chromium, budgets"
+scripts/test-wasm.sh
 
 step "rust: demo"
 cargo run -q -p statesync --example demo >/dev/null

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The browser package's part of the test command (wasm/): installs what is missing, builds the
+# package, and runs its checks and tests:
+#   toolchain (Debian rustc-web, wasm-ld-16, Chromium, binaryen; wasm-bindgen-cli of the exact
+#   version in wasm/Cargo.lock; npm packages into wasm/node_modules), rustfmt and clippy of the
+#   crate for wasm32, the release build and its size budget, the TypeScript shape check, the
+#   wasm-bindgen tests (conformance suite + wire golden files) under Node and in headless
+#   Chromium, the Node tests of the TS layer, the Chromium end-to-end tests (with the hub and the
+#   Python client when target/python-venv exists, else a Node client), and a bench smoke run.
+# Usage: scripts/test-wasm.sh          Idempotent; warm, it takes a few minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n==> %s\n' "$*"; }
+fail() { echo "ERROR: $*" >&2; exit 1; }
+
+step "wasm: toolchain"
+scripts/install-wasm-toolchain.sh
+command -v node >/dev/null || fail "'node' (20 or newer) is required on PATH"
+command -v npm >/dev/null || fail "'npm' is required on PATH"
+command -v cargo >/dev/null || fail "'cargo' is required on PATH (rustup: https://rustup.rs)"
+for tool in /usr/bin/cargo /usr/bin/rustc wasm-ld-16 /usr/bin/chromium /usr/bin/chromedriver; do
+    command -v "$tool" >/dev/null || fail "'$tool' is missing after scripts/install-wasm-toolchain.sh"
+done
+want=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/, ""); print}' wasm/Cargo.lock)
+[ -n "$want" ] || fail "no wasm-bindgen version in wasm/Cargo.lock"
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$want" ]; then
+    echo "installing wasm-bindgen-cli $want (have: ${have:-none}); cold, this takes 8-17 minutes"
+    # Without --locked: the registry mirror lacks one locked transitive version.
+    cargo install --quiet wasm-bindgen-cli --version "$want"
+fi
+echo "wasm-bindgen $(wasm-bindgen --version | awk '{print $2}')"
+(cd wasm && if [ ! -x node_modules/.bin/tsc ] || [ ! -d node_modules/playwright-core ] || [ package.json -nt node_modules/.package-lock.json ]; then
+    npm install --no-audit --no-fund --loglevel=error
+else echo "npm packages present"; fi)
+
+step "wasm: rustfmt and clippy (wasm32, warnings are errors)"
+(cd wasm && cargo fmt --check)
+(cd wasm && RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 \
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-16 \
+    PATH=/usr/bin:$PATH /usr/bin/cargo clippy --quiet --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort \
+    --target-dir ../target/wasm32-test --all-targets -- -D warnings)
+
+step "wasm: build the package (release, size-optimised) into wasm/dist"
+wasm/build.sh
+
+step "wasm: size budget (gzipped .wasm <= 200 KB)"
+size=$(gzip -9 -c wasm/dist/wasm/statesync_wasm_bg.wasm | wc -c)
+echo "gzipped .wasm: $size bytes (budget 204800)"
+if [ "$size" -gt 204800 ]; then
+    echo "BUDGET MISSED: the gzipped .wasm is over 200 KB (see docs/adr/0014-browser-package.md)" >&2
+    [ "${STATESYNC_WASM_STRICT_BUDGET:-0}" = 1 ] && exit 1
+fi
+
+step "wasm: the implementation satisfies node/index.d.ts (tsc --noEmit)"
+(cd wasm && node_modules/.bin/tsc -p tests/types/tsconfig.json)
+
+step "wasm: wasm-bindgen tests (conformance suite, wire golden files) under Node and in headless Chromium"
+wasm/test-rust.sh both
+
+step "wasm: Node tests of the TypeScript layer"
+(cd wasm && node --test tests/node/)
+
+step "wasm: the Rust hub for the end-to-end tests (cargo build -p statesync-hub)"
+cargo build --quiet -p statesync-hub
+
+step "wasm: end-to-end tests in Chromium (tabs, reload, crash, hub + Python/Node client, README snippet, screenshot)"
+(cd wasm && node --test tests/e2e/)
+
+step "wasm: W1 benchmark smoke run (npm run bench -- --quick)"
+(cd wasm && node bench/w1.mjs --quick)
+
+echo
+echo "wasm: all tests passed"

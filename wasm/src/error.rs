@@ -1,0 +1,64 @@
+//! The one place where core errors become JS errors: a `SyncError` instance (made by the factory
+//! the TypeScript layer registers at start-up) with `code` = [`statesync::SyncError::code`].
+//! An error thrown by application code (a resolver) is kept as the error's `cause`.
+
+use std::cell::RefCell;
+use wasm_bindgen::prelude::*;
+
+thread_local! {
+    /// `(code, message, cause) => SyncError`, set by [`set_error_factory`].
+    static FACTORY: RefCell<Option<js_sys::Function>> = const { RefCell::new(None) };
+    /// The last error a JS callback threw, attached as the cause of the error it turned into.
+    static CAUSE: RefCell<Option<JsValue>> = const { RefCell::new(None) };
+}
+
+/// Registers the function that builds the package's `SyncError` from a code, a message and an
+/// optional cause. Called once by the TypeScript layer when the module starts.
+#[wasm_bindgen(js_name = setErrorFactory)]
+pub fn set_error_factory(factory: js_sys::Function) {
+    FACTORY.with(|f| *f.borrow_mut() = Some(factory));
+}
+
+/// Remembers what a JS callback threw, to become the cause of the resulting `SyncError`.
+pub(crate) fn remember_cause(cause: JsValue) {
+    CAUSE.with(|c| *c.borrow_mut() = Some(cause));
+}
+
+/// A `SyncError` with this code and message.
+pub(crate) fn make(code: &str, message: &str) -> JsValue {
+    let cause = CAUSE.with(|c| c.borrow_mut().take()).unwrap_or(JsValue::UNDEFINED);
+    let made = FACTORY.with(|f| {
+        f.borrow()
+            .as_ref()
+            .and_then(|f| f.call3(&JsValue::NULL, &JsValue::from_str(code), &JsValue::from_str(message), &cause).ok())
+    });
+    made.unwrap_or_else(|| {
+        // Before the factory is registered (wasm-bindgen tests): a plain Error with a code.
+        let e = js_sys::Error::new(message);
+        e.set_name("SyncError");
+        let _ = js_sys::Reflect::set(&e, &"code".into(), &code.into());
+        e.into()
+    })
+}
+
+/// The JS error for a core error.
+pub(crate) fn to_js(e: statesync::SyncError) -> JsValue {
+    make(e.code(), &e.to_string())
+}
+
+/// `INVALID_INPUT` with this message.
+pub(crate) fn invalid_input(message: impl std::fmt::Display) -> JsValue {
+    make("INVALID_INPUT", &format!("invalid input: {message}"))
+}
+
+/// The result of a core call, with its error mapped.
+pub(crate) trait OrJs<T> {
+    /// Maps the error to a JS `SyncError`.
+    fn js(self) -> Result<T, JsValue>;
+}
+
+impl<T> OrJs<T> for statesync::Result<T> {
+    fn js(self) -> Result<T, JsValue> {
+        self.map_err(to_js)
+    }
+}

@@ -1,0 +1,99 @@
+//! `statesync-wasm`: the browser binding of statesync. The core runs in WebAssembly without
+//! SQLite and without a tokio runtime; this crate only converts values (JSON text across the
+//! boundary), maps errors to the one JS `SyncError` (see [`error`]), injects `Date.now()` as the
+//! wall clock and exposes the sans-IO sync round that the TypeScript layer drives with `fetch`.
+//! Persistence (IndexedDB), tabs (BroadcastChannel), events and timers live in `wasm/ts/`.
+
+#![warn(missing_docs)]
+
+mod clock;
+mod error;
+mod events;
+mod http;
+mod journal;
+mod manager;
+mod round;
+mod strategy;
+mod values;
+pub mod wire;
+
+pub use clock::ManualClock;
+pub use error::set_error_factory;
+pub use manager::Manager;
+pub use round::Round;
+pub use values::{Applied, Page, State};
+
+use wasm_bindgen::prelude::*;
+
+/// The sync protocol version this build speaks.
+#[wasm_bindgen(js_name = protocolVersion)]
+pub fn protocol_version() -> u32 {
+    statesync::PROTOCOL_VERSION as u32
+}
+
+/// The wire format version this build writes.
+#[wasm_bindgen(js_name = wireFormat)]
+pub fn wire_format() -> u32 {
+    statesync::WIRE_FORMAT as u32
+}
+
+/// Deepest nesting of `data` accepted.
+#[wasm_bindgen(js_name = maxDataDepth)]
+pub fn max_data_depth() -> u32 {
+    statesync::MAX_DATA_DEPTH as u32
+}
+
+/// Compares two clocks given as JSON objects: `equal`, `before`, `after` or `concurrent`.
+#[wasm_bindgen(js_name = compareClocks)]
+pub fn compare_clocks(a: &str, b: &str) -> Result<String, JsValue> {
+    let (a, b) = (clock::parse(a)?, clock::parse(b)?);
+    Ok(match a.compare(&b) {
+        statesync::ClockOrdering::Equal => "equal",
+        statesync::ClockOrdering::Before => "before",
+        statesync::ClockOrdering::After => "after",
+        statesync::ClockOrdering::Concurrent => "concurrent",
+    }
+    .to_owned())
+}
+
+/// The entrywise maximum of two clocks, as JSON.
+#[wasm_bindgen(js_name = mergeClocks)]
+pub fn merge_clocks(a: &str, b: &str) -> Result<String, JsValue> {
+    let mut a = clock::parse(a)?;
+    a.merge(&clock::parse(b)?);
+    Ok(serde_json::to_string(&a).expect("a clock serialises"))
+}
+
+/// True when `a` has seen everything `b` has.
+#[wasm_bindgen]
+pub fn dominates(a: &str, b: &str) -> Result<bool, JsValue> {
+    Ok(clock::parse(a)?.dominates(&clock::parse(b)?))
+}
+
+/// The W1a workload run inside WebAssembly without crossing to JS per call (the benchmark's
+/// reference for the binding's own overhead): seconds for `updates` updates over `keys` keys.
+#[wasm_bindgen(js_name = benchCoreW1)]
+pub fn bench_core_w1(keys: u32, updates: u32) -> Result<f64, JsValue> {
+    use statesync::{CreateOptions, ManagerConfig, SyncManager};
+    let m = SyncManager::open(ManagerConfig::memory().node_id("bench").clock(std::sync::Arc::new(clock::DateClock)))
+        .map_err(error::to_js)?;
+    let names: Vec<String> = (0..keys).map(|k| format!("key-{k}")).collect();
+    for name in &names {
+        m.create_state(serde_json::json!({"n": 0, "name": name}), CreateOptions::id(name.clone()))
+            .map_err(error::to_js)?;
+    }
+    let start = js_sys::Date::now();
+    for i in 0..updates as usize {
+        let name = &names[i % names.len()];
+        m.update_state(name, serde_json::json!({"n": i, "name": name})).map_err(error::to_js)?;
+    }
+    Ok((js_sys::Date::now() - start) / 1000.0)
+}
+
+/// The delay in milliseconds before retry number `failures` (the core's `backoff_delay`):
+/// `base · 2^(failures−1)`, capped at `max`, scaled by `jitter` in [0, 1) into its upper half.
+#[wasm_bindgen(js_name = backoffDelay)]
+pub fn backoff_delay(failures: u32, base_ms: f64, max_ms: f64, jitter: f64) -> f64 {
+    let ms = |v: f64| std::time::Duration::from_millis(v.max(0.0) as u64);
+    statesync::backoff_delay(failures, ms(base_ms), ms(max_ms), jitter).as_millis() as f64
+}

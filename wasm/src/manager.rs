@@ -1,0 +1,264 @@
+//! `Manager`: one replica, the core's `SyncManager` behind an `Arc`. Data cross as JSON text;
+//! states come back as [`State`] handles. Persistent replicas journal every commit
+//! ([`crate::journal`]); events are queued for the TypeScript layer ([`crate::events`]).
+
+use crate::clock::{DateClock, ManualClock};
+use crate::error::{invalid_input, make, OrJs};
+use crate::events::EventQueue;
+use crate::journal::QueueSink;
+use crate::strategy;
+use crate::values::{changes_from_json, counts, states_from_json, Applied, Page, State};
+use statesync::{
+    CreateOptions, JournalImage, JournalStorage, ManagerConfig, Resolution, Snapshot, Subscription, SyncContext,
+    SyncManager,
+};
+use std::sync::Arc;
+use wasm_bindgen::prelude::*;
+
+/// One replica.
+#[wasm_bindgen]
+pub struct Manager {
+    pub(crate) inner: Arc<SyncManager>,
+    journal: Option<Arc<QueueSink>>,
+    events: Arc<EventQueue>,
+    subscription: Option<Subscription>,
+}
+
+fn data(text: &str) -> Result<serde_json::Value, JsValue> {
+    serde_json::from_str(text).map_err(|e| invalid_input(format!("data is not JSON: {e}")))
+}
+
+fn context(collections: Vec<String>, limit: Option<u32>) -> SyncContext {
+    SyncContext { collections, limit: limit.map(|l| l as usize) }
+}
+
+#[wasm_bindgen]
+impl Manager {
+    /// Opens a replica. `image`: the JSON of the rows read from IndexedDB (`JournalImage`)
+    /// for a persistent replica, `None` for one in memory. `strategy` is a strategy name
+    /// (`"custom"` with `resolver`).
+    #[wasm_bindgen(constructor)]
+    pub fn open(
+        node_id: Option<String>,
+        image: Option<String>,
+        clock: Option<ManualClock>,
+        strategy: Option<String>,
+        resolver: Option<js_sys::Function>,
+        check_resolver: Option<bool>,
+    ) -> Result<Manager, JsValue> {
+        let journal = image.as_ref().map(|_| QueueSink::new());
+        let mut config = match (&image, &journal) {
+            (Some(text), Some(sink)) => {
+                let image: JournalImage = serde_json::from_slice(text.as_bytes())
+                    .map_err(|e| make("CORRUPT", &format!("corrupt data: the stored replica is unreadable: {e}")))?;
+                ManagerConfig::journal(JournalStorage::new(image, sink.clone()))
+            }
+            _ => ManagerConfig::memory(),
+        };
+        if let Some(node) = node_id {
+            config = config.node_id(node);
+        }
+        config = match clock {
+            Some(c) => config.clock(c.0.clone()),
+            None => config.clock(Arc::new(DateClock)),
+        };
+        if let Some(name) = strategy {
+            config = config.strategy(strategy::parse(&name, resolver)?);
+        }
+        config = config.check_resolver(check_resolver.unwrap_or(false));
+        let inner = Arc::new(SyncManager::open(config).js()?);
+        Ok(Manager { inner, journal, events: EventQueue::new(), subscription: None })
+    }
+
+    /// This replica's node id.
+    #[wasm_bindgen(js_name = nodeId)]
+    pub fn node_id(&self) -> Result<String, JsValue> {
+        self.inner.node_id().js()
+    }
+
+    /// Queues events for [`Manager::take_events`] (`true`) or stops (`false`).
+    #[wasm_bindgen(js_name = setListening)]
+    pub fn set_listening(&mut self, on: bool) -> Result<(), JsValue> {
+        match (on, self.subscription.take()) {
+            (true, None) => {
+                let queue = self.events.clone();
+                self.subscription = Some(self.inner.subscribe(move |e| queue.push(e)).js()?);
+            }
+            (true, Some(s)) => self.subscription = Some(s),
+            (false, Some(s)) => {
+                self.inner.unsubscribe(s);
+            }
+            (false, None) => {}
+        }
+        Ok(())
+    }
+
+    /// Events since the last call, as a JSON array (`undefined` when none).
+    #[wasm_bindgen(js_name = takeEvents)]
+    pub fn take_events(&self) -> Option<String> {
+        self.events.take()
+    }
+
+    /// Journal records committed since the last call, as a JSON array (`undefined` when none).
+    #[wasm_bindgen(js_name = takeJournal)]
+    pub fn take_journal(&self) -> Option<String> {
+        self.journal.as_ref().and_then(|j| j.take())
+    }
+
+    /// Creates a state from its data's JSON text.
+    #[wasm_bindgen(js_name = createState)]
+    pub fn create_state(
+        &self,
+        data_json: &str,
+        id: Option<String>,
+        collection: Option<String>,
+    ) -> Result<State, JsValue> {
+        self.inner.create_state(data(data_json)?, CreateOptions { id, collection }).map(State).js()
+    }
+
+    /// The live state with this id.
+    #[wasm_bindgen(js_name = getState)]
+    pub fn get_state(&self, id: &str) -> Result<Option<State>, JsValue> {
+        self.inner.get_state(id).map(|s| s.map(State)).js()
+    }
+
+    /// Replaces a live state's data.
+    #[wasm_bindgen(js_name = updateState)]
+    pub fn update_state(&self, id: &str, data_json: &str) -> Result<State, JsValue> {
+        self.inner.update_state(id, data(data_json)?).map(State).js()
+    }
+
+    /// Deletes a live state; returns the tombstone.
+    #[wasm_bindgen(js_name = deleteState)]
+    pub fn delete_state(&self, id: &str) -> Result<State, JsValue> {
+        self.inner.delete_state(id).map(State).js()
+    }
+
+    /// States ordered by id.
+    #[wasm_bindgen(js_name = listStates)]
+    pub fn list_states(&self, collection: Option<String>, include_deleted: bool) -> Result<Vec<State>, JsValue> {
+        Ok(self.inner.list_states(collection.as_deref(), include_deleted).js()?.into_iter().map(State).collect())
+    }
+
+    /// Pending operations as a JSON array.
+    #[wasm_bindgen(js_name = pendingOperations)]
+    pub fn pending_operations(&self) -> Result<String, JsValue> {
+        Ok(serde_json::to_string(&self.inner.pending_operations().js()?).expect("operations serialise"))
+    }
+
+    /// Drops acknowledged operations; returns how many were there.
+    pub fn acknowledge(&self, op_ids: Vec<String>) -> Result<u32, JsValue> {
+        self.inner.acknowledge(&op_ids).map(|n| n as u32).js()
+    }
+
+    /// Applies one remote state.
+    #[wasm_bindgen(js_name = applyRemoteState)]
+    pub fn apply_remote_state(&self, state: &State) -> Result<Applied, JsValue> {
+        self.inner.apply_remote_state(state.0.clone()).map(Applied::from).js()
+    }
+
+    /// Applies remote states given as a JSON array of wire states; returns the counts as JSON.
+    pub fn reconcile(&self, states_json: &str) -> Result<String, JsValue> {
+        self.inner.reconcile(states_from_json(states_json)?).map(counts).js()
+    }
+
+    /// Unresolved manual conflicts as a JSON array.
+    pub fn conflicts(&self) -> Result<String, JsValue> {
+        Ok(serde_json::to_string(&self.inner.conflicts().js()?).expect("conflicts serialise"))
+    }
+
+    /// Settles a manual conflict: `pick` is `local` or `remote`, or `data_json` is the data.
+    #[wasm_bindgen(js_name = resolveConflict)]
+    pub fn resolve_conflict(
+        &self,
+        conflict_id: &str,
+        pick: Option<String>,
+        data_json: Option<String>,
+    ) -> Result<State, JsValue> {
+        let resolution = match (pick.as_deref(), data_json) {
+            (Some("local"), None) => Resolution::Local,
+            (Some("remote"), None) => Resolution::Remote,
+            (None, Some(text)) => Resolution::Custom(data(&text)?),
+            _ => return Err(invalid_input("a resolution is { pick: \"local\" | \"remote\" } or { data }")),
+        };
+        self.inner.resolve_conflict(conflict_id, resolution).map(State).js()
+    }
+
+    /// Changes the default strategy.
+    #[wasm_bindgen(js_name = setStrategy)]
+    pub fn set_strategy(&self, name: &str, resolver: Option<js_sys::Function>) -> Result<(), JsValue> {
+        self.inner.set_strategy(strategy::parse(name, resolver)?).js()
+    }
+
+    /// Sets (or with `None` removes) a collection's strategy.
+    #[wasm_bindgen(js_name = setCollectionStrategy)]
+    pub fn set_collection_strategy(
+        &self,
+        collection: &str,
+        name: Option<String>,
+        resolver: Option<js_sys::Function>,
+    ) -> Result<(), JsValue> {
+        let strategy = name.map(|n| strategy::parse(&n, resolver)).transpose()?;
+        self.inner.set_collection_strategy(collection, strategy).js()
+    }
+
+    /// One page of the changes feed.
+    #[wasm_bindgen(js_name = changesSince)]
+    pub fn changes_since(
+        &self,
+        cursor: Option<String>,
+        collections: Vec<String>,
+        limit: Option<u32>,
+    ) -> Result<Page, JsValue> {
+        self.inner.changes_since(cursor.as_deref(), &context(collections, limit)).map(Page).js()
+    }
+
+    /// Applies a change set (wire JSON) from `peer` and stores its cursor; counts as JSON.
+    #[wasm_bindgen(js_name = applyChanges)]
+    pub fn apply_changes(&self, peer: &str, changes_json: &str, collections: Vec<String>) -> Result<String, JsValue> {
+        let changes = changes_from_json(changes_json)?;
+        self.inner.apply_changes(peer, &context(collections, None), &changes).map(counts).js()
+    }
+
+    /// The stored cursor for `(peer, scope)`.
+    #[wasm_bindgen(js_name = peerCursor)]
+    pub fn peer_cursor(&self, peer: &str, collections: Vec<String>) -> Result<Option<String>, JsValue> {
+        self.inner.peer_cursor(peer, &context(collections, None).scope()).js()
+    }
+
+    /// Stores (or clears) the cursor for `(peer, scope)`.
+    #[wasm_bindgen(js_name = setPeerCursor)]
+    pub fn set_peer_cursor(&self, peer: &str, cursor: Option<String>, collections: Vec<String>) -> Result<(), JsValue> {
+        self.inner.set_peer_cursor(peer, &context(collections, None).scope(), cursor.as_deref()).js()
+    }
+
+    /// A full round with another replica of this page; the report as JSON.
+    #[wasm_bindgen(js_name = syncWith)]
+    pub fn sync_with(&self, other: &Manager, collections: Vec<String>, limit: Option<u32>) -> Result<String, JsValue> {
+        let report = self.inner.sync_with_context(&other.inner, &context(collections, limit)).js()?;
+        Ok(serde_json::json!({"pulled": report.pulled, "pushed": report.pushed}).to_string())
+    }
+
+    /// The snapshot JSON of every state, pending operation and conflict.
+    #[wasm_bindgen(js_name = exportState)]
+    pub fn export_state(&self) -> Result<String, JsValue> {
+        self.inner.export_state().map(|s| s.to_json()).js()
+    }
+
+    /// Imports snapshot JSON (merge, or `replace`); counts as JSON.
+    #[wasm_bindgen(js_name = importState)]
+    pub fn import_state(&self, snapshot_json: &str, replace: bool) -> Result<String, JsValue> {
+        let snapshot = Snapshot::from_json(snapshot_json).js()?;
+        self.inner.import_state(snapshot, replace).map(counts).js()
+    }
+
+    /// `idle`, `syncing`, `conflict`, `error` or `closed`.
+    pub fn status(&self) -> String {
+        self.inner.status().as_str().to_owned()
+    }
+
+    /// Flushes and releases the store; later calls fail with `CLOSED`.
+    pub fn close(&self) -> Result<(), JsValue> {
+        self.inner.close().js()
+    }
+}

@@ -1,0 +1,503 @@
+// SyncManager: one replica. Local reads and writes are synchronous calls into the core; a
+// persistent replica journals each commit to IndexedDB before the call returns (storage.ts),
+// tabs exchange their commits (tabs.ts), and sync rounds run over fetch (transport.ts).
+/// <reference path="./browser.d.ts" />
+import type * as shape from "./statesync.js";
+import type { Manager } from "./wasm/statesync_wasm.js";
+import { wasm } from "./runtime.js";
+import { SyncError, asSyncError } from "./errors.js";
+import { ChangeSet, DELETED, ManualClock, Snapshot, SyncConflict, SyncOperation, SyncState } from "./values.js";
+import { IdbStore, type JournalRecord } from "./storage.js";
+import { TabChannel, leaseSlot, slotNames, type TabMessage } from "./tabs.js";
+import { HttpTransport, runRound } from "./transport.js";
+
+type JSONValue = shape.JSONValue;
+type Strategy = shape.Strategy;
+type Listener = (event: shape.SyncEvent) => void;
+
+const INTERNAL = Symbol("internal");
+
+function json(data: JSONValue): string {
+  const text = JSON.stringify(data);
+  if (text === undefined) throw new SyncError("INVALID_INPUT", "invalid input: data must be a JSON value");
+  return text;
+}
+
+/** A strategy as the core takes it: a name, or "custom" with a resolver over JSON text. */
+function strategyArgs(strategy: Strategy): [string, ((l: string, r: string) => string | undefined) | undefined] {
+  if (typeof strategy === "string") return [strategy, undefined];
+  if (typeof strategy !== "function") throw new SyncError("INVALID_INPUT", "invalid input: a strategy is a name or a function");
+  return [
+    "custom",
+    (local: string, remote: string) => {
+      const merged = strategy(SyncState._fromText(local), SyncState._fromText(remote));
+      if (merged === DELETED) return undefined;
+      const text = JSON.stringify(merged);
+      if (text === undefined) throw new TypeError("the resolver returned no JSON value (return DELETED to delete)");
+      return text;
+    },
+  ];
+}
+
+/** A SyncState of this package (values from elsewhere go through the core's parser). */
+function own(s: shape.SyncState): SyncState {
+  if (s instanceof SyncState) return s;
+  throw new SyncError("INVALID_STATE", "invalid state: not a SyncState (use SyncState.fromJSON)");
+}
+
+function ownChanges(c: shape.ChangeSet): ChangeSet {
+  if (c instanceof ChangeSet) return c;
+  throw new SyncError("INVALID_INPUT", "invalid input: not a ChangeSet");
+}
+
+function events(text: string): shape.SyncEvent[] {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  return (JSON.parse(text) as any[]).map((e) => {
+    if (typeof e.state === "string") e.state = SyncState._fromText(e.state);
+    if (typeof e.conflict === "string") e.conflict = SyncConflict._fromWire(JSON.parse(e.conflict));
+    return e as shape.SyncEvent;
+  });
+}
+
+interface AutoSync {
+  intervalMs: number;
+  transport: shape.Transport | HttpTransport;
+  options: shape.ScopeOptions;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  running: Promise<number> | null;
+  again: boolean;
+  failures: number;
+  offline: boolean;
+}
+
+/** One replica. Cheap reads and local writes are synchronous; I/O that can block returns a Promise. */
+export class SyncManager {
+  readonly #m: Manager;
+  readonly #store: IdbStore | null;
+  readonly #release: () => void;
+  #tabs: TabChannel | null = null;
+  #listeners = new Map<string, Set<Listener>>();
+  #listening = false;
+  #auto: AutoSync | null = null;
+  #closed = false;
+  #onOnline: (() => void) | null = null;
+  /** @internal The pool slot this tab's replica was leased from (0 outside the browser). */
+  readonly slot: number;
+
+  private constructor(token?: typeof INTERNAL, m?: Manager, store?: IdbStore | null, slot?: number, release?: () => void) {
+    if (token !== INTERNAL || !m) throw new SyncError("INVALID_INPUT", "use SyncManager.open");
+    this.#m = m;
+    this.#store = store ?? null;
+    this.slot = slot ?? 0;
+    this.#release = release ?? (() => {});
+  }
+
+  /** Opens (creating if missing) a replica. */
+  static async open(options: shape.OpenOptions = {}): Promise<SyncManager> {
+    let store: IdbStore | null = null;
+    let lease = { slot: 0, release: () => {} };
+    let nodeId = options.nodeId;
+    let image: string | undefined;
+    try {
+      if (options.path !== undefined) {
+        if (typeof options.path !== "string" || options.path === "") {
+          throw new SyncError("INVALID_INPUT", "invalid input: path must be a non-empty string");
+        }
+        if (options.tabs !== false) lease = await leaseSlot(options.path);
+        const names = slotNames(options.path, options.nodeId, lease.slot);
+        nodeId = names.nodeId;
+        store = await IdbStore.open(names.db, options.indexedDB ?? globalThis.indexedDB);
+        image = await store.image();
+      }
+      const [name, resolver] = strategyArgs(options.strategy ?? "lastWriteWins");
+      const m = new wasm.Manager(nodeId, image, (options.clock as ManualClock | undefined)?._share(), name, resolver, options.checkResolver);
+      const manager = new SyncManager(INTERNAL, m, store, lease.slot, lease.release);
+      for (const [collection, s] of Object.entries(options.collectionStrategies ?? {})) {
+        manager.setCollectionStrategy(collection, s);
+      }
+      manager.#flush();
+      if (store && options.path !== undefined && options.tabs !== false && typeof BroadcastChannel !== "undefined") {
+        manager.#tabs = new TabChannel(options.path, manager.nodeId, (msg) => manager.#fromTab(msg));
+        manager.#tabs.send("hello", manager.#allStates());
+      }
+      if (options.online !== false && typeof globalThis.addEventListener === "function") {
+        manager.#onOnline = () => {
+          if (manager.#auto) manager.#auto.offline = false;
+          manager.syncNow();
+        };
+        globalThis.addEventListener("online", manager.#onOnline);
+      }
+      return manager;
+    } catch (e) {
+      await store?.close();
+      lease.release();
+      throw asSyncError(e);
+    }
+  }
+
+  get nodeId(): string {
+    return this.#m.nodeId();
+  }
+
+  /** Delivers what the last core call produced: journal records to IndexedDB and the other tabs, events to listeners. */
+  #flush(): void {
+    if (this.#store !== null) {
+      const text = this.#m.takeJournal();
+      if (text !== undefined) {
+        const records = JSON.parse(text) as JournalRecord[];
+        this.#store.write(records);
+        if (this.#tabs) {
+          const states = records.flatMap((r) => r.states.map((s) => s.body));
+          if (states.length > 0) this.#tabs.send("changes", states);
+        }
+      }
+    }
+    if (this.#listening) {
+      const text = this.#m.takeEvents();
+      if (text !== undefined) this.#dispatch(events(text));
+    }
+  }
+
+  #allStates(): string[] {
+    return this.#m.listStates(undefined, true).map((h) => h.json());
+  }
+
+  #fromTab(msg: TabMessage): void {
+    if (this.#closed) return;
+    try {
+      if (msg.states.length > 0) {
+        this.#m.reconcile(`[${msg.states.join(",")}]`);
+        this.#flush();
+      }
+      if (msg.type === "hello") {
+        const states = this.#allStates();
+        if (states.length > 0) this.#tabs?.send("changes", states);
+      }
+    } catch (e) {
+      this.#dispatch([{ name: "syncFailed", peer: msg.from, message: asSyncError(e).message }]);
+    }
+  }
+
+  /** Runs a core call, then delivers what it produced, also when it failed. */
+  #run<T>(f: () => T): T {
+    try {
+      return f();
+    } finally {
+      this.#flush();
+    }
+  }
+
+  createState(data: JSONValue, options: { id?: string; collection?: string } = {}): SyncState {
+    const h = this.#run(() => this.#m.createState(json(data), options.id, options.collection));
+    return SyncState._fromHandle(h);
+  }
+
+  getState(id: string): SyncState | null {
+    const h = this.#m.getState(id);
+    return h === undefined ? null : SyncState._fromHandle(h);
+  }
+
+  updateState(id: string, data: JSONValue): SyncState {
+    const h = this.#m.updateState(id, json(data));
+    if (this.#store !== null || this.#listening) this.#flush();
+    return SyncState._fromHandle(h);
+  }
+
+  deleteState(id: string): SyncState {
+    return SyncState._fromHandle(this.#run(() => this.#m.deleteState(id)));
+  }
+
+  listStates(options: { collection?: string; includeDeleted?: boolean } = {}): SyncState[] {
+    return this.#m.listStates(options.collection, options.includeDeleted ?? false).map(SyncState._fromHandle);
+  }
+
+  pendingOperations(): SyncOperation[] {
+    return (JSON.parse(this.#m.pendingOperations()) as object[]).map(SyncOperation._fromWire);
+  }
+
+  acknowledge(opIds: string[]): number {
+    return this.#run(() => this.#m.acknowledge(opIds));
+  }
+
+  applyRemoteState(state: shape.SyncState): shape.ApplyResult {
+    const r = this.#run(() => this.#m.applyRemoteState(own(state)._state()));
+    const conflict = r.conflict();
+    const result = {
+      outcome: r.outcome() as shape.ApplyResult["outcome"],
+      resolved: r.resolved(),
+      state: SyncState._fromHandle(r.state()),
+      conflict: conflict === undefined ? null : SyncConflict._fromWire(JSON.parse(conflict)),
+    };
+    r.free();
+    return result;
+  }
+
+  reconcile(states: shape.SyncState[]): shape.ReconciliationResult {
+    const text = `[${states.map((s) => own(s)._json()).join(",")}]`;
+    return JSON.parse(this.#run(() => this.#m.reconcile(text)));
+  }
+
+  conflicts(): SyncConflict[] {
+    return (JSON.parse(this.#m.conflicts()) as object[]).map(SyncConflict._fromWire);
+  }
+
+  resolveConflict(conflictId: string, resolution: shape.Resolution): SyncState {
+    const r = resolution as { pick?: string; data?: JSONValue };
+    const h = this.#run(() =>
+      "data" in r ? this.#m.resolveConflict(conflictId, undefined, json(r.data as JSONValue)) : this.#m.resolveConflict(conflictId, r.pick, undefined),
+    );
+    return SyncState._fromHandle(h);
+  }
+
+  setStrategy(strategy: Strategy): void {
+    const [name, resolver] = strategyArgs(strategy);
+    this.#m.setStrategy(name, resolver);
+  }
+
+  setCollectionStrategy(collection: string, strategy: Strategy | null): void {
+    if (strategy === null) {
+      this.#m.setCollectionStrategy(collection, undefined, undefined);
+    } else {
+      const [name, resolver] = strategyArgs(strategy);
+      this.#m.setCollectionStrategy(collection, name, resolver);
+    }
+  }
+
+  changesSince(options: { cursor?: string | null } & shape.ScopeOptions = {}): ChangeSet {
+    const page = this.#m.changesSince(options.cursor ?? undefined, options.collections ?? [], options.limit);
+    const result = new ChangeSet(page.states().map(SyncState._fromHandle), page.cursor(), page.hasMore());
+    page.free();
+    return result;
+  }
+
+  applyChanges(peer: string, changes: shape.ChangeSet, options: { collections?: string[] } = {}): shape.ReconciliationResult {
+    return JSON.parse(this.#run(() => this.#m.applyChanges(peer, ownChanges(changes)._json(), options.collections ?? [])));
+  }
+
+  peerCursor(peer: string, options: { collections?: string[] } = {}): string | null {
+    return this.#m.peerCursor(peer, options.collections ?? []) ?? null;
+  }
+
+  setPeerCursor(peer: string, cursor: string | null, options: { collections?: string[] } = {}): void {
+    this.#run(() => this.#m.setPeerCursor(peer, cursor ?? undefined, options.collections ?? []));
+  }
+
+  /** A full bidirectional round with another replica of this page. */
+  async syncWith(other: shape.SyncManager, options: shape.ScopeOptions = {}): Promise<shape.SyncReport> {
+    if (!(other instanceof SyncManager)) throw new SyncError("INVALID_INPUT", "invalid input: not a SyncManager");
+    try {
+      return JSON.parse(this.#m.syncWith(other.#m, options.collections ?? [], options.limit));
+    } finally {
+      this.#flush();
+      other.#flush();
+    }
+  }
+
+  /** A full round with a peer through a transport (HttpTransport: over fetch). */
+  async sync(transport: shape.Transport | HttpTransport, options: shape.ScopeOptions = {}): Promise<shape.SyncReport> {
+    if (this.#closed) throw new SyncError("CLOSED", "the sync manager is closed");
+    return runRound(this.#m, transport, options, () => this.#flush());
+  }
+
+  /** Rounds every `intervalMs`, with backoff after failures, paused while offline, until stopped. */
+  startAutoSync(
+    intervalMs: number,
+    transport: shape.Transport | HttpTransport,
+    options: { collections?: string[]; backoffBaseMs?: number; backoffMaxMs?: number } = {},
+  ): void {
+    if (this.#closed) throw new SyncError("CLOSED", "the sync manager is closed");
+    if (this.#auto) throw new SyncError("INVALID_INPUT", "invalid input: auto-sync is already running: stop it first");
+    const backoffBaseMs = options.backoffBaseMs ?? 500;
+    const backoffMaxMs = options.backoffMaxMs ?? 60_000;
+    if (!(intervalMs > 0) || !(backoffBaseMs > 0) || backoffMaxMs < backoffBaseMs) {
+      throw new SyncError("INVALID_INPUT", "invalid input: auto-sync interval and backoff must be positive");
+    }
+    this.#auto = {
+      intervalMs,
+      transport,
+      options: { collections: options.collections },
+      backoffBaseMs,
+      backoffMaxMs,
+      timer: undefined,
+      running: null,
+      again: false,
+      failures: 0,
+      offline: false,
+    };
+    this.#schedule(this.#auto, 0);
+  }
+
+  #schedule(a: AutoSync, delay: number): void {
+    clearTimeout(a.timer);
+    a.timer = setTimeout(() => void this.#tick(a), delay);
+  }
+
+  async #tick(a: AutoSync): Promise<void> {
+    if (this.#auto !== a || a.running) return;
+    if ((globalThis.navigator as Navigator | undefined)?.onLine === false) {
+      a.offline = true; // the `online` event resumes (syncNow)
+      return;
+    }
+    a.again = false;
+    a.running = this.sync(a.transport, a.options).then(
+      () => {
+        a.failures = 0;
+        return a.intervalMs;
+      },
+      () => {
+        a.failures += 1;
+        return wasm.backoffDelay(a.failures, a.backoffBaseMs, a.backoffMaxMs, Math.random());
+      },
+    );
+    const delay = await a.running;
+    a.running = null;
+    if (this.#auto === a && !this.#closed) this.#schedule(a, a.again ? 0 : delay);
+  }
+
+  /** Resolves when the running round (if any) has ended; true if auto-sync was running. */
+  async stopAutoSync(): Promise<boolean> {
+    const a = this.#auto;
+    if (!a) return false;
+    this.#auto = null;
+    clearTimeout(a.timer);
+    if (a.running) await a.running;
+    return true;
+  }
+
+  /** Asks auto-sync for a round now; false when it is not running. */
+  syncNow(): boolean {
+    const a = this.#auto;
+    if (!a) return false;
+    if (a.running) a.again = true;
+    else this.#schedule(a, 0);
+    return true;
+  }
+
+  get isAutoSyncing(): boolean {
+    return this.#auto !== null;
+  }
+
+  exportState(): Snapshot {
+    return Snapshot._fromText(this.#m.exportState());
+  }
+
+  importState(snapshot: shape.Snapshot | string, options: { replace?: boolean } = {}): shape.ReconciliationResult {
+    const text = typeof snapshot === "string" ? snapshot : snapshot instanceof Snapshot ? snapshot._json() : JSON.stringify(snapshot);
+    return JSON.parse(this.#run(() => this.#m.importState(text, options.replace ?? false)));
+  }
+
+  status(): shape.Status {
+    return this.#m.status() as shape.Status;
+  }
+
+  /** Browser: resolves when every write acknowledged so far is in IndexedDB (STORAGE if one failed). */
+  async persisted(): Promise<void> {
+    await this.#store?.persisted();
+  }
+
+  on<K extends shape.SyncEventName>(event: K, listener: shape.SyncEventListener<K>): this {
+    let set = this.#listeners.get(event);
+    if (!set) this.#listeners.set(event, (set = new Set()));
+    set.add(listener as Listener);
+    if (!this.#listening && !this.#closed) {
+      this.#m.setListening(true);
+      this.#listening = true;
+    }
+    return this;
+  }
+
+  once<K extends shape.SyncEventName>(event: K, listener: shape.SyncEventListener<K>): this {
+    const wrapper = ((e: shape.SyncEvent) => {
+      this.off(event, wrapper as shape.SyncEventListener<K>);
+      (listener as Listener)(e);
+    }) as shape.SyncEventListener<K>;
+    (wrapper as { listener?: unknown }).listener = listener;
+    return this.on(event, wrapper);
+  }
+
+  off<K extends shape.SyncEventName>(event: K, listener: shape.SyncEventListener<K>): this {
+    const set = this.#listeners.get(event);
+    if (set) {
+      for (const l of set) {
+        if (l === listener || (l as { listener?: unknown }).listener === listener) {
+          set.delete(l);
+          break;
+        }
+      }
+      if (set.size === 0) this.#listeners.delete(event);
+    }
+    return this;
+  }
+
+  #dispatch(list: shape.SyncEvent[]): void {
+    for (const e of list) {
+      for (const key of [e.name, "event"]) {
+        for (const l of [...(this.#listeners.get(key) ?? [])]) {
+          try {
+            l(e);
+          } catch (err) {
+            queueMicrotask(() => {
+              throw err;
+            });
+          }
+        }
+      }
+    }
+  }
+
+  /** Every event from now on, until the signal aborts or the loop breaks. */
+  events(options: { signal?: AbortSignal } = {}): AsyncIterableIterator<shape.SyncEvent> {
+    const queue: shape.SyncEvent[] = [];
+    let wake: (() => void) | null = null;
+    let done = false;
+    const listener = (e: shape.SyncEvent) => {
+      queue.push(e);
+      wake?.();
+    };
+    const finish = () => {
+      done = true;
+      this.off("event", listener);
+      wake?.();
+    };
+    this.on("event", listener);
+    options.signal?.addEventListener("abort", finish, { once: true });
+    const iterator: AsyncIterableIterator<shape.SyncEvent> = {
+      next: async () => {
+        while (queue.length === 0 && !done) await new Promise<void>((r) => (wake = r));
+        wake = null;
+        if (queue.length > 0) return { value: queue.shift()!, done: false };
+        return { value: undefined, done: true };
+      },
+      return: async () => {
+        finish();
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+    };
+    return iterator;
+  }
+
+  /** Stops auto-sync, flushes and releases the store; later calls throw CLOSED. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.stopAutoSync();
+    this.#closed = true;
+    if (this.#onOnline) globalThis.removeEventListener?.("online", this.#onOnline);
+    this.#tabs?.close();
+    this.#tabs = null;
+    try {
+      this.#run(() => this.#m.close());
+    } finally {
+      await this.#store?.close();
+      this.#release();
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

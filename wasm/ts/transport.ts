@@ -1,0 +1,166 @@
+// Sync rounds. The core's sans-IO round (wasm `Round`) says what to send; this file does the
+// I/O: `fetch` for the built-in HttpTransport (docs/protocol.md), or an application Transport
+// whose methods may return Promises.
+import type * as shape from "./statesync.js";
+import type { Manager } from "./wasm/statesync_wasm.js";
+import { wasm } from "./runtime.js";
+import { SyncError, asSyncError } from "./errors.js";
+import { ChangeSet, SyncState } from "./values.js";
+
+const BINARY = "application/vnd.statesync+binary";
+
+/** The built-in client of the HTTP sync protocol, over `fetch`. */
+export class HttpTransport {
+  readonly baseUrl: string;
+  readonly #headers: Record<string, string>;
+  readonly #timeoutMs: number;
+  readonly #binary: boolean;
+
+  constructor(baseUrl: string, options: shape.HttpTransportOptions = {}) {
+    let url: URL;
+    try {
+      url = new URL(baseUrl.trim().replace(/\/+$/, ""));
+    } catch {
+      throw new SyncError("INVALID_INPUT", `invalid input: not a sync peer URL (malformed): ${JSON.stringify(baseUrl)}`);
+    }
+    if (!["http:", "https:"].includes(url.protocol) || url.search || url.hash || !url.host) {
+      throw new SyncError("INVALID_INPUT", `invalid input: not a sync peer URL: ${JSON.stringify(baseUrl)}`);
+    }
+    this.baseUrl = baseUrl.trim().replace(/\/+$/, "");
+    this.#headers = { ...(options.headers ?? {}) };
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+    this.#binary = (options.encoding ?? "binary") === "binary";
+    // `compress`: the browser build has no zstd, so bodies are never compressed.
+  }
+
+  /** @internal One request; a non-2xx answer becomes the SyncError it stands for. */
+  async _request(path: string, init: RequestInit & { accept: string }): Promise<{ body: Uint8Array; type: string | null }> {
+    const url = this.baseUrl + path;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.#timeoutMs);
+    try {
+      const headers: Record<string, string> = { ...this.#headers, accept: init.accept };
+      if (init.body !== undefined) headers["content-type"] = (init.headers as Record<string, string>)["content-type"];
+      const response = await fetch(url, { method: init.method, body: init.body, headers, signal: controller.signal });
+      const body = new Uint8Array(await response.arrayBuffer());
+      if (!response.ok) throw wasm.httpError(url, response.status, body, response.headers.get("retry-after") ?? undefined);
+      const encoding = response.headers.get("content-encoding");
+      if (encoding && encoding.trim() !== "identity") {
+        throw new SyncError("UNSUPPORTED_FORMAT", `unsupported format: ${url} answered in Content-Encoding ${encoding}`);
+      }
+      return { body, type: response.headers.get("content-type") };
+    } catch (e) {
+      if (e instanceof SyncError) throw e;
+      const why = controller.signal.aborted ? `timed out after ${this.#timeoutMs} ms` : String((e as Error)?.message ?? e);
+      throw new SyncError("TRANSPORT", `transport error: ${url}: ${why}`, { cause: e });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** @internal */
+  _binary(): boolean {
+    return this.#binary;
+  }
+}
+
+/** The capabilities as the protocol spells them (what the core parses). */
+function protocolCapabilities(c: shape.Capabilities): string {
+  return JSON.stringify({
+    protocol: c.protocol,
+    node_id: c.nodeId,
+    scoped_sync: c.scopedSync,
+    binary: c.binary,
+    zstd: c.zstd,
+    max_batch: c.maxBatch ?? null,
+  });
+}
+
+/** Runs one round of `manager` with `transport`; `flush` delivers events and journal writes. */
+export async function runRound(
+  manager: Manager,
+  transport: shape.Transport | HttpTransport,
+  options: shape.ScopeOptions,
+  flush: () => void,
+): Promise<shape.SyncReport> {
+  const collections = options.collections ?? [];
+  const http = transport instanceof HttpTransport ? transport : null;
+  let capabilities: string;
+  let binary = false;
+  try {
+    if (http) {
+      const reply = await http._request("/v1/capabilities", { method: "GET", accept: "application/json" });
+      capabilities = new TextDecoder().decode(reply.body);
+      try {
+        binary = http._binary() && JSON.parse(capabilities).binary === true;
+      } catch {
+        // The core reports malformed capabilities below.
+      }
+    } else {
+      capabilities = protocolCapabilities(await (transport as shape.Transport).capabilities());
+    }
+  } catch (e) {
+    const error = asSyncError(e, "TRANSPORT");
+    wasm.roundFailedToStart(manager, error.code, error.message);
+    flush();
+    throw error;
+  }
+  let round;
+  try {
+    round = new wasm.Round(manager, capabilities, collections, options.limit);
+  } finally {
+    flush();
+  }
+  try {
+    for (;;) {
+      const step = JSON.parse(round.next());
+      flush();
+      if (step.step === "done") {
+        return step.report as shape.SyncReport;
+      }
+      try {
+        if (step.step === "pull") {
+          if (http) {
+            const body = wasm.pullRequestBody(step.cursor ?? undefined, step.collections, step.limit ?? undefined);
+            const reply = await http._request("/v1/pull", {
+              method: "POST",
+              body,
+              headers: { "content-type": "application/json" },
+              accept: binary ? BINARY : "application/json",
+            });
+            const isBinary = wasm.replyIsBinary(http.baseUrl + "/v1/pull", reply.type ?? undefined);
+            round.pulledBytes(reply.body, isBinary);
+          } else {
+            const page = await (transport as shape.Transport).pull(step.cursor, step.collections, step.limit);
+            if (!(page instanceof ChangeSet)) throw new SyncError("INVALID_INPUT", "invalid input: pull must return a ChangeSet");
+            round.pulledJson(page._json());
+          }
+        } else {
+          let result: string;
+          if (http) {
+            const reply = await http._request("/v1/push", {
+              method: "POST",
+              body: round.pushBody(binary) as BufferSource,
+              headers: { "content-type": binary ? BINARY : "application/json" },
+              accept: "application/json",
+            });
+            result = wasm.pushResult(http.baseUrl + "/v1/push", reply.body);
+          } else {
+            const [cursor, hasMore] = JSON.parse(round.pushPosition()) as [string, boolean];
+            const states = round.pushStates().map(SyncState._fromHandle);
+            result = JSON.stringify(await (transport as shape.Transport).push(new ChangeSet(states, cursor, hasMore)));
+          }
+          round.pushed(result);
+        }
+      } catch (e) {
+        const error = asSyncError(e, "TRANSPORT");
+        if (!round.isFinished()) round.fail(error.code, error.message.replace(/^[a-z ]+: /, ""));
+        throw error;
+      } finally {
+        flush();
+      }
+    }
+  } finally {
+    round.free();
+  }
+}
