@@ -142,7 +142,7 @@ impl CallbackError {
 
 impl From<statesync::SyncError> for CallbackError {
     /// A core error raised by a Rust-implemented transport, as its code and message, so that
-    /// [`CallbackError::into_core`] rebuilds exactly the same error.
+    /// `CallbackError::into_core` rebuilds exactly the same error.
     fn from(error: statesync::SyncError) -> Self {
         CallbackError::Failed { code: error.code().to_owned(), reason: error.message() }
     }

@@ -2,7 +2,7 @@
 //!
 //! Thin on purpose: every behaviour lives in the core crate; this crate converts types
 //! (records for values, JSON text for application data), maps the core error to one uniffi
-//! error ([`error`]), exposes the application's listener, resolver and transport as foreign
+//! error (`SyncError`, in `error.rs`), exposes the application's listener, resolver and transport as foreign
 //! traits, and runs the long calls (opening, sync rounds) as async exports on uniffi's tokio
 //! runtime. The idiomatic layers (`Flow` / `AsyncStream` of events, JSON helpers) live beside
 //! the generated sources in `kotlin/` and `swift/`. Decisions: docs/adr/0012-uniffi-bindings.md.
