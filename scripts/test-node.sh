@@ -7,13 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
-command -v node >/dev/null 2>&1 && node -e "process.exit(Number(process.versions.node.split(\".\")[0]) < 18 ? 1 : 0)" || {
-    echo "ERROR: 'node' (18 or newer) is required on PATH for the Node package and its tests" >&2
-    exit 1
-}
-command -v npm >/dev/null 2>&1 || { echo "ERROR: 'npm' is required on PATH (it comes with Node.js)" >&2; exit 1; }
+need node "Node.js 18 or newer, for the Node package and its tests: https://nodejs.org"
+node -e "process.exit(Number(process.versions.node.split('.')[0]) < 18 ? 1 : 0)" || fail "'node' is older than 18"
+need npm "it comes with Node.js"
 
 # npm install only when node_modules is missing or older than the lock file.
 npm_install() {

@@ -6,16 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
-command -v python3 >/dev/null 2>&1 && python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))' || {
-    echo "ERROR: 'python3' (3.9 or newer) is required on PATH for the Python package and its tests" >&2
-    exit 1
-}
-command -v cargo >/dev/null 2>&1 || {
-    echo "ERROR: 'cargo' is required but not on PATH (install Rust with rustup: https://rustup.rs)" >&2
-    exit 1
-}
+need python3 "3.9 or newer, for the Python package and its tests"
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))' || fail "'python3' is older than 3.9"
+need cargo "install Rust with rustup: https://rustup.rs"
 
 VENV=target/python-venv
 PY="$PWD/$VENV/bin/python"

@@ -10,8 +10,8 @@
 # Usage: scripts/test-wasm.sh          Idempotent; warm, it takes a few minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-step() { printf '\n==> %s\n' "$*"; }
-fail() { echo "ERROR: $*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 step "wasm: toolchain"
 scripts/install-wasm-toolchain.sh

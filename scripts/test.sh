@@ -4,10 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
-need() {
-    command -v "$1" >/dev/null 2>&1 || { echo "ERROR: '$1' is required but not on PATH ($2)" >&2; exit 1; }
-}
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 need cargo "install Rust with rustup: https://rustup.rs"
 need python3 "the storage tests use python3's sqlite3 module to hold a lock"

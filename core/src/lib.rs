@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 mod backoff;
+pub mod bench;
 mod canonical;
 mod clock;
 mod conflict;

@@ -31,23 +31,10 @@ pub const WIRE_FORMAT: u32 = statesync::WIRE_FORMAT as u32;
 #[napi]
 pub const MAX_DATA_DEPTH: u32 = statesync::MAX_DATA_DEPTH as u32;
 
-/// W1a of docs/performance.md run by the core itself, for `npm run bench`: `updates` calls of
-/// `update_state` in memory, round-robin over `keys` keys. Returns the seconds it took.
+/// W1a of docs/performance.md run by the core itself (`statesync::bench::w1a`), for
+/// `npm run bench`: `updates` calls of `update_state` in memory, round-robin over `keys` keys.
+/// Returns the seconds it took.
 #[napi]
 pub fn rust_w1(updates: u32, keys: u32) -> napi::Result<f64> {
-    use statesync::{CreateOptions, ManagerConfig, SyncManager};
-    let run = || -> statesync::Result<f64> {
-        let m = SyncManager::open(ManagerConfig::memory())?;
-        let ids: Vec<String> = (0..keys).map(|k| format!("key-{k}")).collect();
-        for id in &ids {
-            m.create_state(serde_json::json!({"n": 0}), CreateOptions::id(id.clone()))?;
-        }
-        let start = std::time::Instant::now();
-        for i in 0..updates as usize {
-            let k = i % ids.len();
-            m.update_state(&ids[k], serde_json::json!({"n": i, "name": ids[k]}))?;
-        }
-        Ok(start.elapsed().as_secs_f64())
-    };
-    run().map_err(errors::to_js)
+    statesync::bench::w1a(keys as usize, updates as usize).map(|d| d.as_secs_f64()).map_err(errors::to_js)
 }

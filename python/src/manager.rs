@@ -476,24 +476,6 @@ impl PySubscription {
 /// so the Python benchmark can compare the binding's overhead in the same run.
 #[pyfunction]
 pub(crate) fn _rust_w1(py: Python<'_>, keys: usize, updates: usize) -> PyResult<f64> {
-    if keys == 0 {
-        return Err(invalid_input(py, "keys must be at least 1"));
-    }
-    py.detach(|| {
-        let names: Vec<String> = (0..keys).map(|k| format!("key-{k}")).collect();
-        let m = SyncManager::open(ManagerConfig::memory().node_id("bench").check_resolver(false))?;
-        m.write_batch(|b| {
-            for name in &names {
-                b.create_state(serde_json::json!({"n": 0, "name": name}), CreateOptions::id(name.clone()))?;
-            }
-            Ok(())
-        })?;
-        let start = std::time::Instant::now();
-        for i in 0..updates {
-            let name = &names[i % keys];
-            std::hint::black_box(m.update_state(name, serde_json::json!({"n": i, "name": name}))?);
-        }
-        Ok(start.elapsed().as_secs_f64())
-    })
-    .map_err(|e: SyncError| to_py_plain(py, e))
+    py.detach(|| statesync::bench::w1a(keys, updates).map(|d| d.as_secs_f64()))
+        .map_err(|e: SyncError| to_py_plain(py, e))
 }

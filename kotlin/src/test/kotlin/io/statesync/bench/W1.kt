@@ -15,33 +15,24 @@ import kotlinx.serialization.json.put
 
 private const val KEYS = 1_000
 
-/** One timed W1a run through Kotlin with JSON text built in Kotlin; seconds. */
-private fun kotlinW1(updates: Int): Double {
+/** One timed W1a run through Kotlin, `update` writing update number `i` to key `name`; seconds. */
+private fun timedW1(updates: Int, update: (SyncManager, String, Int) -> Unit): Double {
     val names = List(KEYS) { "key-$it" }
     SyncManager(ManagerConfig(nodeId = "bench")).use { m ->
         for (name in names) m.createState("""{"n":0,"name":"$name"}""", id = name)
         val start = System.nanoTime()
-        for (i in 0 until updates) {
-            val name = names[i % KEYS]
-            m.updateState(name, """{"n":$i,"name":"$name"}""")
-        }
+        for (i in 0 until updates) update(m, names[i % KEYS], i)
         return (System.nanoTime() - start) / 1e9
     }
 }
 
+/** W1a with the data as JSON text built in Kotlin. */
+private fun kotlinW1(updates: Int): Double =
+    timedW1(updates) { m, name, i -> m.updateState(name, """{"n":$i,"name":"$name"}""") }
+
 /** The same with the data built as a kotlinx.serialization JsonElement (the JSON helpers). */
-private fun kotlinW1Json(updates: Int): Double {
-    val names = List(KEYS) { "key-$it" }
-    SyncManager(ManagerConfig(nodeId = "bench")).use { m ->
-        for (name in names) m.createState("""{"n":0,"name":"$name"}""", id = name)
-        val start = System.nanoTime()
-        for (i in 0 until updates) {
-            val name = names[i % KEYS]
-            m.updateState(name, buildJsonObject { put("n", i); put("name", name) })
-        }
-        return (System.nanoTime() - start) / 1e9
-    }
-}
+private fun kotlinW1Json(updates: Int): Double =
+    timedW1(updates) { m, name, i -> m.updateState(name, buildJsonObject { put("n", i); put("name", name) }) }
 
 private fun median(runs: Int, f: () -> Double): Double = List(runs) { f() }.sorted()[runs / 2]
 
