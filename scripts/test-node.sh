@@ -19,7 +19,9 @@ npm_install() {
     local dir=$1
     if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
         echo "installing npm packages in $dir"
-        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+        # Not `npm ci`: the registry mirror lacks some optional platform packages of @napi-rs/cli's
+        # dependencies, which npm then leaves out of the lock file and `npm ci` refuses.
+        (cd "$dir" && npm install --no-save --no-audit --no-fund --loglevel=error)
     else
         echo "npm packages in $dir: all present"
     fi
