@@ -61,6 +61,15 @@ function toSyncError(error, cause) {
   return new SyncError('INTERNAL', `statesync internal error: ${text}`, { cause: error })
 }
 
+/** Calls a native function, turning whatever it throws into a SyncError. */
+function callNative(f, ...args) {
+  try {
+    return f(...args)
+  } catch (error) {
+    throw toSyncError(error)
+  }
+}
+
 /** "[CODE] message" for an error an application callback threw: a SyncError keeps its code. */
 function describeForNative(error, otherCode) {
   if (error instanceof SyncError) return `[${error.code}] ${error.message}`
@@ -73,4 +82,4 @@ function invalidInput(message, cause) {
   throw new SyncError('INVALID_INPUT', message, cause === undefined ? undefined : { cause })
 }
 
-module.exports = { SyncError, toSyncError, describeForNative, invalidInput }
+module.exports = { SyncError, toSyncError, callNative, describeForNative, invalidInput }

@@ -3,7 +3,7 @@
 // `capabilities`/`pull`/`push` drive the core's rounds (which run off the JS thread and await it).
 
 const native = require('../native.cjs')
-const { toSyncError, describeForNative, invalidInput } = require('./errors.cjs')
+const { callNative, describeForNative, invalidInput } = require('./errors.cjs')
 const { ChangeSet, handlesOf } = require('./values.cjs')
 
 const kNative = Symbol('statesync.nativeTransport')
@@ -16,11 +16,7 @@ class HttpTransport {
     if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs > 0 && timeoutMs < 2 ** 32)) {
       invalidInput(`timeoutMs is ${timeoutMs}: a whole number of milliseconds above 0`)
     }
-    try {
-      this[kNative] = native.NativeTransport.http(baseUrl, headers, timeoutMs, encoding, compress)
-    } catch (error) {
-      throw toSyncError(error)
-    }
+    this[kNative] = callNative(() => native.NativeTransport.http(baseUrl, headers, timeoutMs, encoding, compress))
     this.#baseUrl = baseUrl
   }
 
@@ -68,11 +64,7 @@ function nativeTransport(transport, slot) {
       return { error: describeForNative(error, 'TRANSPORT') }
     }
   }
-  try {
-    return native.NativeTransport.fromFunction(adapter)
-  } catch (error) {
-    throw toSyncError(error)
-  }
+  return callNative(() => native.NativeTransport.fromFunction(adapter))
 }
 
 module.exports = { HttpTransport, nativeTransport }

@@ -6,7 +6,7 @@
 
 const { inspect } = require('node:util')
 const native = require('../native.cjs')
-const { SyncError, toSyncError, invalidInput } = require('./errors.cjs')
+const { SyncError, callNative, invalidInput } = require('./errors.cjs')
 
 const { SyncOperation, SyncConflict, Snapshot } = native
 
@@ -38,14 +38,6 @@ function fields(names) {
     const out = {}
     for (const n of names) out[n] = this[n]
     return `${this.constructor.name} ${inspectFn(out, { ...options, depth: options.depth == null ? null : options.depth - 1 })}`
-  }
-}
-
-function call(f, ...args) {
-  try {
-    return f(...args)
-  } catch (error) {
-    throw toSyncError(error)
   }
 }
 
@@ -91,7 +83,7 @@ class SyncState {
   /** Parses the wire JSON form (text or parsed object); INVALID_STATE when malformed. */
   static fromJSON(json) {
     const text = typeof json === 'string' ? json : dataJson(json, 'a state')
-    return new SyncState(kInternal, call(native.stateFromWireJson, text))
+    return new SyncState(kInternal, callNative(native.stateFromWireJson, text))
   }
 
   /** The wire JSON form, as an object (what JSON.stringify uses). */
@@ -157,14 +149,9 @@ for (const cls of [SyncOperation, SyncConflict, Snapshot]) {
   }
 }
 
-const snapshotFromWireJson = Snapshot.fromWireJson
 Snapshot.fromJSON = (json) => {
   const text = typeof json === 'string' ? json : dataJson(json, 'a snapshot')
-  try {
-    return snapshotFromWireJson.call(Snapshot, text)
-  } catch (error) {
-    throw toSyncError(error)
-  }
+  return callNative((t) => Snapshot.fromWireJson(t), text)
 }
 
 const STATE_FIELDS = ['id', 'collection', 'data', 'clock', 'timestamp', 'modifiedBy', 'deleted', 'version', 'hash']
