@@ -68,4 +68,4 @@ awk '/^## Use it from Node/{f=1} f&&/^```js$/{c=1;next} c&&/^```$/{exit} c' READ
 (cd "$pack_dir" && node readme-example.mjs)
 
 step "node: W1 benchmark, smoke run (npm run bench for the real one)"
-(cd node && node bench/w1.mjs --quick)
+(cd node && node --expose-gc bench/w1.mjs --quick)

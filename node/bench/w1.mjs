@@ -1,7 +1,9 @@
 // W1a of docs/performance.md through Node, next to the same workload run by the Rust core in the
 // same process: `updates` updateState calls in memory, round-robin over 1,000 keys, the data
-// built inside the timed loop as a client would. Median of 5 runs each.
-// Usage: npm run bench [-- --quick]
+// built inside the timed loop as a client would. Median of 5 runs each, interleaved; before each
+// run the garbage of the previous one is collected (the 100,000 states a Node run leaves behind
+// would otherwise slow the Rust run that follows, flattering the ratio).
+// Usage: npm run bench [-- --quick]   (runs node --expose-gc)
 import { createRequire } from 'node:module'
 import { SyncManager } from '../index.mjs'
 
@@ -14,7 +16,7 @@ const RUNS = quick ? 1 : 5
 async function nodeW1() {
   const m = await SyncManager.open()
   const ids = Array.from({ length: KEYS }, (_, k) => `key-${k}`)
-  for (const id of ids) m.createState({ n: 0 }, { id })
+  for (const id of ids) m.createState({ n: 0, name: id }, { id })
   const start = process.hrtime.bigint()
   for (let i = 0; i < UPDATES; i++) {
     const k = i % KEYS
@@ -28,9 +30,18 @@ async function nodeW1() {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const node = []
 const rust = []
+/** Collects the previous run's garbage and lets finalizers run. */
+async function settle() {
+  globalThis.gc?.()
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  globalThis.gc?.()
+}
+if (typeof globalThis.gc !== 'function') console.warn('run with node --expose-gc for comparable figures')
 for (let r = 0; r < RUNS; r++) {
   // Interleaved, so both see the same machine.
+  await settle()
   node.push(await nodeW1())
+  await settle()
   rust.push(native.rustW1(UPDATES, KEYS))
 }
 const nodeRate = UPDATES / median(node)

@@ -13,8 +13,9 @@ const {
   dataJson,
   nativeStrategy,
   wrapState,
+  stateFromText,
+  handleOf,
   handlesOf,
-  kHandle,
 } = require('./values.cjs')
 const { nativeTransport } = require('./transport.cjs')
 
@@ -131,7 +132,7 @@ class SyncManager {
   createState(data, options) {
     const json = dataJson(data)
     try {
-      return wrapState(this.#n.createState(json, options?.id, options?.collection))
+      return stateFromText(this.#n.createState(json, options?.id, options?.collection))
     } catch (error) {
       throw this.#fail(error)
     }
@@ -148,7 +149,7 @@ class SyncManager {
   updateState(id, data) {
     const json = dataJson(data)
     try {
-      return wrapState(this.#n.updateState(id, json))
+      return stateFromText(this.#n.updateState(id, json))
     } catch (error) {
       throw this.#fail(error)
     }
@@ -156,7 +157,7 @@ class SyncManager {
 
   deleteState(id) {
     try {
-      return wrapState(this.#n.deleteState(id))
+      return stateFromText(this.#n.deleteState(id))
     } catch (error) {
       throw this.#fail(error)
     }
@@ -191,7 +192,7 @@ class SyncManager {
     if (!(state instanceof SyncState))
       invalidInput('applyRemoteState() takes a SyncState (SyncState.fromJSON() makes one)')
     try {
-      const result = this.#n.applyRemoteState(state[kHandle])
+      const result = this.#n.applyRemoteState(handleOf(state))
       result.state = wrapState(result.state)
       return result
     } catch (error) {

@@ -12,8 +12,10 @@ const { SyncOperation, SyncConflict, Snapshot } = native
 
 /** Returned by a resolver: the merged result is a deletion. */
 const DELETED = Symbol('statesync.DELETED')
-/** The native handle of a SyncState (an opaque external). */
+/** The native handle of a SyncState (an opaque external), made from its text when first needed. */
 const kHandle = Symbol('statesync.handle')
+/** The wire JSON of a SyncState a write returned, until its handle is made. */
+const kText = Symbol('statesync.text')
 const kInternal = Symbol('statesync.internal')
 
 /** JSON text of application data, following JSON.stringify's rules. */
@@ -44,67 +46,76 @@ function fields(names) {
 /**
  * One version of one state: immutable, its fields read from the native version when asked.
  * A JS class over an opaque handle, because creating a napi class instance costs more than the
- * write that returns it.
+ * write that returns it. A write hands back the version's wire JSON instead, cheaper still (no
+ * native object, nothing to finalize); the handle is parsed from it when a field is first read.
  */
 class SyncState {
-  constructor(key, handle) {
+  constructor(key, handle, text) {
     if (key !== kInternal) throw new TypeError('states are made by a replica, or by SyncState.fromJSON()')
     this[kHandle] = handle
+    this[kText] = text
   }
 
   get id() {
-    return native.stateId(this[kHandle])
+    return native.stateId(handleOf(this))
   }
   get collection() {
-    return native.stateCollection(this[kHandle])
+    return native.stateCollection(handleOf(this))
   }
   get data() {
-    return JSON.parse(native.stateDataJson(this[kHandle]))
+    return JSON.parse(native.stateDataJson(handleOf(this)))
   }
   get clock() {
-    return native.stateClock(this[kHandle])
+    return native.stateClock(handleOf(this))
   }
   get timestamp() {
-    return native.stateTimestamp(this[kHandle])
+    return native.stateTimestamp(handleOf(this))
   }
   get modifiedBy() {
-    return native.stateModifiedBy(this[kHandle])
+    return native.stateModifiedBy(handleOf(this))
   }
   get deleted() {
-    return native.stateDeleted(this[kHandle])
+    return native.stateDeleted(handleOf(this))
   }
   get version() {
-    return native.stateVersion(this[kHandle])
+    return native.stateVersion(handleOf(this))
   }
   get hash() {
-    return native.stateHash(this[kHandle])
+    return native.stateHash(handleOf(this))
   }
 
   /** Parses the wire JSON form (text or parsed object); INVALID_STATE when malformed. */
   static fromJSON(json) {
     const text = typeof json === 'string' ? json : dataJson(json, 'a state')
-    return new SyncState(kInternal, callNative(native.stateFromWireJson, text))
+    return new SyncState(kInternal, callNative(native.stateFromWireJson, text), undefined)
   }
 
   /** The wire JSON form, as an object (what JSON.stringify uses). */
   toJSON() {
-    return JSON.parse(native.stateWireJson(this[kHandle]))
+    return JSON.parse(native.stateWireJson(handleOf(this)))
   }
 
   /** True when both are the same version. */
   equals(other) {
-    return other instanceof SyncState && native.stateEquals(this[kHandle], other[kHandle])
+    return other instanceof SyncState && native.stateEquals(handleOf(this), handleOf(other))
   }
 }
 
+/** The native handle of a state. */
+function handleOf(state) {
+  return (state[kHandle] ??= native.stateFromWireJson(state[kText]))
+}
+
 /** The SyncState of a native handle (null stays null). */
-const wrapState = (handle) => (handle == null ? null : new SyncState(kInternal, handle))
+const wrapState = (handle) => (handle == null ? null : new SyncState(kInternal, handle, undefined))
+/** The SyncState of the wire JSON a write returned. */
+const stateFromText = (text) => new SyncState(kInternal, undefined, text)
 /** The native handles of states; INVALID_INPUT for anything that is not a SyncState. */
 function handlesOf(states, what) {
   if (!Array.isArray(states)) invalidInput(`${what} is an array of SyncState`)
   return states.map((s) => {
     if (!(s instanceof SyncState)) invalidInput(`${what} holds SyncState values only`)
-    return s[kHandle]
+    return handleOf(s)
   })
 }
 
@@ -209,6 +220,7 @@ module.exports = {
   dataJson,
   nativeStrategy,
   wrapState,
+  stateFromText,
+  handleOf,
   handlesOf,
-  kHandle,
 }

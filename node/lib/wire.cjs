@@ -3,7 +3,7 @@
 
 const native = require('../native.cjs')
 const { callNative, invalidInput } = require('./errors.cjs')
-const { SyncState, SyncOperation, ChangeSet, Snapshot, wrapState, handlesOf, kHandle } = require('./values.cjs')
+const { SyncState, SyncOperation, ChangeSet, Snapshot, wrapState, handleOf, handlesOf } = require('./values.cjs')
 
 function bytes(value) {
   if (!(value instanceof Uint8Array)) invalidInput('expected a Uint8Array (or Buffer) of encoded bytes')
@@ -12,7 +12,7 @@ function bytes(value) {
 
 /** Encodes a SyncState, ChangeSet, Snapshot or SyncOperation[]. */
 function encode(value, encoding = 'json') {
-  if (value instanceof SyncState) return callNative(native.encodeState, value[kHandle], encoding)
+  if (value instanceof SyncState) return callNative(native.encodeState, handleOf(value), encoding)
   if (value instanceof ChangeSet) {
     return callNative(native.encodeChangeSet, handlesOf(value.states, 'states'), value.cursor, value.hasMore, encoding)
   }

@@ -154,12 +154,13 @@ impl NativeManager {
         self.run(|m| m.node_id())
     }
 
-    /// Creates a state from JSON text.
+    /// Creates a state from JSON text; returns the new version's wire JSON (see `lib/values.cjs`:
+    /// text is cheaper to hand back than a handle, and most writes never read their result).
     #[napi(catch_unwind)]
-    pub fn create_state(&self, data: String, id: Option<String>, collection: Option<String>) -> Result<StateHandle> {
+    pub fn create_state(&self, data: String, id: Option<String>, collection: Option<String>) -> Result<String> {
         let data = crate::json::parse(&data)?;
         let options = CreateOptions { id, collection };
-        self.run(|m| m.create_state(data, options)).map(handle)
+        self.run(|m| m.create_state(data, options)).map(|s| s.to_json())
     }
 
     /// The live state, or null.
@@ -168,17 +169,17 @@ impl NativeManager {
         self.run(|m| m.get_state(&id)).map(|s| s.map(handle))
     }
 
-    /// Writes new data (JSON text) to a live state.
+    /// Writes new data (JSON text) to a live state; returns the new version's wire JSON.
     #[napi(catch_unwind)]
-    pub fn update_state(&self, id: String, data: String) -> Result<StateHandle> {
+    pub fn update_state(&self, id: String, data: String) -> Result<String> {
         let data = crate::json::parse(&data)?;
-        self.run(|m| m.update_state(&id, data)).map(handle)
+        self.run(|m| m.update_state(&id, data)).map(|s| s.to_json())
     }
 
-    /// Deletes a live state; returns the tombstone.
+    /// Deletes a live state; returns the tombstone's wire JSON.
     #[napi(catch_unwind)]
-    pub fn delete_state(&self, id: String) -> Result<StateHandle> {
-        self.run(|m| m.delete_state(&id)).map(handle)
+    pub fn delete_state(&self, id: String) -> Result<String> {
+        self.run(|m| m.delete_state(&id)).map(|s| s.to_json())
     }
 
     /// The states, optionally of one collection, optionally with tombstones.
