@@ -74,6 +74,8 @@ const kCreate = Symbol('statesync.create')
 /** One replica. Cheap reads and local writes are synchronous; I/O that can block returns a Promise. */
 class SyncManager {
   #n
+  /** The handle of the hot calls (node/src/replica.rs): plain functions, cheaper than methods. */
+  #r
   /** What the last application callback (resolver, transport) threw: the cause of the error it led to. */
   #slot
   #emitter = new EventEmitter()
@@ -82,6 +84,7 @@ class SyncManager {
   constructor(key, nativeManager, slot) {
     if (key !== kCreate) throw new TypeError('use `await SyncManager.open({...})`')
     this.#n = nativeManager
+    this.#r = nativeManager.replica()
     this.#slot = slot
   }
 
@@ -132,7 +135,7 @@ class SyncManager {
   createState(data, options) {
     const json = dataJson(data)
     try {
-      return stateFromText(this.#n.createState(json, options?.id, options?.collection))
+      return stateFromText(native.replicaCreateState(this.#r, json, options?.id, options?.collection))
     } catch (error) {
       throw this.#fail(error)
     }
@@ -140,7 +143,7 @@ class SyncManager {
 
   getState(id) {
     try {
-      return wrapState(this.#n.getState(id))
+      return wrapState(native.replicaGetState(this.#r, id))
     } catch (error) {
       throw this.#fail(error)
     }
@@ -149,7 +152,7 @@ class SyncManager {
   updateState(id, data) {
     const json = dataJson(data)
     try {
-      return stateFromText(this.#n.updateState(id, json))
+      return stateFromText(native.replicaUpdateState(this.#r, id, json))
     } catch (error) {
       throw this.#fail(error)
     }
@@ -157,7 +160,7 @@ class SyncManager {
 
   deleteState(id) {
     try {
-      return stateFromText(this.#n.deleteState(id))
+      return stateFromText(native.replicaDeleteState(this.#r, id))
     } catch (error) {
       throw this.#fail(error)
     }

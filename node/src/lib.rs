@@ -13,6 +13,7 @@ mod clock;
 mod errors;
 mod json;
 mod manager;
+mod replica;
 mod tasks;
 mod values;
 mod wire;

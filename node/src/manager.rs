@@ -14,9 +14,7 @@ use crate::values::{
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use statesync::{
-    AutoSyncConfig, ConflictStrategy, CreateOptions, ManagerConfig, Resolution, SyncContext, SyncManager, SyncTransport,
-};
+use statesync::{AutoSyncConfig, ConflictStrategy, ManagerConfig, Resolution, SyncContext, SyncManager, SyncTransport};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -100,9 +98,18 @@ impl NativeManager {
 
     /// Runs a call of the JS thread, marked as such for resolvers waiting on that thread.
     fn run<T>(&self, f: impl FnOnce(&SyncManager) -> statesync::Result<T>) -> Result<T> {
-        let _busy = self.owner.enter();
-        f(&self.core).map_err(to_js)
+        run_on(&self.owner, &self.core, f)
     }
+}
+
+/// Runs a call of the JS thread on `core`, marked as such for resolvers waiting on that thread.
+pub(crate) fn run_on<T>(
+    owner: &Owner,
+    core: &SyncManager,
+    f: impl FnOnce(&SyncManager) -> statesync::Result<T>,
+) -> Result<T> {
+    let _busy = owner.enter();
+    f(core).map_err(to_js)
 }
 
 #[napi]
@@ -148,38 +155,16 @@ impl NativeManager {
         Ok(AsyncTask::new(OpenTask { config: Some(config), owner }))
     }
 
+    /// The handle the hot calls of `crate::replica` take.
+    #[napi]
+    pub fn replica(&self) -> crate::replica::ReplicaHandle {
+        crate::replica::handle(self.core.clone(), self.owner.clone())
+    }
+
     /// The node id.
     #[napi(getter, catch_unwind)]
     pub fn node_id(&self) -> Result<String> {
         self.run(|m| m.node_id())
-    }
-
-    /// Creates a state from JSON text; returns the new version's wire JSON (see `lib/values.cjs`:
-    /// text is cheaper to hand back than a handle, and most writes never read their result).
-    #[napi(catch_unwind)]
-    pub fn create_state(&self, data: String, id: Option<String>, collection: Option<String>) -> Result<String> {
-        let data = crate::json::parse(&data)?;
-        let options = CreateOptions { id, collection };
-        self.run(|m| m.create_state(data, options)).map(|s| s.to_json())
-    }
-
-    /// The live state, or null.
-    #[napi(catch_unwind)]
-    pub fn get_state(&self, id: String) -> Result<Option<StateHandle>> {
-        self.run(|m| m.get_state(&id)).map(|s| s.map(handle))
-    }
-
-    /// Writes new data (JSON text) to a live state; returns the new version's wire JSON.
-    #[napi(catch_unwind)]
-    pub fn update_state(&self, id: String, data: String) -> Result<String> {
-        let data = crate::json::parse(&data)?;
-        self.run(|m| m.update_state(&id, data)).map(|s| s.to_json())
-    }
-
-    /// Deletes a live state; returns the tombstone's wire JSON.
-    #[napi(catch_unwind)]
-    pub fn delete_state(&self, id: String) -> Result<String> {
-        self.run(|m| m.delete_state(&id)).map(|s| s.to_json())
     }
 
     /// The states, optionally of one collection, optionally with tombstones.
