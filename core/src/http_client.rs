@@ -1,13 +1,14 @@
 //! [`HttpTransport`]: a blocking client of the HTTP sync protocol (`docs/protocol.md`), such as
 //! the one `statesync-hub` serves. Built with the `http` cargo feature; not for the browser,
-//! which drives a [`crate::SyncRound`] with `fetch` instead.
+//! which drives a [`crate::SyncRound`] with `fetch` instead. Both read the peer's answers with
+//! [`crate::http_protocol`], so that they fail alike.
 
 use crate::error::{Result, SyncError};
 use crate::feed::{ChangeSet, SyncContext};
-use crate::transport::{SyncCapabilities, SyncTransport, PROTOCOL_VERSION};
+use crate::http_protocol::{capabilities_answer, pull_request_body, push_answer, reply_encoding, status_error};
+use crate::transport::{SyncCapabilities, SyncTransport};
 use crate::txn::ReconciliationResult;
 use crate::{decode, encode, Encoding, MAX_MESSAGE_BYTES};
-use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 use std::time::Duration;
 use ureq::http::{HeaderName, HeaderValue, Response, Uri};
@@ -61,35 +62,6 @@ impl std::fmt::Debug for HttpTransport {
             .field("compress", &self.compress)
             .finish_non_exhaustive()
     }
-}
-
-/// The body of `POST /v1/pull`.
-#[derive(Serialize)]
-struct PullRequest<'a> {
-    format: u64,
-    cursor: Option<&'a str>,
-    collections: &'a [String],
-    limit: Option<usize>,
-}
-
-/// The body of a successful `POST /v1/push`.
-#[derive(Deserialize)]
-struct PushResponse {
-    format: u64,
-    result: ReconciliationResult,
-}
-
-/// The typed error body: `{"error":{"code":"...","message":"..."}}`.
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Deserialize)]
-struct ErrorDetail {
-    code: String,
-    #[serde(default)]
-    message: String,
 }
 
 impl HttpTransport {
@@ -271,69 +243,29 @@ fn transport_error(url: &str, e: ureq::Error) -> SyncError {
     SyncError::Transport(format!("{url}: {e}"))
 }
 
-/// The error a non-2xx answer stands for. 5xx, 408 and 429 are `Transport` (retry later), with
-/// the peer's code and `Retry-After` in the message; any other status with a typed body is the
-/// error it names; without one, `Transport`.
-fn status_error(url: &str, status: u16, body: &[u8], retry_after: Option<&str>) -> SyncError {
-    let typed = serde_json::from_slice::<ErrorBody>(body).ok().map(|b| b.error);
-    let retryable = status >= 500 || status == 408 || status == 429;
-    match typed {
-        Some(e) if !retryable => SyncError::from_code(&e.code, format!("{} (HTTP {status} from {url})", e.message)),
-        typed => {
-            let what = match typed {
-                Some(e) => format!("{}: {}", e.code, e.message),
-                None => String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_owned(),
-            };
-            let retry = retry_after.map(|r| format!("; retry after {r} s")).unwrap_or_default();
-            SyncError::Transport(format!("HTTP {status} from {url}: {what}{retry}"))
-        }
-    }
-}
-
-/// The encoding a reply is in, from its `Content-Type` (JSON when absent).
-fn reply_encoding(url: &str, reply: &Reply) -> Result<Encoding> {
-    match reply.content_type.as_deref().map(|t| t.split(';').next().unwrap_or_default().trim()) {
-        None | Some("") => Ok(Encoding::Json),
-        Some(t) => Encoding::from_content_type(t)
-            .ok_or_else(|| SyncError::UnsupportedFormat(format!("{url} answered with Content-Type {t:?}"))),
-    }
-}
-
 impl SyncTransport for HttpTransport {
     fn capabilities(&self) -> Result<SyncCapabilities> {
         self.check_headers()?;
         let url = self.url("/v1/capabilities");
         let request = self.with_headers(self.agent.get(&url).header("accept", "application/json"));
         let reply = self.read(&url, request.call())?;
-        let capabilities: SyncCapabilities = serde_json::from_slice(&reply.body)
-            .map_err(|e| SyncError::Corrupt(format!("{url} sent malformed capabilities: {e}")))?;
+        let capabilities = capabilities_answer(&url, &reply.body)?;
         *self.peer.lock().unwrap_or_else(|e| e.into_inner()) = Some(capabilities.clone());
         Ok(capabilities)
     }
 
     fn pull(&self, cursor: Option<&str>, context: &SyncContext) -> Result<ChangeSet> {
         let (encoding, compressed) = self.negotiate()?;
-        let request =
-            PullRequest { format: PROTOCOL_VERSION, cursor, collections: &context.collections, limit: context.limit };
-        let body = serde_json::to_vec(&request).expect("a pull request always serialises");
+        let body = pull_request_body(cursor, context).into_bytes();
         let reply = self.post("/v1/pull", "application/json", encoding.content_type(), compressed, body)?;
         let url = self.url("/v1/pull");
-        decode(&reply.body, reply_encoding(&url, &reply)?)
+        decode(&reply.body, reply_encoding(&url, reply.content_type.as_deref())?)
     }
 
     fn push(&self, changes: &ChangeSet) -> Result<ReconciliationResult> {
         let (encoding, compressed) = self.negotiate()?;
         let body = encode(changes, encoding);
         let reply = self.post("/v1/push", encoding.content_type(), "application/json", compressed, body)?;
-        let url = self.url("/v1/push");
-        let answer: PushResponse = serde_json::from_slice(&reply.body)
-            .map_err(|e| SyncError::Corrupt(format!("{url} sent a malformed push result: {e}")))?;
-        if answer.format != PROTOCOL_VERSION {
-            return Err(SyncError::UnsupportedFormat(format!(
-                "{url} answered in format {}; this build speaks {PROTOCOL_VERSION}",
-                answer.format
-            )));
-        }
-        Ok(answer.result)
+        push_answer(&self.url("/v1/push"), &reply.body)
     }
 }

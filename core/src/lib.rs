@@ -29,6 +29,7 @@ mod feed;
 mod fields;
 #[cfg(feature = "http")]
 mod http_client;
+pub mod http_protocol;
 mod manager;
 mod operation;
 mod pending;

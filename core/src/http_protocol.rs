@@ -1,0 +1,136 @@
+//! The client side of the HTTP sync protocol (`docs/protocol.md`) without the I/O: the body of a
+//! pull request and what an answer means (the result it carries, or the error it stands for).
+//!
+//! Compiled without the `http` feature, so that the blocking [`crate::HttpTransport`] and
+//! clients doing their own requests (the browser package over `fetch`) read answers the same
+//! way and report the same errors.
+
+use crate::error::{Result, SyncError};
+use crate::feed::SyncContext;
+use crate::transport::{SyncCapabilities, PROTOCOL_VERSION};
+use crate::txn::ReconciliationResult;
+use crate::Encoding;
+use serde::{Deserialize, Serialize};
+
+/// The body of `POST /v1/pull`.
+#[derive(Serialize)]
+struct PullRequest<'a> {
+    format: u64,
+    cursor: Option<&'a str>,
+    collections: &'a [String],
+    limit: Option<usize>,
+}
+
+/// The body of a successful `POST /v1/push`.
+#[derive(Deserialize)]
+struct PushResponse {
+    format: u64,
+    result: ReconciliationResult,
+}
+
+/// The typed error body: `{"error":{"code":"...","message":"..."}}`.
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// The JSON body of `POST /v1/pull`: the page after `cursor` (`None`: from the beginning) of
+/// the collections and with the page limit of `context`.
+pub fn pull_request_body(cursor: Option<&str>, context: &SyncContext) -> String {
+    let request =
+        PullRequest { format: PROTOCOL_VERSION, cursor, collections: &context.collections, limit: context.limit };
+    serde_json::to_string(&request).expect("a pull request always serialises")
+}
+
+/// The error a non-2xx answer of `url` stands for, from its status, body and `Retry-After`
+/// header. 5xx, 408 and 429 are `Transport` (retry later), with the peer's code and
+/// `Retry-After` in the message; any other status with a typed body is the error it names
+/// ([`SyncError::from_code`]); without one, `Transport`.
+pub fn status_error(url: &str, status: u16, body: &[u8], retry_after: Option<&str>) -> SyncError {
+    let typed = serde_json::from_slice::<ErrorBody>(body).ok().map(|b| b.error);
+    let retryable = status >= 500 || status == 408 || status == 429;
+    match typed {
+        Some(e) if !retryable => SyncError::from_code(&e.code, format!("{} (HTTP {status} from {url})", e.message)),
+        typed => {
+            let what = match typed {
+                Some(e) => format!("{}: {}", e.code, e.message),
+                None => String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_owned(),
+            };
+            let retry = retry_after.map(|r| format!("; retry after {r} s")).unwrap_or_default();
+            SyncError::Transport(format!("HTTP {status} from {url}: {what}{retry}"))
+        }
+    }
+}
+
+/// The encoding a successful answer of `url` is in, from its `Content-Type` header (parameters
+/// such as `charset` ignored; JSON when absent or empty). Any other type is
+/// `UNSUPPORTED_FORMAT`.
+pub fn reply_encoding(url: &str, content_type: Option<&str>) -> Result<Encoding> {
+    match content_type.map(|t| t.split(';').next().unwrap_or_default().trim()) {
+        None | Some("") => Ok(Encoding::Json),
+        Some(t) => Encoding::from_content_type(t)
+            .ok_or_else(|| SyncError::UnsupportedFormat(format!("{url} answered with Content-Type {t:?}"))),
+    }
+}
+
+/// The counts in the body of a successful `POST /v1/push` answered by `url`: `CORRUPT` when
+/// it is malformed, `UNSUPPORTED_FORMAT` when it is in another protocol version.
+pub fn push_answer(url: &str, body: &[u8]) -> Result<ReconciliationResult> {
+    let answer: PushResponse = serde_json::from_slice(body)
+        .map_err(|e| SyncError::Corrupt(format!("{url} sent a malformed push result: {e}")))?;
+    if answer.format != PROTOCOL_VERSION {
+        return Err(SyncError::UnsupportedFormat(format!(
+            "{url} answered in format {}; this build speaks {PROTOCOL_VERSION}",
+            answer.format
+        )));
+    }
+    Ok(answer.result)
+}
+
+/// The capabilities in the body of a successful `GET /v1/capabilities` answered by `url`:
+/// `CORRUPT` when it is malformed. Whether the round can go on with them is
+/// [`crate::SyncRound::start`]'s to say.
+pub fn capabilities_answer(url: &str, body: &[u8]) -> Result<SyncCapabilities> {
+    serde_json::from_slice(body).map_err(|e| SyncError::Corrupt(format!("{url} sent malformed capabilities: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typed_error_body_becomes_the_error_it_names_unless_the_status_says_retry() {
+        let body = br#"{"error":{"code":"UNAUTHORIZED","message":"bad token"}}"#;
+        let e = status_error("http://hub/v1/pull", 401, body, None);
+        assert_eq!((e.code(), e.message().as_str()), ("UNAUTHORIZED", "bad token (HTTP 401 from http://hub/v1/pull)"));
+        let e = status_error("http://hub/v1/pull", 503, br#"{"error":{"code":"CLOSED"}}"#, Some("1"));
+        assert_eq!(e.code(), "TRANSPORT");
+        assert_eq!(e.message(), "HTTP 503 from http://hub/v1/pull: CLOSED: ; retry after 1 s");
+        let e = status_error("http://hub/v1/pull", 404, b"  no such page \n", None);
+        assert_eq!((e.code(), e.message().as_str()), ("TRANSPORT", "HTTP 404 from http://hub/v1/pull: no such page"));
+    }
+
+    #[test]
+    fn answers_are_read_or_refused_with_the_right_code() {
+        let url = "http://hub/v1/push";
+        assert_eq!(reply_encoding(url, None).unwrap(), Encoding::Json);
+        assert_eq!(reply_encoding(url, Some("application/json; charset=utf-8")).unwrap(), Encoding::Json);
+        assert_eq!(reply_encoding(url, Some(Encoding::Binary.content_type())).unwrap(), Encoding::Binary);
+        assert_eq!(reply_encoding(url, Some("text/html")).unwrap_err().code(), "UNSUPPORTED_FORMAT");
+        assert_eq!(push_answer(url, b"{").unwrap_err().code(), "CORRUPT");
+        let result = ReconciliationResult { created: 2, ..Default::default() };
+        let answer = |format: u64| serde_json::json!({ "format": format, "result": result }).to_string();
+        assert_eq!(push_answer(url, answer(PROTOCOL_VERSION).as_bytes()).unwrap(), result);
+        assert_eq!(push_answer(url, answer(PROTOCOL_VERSION + 1).as_bytes()).unwrap_err().code(), "UNSUPPORTED_FORMAT");
+        assert_eq!(capabilities_answer(url, b"<html>").unwrap_err().code(), "CORRUPT");
+        let body = pull_request_body(Some("c1"), &SyncContext { collections: vec!["a".into()], limit: Some(5) });
+        assert_eq!(body, r#"{"format":1,"cursor":"c1","collections":["a"],"limit":5}"#);
+    }
+}

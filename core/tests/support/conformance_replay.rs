@@ -1,0 +1,889 @@
+//! The replayer of the cross-language conformance suite: every case of every `conformance/*.json`
+//! file (the format is documented in `conformance/README.md`), once on in-memory replicas and
+//! once on persisted replicas, which are then closed, reopened and checked again.
+//!
+//! One file for the core's test (`core/tests/conformance.rs`, replicas in SQLite files) and the
+//! browser package's (`wasm/tests/conformance.rs`, replicas in the journal store it writes to
+//! IndexedDB), so that both replay exactly the same checks. Each test says only where the suite
+//! files are and how replicas persist ([`Persistence`]); this file must therefore build in both
+//! test crates (serde_json and statesync without default features, no file system).
+
+use serde_json::{json, Map, Value};
+use statesync::{
+    state_hash, ConflictResolver, ConflictStrategy, ManagerConfig, ManualClock, Resolution, Resolved, Snapshot,
+    SyncConflict, SyncContext, SyncError, SyncManager, SyncOperation, SyncState, WallClock,
+};
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// The suite must not shrink silently.
+const MIN_CASES: usize = 60;
+
+/// A failure of a case: what went wrong, in words.
+pub type Outcome<T> = Result<T, String>;
+
+/// How the persistent mode keeps the replicas of one run of one case.
+pub trait Persistence: Sized {
+    /// The mode's name in failure messages (`"sqlite"`).
+    const NAME: &'static str;
+    /// What a replica is reopened from, in failure messages (`"its SQLite file"`).
+    const REOPENED_FROM: &'static str;
+
+    /// Empty storage for one run, dropped (and so cleaned up) with the run.
+    fn start() -> Outcome<Self>;
+
+    /// The configuration of replica `index` (numbered in the case's order): an empty replica
+    /// the first time, the same storage again when the replica is reopened after closing.
+    fn open(&mut self, index: usize) -> ManagerConfig;
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    Memory,
+    Persistent,
+}
+
+// ---- the named custom resolvers (README: "Custom resolvers") ------------------------------------
+
+const RESOLVERS: &[&str] = &["max_n", "union", "non_commutative", "failing"];
+
+struct NamedResolver(String);
+
+impl NamedResolver {
+    /// `data.n` of a live side whose data is an object with a numeric `n`.
+    fn n_of(state: &SyncState) -> Option<&Value> {
+        if state.deleted {
+            return None;
+        }
+        state.data.get("n").filter(|n| n.is_number())
+    }
+
+    /// The strings of a live side whose data is an array.
+    fn strings_of(state: &SyncState) -> Vec<String> {
+        match (&state.data, state.deleted) {
+            (Value::Array(items), false) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl ConflictResolver for NamedResolver {
+    fn resolve(&self, local: &SyncState, remote: &SyncState) -> Result<Resolved, String> {
+        match self.0.as_str() {
+            "max_n" => {
+                let best = match (Self::n_of(local), Self::n_of(remote)) {
+                    (Some(a), Some(b)) => {
+                        if b.as_f64() > a.as_f64() {
+                            b
+                        } else {
+                            a
+                        }
+                    }
+                    (Some(a), None) => a,
+                    (None, Some(b)) => b,
+                    (None, None) => return Ok(Resolved::Deleted),
+                };
+                Ok(Resolved::Data(json!({ "n": best })))
+            }
+            "union" => {
+                let all: BTreeSet<String> =
+                    Self::strings_of(local).into_iter().chain(Self::strings_of(remote)).collect();
+                Ok(Resolved::Data(Value::Array(all.into_iter().map(Value::String).collect())))
+            }
+            "non_commutative" => Ok(Resolved::Data(local.data.clone())),
+            "failing" => Err("the conformance resolver \"failing\" always fails".into()),
+            other => Err(format!("unknown resolver {other:?}")),
+        }
+    }
+}
+
+fn parse_strategy(value: &Value) -> Outcome<ConflictStrategy> {
+    match value {
+        Value::String(name) => ConflictStrategy::from_name(name).ok_or_else(|| format!("unknown strategy {name:?}")),
+        Value::Object(map) if map.len() == 1 => {
+            let name = map.get("custom").and_then(Value::as_str).ok_or_else(|| format!("bad strategy {value}"))?;
+            if !RESOLVERS.contains(&name) {
+                return Err(format!("unknown custom resolver {name:?}"));
+            }
+            Ok(ConflictStrategy::Custom(Arc::new(NamedResolver(name.to_owned()))))
+        }
+        other => Err(format!("bad strategy {other}")),
+    }
+}
+
+// ---- small JSON helpers -------------------------------------------------------------------------
+
+fn obj<'v>(value: &'v Value, what: &str) -> Outcome<&'v Map<String, Value>> {
+    value.as_object().ok_or_else(|| format!("{what} must be a JSON object, got {value}"))
+}
+
+fn string<'v>(map: &'v Map<String, Value>, key: &str, what: &str) -> Outcome<&'v str> {
+    map.get(key).and_then(Value::as_str).ok_or_else(|| format!("{what}: missing or non-string {key:?}"))
+}
+
+fn allow(map: &Map<String, Value>, allowed: &[&str], what: &str) -> Outcome<()> {
+    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(format!("{what}: unknown key {k:?} (allowed: {allowed:?})")),
+        None => Ok(()),
+    }
+}
+
+/// JSON equality where numbers compare by value (`1.5` written either way, integers exactly).
+fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
+            (Some(i), Some(j), _, _) => i == j,
+            (_, _, Some(i), Some(j)) => i == j,
+            _ => x.as_f64() == y.as_f64(),
+        },
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn short(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > 300 {
+        format!("{}...", text.chars().take(300).collect::<String>())
+    } else {
+        text
+    }
+}
+
+// ---- matchers -------------------------------------------------------------------------------------
+
+const STATE_KEYS: &[&str] =
+    &["id", "collection", "data", "clock", "timestamp", "modified_by", "deleted", "version", "hash"];
+const OP_KEYS: &[&str] = &["op_id", "kind", "state_id", "collection", "data", "clock", "timestamp", "node_id"];
+const COUNT_KEYS: &[&str] = &["created", "updated", "unchanged", "ignored", "conflicts", "resolved"];
+
+/// Compares the listed keys of `expected` with `actual` (a serialised state or operation).
+fn match_fields(expected: &Value, actual: &Value, allowed: &[&str], what: &str) -> Outcome<()> {
+    let expected = obj(expected, what)?;
+    allow(expected, allowed, what)?;
+    for (key, want) in expected {
+        let got = actual.get(key).unwrap_or(&Value::Null);
+        if !json_eq(want, got) {
+            return Err(format!("{what}: {key} is {}, expected {}", short(got), short(want)));
+        }
+    }
+    Ok(())
+}
+
+/// A state matcher; also checks that the suite's own expected hash fits its expected content.
+fn match_state(expected: &Value, actual: &SyncState, what: &str) -> Outcome<()> {
+    let map = obj(expected, what)?;
+    if let (Some(data), Some(hash)) = (map.get("data"), map.get("hash")) {
+        let deleted = map.get("deleted").and_then(Value::as_bool).unwrap_or(false);
+        let computed = state_hash(data, deleted);
+        if hash.as_str() != Some(computed.as_str()) {
+            return Err(format!(
+                "{what}: the case expects hash {hash} but state_hash(data, deleted={deleted}) is {computed:?}"
+            ));
+        }
+    }
+    match_fields(expected, &actual.to_value(), STATE_KEYS, what)
+}
+
+fn match_counts(expected: &Value, actual: &Value, what: &str) -> Outcome<()> {
+    match_fields(expected, actual, COUNT_KEYS, what)
+}
+
+fn match_conflict(expected: &Value, actual: &SyncConflict, what: &str) -> Outcome<()> {
+    let map = obj(expected, what)?;
+    allow(map, &["state_id", "local", "remote", "detected_at"], what)?;
+    if let Some(id) = map.get("state_id") {
+        if !json_eq(id, &json!(actual.state_id)) {
+            return Err(format!("{what}: state_id is {:?}, expected {id}", actual.state_id));
+        }
+    }
+    if let Some(at) = map.get("detected_at") {
+        if !json_eq(at, &json!(actual.detected_at)) {
+            return Err(format!("{what}: detected_at is {}, expected {at}", actual.detected_at));
+        }
+    }
+    if let Some(local) = map.get("local") {
+        match_state(local, &actual.local, &format!("{what}.local"))?;
+    }
+    if let Some(remote) = map.get("remote") {
+        match_state(remote, &actual.remote, &format!("{what}.remote"))?;
+    }
+    Ok(())
+}
+
+// ---- replicas --------------------------------------------------------------------------------------
+
+/// What a replica holds, read through the public API (or, once closed, from its last export).
+struct View {
+    states: Vec<SyncState>,
+    pending: Vec<SyncOperation>,
+    conflicts: Vec<SyncConflict>,
+    status: String,
+}
+
+struct Replica {
+    spec: Map<String, Value>,
+    node_id: String,
+    clock: Arc<ManualClock>,
+    /// Its number in the case, for [`Persistence::open`].
+    index: usize,
+    manager: SyncManager,
+    /// The export taken right before a `close` step.
+    closed: Option<Snapshot>,
+}
+
+/// Opens a replica as its `spec` says, on the storage of `config`.
+fn open_manager(
+    spec: &Map<String, Value>,
+    node_id: &str,
+    config: ManagerConfig,
+    clock: Arc<ManualClock>,
+) -> Outcome<SyncManager> {
+    let mut config = config.node_id(node_id).clock(clock);
+    if let Some(s) = spec.get("strategy") {
+        config = config.strategy(parse_strategy(s)?);
+    }
+    if let Some(per) = spec.get("collection_strategies") {
+        for (collection, s) in obj(per, "collection_strategies")? {
+            config = config.collection_strategy(collection.clone(), parse_strategy(s)?);
+        }
+    }
+    let check = match spec.get("check_resolver") {
+        None => true,
+        Some(v) => v.as_bool().ok_or("check_resolver must be a boolean")?,
+    };
+    config = config.check_resolver(check);
+    SyncManager::open(config).map_err(|e| format!("opening replica {node_id:?}: {} {e}", e.code()))
+}
+
+impl Replica {
+    fn view(&self) -> Outcome<View> {
+        if let Some(snapshot) = &self.closed {
+            return Ok(View {
+                states: snapshot.states.clone(),
+                pending: snapshot.pending.clone(),
+                conflicts: snapshot.conflicts.clone(),
+                status: self.manager.status().as_str().to_owned(),
+            });
+        }
+        let err = |e: SyncError| format!("reading the replica: {} {e}", e.code());
+        let view = View {
+            states: owned(self.manager.list_states(None, true).map_err(err)?),
+            pending: self.manager.pending_operations().map_err(err)?,
+            conflicts: self.manager.conflicts().map_err(err)?,
+            status: self.manager.status().as_str().to_owned(),
+        };
+        // The export must tell the same story as the listing calls.
+        let export = self.manager.export_state().map_err(err)?;
+        if export.states != view.states || export.pending != view.pending || export.conflicts != view.conflicts {
+            return Err("export_state() disagrees with list_states/pending_operations/conflicts".into());
+        }
+        Ok(view)
+    }
+
+    /// The replica's full content for the "a failing step changes nothing" check.
+    fn content(&self) -> Result<Snapshot, &'static str> {
+        self.manager.export_state().map_err(|e| e.code())
+    }
+}
+
+fn check_replica(view: &View, expected: &Value, require_all: bool, skip_status: bool, what: &str) -> Outcome<()> {
+    let expected = obj(expected, what)?;
+    allow(expected, &["states", "pending", "conflicts", "status"], what)?;
+    if require_all {
+        for key in ["states", "pending", "conflicts"] {
+            if !expected.contains_key(key) {
+                return Err(format!("{what}: the final expectation must give {key:?}"));
+            }
+        }
+    }
+    if let Some(states) = expected.get("states") {
+        let states = obj(states, &format!("{what}.states"))?;
+        let want: BTreeSet<&str> = states.keys().map(String::as_str).collect();
+        let got: BTreeSet<&str> = view.states.iter().map(|s| s.id.as_str()).collect();
+        if want != got {
+            return Err(format!("{what}: stored state ids are {got:?}, expected {want:?}"));
+        }
+        for state in &view.states {
+            match_state(&states[state.id.as_str()], state, &format!("{what}.states[{:?}]", state.id))?;
+        }
+    }
+    if let Some(pending) = expected.get("pending") {
+        let pending = pending.as_array().ok_or(format!("{what}.pending must be an array"))?;
+        if pending.len() != view.pending.len() {
+            let ids: Vec<&str> = view.pending.iter().map(|o| o.op_id.as_str()).collect();
+            return Err(format!("{what}: {} pending operations {ids:?}, expected {}", ids.len(), pending.len()));
+        }
+        for (i, (want, op)) in pending.iter().zip(&view.pending).enumerate() {
+            let actual = serde_json::to_value(op).map_err(|e| e.to_string())?;
+            match_fields(want, &actual, OP_KEYS, &format!("{what}.pending[{i}]"))?;
+        }
+    }
+    if let Some(conflicts) = expected.get("conflicts") {
+        let conflicts = conflicts.as_array().ok_or(format!("{what}.conflicts must be an array"))?;
+        if conflicts.len() != view.conflicts.len() {
+            let ids: Vec<&str> = view.conflicts.iter().map(|c| c.state_id.as_str()).collect();
+            return Err(format!("{what}: conflicts on {ids:?}, expected {} conflicts", conflicts.len()));
+        }
+        for (i, (want, c)) in conflicts.iter().zip(&view.conflicts).enumerate() {
+            match_conflict(want, c, &format!("{what}.conflicts[{i}]"))?;
+        }
+    }
+    if let Some(status) = expected.get("status") {
+        let skip = skip_status && status == "closed";
+        if !skip && status.as_str() != Some(view.status.as_str()) {
+            return Err(format!("{what}: status is {:?}, expected {status}", view.status));
+        }
+    }
+    Ok(())
+}
+
+// ---- one run of one case -----------------------------------------------------------------------------
+
+/// What a name given with `"as"` refers to.
+enum Named {
+    State(SyncState),
+    Snapshot(Snapshot),
+    Conflict(String),
+    Cursor(String),
+}
+
+struct Run<P> {
+    replicas: BTreeMap<String, Replica>,
+    names: HashMap<String, Named>,
+    /// The storage of the persistent mode; `None` in memory. Declared last so that it is dropped
+    /// (a temporary directory removed) after the replicas that use it are.
+    store: Option<P>,
+}
+
+const COMMON_KEYS: &[&str] = &["replica", "op", "expect", "expect_error", "comment"];
+
+fn step_keys(op: &str) -> Option<&'static [&'static str]> {
+    Some(match op {
+        "create" => &["id", "collection", "data"],
+        "update" => &["id", "data"],
+        "delete" | "get" => &["id"],
+        "list" => &["collection", "include_deleted"],
+        "set_clock" => &["millis"],
+        "capture" => &["id", "as"],
+        "capture_conflict" => &["state_id", "as"],
+        "apply" => &["ref", "state", "json"],
+        "reconcile" => &["items"],
+        "resolve_conflict" => &["state_id", "conflict_ref", "conflict_id", "resolution"],
+        "acknowledge" => &["op_ids"],
+        "export" => &["as"],
+        "import" => &["ref", "json", "snapshot", "replace"],
+        "close" | "check" => &[],
+        "changes_since" => &["cursor", "cursor_ref", "collections", "limit", "as"],
+        "pull" => &["from", "collections", "limit"],
+        "sync" => &["with", "collections", "limit"],
+        _ => return None,
+    })
+}
+
+/// The JSON of a state returned by a core call (as a `SyncState` or a shared `Arc<SyncState>`).
+fn as_state<S: Borrow<SyncState>>(result: statesync::Result<S>) -> Result<Value, SyncError> {
+    result.map(|s| s.borrow().to_value())
+}
+
+/// Owned copies of listed states (returned as `SyncState` or `Arc<SyncState>`).
+fn owned<S: Borrow<SyncState>>(states: Vec<S>) -> Vec<SyncState> {
+    states.iter().map(|s| s.borrow().clone()).collect()
+}
+
+/// The `collections` and `limit` of a feed step.
+fn context(step: &Map<String, Value>) -> Outcome<SyncContext> {
+    let collections = match step.get("collections") {
+        None => Vec::new(),
+        Some(v) => v
+            .as_array()
+            .ok_or("collections must be an array")?
+            .iter()
+            .map(|c| c.as_str().map(str::to_owned).ok_or("collections are strings"))
+            .collect::<Result<_, _>>()?,
+    };
+    let limit = match step.get("limit") {
+        None => None,
+        Some(v) => Some(v.as_u64().ok_or("limit must be a non-negative integer")? as usize),
+    };
+    Ok(SyncContext { collections, limit })
+}
+
+fn code(e: &SyncError) -> String {
+    format!("{} ({e})", e.code())
+}
+
+impl<P: Persistence> Run<P> {
+    fn new(case: &Map<String, Value>, mode: Mode) -> Outcome<Run<P>> {
+        let mut store = match mode {
+            Mode::Memory => None,
+            Mode::Persistent => Some(P::start()?),
+        };
+        let mut replicas = BTreeMap::new();
+        for (i, (key, spec)) in obj(case.get("replicas").unwrap_or(&Value::Null), "replicas")?.iter().enumerate() {
+            let spec = obj(spec, &format!("replica {key:?}"))?.clone();
+            allow(&spec, &["node_id", "strategy", "collection_strategies", "clock", "check_resolver"], key)?;
+            let node_id = string(&spec, "node_id", key)?.to_owned();
+            let millis = match spec.get("clock") {
+                None => 1000,
+                Some(v) => v.as_u64().ok_or(format!("replica {key:?}: clock must be a non-negative integer"))?,
+            };
+            let clock = Arc::new(ManualClock::new(millis));
+            let config = store.as_mut().map_or_else(ManagerConfig::memory, |s| s.open(i));
+            let manager = open_manager(&spec, &node_id, config, clock.clone())?;
+            replicas.insert(key.clone(), Replica { spec, node_id, clock, index: i, manager, closed: None });
+        }
+        if replicas.is_empty() {
+            return Err("a case needs at least one replica".into());
+        }
+        Ok(Run { replicas, names: HashMap::new(), store })
+    }
+
+    fn replica(&self, key: &str) -> Outcome<&Replica> {
+        self.replicas.get(key).ok_or_else(|| format!("unknown replica {key:?}"))
+    }
+
+    fn named_state(&self, name: &str) -> Outcome<SyncState> {
+        match self.names.get(name) {
+            Some(Named::State(s)) => Ok(s.clone()),
+            _ => Err(format!("no captured state named {name:?}")),
+        }
+    }
+
+    /// A remote state given by `ref`, `state` or `json`; parsing errors are the step's errors.
+    fn source(&self, src: &Map<String, Value>, what: &str) -> Outcome<Result<SyncState, SyncError>> {
+        let given: Vec<&str> = ["ref", "state", "json"].into_iter().filter(|k| src.contains_key(*k)).collect();
+        if given.len() != 1 {
+            return Err(format!("{what}: give exactly one of ref, state, json"));
+        }
+        Ok(match given[0] {
+            "ref" => Ok(self.named_state(string(src, "ref", what)?)?),
+            "state" => SyncState::from_value(src["state"].clone()),
+            _ => SyncState::from_json(string(src, "json", what)?),
+        })
+    }
+
+    fn run_step(&mut self, step: &Value) -> Outcome<()> {
+        let step = obj(step, "step")?;
+        let op = string(step, "op", "step")?;
+        let key = string(step, "replica", "step")?.to_owned();
+        let extra = step_keys(op).ok_or_else(|| format!("unknown op {op:?}"))?;
+        let allowed: Vec<&str> = COMMON_KEYS.iter().chain(extra).copied().collect();
+        allow(step, &allowed, op)?;
+        if step.contains_key("expect") && step.contains_key("expect_error") {
+            return Err("a step has expect or expect_error, not both".into());
+        }
+        let not_a_call = matches!(op, "set_clock" | "check" | "capture" | "capture_conflict");
+        if not_a_call && step.contains_key("expect_error") {
+            return Err(format!("{op} is not a core call and takes no expect_error"));
+        }
+        if matches!(op, "set_clock" | "capture" | "capture_conflict" | "close") && step.contains_key("expect") {
+            return Err(format!("{op} takes no expect"));
+        }
+        let replica = self.replica(&key)?;
+        match op {
+            "set_clock" => {
+                let millis = step.get("millis").and_then(Value::as_u64).ok_or("set_clock needs millis")?;
+                replica.clock.set(millis);
+                return Ok(());
+            }
+            "check" => {
+                let expected = step.get("expect").ok_or("check needs expect")?;
+                return check_replica(&replica.view()?, expected, false, false, &format!("check of {key:?}"));
+            }
+            "capture" => {
+                let id = string(step, "id", op)?;
+                let states = owned(replica.manager.list_states(None, true).map_err(|e| code(&e))?);
+                let state = states.into_iter().find(|s| s.id == id).ok_or(format!("capture: no state {id:?}"))?;
+                self.names.insert(string(step, "as", op)?.to_owned(), Named::State(state));
+                return Ok(());
+            }
+            "capture_conflict" => {
+                let id = self.conflict_of(&key, string(step, "state_id", op)?)?;
+                self.names.insert(string(step, "as", op)?.to_owned(), Named::Conflict(id));
+                return Ok(());
+            }
+            _ => {}
+        }
+        let expect_error = match step.get("expect_error") {
+            None => None,
+            Some(v) => Some(v.as_str().ok_or("expect_error must be a string")?.to_owned()),
+        };
+        let before = match expect_error {
+            Some(_) => Some(self.replica(&key)?.content()),
+            None => None,
+        };
+        let result = self.call(&key, op, step)?;
+        match (expect_error, result) {
+            (Some(want), Err(e)) => {
+                if e.code() != want {
+                    return Err(format!("expected error {want}, got {}", code(&e)));
+                }
+                if Some(self.replica(&key)?.content()) != before {
+                    return Err(format!("the failing step ({want}) changed the replica"));
+                }
+                Ok(())
+            }
+            (Some(want), Ok(v)) => Err(format!("expected error {want}, but the call succeeded with {}", short(&v))),
+            (None, Err(e)) => Err(format!("unexpected error {}", code(&e))),
+            (None, Ok(v)) => match step.get("expect") {
+                None => Ok(()),
+                Some(expected) => self.check_result(op, expected, &v),
+            },
+        }
+    }
+
+    fn conflict_of(&self, key: &str, state_id: &str) -> Outcome<String> {
+        let conflicts = self.replica(key)?.manager.conflicts().map_err(|e| code(&e))?;
+        let ids: Vec<String> =
+            conflicts.into_iter().filter(|c| c.state_id == state_id).map(|c| c.conflict_id).collect();
+        match ids.as_slice() {
+            [one] => Ok(one.clone()),
+            _ => Err(format!("{} conflicts on state {state_id:?}, the step needs exactly one", ids.len())),
+        }
+    }
+
+    /// Performs one core call. The outer error is a broken case, the inner one the core's answer.
+    fn call(&mut self, key: &str, op: &str, step: &Map<String, Value>) -> Outcome<Result<Value, SyncError>> {
+        let replica = self.replicas.get(key).ok_or_else(|| format!("unknown replica {key:?}"))?;
+        let m = &replica.manager;
+        let data = || step.get("data").cloned().ok_or(format!("{op} needs data"));
+        Ok(match op {
+            "create" => {
+                let text = |key: &str| -> Outcome<Option<String>> {
+                    step.get(key)
+                        .map(|v| v.as_str().map(str::to_owned).ok_or(format!("{key} must be a string")))
+                        .transpose()
+                };
+                let options = statesync::CreateOptions { id: text("id")?, collection: text("collection")? };
+                as_state(m.create_state(data()?, options))
+            }
+            "update" => as_state(m.update_state(string(step, "id", op)?, data()?)),
+            "delete" => as_state(m.delete_state(string(step, "id", op)?)),
+            "get" => m.get_state(string(step, "id", op)?).map(|s| s.map_or(Value::Null, |s| s.to_value())),
+            "list" => {
+                let collection = step.get("collection").map(|c| c.as_str().ok_or("collection must be a string"));
+                let collection = collection.transpose()?;
+                let deleted = step.get("include_deleted").and_then(Value::as_bool).unwrap_or(false);
+                m.list_states(collection, deleted)
+                    .map(|v| json!({ "ids": v.iter().map(|s| &s.id).collect::<Vec<_>>() }))
+            }
+            "apply" => match self.source(step, op)? {
+                Err(e) => Err(e),
+                Ok(state) => m.apply_remote_state(state).map(
+                    |r| json!({ "outcome": r.outcome.as_str(), "resolved": r.resolved, "state": r.state.to_value() }),
+                ),
+            },
+            "reconcile" => {
+                let items = step.get("items").and_then(Value::as_array).ok_or("reconcile needs items")?;
+                let mut states = Vec::new();
+                let mut parse_error = None;
+                for (i, item) in items.iter().enumerate() {
+                    match self.source(obj(item, "reconcile item")?, &format!("reconcile item {i}"))? {
+                        Ok(s) => states.push(s),
+                        Err(e) => {
+                            parse_error.get_or_insert(e);
+                        }
+                    }
+                }
+                match parse_error {
+                    Some(e) => Err(e),
+                    None => m.reconcile(states).map(|r| serde_json::to_value(r).expect("counts serialise")),
+                }
+            }
+            "resolve_conflict" => {
+                let selectors: Vec<&str> =
+                    ["state_id", "conflict_ref", "conflict_id"].into_iter().filter(|k| step.contains_key(*k)).collect();
+                let conflict_id = match selectors.as_slice() {
+                    ["state_id"] => self.conflict_of(key, string(step, "state_id", op)?)?,
+                    ["conflict_ref"] => match self.names.get(string(step, "conflict_ref", op)?) {
+                        Some(Named::Conflict(id)) => id.clone(),
+                        _ => return Err("conflict_ref names no captured conflict".into()),
+                    },
+                    ["conflict_id"] => string(step, "conflict_id", op)?.to_owned(),
+                    _ => return Err("resolve_conflict needs exactly one of state_id, conflict_ref, conflict_id".into()),
+                };
+                let resolution = match step.get("resolution") {
+                    Some(Value::String(s)) if s == "local" => Resolution::Local,
+                    Some(Value::String(s)) if s == "remote" => Resolution::Remote,
+                    Some(Value::Object(o)) if o.len() == 1 && o.contains_key("data") => {
+                        Resolution::Custom(o["data"].clone())
+                    }
+                    other => return Err(format!("bad resolution {other:?}")),
+                };
+                as_state(m.resolve_conflict(&conflict_id, resolution))
+            }
+            "acknowledge" => {
+                let ids = step.get("op_ids").and_then(Value::as_array).ok_or("acknowledge needs op_ids")?;
+                let ids: Vec<String> = ids
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_owned).ok_or("op ids are strings"))
+                    .collect::<Result<_, _>>()?;
+                m.acknowledge(&ids).map(|n| json!({ "dropped": n }))
+            }
+            "export" => match m.export_state() {
+                Err(e) => Err(e),
+                Ok(snapshot) => {
+                    let counts = json!({
+                        "states": snapshot.states.len(),
+                        "pending": snapshot.pending.len(),
+                        "conflicts": snapshot.conflicts.len(),
+                    });
+                    if let Some(name) = step.get("as") {
+                        let name = name.as_str().ok_or("as must be a string")?.to_owned();
+                        self.names.insert(name, Named::Snapshot(snapshot));
+                    }
+                    Ok(counts)
+                }
+            },
+            "import" => {
+                let replace = match step.get("replace") {
+                    None => false,
+                    Some(v) => v.as_bool().ok_or("replace must be a boolean")?,
+                };
+                let given: Vec<&str> =
+                    ["ref", "json", "snapshot"].into_iter().filter(|k| step.contains_key(*k)).collect();
+                let result = match given.as_slice() {
+                    ["ref"] => match self.names.get(string(step, "ref", op)?) {
+                        Some(Named::Snapshot(s)) => m.import_state(s.clone(), replace),
+                        _ => return Err("import ref names no exported snapshot".into()),
+                    },
+                    ["json"] => m.import_json(string(step, "json", op)?, replace),
+                    ["snapshot"] => m.import_json(&step["snapshot"].to_string(), replace),
+                    _ => return Err("import needs exactly one of ref, json, snapshot".into()),
+                };
+                result.map(|r| serde_json::to_value(r).expect("counts serialise"))
+            }
+            "changes_since" => {
+                let cursor = match (step.get("cursor"), step.get("cursor_ref")) {
+                    (None | Some(Value::Null), None) => None,
+                    (Some(Value::String(c)), None) => Some(c.clone()),
+                    (None, Some(Value::String(name))) => match self.names.get(name) {
+                        Some(Named::Cursor(c)) => Some(c.clone()),
+                        _ => return Err(format!("cursor_ref {name:?} names no remembered cursor")),
+                    },
+                    _ => return Err("changes_since takes a string cursor or a cursor_ref, not both".into()),
+                };
+                match m.changes_since(cursor.as_deref(), &context(step)?) {
+                    Err(e) => Err(e),
+                    Ok(page) => {
+                        if let Some(name) = step.get("as") {
+                            let name = name.as_str().ok_or("as must be a string")?.to_owned();
+                            self.names.insert(name, Named::Cursor(page.cursor.clone()));
+                        }
+                        Ok(json!({
+                            "ids": page.states.iter().map(|s| &s.id).collect::<Vec<_>>(),
+                            "has_more": page.has_more,
+                        }))
+                    }
+                }
+            }
+            "pull" => {
+                let from = &self.replica(string(step, "from", op)?)?.manager;
+                let ctx = context(step)?;
+                let page = from.node_id().and_then(|peer| {
+                    let cursor = m.peer_cursor(&peer, &ctx.scope())?;
+                    let page = from.changes_since(cursor.as_deref(), &ctx)?;
+                    Ok((m.apply_changes(&peer, &ctx, &page)?, page))
+                });
+                page.map(|(counts, page)| {
+                    json!({
+                        "ids": page.states.iter().map(|s| &s.id).collect::<Vec<_>>(),
+                        "has_more": page.has_more,
+                        "counts": counts,
+                    })
+                })
+            }
+            "sync" => {
+                let other = &self.replica(string(step, "with", op)?)?.manager;
+                m.sync_with_context(other, &context(step)?).map(|r| json!({ "pulled": r.pulled, "pushed": r.pushed }))
+            }
+            "close" => {
+                let last = replica.content().ok();
+                let result = m.close().map(|()| Value::Null);
+                if result.is_ok() {
+                    let replica = self.replicas.get_mut(key).expect("replica exists");
+                    if replica.closed.is_none() {
+                        replica.closed = last;
+                    }
+                }
+                result
+            }
+            other => return Err(format!("op {other:?} is not a core call")),
+        })
+    }
+
+    fn check_result(&self, op: &str, expected: &Value, actual: &Value) -> Outcome<()> {
+        let parse_state = |v: &Value| SyncState::from_value(v.clone()).map_err(|e| format!("result state: {e}"));
+        match op {
+            "create" | "update" | "delete" | "resolve_conflict" => {
+                match_state(expected, &parse_state(actual)?, &format!("{op} result"))
+            }
+            "get" => match (expected, actual) {
+                (Value::Null, Value::Null) => Ok(()),
+                (Value::Null, got) => Err(format!("get: expected no state, got {}", short(got))),
+                (_, Value::Null) => Err("get: expected a state, got none".into()),
+                (want, got) => match_state(want, &parse_state(got)?, "get result"),
+            },
+            "list" => {
+                let want = obj(expected, "list expect")?;
+                allow(want, &["ids"], "list expect")?;
+                let sorted = |v: &Value| -> Outcome<BTreeSet<String>> {
+                    let items = v.as_array().ok_or("ids must be an array")?;
+                    Ok(items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect())
+                };
+                let (w, g) = (sorted(&want["ids"])?, sorted(&actual["ids"])?);
+                if w != g {
+                    return Err(format!("list: ids are {g:?}, expected {w:?}"));
+                }
+                Ok(())
+            }
+            "apply" => {
+                let want = obj(expected, "apply expect")?;
+                allow(want, &["outcome", "resolved", "state"], "apply expect")?;
+                for key in ["outcome", "resolved"] {
+                    if let Some(w) = want.get(key) {
+                        if w != &actual[key] {
+                            return Err(format!("apply: {key} is {}, expected {w}", actual[key]));
+                        }
+                    }
+                }
+                match want.get("state") {
+                    Some(s) => match_state(s, &parse_state(&actual["state"])?, "apply result state"),
+                    None => Ok(()),
+                }
+            }
+            "reconcile" | "import" => match_counts(expected, actual, &format!("{op} result")),
+            "acknowledge" => match_fields(expected, actual, &["dropped"], "acknowledge result"),
+            "export" => match_fields(expected, actual, &["states", "pending", "conflicts"], "export result"),
+            "changes_since" | "pull" => {
+                let want = obj(expected, "page expect")?;
+                allow(want, &["ids", "has_more", "counts"], "page expect")?;
+                for key in ["ids", "has_more"] {
+                    if let Some(w) = want.get(key) {
+                        if w != &actual[key] {
+                            return Err(format!("{op}: {key} is {}, expected {w}", actual[key]));
+                        }
+                    }
+                }
+                match (op, want.get("counts")) {
+                    ("pull", Some(c)) => match_counts(c, &actual["counts"], "pull counts"),
+                    (_, Some(_)) => Err("changes_since has no counts".into()),
+                    (_, None) => Ok(()),
+                }
+            }
+            "sync" => {
+                let want = obj(expected, "sync expect")?;
+                allow(want, &["pulled", "pushed"], "sync expect")?;
+                for key in ["pulled", "pushed"] {
+                    if let Some(w) = want.get(key) {
+                        match_counts(w, &actual[key], &format!("sync {key}"))?;
+                    }
+                }
+                Ok(())
+            }
+            other => Err(format!("op {other:?} takes no expect")),
+        }
+    }
+
+    fn check_final(&self, expected: &Map<String, Value>, reopened: bool) -> Outcome<()> {
+        let want: BTreeSet<&String> = expected.keys().collect();
+        let have: BTreeSet<&String> = self.replicas.keys().collect();
+        if want != have {
+            return Err(format!("the final expect must list every replica: {have:?}, got {want:?}"));
+        }
+        for (key, replica) in &self.replicas {
+            let what = if reopened { format!("reopened {key:?}") } else { format!("final {key:?}") };
+            check_replica(&replica.view()?, &expected[key], true, reopened, &what)?;
+        }
+        Ok(())
+    }
+
+    /// Persistent mode only: closes every replica, reopens it from its storage and compares the
+    /// exports.
+    fn reopen_all(&mut self) -> Outcome<()> {
+        let store = self.store.as_mut().ok_or("only persisted replicas can be reopened")?;
+        for (key, replica) in self.replicas.iter_mut() {
+            let before = match replica.closed.take() {
+                Some(snapshot) => snapshot,
+                None => {
+                    let snapshot = replica.manager.export_state().map_err(|e| code(&e))?;
+                    replica.manager.close().map_err(|e| format!("closing {key:?}: {}", code(&e)))?;
+                    snapshot
+                }
+            };
+            let clock = Arc::new(ManualClock::new(replica.clock.now_millis()));
+            let manager = open_manager(&replica.spec, &replica.node_id, store.open(replica.index), clock.clone())?;
+            let after = manager.export_state().map_err(|e| code(&e))?;
+            if after != before {
+                return Err(format!("replica {key:?} reopened from {} differs from what it held", P::REOPENED_FROM));
+            }
+            replica.manager = manager;
+            replica.clock = clock;
+        }
+        Ok(())
+    }
+}
+
+fn run_case<P: Persistence>(case: &Map<String, Value>, mode: Mode) -> Outcome<()> {
+    let mut run = Run::<P>::new(case, mode)?;
+    let steps = case.get("steps").and_then(Value::as_array).ok_or("a case needs steps")?;
+    for (i, step) in steps.iter().enumerate() {
+        run.run_step(step).map_err(|e| format!("step {i} ({}): {e}", step.get("op").unwrap_or(&Value::Null)))?;
+    }
+    let expected = obj(case.get("expect").unwrap_or(&Value::Null), "expect")?;
+    run.check_final(expected, false)?;
+    if mode == Mode::Persistent {
+        run.reopen_all()?;
+        run.check_final(expected, true)?;
+    }
+    Ok(())
+}
+
+/// Replays every case of the suite `files` (name and JSON text of each `conformance/*.json`, in
+/// name order), or only those whose name contains `filter`, in memory and persisted with `P`;
+/// panics with every failure. `location` says where the files are, for the message when the
+/// suite has shrunk below [`MIN_CASES`].
+pub fn replay_suite<P: Persistence>(files: &[(String, String)], filter: Option<&str>, location: &str) {
+    let mut names = BTreeSet::new();
+    let mut total = 0;
+    let mut replayed = 0;
+    let mut failures = Vec::new();
+    for (fname, text) in files {
+        let suite: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{fname} is not valid JSON: {e}"));
+        let suite = obj(&suite, fname).unwrap_or_else(|e| panic!("{e}"));
+        if let Err(e) = allow(suite, &["description", "cases"], fname) {
+            panic!("{e}");
+        }
+        let cases = suite.get("cases").and_then(Value::as_array).unwrap_or_else(|| panic!("{fname} has no cases"));
+        for case in cases {
+            total += 1;
+            let case = obj(case, fname).unwrap_or_else(|e| panic!("{e}"));
+            let name = case.get("name").and_then(Value::as_str).unwrap_or("<unnamed>").to_owned();
+            if !names.insert(name.clone()) {
+                failures.push(format!("{fname} / {name}: duplicate case name"));
+            }
+            if let Err(e) = allow(case, &["name", "description", "replicas", "steps", "expect"], &name) {
+                failures.push(format!("{fname} / {name}: {e}"));
+                continue;
+            }
+            if filter.is_some_and(|f| !name.contains(f)) {
+                continue;
+            }
+            replayed += 1;
+            for mode in [Mode::Memory, Mode::Persistent] {
+                if let Err(e) = run_case::<P>(case, mode) {
+                    let mode = if mode == Mode::Memory { "memory" } else { P::NAME };
+                    failures.push(format!("{fname} / {name} [{mode}]: {e}"));
+                }
+            }
+        }
+    }
+    println!("conformance: {total} cases in {} files, {replayed} replayed", files.len());
+    assert!(total >= MIN_CASES, "only {total} conformance cases found in {location}, expected at least {MIN_CASES}");
+    assert!(failures.is_empty(), "{} conformance failures:\n{}", failures.len(), failures.join("\n"));
+}
