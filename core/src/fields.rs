@@ -34,8 +34,9 @@ pub struct FieldNode {
     pub children: BTreeMap<String, FieldNode>,
 }
 
-/// The assignment held by a [`FieldNode`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The assignment held by a [`FieldNode`]: `{"type":"object"}`, `{"type":"value","value":…}` or
+/// `{"type":"deleted"}`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", content = "value", rename_all = "lowercase")]
 pub enum FieldKind {
     /// The key holds an object whose fields are the children.
@@ -44,6 +45,44 @@ pub enum FieldKind {
     Value(Value),
     /// The key was removed (for the root: the state was deleted).
     Deleted,
+}
+
+/// Read by hand rather than derived: serde's adjacently tagged enums buffer their input in a
+/// generic `Content` tree, a few kilobytes of code per reader in the browser build (docs/adr/0014).
+impl<'de> Deserialize<'de> for FieldKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct KindVisitor;
+        impl<'de> serde::de::Visitor<'de> for KindVisitor {
+            type Value = FieldKind;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(r#"a field assignment {"type": "object" | "value" | "deleted", "value": …}"#)
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<FieldKind, A::Error> {
+                use serde::de::Error;
+                let (mut kind, mut value) = (None::<String>, None::<Value>);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "type" => kind = Some(map.next_value()?),
+                        "value" => value = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                match (kind.as_deref(), value) {
+                    (Some("object"), _) => Ok(FieldKind::Object),
+                    (Some("deleted"), _) => Ok(FieldKind::Deleted),
+                    (Some("value"), Some(v)) => Ok(FieldKind::Value(v)),
+                    (Some("value"), None) => Err(A::Error::missing_field("value")),
+                    (Some(other), _) => Err(A::Error::unknown_variant(other, &["object", "value", "deleted"])),
+                    (None, _) => Err(A::Error::missing_field("type")),
+                }
+            }
+        }
+        deserializer.deserialize_map(KindVisitor)
+    }
 }
 
 impl FieldNode {

@@ -6,7 +6,6 @@ use crate::error::{Result, SyncError};
 use crate::operation::SyncOperation;
 use crate::state::{validate_id, validate_node_id, SyncState};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// The snapshot format version this build writes and reads.
 pub const SNAPSHOT_FORMAT: u64 = 1;
@@ -35,20 +34,11 @@ impl Snapshot {
     /// Parses and fully validates a snapshot. Truncated or garbled text is `Corrupt`, an unknown
     /// format version is `UnsupportedFormat`, an inconsistent state is `InvalidState`.
     pub fn from_json(text: &str) -> Result<Snapshot> {
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| SyncError::Corrupt(format!("snapshot is not valid JSON: {e}")))?;
-        let format = value
-            .get("format")
-            .ok_or_else(|| SyncError::Corrupt("snapshot has no format field".into()))?
-            .as_u64()
-            .ok_or_else(|| SyncError::Corrupt("snapshot format is not a version number".into()))?;
-        if format != SNAPSHOT_FORMAT {
-            return Err(SyncError::UnsupportedFormat(format!(
-                "snapshot format {format}; this build reads format {SNAPSHOT_FORMAT}"
-            )));
-        }
+        let bytes = text.as_bytes();
+        crate::wire::check_format(bytes, "snapshot", SNAPSHOT_FORMAT)?;
+        // From the bytes, not through a `Value` (one reader per type: docs/adr/0014).
         let snapshot: Snapshot =
-            serde_json::from_value(value).map_err(|e| SyncError::Corrupt(format!("malformed snapshot: {e}")))?;
+            serde_json::from_slice(bytes).map_err(|e| SyncError::Corrupt(format!("malformed snapshot: {e}")))?;
         snapshot.validate()?;
         Ok(snapshot)
     }

@@ -135,9 +135,24 @@ fn one() -> u64 {
 impl SyncState {
     /// Parses and validates a state from JSON text (as sent by another replica).
     pub fn from_json(text: &str) -> Result<SyncState> {
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| SyncError::InvalidState(format!("malformed JSON: {e}")))?;
-        SyncState::from_value(value)
+        // Straight from the bytes, not through a `Value`: one reader per type keeps the browser
+        // build small (docs/adr/0014), and it skips building a tree only to walk it again.
+        let state: SyncState = serde_json::from_slice(text.as_bytes()).map_err(|e| {
+            let what = if e.is_data() { "malformed state" } else { "malformed JSON" };
+            SyncError::InvalidState(format!("{what}: {e}"))
+        })?;
+        state.validate()?;
+        Ok(state)
+    }
+
+    /// Parses and validates a JSON array of states, each as [`SyncState::from_json`] does.
+    pub fn list_from_json(text: &str) -> Result<Vec<SyncState>> {
+        let states: Vec<SyncState> = serde_json::from_slice(text.as_bytes()).map_err(|e| {
+            let what = if e.is_data() { "not an array of states" } else { "malformed JSON" };
+            SyncError::InvalidState(format!("{what}: {e}"))
+        })?;
+        states.iter().try_for_each(SyncState::validate)?;
+        Ok(states)
     }
 
     /// Parses and validates a state from a JSON value. `hash` and `modified_by` may be omitted

@@ -350,7 +350,7 @@ pub fn encode<T: Codec>(value: &T) -> Vec<u8> {
     head.count_and_strings(&body.symbols);
     let mut out = head.into_bytes();
     out.extend_from_slice(&body.out.into_bytes());
-    let crc = crc32fast::hash(&out);
+    let crc = super::crc32::crc32(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
 }
@@ -631,7 +631,7 @@ pub fn decode<T: Codec>(bytes: &[u8]) -> Result<T> {
     };
     let (signed, crc) = bytes.split_at(bytes.len() - 4);
     let crc = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
-    if crc32fast::hash(signed) != crc {
+    if super::crc32::crc32(signed) != crc {
         return Err(corrupt(expected, "checksum mismatch: the message is damaged or truncated"));
     }
     let body = &rest[..body_len];

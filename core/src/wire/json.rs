@@ -48,8 +48,7 @@ struct PendingIn {
     operations: Vec<SyncOperation>,
 }
 
-/// Only the version, read before anything else: a message of another version may have another
-/// shape, and must be reported as such rather than as garbled.
+/// Only the version (see [`check_format`]).
 #[derive(Deserialize)]
 struct Probe {
     format: Option<Value>,
@@ -72,26 +71,28 @@ pub(super) fn pending(pending: &PendingOperations) -> Vec<u8> {
     to_vec(&PendingOut { format: WIRE_FORMAT, operations: &pending.0 })
 }
 
-/// Checks that `bytes` is a JSON object whose `format` is [`WIRE_FORMAT`].
-fn check_format(bytes: &[u8], kind: &str) -> Result<()> {
+/// Checks that `bytes` is a JSON object whose `format` is `expected`; `what` names the message in
+/// errors. A message of another version may have another shape, so this runs before the rest is
+/// read, to report it as such rather than as garbled. Snapshots are checked with it too.
+pub(crate) fn check_format(bytes: &[u8], what: &str, expected: u64) -> Result<()> {
     // serde reads a struct from an array too: insist on the object form.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(SyncError::Corrupt(format!("{kind} message is not a JSON object")));
+        return Err(SyncError::Corrupt(format!("{what} is not a JSON object")));
     }
-    let probe: Probe = serde_json::from_slice(bytes)
-        .map_err(|e| SyncError::Corrupt(format!("{kind} message is not valid JSON: {e}")))?;
-    let format = probe.format.ok_or_else(|| SyncError::Corrupt(format!("{kind} message has no format field")))?;
+    let probe: Probe =
+        serde_json::from_slice(bytes).map_err(|e| SyncError::Corrupt(format!("{what} is not valid JSON: {e}")))?;
+    let format = probe.format.ok_or_else(|| SyncError::Corrupt(format!("{what} has no format field")))?;
     match format.as_u64() {
-        None => Err(SyncError::Corrupt(format!("{kind} message format {format} is not a version number"))),
-        Some(WIRE_FORMAT) => Ok(()),
-        Some(other) => Err(SyncError::UnsupportedFormat(format!(
-            "{kind} message format {other}; this build reads format {WIRE_FORMAT}"
-        ))),
+        None => Err(SyncError::Corrupt(format!("{what} format {format} is not a version number"))),
+        Some(version) if version == expected => Ok(()),
+        Some(other) => {
+            Err(SyncError::UnsupportedFormat(format!("{what} format {other}; this build reads format {expected}")))
+        }
     }
 }
 
 fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8], kind: &str) -> Result<T> {
-    check_format(bytes, kind)?;
+    check_format(bytes, &format!("{kind} message"), WIRE_FORMAT)?;
     serde_json::from_slice(bytes).map_err(|e| SyncError::Corrupt(format!("malformed {kind} message: {e}")))
 }
 

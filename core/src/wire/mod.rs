@@ -4,7 +4,9 @@
 mod binary;
 #[cfg(feature = "zstd")]
 mod compress;
+mod crc32;
 mod json;
+pub(crate) use json::check_format;
 
 use crate::error::{Result, SyncError};
 use crate::feed::ChangeSet;
