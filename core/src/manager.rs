@@ -656,6 +656,11 @@ impl SyncManager {
         let flushed =
             if inner.meta_dirty { inner.store.commit(&ChangeBatch::new(inner.replica.meta.clone())) } else { Ok(()) };
         let result = flushed.and(inner.store.close());
+        // Every later call fails with `Closed`: the states and the pending queue go now, not when
+        // the binding's handle is collected (a browser tab keeps a closed replica's memory until
+        // the JS garbage collector finalises its wrapper).
+        inner.replica = Replica::new(inner.replica.meta.clone());
+        inner.spare = None;
         let mut events = Vec::new();
         guard.set_status(Status::Closed, &mut events);
         self.publish(guard, events);
