@@ -70,24 +70,16 @@ pub fn dominates(a: &str, b: &str) -> Result<bool, JsValue> {
     Ok(clock::parse(a)?.dominates(&clock::parse(b)?))
 }
 
-/// The W1a workload run inside WebAssembly without crossing to JS per call (the benchmark's
-/// reference for the binding's own overhead): seconds for `updates` updates over `keys` keys.
+/// The core's W1a workload (`statesync::bench::w1a_with`) run inside WebAssembly without crossing
+/// to JS per call (the benchmark's reference for the binding's own overhead): seconds for
+/// `updates` updates over `keys` keys.
 #[wasm_bindgen(js_name = benchCoreW1)]
 pub fn bench_core_w1(keys: u32, updates: u32) -> Result<f64, JsValue> {
-    use statesync::{CreateOptions, ManagerConfig, SyncManager};
-    let m = SyncManager::open(ManagerConfig::memory().node_id("bench").clock(std::sync::Arc::new(clock::DateClock)))
-        .map_err(error::to_js)?;
-    let names: Vec<String> = (0..keys).map(|k| format!("key-{k}")).collect();
-    for name in &names {
-        m.create_state(serde_json::json!({"n": 0, "name": name}), CreateOptions::id(name.clone()))
-            .map_err(error::to_js)?;
-    }
-    let start = js_sys::Date::now();
-    for i in 0..updates as usize {
-        let name = &names[i % names.len()];
-        m.update_state(name, serde_json::json!({"n": i, "name": name})).map_err(error::to_js)?;
-    }
-    Ok((js_sys::Date::now() - start) / 1000.0)
+    let config = statesync::ManagerConfig::memory().clock(std::sync::Arc::new(clock::DateClock));
+    let now = || std::time::Duration::from_secs_f64(js_sys::Date::now() / 1000.0);
+    statesync::bench::w1a_with(config, keys as usize, updates as usize, &now)
+        .map(|d| d.as_secs_f64())
+        .map_err(error::to_js)
 }
 
 /// The delay in milliseconds before retry number `failures` (the core's `backoff_delay`):

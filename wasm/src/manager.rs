@@ -1,5 +1,6 @@
 //! `Manager`: one replica, the core's `SyncManager` behind an `Arc`. Data cross as JSON text;
-//! states come back as [`State`] handles. Persistent replicas journal every commit
+//! a write or a read of one state returns the version's wire JSON text (cheaper to hand over than
+//! a handle, which JS must register for finalisation), lists return [`State`] handles. Persistent replicas journal every commit
 //! ([`crate::journal`]); events are queued for the TypeScript layer ([`crate::events`]).
 
 use crate::clock::{DateClock, ManualClock};
@@ -25,7 +26,7 @@ pub struct Manager {
 }
 
 fn data(text: &str) -> Result<serde_json::Value, JsValue> {
-    serde_json::from_str(text).map_err(|e| invalid_input(format!("data is not JSON: {e}")))
+    serde_json::from_slice(text.as_bytes()).map_err(|e| invalid_input(format!("data is not JSON: {e}")))
 }
 
 fn context(collections: Vec<String>, limit: Option<u32>) -> SyncContext {
@@ -105,33 +106,33 @@ impl Manager {
         self.journal.as_ref().and_then(|j| j.take())
     }
 
-    /// Creates a state from its data's JSON text.
+    /// Creates a state from its data's JSON text; returns the new version's wire JSON.
     #[wasm_bindgen(js_name = createState)]
     pub fn create_state(
         &self,
         data_json: &str,
         id: Option<String>,
         collection: Option<String>,
-    ) -> Result<State, JsValue> {
-        self.inner.create_state(data(data_json)?, CreateOptions { id, collection }).map(State).js()
+    ) -> Result<String, JsValue> {
+        self.inner.create_state(data(data_json)?, CreateOptions { id, collection }).map(|s| s.to_json()).js()
     }
 
-    /// The live state with this id.
+    /// The wire JSON of the live state with this id.
     #[wasm_bindgen(js_name = getState)]
-    pub fn get_state(&self, id: &str) -> Result<Option<State>, JsValue> {
-        self.inner.get_state(id).map(|s| s.map(State)).js()
+    pub fn get_state(&self, id: &str) -> Result<Option<String>, JsValue> {
+        self.inner.get_state(id).map(|s| s.map(|s| s.to_json())).js()
     }
 
-    /// Replaces a live state's data.
+    /// Replaces a live state's data; returns the new version's wire JSON.
     #[wasm_bindgen(js_name = updateState)]
-    pub fn update_state(&self, id: &str, data_json: &str) -> Result<State, JsValue> {
-        self.inner.update_state(id, data(data_json)?).map(State).js()
+    pub fn update_state(&self, id: &str, data_json: &str) -> Result<String, JsValue> {
+        self.inner.update_state(id, data(data_json)?).map(|s| s.to_json()).js()
     }
 
-    /// Deletes a live state; returns the tombstone.
+    /// Deletes a live state; returns the tombstone's wire JSON.
     #[wasm_bindgen(js_name = deleteState)]
-    pub fn delete_state(&self, id: &str) -> Result<State, JsValue> {
-        self.inner.delete_state(id).map(State).js()
+    pub fn delete_state(&self, id: &str) -> Result<String, JsValue> {
+        self.inner.delete_state(id).map(|s| s.to_json()).js()
     }
 
     /// States ordered by id.

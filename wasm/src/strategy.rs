@@ -26,7 +26,9 @@ impl ConflictResolver for JsResolver {
             Ok(v) if v.is_undefined() => Ok(Resolved::Deleted),
             Ok(v) => {
                 let text = v.as_string().ok_or("the resolver wrapper returned no JSON text")?;
-                serde_json::from_str(&text).map(Resolved::Data).map_err(|e| format!("the resolver returned {e}"))
+                serde_json::from_slice(text.as_bytes())
+                    .map(Resolved::Data)
+                    .map_err(|e| format!("the resolver returned {e}"))
             }
             Err(thrown) => {
                 let message = js_sys::Error::from(thrown.clone()).message().as_string();

@@ -23,11 +23,6 @@ impl State {
     pub fn json(&self) -> String {
         self.0.to_json()
     }
-
-    /// The state id (read without converting the rest).
-    pub fn id(&self) -> String {
-        self.0.id.clone()
-    }
 }
 
 /// What `applyRemoteState` did.
@@ -108,7 +103,5 @@ pub(crate) fn counts(r: statesync::ReconciliationResult) -> String {
 
 /// Parses an array of state wire JSON texts given as one JSON array.
 pub(crate) fn states_from_json(text: &str) -> Result<Vec<Arc<SyncState>>, JsValue> {
-    let items: Vec<serde_json::Value> = serde_json::from_str(text)
-        .map_err(|e| crate::error::make("INVALID_STATE", &format!("invalid state: not a JSON array: {e}")))?;
-    items.into_iter().map(|v| SyncState::from_value(v).map(Arc::new).js()).collect()
+    Ok(SyncState::list_from_json(text).js()?.into_iter().map(Arc::new).collect())
 }

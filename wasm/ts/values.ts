@@ -71,7 +71,7 @@ export class SyncState {
   }
 
   get id(): string {
-    return this.#wire?.id ?? (this.#handle ? this.#handle.id() : this.#w().id);
+    return this.#w().id;
   }
   get collection(): string {
     return this.#w().collection ?? "default";
