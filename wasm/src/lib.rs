@@ -6,6 +6,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+mod alloc;
 mod clock;
 mod error;
 mod events;
@@ -24,6 +26,10 @@ pub use round::Round;
 pub use values::{Applied, Page, State};
 
 use wasm_bindgen::prelude::*;
+
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: alloc::Allocator = alloc::Allocator::new();
 
 /// The sync protocol version this build speaks.
 #[wasm_bindgen(js_name = protocolVersion)]
