@@ -1,7 +1,8 @@
 //! `Manager`: one replica, the core's `SyncManager` behind an `Arc`. Data cross as JSON text;
-//! a write or a read of one state returns the version's wire JSON text (cheaper to hand over than
-//! a handle, which JS must register for finalisation), lists return [`State`] handles. Persistent replicas journal every commit
-//! ([`crate::journal`]); events are queued for the TypeScript layer ([`crate::events`]).
+//! states come back as [`State`] handles: in Chromium a handle, finalisation entry included,
+//! costs less than serialising the version and decoding the text in JS (docs/adr/0014).
+//! Persistent replicas journal every commit ([`crate::journal`]); events are queued for the
+//! TypeScript layer ([`crate::events`]).
 
 use crate::clock::{DateClock, ManualClock};
 use crate::error::{invalid_input, make, OrJs};
@@ -106,33 +107,33 @@ impl Manager {
         self.journal.as_ref().and_then(|j| j.take())
     }
 
-    /// Creates a state from its data's JSON text; returns the new version's wire JSON.
+    /// Creates a state from its data's JSON text.
     #[wasm_bindgen(js_name = createState)]
     pub fn create_state(
         &self,
         data_json: &str,
         id: Option<String>,
         collection: Option<String>,
-    ) -> Result<String, JsValue> {
-        self.inner.create_state(data(data_json)?, CreateOptions { id, collection }).map(|s| s.to_json()).js()
+    ) -> Result<State, JsValue> {
+        self.inner.create_state(data(data_json)?, CreateOptions { id, collection }).map(State).js()
     }
 
-    /// The wire JSON of the live state with this id.
+    /// The live state with this id.
     #[wasm_bindgen(js_name = getState)]
-    pub fn get_state(&self, id: &str) -> Result<Option<String>, JsValue> {
-        self.inner.get_state(id).map(|s| s.map(|s| s.to_json())).js()
+    pub fn get_state(&self, id: &str) -> Result<Option<State>, JsValue> {
+        self.inner.get_state(id).map(|s| s.map(State)).js()
     }
 
-    /// Replaces a live state's data; returns the new version's wire JSON.
+    /// Replaces a live state's data.
     #[wasm_bindgen(js_name = updateState)]
-    pub fn update_state(&self, id: &str, data_json: &str) -> Result<String, JsValue> {
-        self.inner.update_state(id, data(data_json)?).map(|s| s.to_json()).js()
+    pub fn update_state(&self, id: &str, data_json: &str) -> Result<State, JsValue> {
+        self.inner.update_state(id, data(data_json)?).map(State).js()
     }
 
-    /// Deletes a live state; returns the tombstone's wire JSON.
+    /// Deletes a live state; returns the tombstone.
     #[wasm_bindgen(js_name = deleteState)]
-    pub fn delete_state(&self, id: &str) -> Result<String, JsValue> {
-        self.inner.delete_state(id).map(|s| s.to_json()).js()
+    pub fn delete_state(&self, id: &str) -> Result<State, JsValue> {
+        self.inner.delete_state(id).map(State).js()
     }
 
     /// States ordered by id.

@@ -190,22 +190,22 @@ export class SyncManager {
   }
 
   createState(data: JSONValue, options: { id?: string; collection?: string } = {}): SyncState {
-    return SyncState._fromText(this.#run(() => this.#m.createState(json(data), options.id, options.collection)));
+    return SyncState._fromHandle(this.#run(() => this.#m.createState(json(data), options.id, options.collection)));
   }
 
   getState(id: string): SyncState | null {
-    const text = this.#m.getState(id);
-    return text === undefined ? null : SyncState._fromText(text);
+    const h = this.#m.getState(id);
+    return h === undefined ? null : SyncState._fromHandle(h);
   }
 
   updateState(id: string, data: JSONValue): SyncState {
-    const text = this.#m.updateState(id, json(data));
+    const h = this.#m.updateState(id, json(data));
     if (this.#store !== null || this.#listening) this.#flush();
-    return SyncState._fromText(text);
+    return SyncState._fromHandle(h);
   }
 
   deleteState(id: string): SyncState {
-    return SyncState._fromText(this.#run(() => this.#m.deleteState(id)));
+    return SyncState._fromHandle(this.#run(() => this.#m.deleteState(id)));
   }
 
   listStates(options: { collection?: string; includeDeleted?: boolean } = {}): SyncState[] {
