@@ -27,7 +27,6 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const PAGE = `<!doctype html><script type="module">
 const S = await import("/wasm/dist/index.js");
-const glue = await import("/wasm/dist/wasm/statesync_wasm.js"); // the same instance, initialised by S
 async function w1(keys, updates) {
   const m = await S.SyncManager.open({ nodeId: "bench" });
   const names = [];
@@ -39,9 +38,7 @@ async function w1(keys, updates) {
   return rate;
 }
 window.warmUp = (keys, updates) => w1(keys, Math.min(updates, 20000)); // the engine tiers the code up
-// One run through the JS API, then the same workload inside WebAssembly without JS per update
-// (the difference is the boundary's share).
-window.round = async (keys, updates) => [await w1(keys, updates), updates / glue.benchCoreW1(keys, updates)];
+window.round = (keys, updates) => w1(keys, updates);
 window.ready = true;
 </script>`;
 const server = await startServer(root, { pages: { "/bench.html": PAGE } });
@@ -55,18 +52,15 @@ try {
   await page.waitForFunction(() => window.ready === true);
   await page.evaluate(([k, u]) => window.warmUp(k, u), [keys, updates]);
   nativeRun(); // warm-up: builds the example when needed
-  const runsOf = { api: [], core: [], native: [] };
+  const runsOf = { api: [], native: [] };
   for (let r = 0; r < runs; r++) {
     runsOf.native.push(nativeRun());
-    const [api, core] = await page.evaluate(([k, u]) => window.round(k, u), [keys, updates]);
-    runsOf.api.push(api);
-    runsOf.core.push(core);
+    runsOf.api.push(await page.evaluate(([k, u]) => window.round(k, u), [keys, updates]));
   }
-  const [inBrowser, coreOnly, native] = [median(runsOf.api), median(runsOf.core), median(runsOf.native)];
+  const [inBrowser, native] = [median(runsOf.api), median(runsOf.native)];
   const ratio = inBrowser / native;
   console.log(`W1a (${updates} updates over ${keys} keys, median of ${runs} alternating runs)`);
   console.log(`  browser (Chromium, WebAssembly, JS API): ${Math.round(inBrowser).toLocaleString("en")} updates/s`);
-  console.log(`  the core alone inside WebAssembly:        ${Math.round(coreOnly).toLocaleString("en")} updates/s`);
   console.log(`  native Rust core (same features):        ${Math.round(native).toLocaleString("en")} updates/s`);
   console.log(`  ratio: ${(100 * ratio).toFixed(1)} % (target ≥ 40 %: ${ratio >= 0.4 ? "met" : "MISSED"})`);
 } finally {

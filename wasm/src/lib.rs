@@ -76,18 +76,6 @@ pub fn dominates(a: &str, b: &str) -> Result<bool, JsValue> {
     Ok(clock::parse(a)?.dominates(&clock::parse(b)?))
 }
 
-/// The core's W1a workload (`statesync::bench::w1a_with`) run inside WebAssembly without crossing
-/// to JS per call (the benchmark's reference for the binding's own overhead): seconds for
-/// `updates` updates over `keys` keys.
-#[wasm_bindgen(js_name = benchCoreW1)]
-pub fn bench_core_w1(keys: u32, updates: u32) -> Result<f64, JsValue> {
-    let config = statesync::ManagerConfig::memory().clock(std::sync::Arc::new(clock::DateClock));
-    let now = || std::time::Duration::from_secs_f64(js_sys::Date::now() / 1000.0);
-    statesync::bench::w1a_with(config, keys as usize, updates as usize, &now)
-        .map(|d| d.as_secs_f64())
-        .map_err(error::to_js)
-}
-
 /// The delay in milliseconds before retry number `failures` (the core's `backoff_delay`):
 /// `base · 2^(failures−1)`, capped at `max`, scaled by `jitter` in [0, 1) into its upper half.
 #[wasm_bindgen(js_name = backoffDelay)]
