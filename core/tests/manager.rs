@@ -332,3 +332,38 @@ fn hold_write_lock(path: &std::path::Path) -> std::process::Child {
     assert_eq!(line.trim(), "locked");
     child
 }
+
+#[test]
+fn states_and_snapshots_read_back_from_their_json_text() {
+    let m = SyncManager::open(
+        ManagerConfig::memory()
+            .node_id("a")
+            .clock(Arc::new(ManualClock::new(1_000)))
+            .collection_strategy("s", ConflictStrategy::MergeFields),
+    )
+    .unwrap();
+    m.create_state(json!({"theme": "dark", "font": {"size": 12}}), CreateOptions::id("x").in_collection("s")).unwrap();
+    m.create_state(json!([1, 2.5, null]), CreateOptions::id("y")).unwrap();
+    let states = m.list_states(None, true).unwrap();
+    // A list of states, the field history (hand-read `FieldKind`) included, reads back equal.
+    let text = serde_json::to_string(&states).unwrap();
+    let back = statesync::SyncState::list_from_json(&text).unwrap();
+    assert_eq!(
+        back.iter().map(|s| s.to_json()).collect::<Vec<_>>(),
+        states.iter().map(|s| s.to_json()).collect::<Vec<_>>()
+    );
+    assert!(back[0].fields.is_some(), "the merge-fields state keeps its history");
+    // Not a list, or a state that breaks an invariant: INVALID_STATE.
+    for bad in ["{}", "[1]", r#"[{"id":"x"}]"#, "[", &text.replace(&states[0].hash, "0000000000000000")] {
+        let e = statesync::SyncState::list_from_json(bad).unwrap_err();
+        assert_eq!(e.code(), "INVALID_STATE", "{bad}: {e}");
+    }
+    // A snapshot reads back whole; its format is checked before the rest.
+    let snapshot = m.export_state().unwrap().to_json();
+    assert_eq!(statesync::Snapshot::from_json(&snapshot).unwrap().to_json(), snapshot);
+    let newer = snapshot.replacen("\"format\":1", "\"format\":99", 1);
+    assert_eq!(statesync::Snapshot::from_json(&newer).unwrap_err().code(), "UNSUPPORTED_FORMAT");
+    for bad in ["[]", "{}", r#"{"format":"one"}"#, "{\"format\":1"] {
+        assert_eq!(statesync::Snapshot::from_json(bad).unwrap_err().code(), "CORRUPT", "{bad}");
+    }
+}
