@@ -132,25 +132,27 @@ fn one() -> u64 {
     1
 }
 
+/// Reads `T` straight from the bytes of `text`, not through a `Value`: one reader per type keeps
+/// the browser build small (docs/adr/0014), and no tree is built only to be walked again. Text
+/// that is not JSON is `malformed JSON`; JSON of the wrong shape is `mismatch`.
+fn read_json<T: serde::de::DeserializeOwned>(text: &str, mismatch: &str) -> Result<T> {
+    serde_json::from_slice(text.as_bytes()).map_err(|e| {
+        let what = if e.is_data() { mismatch } else { "malformed JSON" };
+        SyncError::InvalidState(format!("{what}: {e}"))
+    })
+}
+
 impl SyncState {
     /// Parses and validates a state from JSON text (as sent by another replica).
     pub fn from_json(text: &str) -> Result<SyncState> {
-        // Straight from the bytes, not through a `Value`: one reader per type keeps the browser
-        // build small (docs/adr/0014), and it skips building a tree only to walk it again.
-        let state: SyncState = serde_json::from_slice(text.as_bytes()).map_err(|e| {
-            let what = if e.is_data() { "malformed state" } else { "malformed JSON" };
-            SyncError::InvalidState(format!("{what}: {e}"))
-        })?;
+        let state: SyncState = read_json(text, "malformed state")?;
         state.validate()?;
         Ok(state)
     }
 
     /// Parses and validates a JSON array of states, each as [`SyncState::from_json`] does.
     pub fn list_from_json(text: &str) -> Result<Vec<SyncState>> {
-        let states: Vec<SyncState> = serde_json::from_slice(text.as_bytes()).map_err(|e| {
-            let what = if e.is_data() { "not an array of states" } else { "malformed JSON" };
-            SyncError::InvalidState(format!("{what}: {e}"))
-        })?;
+        let states: Vec<SyncState> = read_json(text, "not an array of states")?;
         states.iter().try_for_each(SyncState::validate)?;
         Ok(states)
     }
