@@ -106,18 +106,31 @@ fn write_string(s: &str, out: &mut String) {
 /// The content hash of a state: the first 8 bytes of SHA-256, in lower-case hex, over the
 /// canonical JSON of `{"data": data, "deleted": deleted}`.
 pub fn state_hash(data: &Value, deleted: bool) -> String {
+    state_hash_measured(data, deleted).0
+}
+
+/// [`state_hash`] and the length in bytes of the canonical JSON of `data` alone, which the hash
+/// computes anyway: the size `max_state_bytes` limits, measured for free.
+pub(crate) fn state_hash_measured(data: &Value, deleted: bool) -> (String, usize) {
     thread_local! {
         // Hashing runs on every write: reuse one buffer per thread instead of allocating.
         static BUFFER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
+    const PREFIX: &str = "{\"data\":";
     BUFFER.with(|buffer| {
         let mut text = buffer.borrow_mut();
         text.clear();
         // Already canonical: "data" sorts before "deleted".
-        text.push_str("{\"data\":");
+        text.push_str(PREFIX);
         write_canonical(data, &mut text);
+        let data_bytes = text.len() - PREFIX.len();
         text.push_str(if deleted { ",\"deleted\":true}" } else { ",\"deleted\":false}" });
-        hex16(Sha256::digest(text.as_bytes()).as_slice())
+        let hash = hex16(Sha256::digest(text.as_bytes()).as_slice());
+        if text.capacity() > 1 << 20 {
+            // One large state must not pin a megabyte buffer to the thread for good.
+            *text = String::new();
+        }
+        (hash, data_bytes)
     })
 }
 

@@ -59,6 +59,16 @@ pub enum SyncEvent {
         /// Its state.
         state_id: String,
     },
+    /// A state was refused: a version a peer sent that this replica refused, or one of this
+    /// replica's own that a peer refused (see [`crate::Rejection`], recorded with it).
+    StateRejected {
+        /// The refused state.
+        state_id: String,
+        /// Why, as an error code.
+        code: String,
+        /// Why, in words, naming the peer.
+        message: String,
+    },
     /// A sync round with a peer started.
     SyncStarted {
         /// The peer's node id.
@@ -94,6 +104,7 @@ impl SyncEvent {
             SyncEvent::StateDeleted(_) => "stateDeleted",
             SyncEvent::ConflictDetected(_) => "conflictDetected",
             SyncEvent::ConflictResolved { .. } => "conflictResolved",
+            SyncEvent::StateRejected { .. } => "stateRejected",
             SyncEvent::SyncStarted { .. } => "syncStarted",
             SyncEvent::SyncCompleted { .. } => "syncCompleted",
             SyncEvent::SyncFailed { .. } => "syncFailed",

@@ -8,7 +8,7 @@ use crate::feed::{ChangeSet, SyncContext};
 use crate::http_protocol::{capabilities_answer, pull_request_body, push_answer, reply_encoding, status_error};
 use crate::transport::{SyncCapabilities, SyncTransport};
 use crate::txn::ReconciliationResult;
-use crate::{decode, encode, Encoding, MAX_MESSAGE_BYTES};
+use crate::{decode_page, encode, Encoding, MAX_MESSAGE_BYTES};
 use std::sync::Mutex;
 use std::time::Duration;
 use ureq::http::{HeaderName, HeaderValue, Response, Uri};
@@ -259,7 +259,7 @@ impl SyncTransport for HttpTransport {
         let body = pull_request_body(cursor, context).into_bytes();
         let reply = self.post("/v1/pull", "application/json", encoding.content_type(), compressed, body)?;
         let url = self.url("/v1/pull");
-        decode(&reply.body, reply_encoding(&url, reply.content_type.as_deref())?)
+        decode_page(&reply.body, reply_encoding(&url, reply.content_type.as_deref())?)
     }
 
     fn push(&self, changes: &ChangeSet) -> Result<ReconciliationResult> {

@@ -5,6 +5,7 @@
 //! clients doing their own requests (the browser package over `fetch`) read answers the same
 //! way and report the same errors.
 
+use crate::admission::RejectedState;
 use crate::error::{Result, SyncError};
 use crate::feed::SyncContext;
 use crate::transport::{SyncCapabilities, PROTOCOL_VERSION};
@@ -21,11 +22,21 @@ struct PullRequest<'a> {
     limit: Option<usize>,
 }
 
-/// The body of a successful `POST /v1/push`.
-#[derive(Deserialize)]
+/// The body of a successful `POST /v1/push`: the counts, and beside them the states the peer
+/// refused (left out by peers of older releases).
+#[derive(Serialize, Deserialize)]
 struct PushResponse {
     format: u64,
     result: ReconciliationResult,
+    #[serde(default)]
+    rejected: Vec<RejectedState>,
+}
+
+/// The JSON body a peer answers a successful `POST /v1/push` with: `{"format", "result":
+/// {counts}, "rejected": [{"id", "code", "message"}]}` (docs/protocol.md).
+pub fn push_answer_body(mut result: ReconciliationResult) -> Vec<u8> {
+    let rejected = std::mem::take(&mut result.rejections);
+    serde_json::to_vec(&PushResponse { format: PROTOCOL_VERSION, result, rejected }).expect("counts always serialise")
 }
 
 /// The typed error body: `{"error":{"code":"...","message":"..."}}`.
@@ -91,7 +102,10 @@ pub fn push_answer(url: &str, body: &[u8]) -> Result<ReconciliationResult> {
             answer.format
         )));
     }
-    Ok(answer.result)
+    let mut result = answer.result;
+    result.rejections.extend(answer.rejected);
+    result.rejected = result.rejected.max(result.rejections.len() as u64);
+    Ok(result)
 }
 
 /// The capabilities in the body of a successful `GET /v1/capabilities` answered by `url`:
@@ -129,6 +143,15 @@ mod tests {
         let answer = |format: u64| serde_json::json!({ "format": format, "result": result }).to_string();
         assert_eq!(push_answer(url, answer(PROTOCOL_VERSION).as_bytes()).unwrap(), result);
         assert_eq!(push_answer(url, answer(PROTOCOL_VERSION + 1).as_bytes()).unwrap_err().code(), "UNSUPPORTED_FORMAT");
+        let refused = RejectedState { id: "s".into(), code: "INVALID_STATE".into(), message: "too large".into() };
+        let with_refusal =
+            ReconciliationResult { created: 1, rejected: 1, rejections: vec![refused], ..Default::default() };
+        let body = push_answer_body(with_refusal.clone());
+        assert_eq!(
+            String::from_utf8(body.clone()).unwrap(),
+            r#"{"format":1,"result":{"created":1,"updated":0,"unchanged":0,"ignored":0,"conflicts":0,"resolved":0,"rejected":1},"rejected":[{"id":"s","code":"INVALID_STATE","message":"too large"}]}"#
+        );
+        assert_eq!(push_answer(url, &body).unwrap(), with_refusal);
         assert_eq!(capabilities_answer(url, b"<html>").unwrap_err().code(), "CORRUPT");
         let body = pull_request_body(Some("c1"), &SyncContext { collections: vec!["a".into()], limit: Some(5) });
         assert_eq!(body, r#"{"format":1,"cursor":"c1","collections":["a"],"limit":5}"#);

@@ -18,6 +18,7 @@
 
 #![warn(missing_docs)]
 
+mod admission;
 mod backoff;
 pub mod bench;
 mod canonical;
@@ -30,6 +31,7 @@ mod fields;
 #[cfg(feature = "http")]
 mod http_client;
 pub mod http_protocol;
+mod json_text;
 mod manager;
 mod operation;
 mod pending;
@@ -46,6 +48,7 @@ mod transport;
 mod txn;
 mod wire;
 
+pub use admission::{RejectedState, Rejection, DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_STATE_BYTES};
 pub use backoff::backoff_delay;
 pub use canonical::{canonical_json, state_hash};
 pub use clock::{ClockOrdering, VectorClock};
@@ -56,6 +59,7 @@ pub use feed::{ChangeSet, SyncContext};
 pub use fields::{FieldKind, FieldNode};
 #[cfg(feature = "http")]
 pub use http_client::HttpTransport;
+pub use json_text::data_from_json;
 #[cfg(feature = "sqlite")]
 pub use manager::Durability;
 pub use manager::{CreateOptions, ManagerConfig, StorageConfig, SyncManager, SyncReport, WriteBatch};
@@ -65,8 +69,8 @@ pub use round::{RoundStep, SyncRound};
 pub use session::AutoSyncConfig;
 pub use snapshot::{Snapshot, SNAPSHOT_FORMAT};
 pub use state::{
-    validate_collection, validate_data, validate_id, validate_node_id, SyncState, DEFAULT_COLLECTION,
-    MAX_COLLECTION_BYTES, MAX_COUNTER, MAX_DATA_DEPTH, MAX_ID_BYTES, MAX_NODE_ID_BYTES,
+    forbidden_char, validate_collection, validate_data, validate_id, validate_node_id, SyncState, DEFAULT_COLLECTION,
+    MAX_COLLECTION_BYTES, MAX_COUNTER, MAX_DATA_DEPTH, MAX_ID_BYTES, MAX_NODE_ID_BYTES, MAX_SAFE_INTEGER,
 };
 pub use store::journal::{
     JournalCursor, JournalImage, JournalMeta, JournalOp, JournalRecord, JournalRow, JournalSink, JournalStorage,

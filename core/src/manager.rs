@@ -1,6 +1,7 @@
 //! `SyncManager`: one replica. Every public mutation is one transaction against the replica
 //! image, committed to the store before the call returns; events go out after the commit.
 
+use crate::admission::{Limits, Rejection, DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_STATE_BYTES};
 use crate::conflict::{ConflictStrategy, Resolution, SyncConflict};
 use crate::error::{Result, SyncError};
 use crate::event::{EventHub, Listener, Status, Subscription, SyncEvent};
@@ -17,6 +18,7 @@ use crate::txn::{ApplyResult, ReconciliationResult, Strategies, Txn};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 #[cfg(feature = "sqlite")]
 pub use crate::store::sqlite::Durability;
@@ -49,6 +51,12 @@ pub struct ManagerConfig {
     pub clock: Option<Arc<dyn WallClock>>,
     /// Call custom resolvers both ways round and refuse non-commutative ones.
     pub check_resolver: bool,
+    /// How far ahead of this replica's wall clock a received timestamp may be; a state stamped
+    /// later is refused ([`DEFAULT_MAX_CLOCK_SKEW`], one hour, unless set).
+    pub max_clock_skew: Duration,
+    /// The largest state data accepted from a peer or written locally, in bytes of canonical
+    /// JSON ([`DEFAULT_MAX_STATE_BYTES`], 1 MiB, unless set).
+    pub max_state_bytes: usize,
     /// SQLite commit durability.
     #[cfg(feature = "sqlite")]
     pub durability: Durability,
@@ -63,6 +71,8 @@ impl Default for ManagerConfig {
             collection_strategies: HashMap::new(),
             clock: None,
             check_resolver: cfg!(debug_assertions),
+            max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
+            max_state_bytes: DEFAULT_MAX_STATE_BYTES,
             #[cfg(feature = "sqlite")]
             durability: Durability::default(),
         }
@@ -116,6 +126,18 @@ impl ManagerConfig {
         self
     }
 
+    /// Sets how far ahead of the local wall clock a received timestamp may be.
+    pub fn max_clock_skew(mut self, skew: Duration) -> Self {
+        self.max_clock_skew = skew;
+        self
+    }
+
+    /// Sets the largest state data accepted or written, in bytes of canonical JSON (at least 1).
+    pub fn max_state_bytes(mut self, bytes: usize) -> Self {
+        self.max_state_bytes = bytes;
+        self
+    }
+
     /// Sets SQLite commit durability.
     #[cfg(feature = "sqlite")]
     pub fn durability(mut self, durability: Durability) -> Self {
@@ -152,6 +174,7 @@ struct Inner {
     spare: Option<ChangeBatch>,
     store: Box<dyn Store>,
     strategies: Strategies,
+    limits: Limits,
     clock: Arc<dyn WallClock>,
     status: Status,
     closed: bool,
@@ -203,6 +226,9 @@ impl SyncManager {
         for collection in config.collection_strategies.keys() {
             validate_collection(collection).map_err(SyncError::InvalidInput)?;
         }
+        if config.max_state_bytes == 0 {
+            return Err(SyncError::InvalidInput("max_state_bytes must be at least 1".into()));
+        }
         let clock = match config.clock {
             Some(clock) => clock,
             None => default_clock()?,
@@ -242,6 +268,7 @@ impl SyncManager {
                 per_collection: config.collection_strategies,
                 check_resolver: config.check_resolver,
             },
+            limits: Limits::new(config.max_clock_skew, config.max_state_bytes),
             clock,
             status: Status::Idle,
             closed: false,
@@ -281,7 +308,7 @@ impl SyncManager {
         }
         let emit = self.hub.is_heard();
         let spare = inner.spare.take().unwrap_or_else(|| ChangeBatch::new(inner.replica.meta.clone()));
-        let mut txn = Txn::new(&inner.replica, &inner.strategies, inner.clock.as_ref(), emit, spare);
+        let mut txn = Txn::new(&inner.replica, &inner.strategies, inner.limits, inner.clock.as_ref(), emit, spare);
         let outcome = f(&mut txn);
         let (mut batch, mut events) = (txn.batch, txn.events);
         let value = match outcome {
@@ -398,23 +425,30 @@ impl SyncManager {
         self.mutate(|t| Ok(t.acknowledge(op_ids)))
     }
 
-    /// Applies one state from another replica (validated first: a malformed one changes nothing).
+    /// Applies one state from another replica. One that must be refused (malformed, larger
+    /// than `max_state_bytes`, stamped more than `max_clock_skew` ahead, in another collection
+    /// here) is `INVALID_STATE` and changes nothing.
     pub fn apply_remote_state(&self, remote: impl Into<Arc<SyncState>>) -> Result<ApplyResult> {
         let remote = remote.into();
-        remote.validate()?;
         self.mutate(|t| t.apply_remote(remote))
     }
 
-    /// Applies many remote states in one transaction (all validated first).
+    /// Applies many remote states in one transaction. A state that must be refused (see
+    /// [`SyncManager::apply_remote_state`]) is refused alone and listed in the result's
+    /// `rejections`; the others apply.
     pub fn reconcile<S: Into<Arc<SyncState>>>(
         &self,
         states: impl IntoIterator<Item = S>,
     ) -> Result<ReconciliationResult> {
         let states: Vec<Arc<SyncState>> = states.into_iter().map(Into::into).collect();
-        for s in &states {
-            s.validate()?;
-        }
         self.mutate(|t| t.reconcile(states))
+    }
+
+    /// States refused in sync rounds and not gone through since, oldest first: versions peers
+    /// sent that this replica refused (applied by [`SyncManager::apply_changes`]), and versions
+    /// of this replica's that a peer refused. See [`Rejection`].
+    pub fn rejections(&self) -> Result<Vec<Rejection>> {
+        self.read(|i| i.replica.rejections_in_order().into_iter().cloned().collect())
     }
 
     /// Unresolved manual conflicts, oldest first.
@@ -455,7 +489,18 @@ impl SyncManager {
     /// changed after `cursor` (`None`: from the beginning), at most `context.limit` of them.
     /// A cursor this replica never handed out is `INVALID_INPUT`.
     pub fn changes_since(&self, cursor: Option<&str>, context: &SyncContext) -> Result<ChangeSet> {
-        self.read(|i| crate::feed::changes_since(&i.replica, cursor, context))?
+        self.read(|i| crate::feed::changes_since(&i.replica, cursor, context, None))?
+    }
+
+    /// [`SyncManager::changes_since`] cut to at most `max_bytes` of JSON, and never less than
+    /// one state: the pages a peer with a body limit accepts (a hub's `max_body_bytes`).
+    pub fn changes_since_within(
+        &self,
+        cursor: Option<&str>,
+        context: &SyncContext,
+        max_bytes: usize,
+    ) -> Result<ChangeSet> {
+        self.read(|i| crate::feed::changes_since(&i.replica, cursor, context, Some(max_bytes)))?
     }
 
     /// Applies a change set received from `peer` and stores its cursor for `(peer, scope)` in
@@ -468,13 +513,13 @@ impl SyncManager {
     ) -> Result<ReconciliationResult> {
         validate_node_id(peer).map_err(SyncError::InvalidInput)?;
         context.validate()?;
-        for s in &changes.states {
-            s.validate()?;
-        }
         let scope = context.scope();
         self.mutate(|t| {
             let result = t.reconcile(changes.states.iter().cloned())?;
             t.set_cursor(peer, &scope, Some(changes.cursor.clone()));
+            t.record_rejections(&result.rejections, |r| format!("refused a version from peer {peer:?}: {}", r.message));
+            let refused = |id: &str| result.rejections.iter().any(|r| r.id == id);
+            t.clear_rejections(changes.states.iter().map(|s| s.id.as_str()).filter(|id| !refused(id)));
             Ok(result)
         })
     }
@@ -521,12 +566,24 @@ impl SyncManager {
         crate::round::run(self, transport, context)
     }
 
-    /// Stores the push cursor for `(peer, key)` after the peer accepted `page`, and
-    /// acknowledges the pending operations the page's versions have seen, in one transaction.
-    pub(crate) fn record_push(&self, peer: &str, key: &str, page: &ChangeSet) -> Result<usize> {
+    /// Stores the push cursor for `(peer, key)` after the peer answered `page` with `answer`,
+    /// and acknowledges the pending operations the page's versions have seen, in one
+    /// transaction. The states the peer refused are recorded as rejections: their operations
+    /// are dropped too, since the same version would only be refused again.
+    pub(crate) fn record_push(
+        &self,
+        peer: &str,
+        key: &str,
+        page: &ChangeSet,
+        answer: &ReconciliationResult,
+    ) -> Result<usize> {
         self.mutate(|t| {
             t.set_cursor(peer, key, Some(page.cursor.clone()));
-            Ok(t.acknowledge_pushed(&page.states))
+            let acknowledged = t.acknowledge_pushed(&page.states);
+            t.record_rejections(&answer.rejections, |r| format!("peer {peer:?} refused this version: {}", r.message));
+            let refused = |id: &str| answer.rejections.iter().any(|r| r.id == id);
+            t.clear_rejections(page.states.iter().map(|s| s.id.as_str()).filter(|id| !refused(id)));
+            Ok(acknowledged)
         })
     }
 
@@ -606,7 +663,7 @@ impl SyncManager {
         if replace {
             let created = snapshot.states.len() as u64;
             self.mutate(|t| {
-                t.replace_all(snapshot.states, snapshot.pending, snapshot.conflicts);
+                t.replace_all(snapshot.states, snapshot.pending, snapshot.conflicts)?;
                 Ok(ReconciliationResult { created, ..Default::default() })
             })
         } else {
@@ -669,7 +726,7 @@ impl SyncManager {
 }
 
 /// What one [`SyncManager::sync_with`] round did on each side.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SyncReport {
     /// Changes pulled from the other replica into this one.
     pub pulled: ReconciliationResult,

@@ -48,3 +48,20 @@ pub struct SyncOperation {
     /// The writing node.
     pub node_id: String,
 }
+
+impl SyncOperation {
+    /// Checks what a replica relies on in an operation it reads from outside (a snapshot, a
+    /// wire message): its ids, and that every number stays within 2^53 − 1, the bound every
+    /// binding language holds exactly.
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |e: String| crate::SyncError::InvalidState(format!("operation {:?}: {e}", self.op_id));
+        crate::state::validate_id(&self.state_id).map_err(bad)?;
+        crate::state::validate_node_id(&self.node_id).map_err(bad)?;
+        crate::state::validate_data(&self.data).map_err(bad)?;
+        let max = crate::state::MAX_COUNTER;
+        if self.timestamp.millis > max || self.clock.iter().any(|(_, v)| v > max) {
+            return Err(bad("clock or timestamp beyond 2^53 - 1".into()));
+        }
+        Ok(())
+    }
+}

@@ -4,6 +4,7 @@
 //! [`ChangeBatch`]; the store commits the batch durably, and only then is it applied to the image.
 //! A failed commit therefore leaves both the disk and the image exactly as they were.
 
+use crate::admission::Rejection;
 use crate::conflict::SyncConflict;
 use crate::operation::OperationKind;
 use crate::operation::SyncOperation;
@@ -144,6 +145,8 @@ pub(crate) struct Replica {
     pub cursors: BTreeMap<(String, String), String>,
     /// Every state by the sequence number of its latest change: the changes feed.
     pub by_seq: BTreeMap<u64, Arc<SyncState>>,
+    /// Refused states, by state id (see [`Rejection`]).
+    pub rejections: HashMap<String, Rejection>,
 }
 
 impl Replica {
@@ -155,6 +158,7 @@ impl Replica {
             conflicts: HashMap::new(),
             cursors: BTreeMap::new(),
             by_seq: BTreeMap::new(),
+            rejections: HashMap::new(),
         }
     }
 
@@ -179,6 +183,7 @@ impl Replica {
             self.by_seq.clear();
             self.pending.clear();
             self.conflicts.clear();
+            self.rejections.clear();
             batch.clear = false;
         }
         self.meta.clone_from(&batch.meta);
@@ -197,6 +202,12 @@ impl Replica {
                 None => self.conflicts.remove(&id),
             };
         }
+        for (id, r) in batch.rejections.drain() {
+            match r {
+                Some(r) => self.rejections.insert(id, r),
+                None => self.rejections.remove(&id),
+            };
+        }
         for (key, cursor) in std::mem::take(&mut batch.cursors) {
             match cursor {
                 Some(c) => self.cursors.insert(key, c),
@@ -213,6 +224,13 @@ impl Replica {
     /// Pending operations in queue order.
     pub fn pending_in_order(&self) -> impl Iterator<Item = SyncOperation> + '_ {
         self.pending.operations()
+    }
+
+    /// Rejections, oldest first (ties by state id).
+    pub fn rejections_in_order(&self) -> Vec<&Rejection> {
+        let mut v: Vec<&Rejection> = self.rejections.values().collect();
+        v.sort_by(|a, b| (a.rejected_at, &a.state_id).cmp(&(b.rejected_at, &b.state_id)));
+        v
     }
 
     /// Conflicts in detection order.
@@ -239,6 +257,8 @@ pub(crate) struct ChangeBatch {
     pub ops_removed: Vec<u64>,
     pub conflicts: HashMap<String, Option<StoredConflict>>,
     pub cursors: BTreeMap<(String, String), Option<String>>,
+    /// Rejection records to put (or, with `None`, drop), by state id.
+    pub rejections: HashMap<String, Option<Rejection>>,
 }
 
 impl ChangeBatch {
@@ -252,6 +272,7 @@ impl ChangeBatch {
             ops_removed: Vec::new(),
             conflicts: HashMap::new(),
             cursors: BTreeMap::new(),
+            rejections: HashMap::new(),
         }
     }
 
@@ -265,6 +286,7 @@ impl ChangeBatch {
         self.ops_removed.clear();
         self.conflicts.clear();
         self.cursors.clear();
+        self.rejections.clear();
     }
 
     /// True when committing would change nothing but (possibly) the counters.
@@ -275,6 +297,7 @@ impl ChangeBatch {
             && self.ops_removed.is_empty()
             && self.conflicts.is_empty()
             && self.cursors.is_empty()
+            && self.rejections.is_empty()
     }
 }
 

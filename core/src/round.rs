@@ -58,6 +58,8 @@ pub struct SyncRound {
     scope: SyncContext,
     /// What the peer is sent: `scope` without collections when it cannot filter by them.
     remote: SyncContext,
+    /// The largest body the peer accepts: pushed pages are cut to it.
+    max_body_bytes: Option<usize>,
     filter_locally: bool,
     phase: Phase,
     /// Versions received from the peer in this round: pushing them back would only echo.
@@ -91,6 +93,7 @@ impl SyncRound {
             filter_locally: !capabilities.scoped_sync && !scope.collections.is_empty(),
             scope,
             remote,
+            max_body_bytes: capabilities.max_body_bytes,
             phase: Phase::Pulling,
             received: HashMap::new(),
             in_flight: None,
@@ -136,7 +139,10 @@ impl SyncRound {
                 let key = self.push_key();
                 loop {
                     let cursor = manager.peer_cursor(&self.peer, &key)?;
-                    let page = manager.changes_since(cursor.as_deref(), &self.scope)?;
+                    let page = match self.max_body_bytes {
+                        Some(max) => manager.changes_since_within(cursor.as_deref(), &self.scope, max)?,
+                        None => manager.changes_since(cursor.as_deref(), &self.scope)?,
+                    };
                     let mut send = page.clone();
                     send.states.retain(|s| self.received.get(&s.id) != Some(&s.clock));
                     if !send.states.is_empty() {
@@ -146,16 +152,16 @@ impl SyncRound {
                     // Nothing the peer lacks: the page counts as accepted (its echoes included,
                     // whose pending operations the peer has just shown it holds).
                     if cursor.as_deref() != Some(page.cursor.as_str()) {
-                        manager.record_push(&self.peer, &key, &page)?;
+                        manager.record_push(&self.peer, &key, &page, &ReconciliationResult::default())?;
                     }
                     if !page.has_more {
                         self.phase = Phase::Finished;
                         manager.round_finished(&self.peer, None);
-                        return Ok(RoundStep::Done(self.report));
+                        return Ok(RoundStep::Done(self.report.clone()));
                     }
                 }
             }
-            Phase::Finished => Ok(RoundStep::Done(self.report)),
+            Phase::Finished => Ok(RoundStep::Done(self.report.clone())),
         }
     }
 
@@ -194,7 +200,7 @@ impl SyncRound {
     pub fn pushed(&mut self, manager: &SyncManager, result: ReconciliationResult) -> Result<()> {
         let recorded = match self.in_flight.take() {
             None => Err(SyncError::InvalidInput("no page is waiting for the peer's answer".into())),
-            Some(in_flight) => manager.record_push(&self.peer, &self.push_key(), &in_flight.page).map(|_| {
+            Some(in_flight) => manager.record_push(&self.peer, &self.push_key(), &in_flight.page, &result).map(|_| {
                 self.report.pushed.add(&result);
             }),
         };

@@ -4,7 +4,7 @@
 use crate::conflict::SyncConflict;
 use crate::error::{Result, SyncError};
 use crate::operation::SyncOperation;
-use crate::state::{validate_id, validate_node_id, SyncState};
+use crate::state::{validate_node_id, SyncState};
 use serde::{Deserialize, Serialize};
 
 /// The snapshot format version this build writes and reads.
@@ -36,6 +36,7 @@ impl Snapshot {
     pub fn from_json(text: &str) -> Result<Snapshot> {
         let bytes = text.as_bytes();
         crate::wire::check_format(bytes, "snapshot", SNAPSHOT_FORMAT)?;
+        crate::json_text::check_integer_literals(bytes).map_err(SyncError::InvalidState)?;
         // From the bytes, not through a `Value` (one reader per type: docs/adr/0014).
         let snapshot: Snapshot =
             serde_json::from_slice(bytes).map_err(|e| SyncError::Corrupt(format!("malformed snapshot: {e}")))?;
@@ -56,14 +57,16 @@ impl Snapshot {
                 return Err(SyncError::InvalidState(format!("snapshot holds state {:?} twice", state.id)));
             }
         }
-        for op in &self.pending {
-            validate_id(&op.state_id).map_err(|e| SyncError::InvalidState(format!("operation {:?}: {e}", op.op_id)))?;
-            validate_node_id(&op.node_id)
-                .map_err(|e| SyncError::InvalidState(format!("operation {:?}: {e}", op.op_id)))?;
-        }
+        self.pending.iter().try_for_each(SyncOperation::validate)?;
         for c in &self.conflicts {
             c.local.validate()?;
             c.remote.validate()?;
+            if c.detected_at > crate::state::MAX_COUNTER {
+                return Err(SyncError::InvalidState(format!(
+                    "conflict {:?}: detected_at {} is beyond 2^53 - 1",
+                    c.conflict_id, c.detected_at
+                )));
+            }
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! A named piece of application state, and the validation every state crossing a boundary
 //! (remote, imported, stored) goes through.
 
-use crate::canonical::state_hash;
+use crate::canonical::{state_hash, state_hash_measured};
 use crate::clock::VectorClock;
 use crate::error::{Result, SyncError};
 use crate::fields::FieldNode;
@@ -136,6 +136,7 @@ fn one() -> u64 {
 /// the browser build small (docs/adr/0014), and no tree is built only to be walked again. Text
 /// that is not JSON is `malformed JSON`; JSON of the wrong shape is `mismatch`.
 fn read_json<T: serde::de::DeserializeOwned>(text: &str, mismatch: &str) -> Result<T> {
+    crate::json_text::check_integer_literals(text.as_bytes()).map_err(SyncError::InvalidState)?;
     serde_json::from_slice(text.as_bytes()).map_err(|e| {
         let what = if e.is_data() { mismatch } else { "malformed JSON" };
         SyncError::InvalidState(format!("{what}: {e}"))
@@ -185,19 +186,25 @@ impl SyncState {
 
     /// Checks every invariant of a state: ids, clock, timestamp, version, hash and field history.
     pub fn validate(&self) -> Result<()> {
+        self.check(Rules::Current).map(drop)
+    }
+
+    /// Checks the invariants under `rules` and returns the length in bytes of the canonical JSON
+    /// of `data` (what `max_state_bytes` limits), measured while hashing it.
+    pub(crate) fn check(&self, rules: Rules) -> Result<usize> {
         let bad = |msg: String| Err(SyncError::InvalidState(format!("state {:?}: {msg}", self.id)));
-        if let Err(e) = validate_id(&self.id) {
+        if let Err(e) = check_name("id", &self.id, MAX_ID_BYTES, rules) {
             return bad(e);
         }
-        if let Err(e) = validate_collection(&self.collection) {
+        if let Err(e) = check_name("collection", &self.collection, MAX_COLLECTION_BYTES, rules) {
             return bad(e);
         }
         for (node, _) in self.clock.iter() {
-            if let Err(e) = validate_node_id(node) {
+            if let Err(e) = check_name("node id", node, MAX_NODE_ID_BYTES, rules) {
                 return bad(format!("clock entry: {e}"));
             }
         }
-        if let Err(e) = validate_node_id(&self.timestamp.node) {
+        if let Err(e) = check_name("node id", &self.timestamp.node, MAX_NODE_ID_BYTES, rules) {
             return bad(format!("timestamp: {e}"));
         }
         if self.modified_by != self.timestamp.node {
@@ -221,10 +228,10 @@ impl SyncState {
         if self.deleted && !self.data.is_null() {
             return bad("a deleted state carries null data".into());
         }
-        if let Err(e) = validate_data(&self.data) {
+        if let Err(e) = check_data(&self.data, rules) {
             return bad(e);
         }
-        let hash = state_hash(&self.data, self.deleted);
+        let (hash, data_bytes) = state_hash_measured(&self.data, self.deleted);
         if self.hash != hash {
             return bad(format!("hash {:?} does not match the content ({hash})", self.hash));
         }
@@ -237,7 +244,7 @@ impl SyncState {
                 return bad("field history is newer than the state's timestamp".into());
             }
         }
-        Ok(())
+        Ok(data_bytes)
     }
 
     /// True for a live (not deleted) state.
@@ -246,46 +253,113 @@ impl SyncState {
     }
 }
 
-/// Checks that data nests arrays and objects at most [`MAX_DATA_DEPTH`] deep.
+/// Largest magnitude of an integer in a state's data: 2^53 − 1, the largest integer every binding
+/// language holds exactly (a JavaScript number, a Swift `Double` in `JSONSerialization`). A larger
+/// one would be stored exactly here and rounded there, so replicas would disagree on the data
+/// behind one hash. Larger values travel as strings or as floating-point numbers
+/// (docs/adr/0015-hardening-against-peers.md).
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// Checks that data nests arrays and objects at most [`MAX_DATA_DEPTH`] deep and holds no
+/// integer beyond ±[`MAX_SAFE_INTEGER`].
 pub fn validate_data(data: &Value) -> std::result::Result<(), String> {
-    // Recursion stops at the limit, so the stack stays shallow whatever the input.
-    fn within(value: &Value, depth: usize) -> bool {
+    check_data(data, Rules::Current)
+}
+
+fn check_data(data: &Value, rules: Rules) -> std::result::Result<(), String> {
+    // Recursion stops at the depth limit, so the stack stays shallow whatever the input.
+    fn check(value: &Value, depth: usize, integers: bool) -> std::result::Result<(), String> {
         match value {
-            Value::Array(items) => depth < MAX_DATA_DEPTH && items.iter().all(|v| within(v, depth + 1)),
-            Value::Object(map) => depth < MAX_DATA_DEPTH && map.values().all(|v| within(v, depth + 1)),
-            _ => true,
+            Value::Array(items) if depth < MAX_DATA_DEPTH => {
+                items.iter().try_for_each(|v| check(v, depth + 1, integers))
+            }
+            Value::Object(map) if depth < MAX_DATA_DEPTH => {
+                map.values().try_for_each(|v| check(v, depth + 1, integers))
+            }
+            Value::Array(_) | Value::Object(_) => {
+                Err(format!("data nests arrays and objects more than {MAX_DATA_DEPTH} deep"))
+            }
+            Value::Number(n) if integers => check_integer(n),
+            _ => Ok(()),
         }
     }
-    if within(data, 0) {
-        Ok(())
+    check(data, 0, rules == Rules::Current)
+}
+
+/// Refuses an integer that not every binding language can hold exactly.
+fn check_integer(n: &serde_json::Number) -> std::result::Result<(), String> {
+    let magnitude = match (n.as_u64(), n.as_i64()) {
+        (Some(u), _) => u,
+        (None, Some(i)) => i.unsigned_abs(),
+        (None, None) => return Ok(()),
+    };
+    if magnitude > MAX_SAFE_INTEGER {
+        Err(integer_too_large(&n.to_string()))
     } else {
-        Err(format!("data nests arrays and objects more than {MAX_DATA_DEPTH} deep"))
+        Ok(())
     }
 }
 
-/// Checks a state id: non-empty, at most [`MAX_ID_BYTES`] bytes, no NUL.
+/// The message for an integer literal beyond ±[`MAX_SAFE_INTEGER`].
+pub(crate) fn integer_too_large(literal: &str) -> String {
+    format!(
+        "the integer {literal} is beyond ±(2^53 - 1), which not every language holds exactly: \
+         send it as a string (or as a floating-point number, if rounding is acceptable)"
+    )
+}
+
+/// Checks a state id: non-empty, at most [`MAX_ID_BYTES`] bytes, no control character (see
+/// [`forbidden_char`]).
 pub fn validate_id(id: &str) -> std::result::Result<(), String> {
     validate_name("id", id, MAX_ID_BYTES)
 }
 
-/// Checks a node id: 1 to [`MAX_NODE_ID_BYTES`] bytes, no NUL.
+/// Checks a node id: 1 to [`MAX_NODE_ID_BYTES`] bytes, no control character.
 pub fn validate_node_id(node: &str) -> std::result::Result<(), String> {
     validate_name("node id", node, MAX_NODE_ID_BYTES)
 }
 
-/// Checks a collection name: 1 to [`MAX_COLLECTION_BYTES`] bytes, no NUL.
+/// Checks a collection name: 1 to [`MAX_COLLECTION_BYTES`] bytes, no control character.
 pub fn validate_collection(collection: &str) -> std::result::Result<(), String> {
     validate_name("collection", collection, MAX_COLLECTION_BYTES)
 }
 
+/// True for a character no id, node id or collection may hold: the C0 and C1 control characters
+/// (NUL, line breaks, escape...), DEL, and the bidirectional embeddings, overrides and isolates,
+/// which make a name display as another one (a right-to-left override turns `txt.exe` around).
+/// Names show up in logs, file names and user interfaces; none of these has a use in a name.
+pub fn forbidden_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 fn validate_name(what: &str, value: &str, max: usize) -> std::result::Result<(), String> {
+    check_name(what, value, max, Rules::Current)
+}
+
+fn check_name(what: &str, value: &str, max: usize, rules: Rules) -> std::result::Result<(), String> {
+    let forbidden = |c: char| match rules {
+        Rules::Current => forbidden_char(c),
+        Rules::Stored => c == '\0',
+    };
     if value.is_empty() {
         Err(format!("{what} must not be empty"))
     } else if value.len() > max {
         Err(format!("{what} is {} bytes, more than {max}", value.len()))
-    } else if value.contains('\0') {
-        Err(format!("{what} must not contain NUL"))
+    } else if let Some(c) = value.chars().find(|c| forbidden(*c)) {
+        Err(format!("{what} must not contain the control character U+{:04X}", c as u32))
     } else {
         Ok(())
     }
+}
+
+/// Which rules a state is held to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rules {
+    /// Everything this release demands of a state it accepts or writes.
+    Current,
+    /// What a store reads back: the rules of the earliest release that may have written it, so
+    /// that tightening the rules never makes a store unreadable. Control characters other than
+    /// NUL in names, and integers beyond 2^53 − 1 in data, are tolerated there; such a state is
+    /// still refused by a peer, one by one (docs/adr/0015-hardening-against-peers.md).
+    Stored,
 }

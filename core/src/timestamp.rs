@@ -77,6 +77,11 @@ impl WallClock for ManualClock {
 }
 
 /// The replica's hybrid logical clock state (the node id lives with the replica).
+///
+/// Readings never pass [`crate::MAX_COUNTER`] milliseconds, the bound every peer checks: a step
+/// that would is refused (`None`) and leaves the clock as it was, so the replica never stamps a
+/// write its peers refuse. Remote readings far in the future never get this far: they are
+/// refused by the maximum clock skew first (see `admission.rs`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Hlc {
     pub millis: u64,
@@ -84,44 +89,58 @@ pub(crate) struct Hlc {
 }
 
 impl Hlc {
-    /// Advances for a local event happening at wall time `wall` and returns the new reading.
-    pub fn tick(&mut self, wall: u64) -> (u64, u32) {
-        if wall > self.millis {
-            self.millis = wall;
-            self.counter = 0;
+    /// Advances for a local event happening at wall time `wall` and returns the new reading;
+    /// `None` when the clock is exhausted (unchanged then).
+    pub fn tick(&mut self, wall: u64) -> Option<(u64, u32)> {
+        let mut next = *self;
+        if wall > next.millis {
+            next.millis = wall;
+            next.counter = 0;
         } else {
-            self.bump();
+            next.bump()?;
         }
-        (self.millis, self.counter)
+        next.check()?;
+        *self = next;
+        Some((next.millis, next.counter))
     }
 
-    /// Advances past a timestamp received from another replica.
-    pub fn observe(&mut self, remote: &Timestamp, wall: u64) {
-        let top = wall.max(self.millis).max(remote.millis);
-        if top == self.millis && top == remote.millis {
-            self.counter = self.counter.max(remote.counter);
-            self.bump();
-        } else if top == self.millis {
-            self.bump();
+    /// Advances past a timestamp received from another replica; `None` when that would exhaust
+    /// the clock (unchanged then).
+    pub fn observe(&mut self, remote: &Timestamp, wall: u64) -> Option<()> {
+        let mut next = *self;
+        let top = wall.max(next.millis).max(remote.millis);
+        if top == next.millis && top == remote.millis {
+            next.counter = next.counter.max(remote.counter);
+            next.bump()?;
+        } else if top == next.millis {
+            next.bump()?;
         } else if top == remote.millis {
-            self.millis = top;
-            self.counter = remote.counter;
-            self.bump();
+            next.millis = top;
+            next.counter = remote.counter;
+            next.bump()?;
         } else {
-            self.millis = top;
-            self.counter = 0;
+            next.millis = top;
+            next.counter = 0;
         }
+        next.check()?;
+        *self = next;
+        Some(())
     }
 
-    fn bump(&mut self) {
+    fn bump(&mut self) -> Option<()> {
         // The counter saturating within one millisecond borrows from the next millisecond,
         // which keeps readings strictly increasing.
         if self.counter == u32::MAX {
-            self.millis += 1;
+            self.millis = self.millis.checked_add(1)?;
             self.counter = 0;
         } else {
             self.counter += 1;
         }
+        Some(())
+    }
+
+    fn check(&self) -> Option<()> {
+        (self.millis <= crate::state::MAX_COUNTER).then_some(())
     }
 }
 
@@ -132,22 +151,38 @@ mod tests {
     #[test]
     fn monotonic_when_the_wall_clock_goes_back() {
         let mut h = Hlc::default();
-        assert_eq!(h.tick(100), (100, 0));
-        assert_eq!(h.tick(100), (100, 1));
-        assert_eq!(h.tick(50), (100, 2));
-        assert_eq!(h.tick(101), (101, 0));
+        assert_eq!(h.tick(100), Some((100, 0)));
+        assert_eq!(h.tick(100), Some((100, 1)));
+        assert_eq!(h.tick(50), Some((100, 2)));
+        assert_eq!(h.tick(101), Some((101, 0)));
     }
 
     #[test]
     fn observe_moves_past_remote_readings() {
         let mut h = Hlc::default();
-        h.tick(100);
-        h.observe(&Timestamp { millis: 500, counter: 7, node: "b".into() }, 120);
+        h.tick(100).unwrap();
+        h.observe(&Timestamp { millis: 500, counter: 7, node: "b".into() }, 120).unwrap();
         assert_eq!((h.millis, h.counter), (500, 8));
-        h.observe(&Timestamp { millis: 10, counter: 0, node: "b".into() }, 600);
+        h.observe(&Timestamp { millis: 10, counter: 0, node: "b".into() }, 600).unwrap();
         assert_eq!((h.millis, h.counter), (600, 0));
-        h.observe(&Timestamp { millis: 600, counter: 3, node: "b".into() }, 600);
+        h.observe(&Timestamp { millis: 600, counter: 3, node: "b".into() }, 600).unwrap();
         assert_eq!((h.millis, h.counter), (600, 4));
+    }
+
+    #[test]
+    fn never_reads_past_the_bound_and_is_unchanged_when_it_would() {
+        let max = crate::state::MAX_COUNTER;
+        let mut h = Hlc { millis: max, counter: u32::MAX - 1 };
+        assert_eq!(h.tick(max), Some((max, u32::MAX)));
+        assert_eq!(h.tick(max), None, "the next reading would be 2^53 ms");
+        assert_eq!(h, Hlc { millis: max, counter: u32::MAX });
+        let mut h = Hlc::default();
+        let edge = Timestamp { millis: max, counter: u32::MAX, node: "b".into() };
+        assert_eq!(h.observe(&edge, 0), None);
+        assert_eq!(h, Hlc::default());
+        let far = Timestamp { millis: u64::MAX, counter: 0, node: "b".into() };
+        assert_eq!(h.observe(&far, 0), None);
+        assert_eq!(h.tick(u64::MAX), None);
     }
 
     #[test]

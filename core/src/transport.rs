@@ -33,6 +33,9 @@ pub struct SyncCapabilities {
     pub zstd: bool,
     /// Largest page the peer serves or accepts; pages are cut to it.
     pub max_batch: Option<usize>,
+    /// Largest request body the peer accepts, in bytes before compression; pushed pages are
+    /// cut so that their JSON fits (a single state larger than that is sent alone).
+    pub max_body_bytes: Option<usize>,
 }
 
 impl Default for SyncCapabilities {
@@ -44,6 +47,7 @@ impl Default for SyncCapabilities {
             binary: false,
             zstd: false,
             max_batch: None,
+            max_body_bytes: None,
         }
     }
 }

@@ -2,7 +2,8 @@
 //! handling, all recorded into a [`ChangeBatch`] and a list of events. Nothing here touches the
 //! image or the store; the manager commits the batch and only then applies it.
 
-use crate::canonical::{digest16, state_hash};
+use crate::admission::{Limits, RejectedState, Rejection, MAX_ADOPTED_COUNTER};
+use crate::canonical::{digest16, state_hash_measured};
 use crate::clock::{ClockOrdering, VectorClock};
 use crate::conflict::{ConflictStrategy, Resolution, SyncConflict};
 use crate::error::{Result, SyncError};
@@ -11,6 +12,7 @@ use crate::fields::FieldNode;
 use crate::operation::{OperationKind, SyncOperation};
 use crate::replica::{ChangeBatch, PendingOp, Replica, Stored, StoredConflict};
 use crate::settle::{field_tree, settle, Settlement};
+use crate::state::MAX_COUNTER;
 use crate::state::{validate_collection, validate_data, validate_id, SyncState, DEFAULT_COLLECTION};
 use crate::timestamp::{Timestamp, WallClock};
 use serde_json::Value;
@@ -73,8 +75,8 @@ pub struct ApplyResult {
     pub conflict: Option<SyncConflict>,
 }
 
-/// Counts of what a batch of remote states did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Counts of what a batch of remote states did, and the states it refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReconciliationResult {
     /// States that were new here.
     pub created: u64,
@@ -88,6 +90,13 @@ pub struct ReconciliationResult {
     pub conflicts: u64,
     /// Of those, settled automatically by the strategy.
     pub resolved: u64,
+    /// States refused (invalid, too large, too far in the future, in another collection here):
+    /// the rest of the batch applied without them. Peers of older releases leave it out.
+    #[serde(default)]
+    pub rejected: u64,
+    /// The refused states, with the reason for each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejections: Vec<RejectedState>,
 }
 
 impl ReconciliationResult {
@@ -99,6 +108,14 @@ impl ReconciliationResult {
         self.ignored += other.ignored;
         self.conflicts += other.conflicts;
         self.resolved += other.resolved;
+        self.rejected += other.rejected;
+        self.rejections.extend(other.rejections.iter().cloned());
+    }
+
+    /// Counts a state refused with `error`.
+    pub(crate) fn reject(&mut self, id: &str, error: &SyncError) {
+        self.rejected += 1;
+        self.rejections.push(RejectedState::new(id, error));
     }
 
     pub(crate) fn count(&mut self, r: &ApplyResult) {
@@ -139,6 +156,7 @@ impl Base {
 pub(crate) struct Txn<'a> {
     base: &'a Replica,
     strategies: &'a Strategies,
+    limits: Limits,
     clock: &'a dyn WallClock,
     pub batch: ChangeBatch,
     pub events: Vec<SyncEvent>,
@@ -150,12 +168,13 @@ impl<'a> Txn<'a> {
     pub fn new(
         base: &'a Replica,
         strategies: &'a Strategies,
+        limits: Limits,
         clock: &'a dyn WallClock,
         emit: bool,
         mut batch: ChangeBatch,
     ) -> Self {
         batch.reset(&base.meta);
-        Txn { base, strategies, clock, batch, events: Vec::new(), emit }
+        Txn { base, strategies, limits, clock, batch, events: Vec::new(), emit }
     }
 
     // ---- reads through the overlay -------------------------------------------------------
@@ -257,7 +276,11 @@ impl<'a> Txn<'a> {
     }
 
     /// Makes a local write of `new` (`None` deletes): the next counter value in the clock, a
-    /// new hybrid timestamp, a pending operation.
+    /// new hybrid timestamp, a pending operation. Everything that can refuse the write is
+    /// checked before anything is recorded, so a refused write changes nothing: data larger
+    /// than `max_state_bytes`, a clock entry of this node's that it never wrote (forged by a
+    /// peer, see `MAX_ADOPTED_COUNTER`), a counter or clock that would pass 2^53 − 1. A
+    /// replica never writes a value that it or a peer would refuse.
     fn write_local(
         &mut self,
         kind: OperationKind,
@@ -265,18 +288,34 @@ impl<'a> Txn<'a> {
         collection: String,
         new: Option<Value>,
         base: Base,
-    ) -> Arc<SyncState> {
+    ) -> Result<Arc<SyncState>> {
         let Base { state: base, clock: base_clock, version: base_version } = base;
+        let deleted = new.is_none();
+        let data = new.unwrap_or(Value::Null);
+        let (hash, data_bytes) = state_hash_measured(&data, deleted);
+        self.limits.check_local_size(&id, data_bytes)?;
         let node = self.batch.meta.node_id.clone();
-        let counter = self.batch.meta.counter.max(base_clock.get(&node)) + 1;
-        self.batch.meta.counter = counter;
+        let own = base_clock.get(&node);
+        if own > self.batch.meta.counter && own > MAX_ADOPTED_COUNTER {
+            return Err(SyncError::InvalidState(format!(
+                "state {id:?} cannot be written here: its clock says node {node:?} wrote it {own} times, which this \
+                 node never did (a peer forged the entry)"
+            )));
+        }
+        let counter = self.batch.meta.counter.max(own) + 1;
+        if counter > MAX_COUNTER {
+            return Err(SyncError::InvalidState(format!(
+                "node {node:?} has used every write counter up to 2^53 - 1: it cannot write any more"
+            )));
+        }
         let now = self.now();
-        let (millis, logical) = self.batch.meta.hlc.tick(now);
+        let (millis, logical) = self.batch.meta.hlc.tick(now).ok_or_else(|| {
+            SyncError::InvalidState("the hybrid clock cannot advance past 2^53 - 1 ms: no write can be stamped".into())
+        })?;
+        self.batch.meta.counter = counter;
         let timestamp = Timestamp { millis, counter: logical, node: node.clone() };
         let mut clock = base_clock;
         clock.set(&node, counter);
-        let deleted = new.is_none();
-        let data = new.unwrap_or(Value::Null);
         let fields =
             matches!(self.strategies.for_collection(&collection), ConflictStrategy::MergeFields).then(|| match base {
                 Some(b) => {
@@ -291,7 +330,7 @@ impl<'a> Txn<'a> {
                 None => Box::new(FieldNode::from_state(&data, deleted, &timestamp)),
             });
         let state = Arc::new(SyncState {
-            hash: state_hash(&data, deleted),
+            hash,
             id,
             collection,
             data,
@@ -299,13 +338,15 @@ impl<'a> Txn<'a> {
             timestamp,
             modified_by: node,
             deleted,
-            version: base_version + 1,
+            // Saturates: a version a peer set at 2^53 - 1 must not stop anyone from writing the
+            // state. Versions inform; clocks and timestamps decide (docs/adr/0015).
+            version: (base_version + 1).min(MAX_COUNTER),
             fields,
         });
         self.put(state.clone());
         let seq = self.batch.meta.seq;
         self.batch.ops_added.push((seq, PendingOp::Written { counter, kind, state: state.clone() }));
-        state
+        Ok(state)
     }
 
     // ---- local CRUD ------------------------------------------------------------------------
@@ -329,7 +370,7 @@ impl<'a> Txn<'a> {
         validate_collection(&collection).map_err(SyncError::InvalidInput)?;
         validate_data(&data).map_err(SyncError::InvalidInput)?;
         match self.state(&id) {
-            None => Ok(self.write_local(OperationKind::Create, id, collection, Some(data), Base::none())),
+            None => self.write_local(OperationKind::Create, id, collection, Some(data), Base::none()),
             Some(existing) if existing.is_live() => Err(SyncError::AlreadyExists(format!("state {id:?}"))),
             Some(tomb) if tomb.collection != collection => Err(SyncError::AlreadyExists(format!(
                 "state {id:?} (deleted) belongs to collection {:?}, not {collection:?}",
@@ -337,7 +378,7 @@ impl<'a> Txn<'a> {
             ))),
             Some(tomb) => {
                 let tomb = tomb.clone();
-                Ok(self.write_local(OperationKind::Create, id, collection, Some(data), Base::over(tomb)))
+                self.write_local(OperationKind::Create, id, collection, Some(data), Base::over(tomb))
             }
         }
     }
@@ -346,25 +387,13 @@ impl<'a> Txn<'a> {
     pub fn update(&mut self, id: &str, data: Value) -> Result<Arc<SyncState>> {
         let prev = self.live_state(id)?.clone();
         validate_data(&data).map_err(SyncError::InvalidInput)?;
-        Ok(self.write_local(
-            OperationKind::Update,
-            prev.id.clone(),
-            prev.collection.clone(),
-            Some(data),
-            Base::over(prev.clone()),
-        ))
+        self.write_local(OperationKind::Update, prev.id.clone(), prev.collection.clone(), Some(data), Base::over(prev))
     }
 
     /// Turns a live state into a tombstone.
     pub fn delete(&mut self, id: &str) -> Result<Arc<SyncState>> {
         let prev = self.live_state(id)?.clone();
-        Ok(self.write_local(
-            OperationKind::Delete,
-            prev.id.clone(),
-            prev.collection.clone(),
-            None,
-            Base::over(prev.clone()),
-        ))
+        self.write_local(OperationKind::Delete, prev.id.clone(), prev.collection.clone(), None, Base::over(prev))
     }
 
     /// Drops acknowledged operations from the pending queue; unknown ids are ignored so that a
@@ -409,36 +438,67 @@ impl<'a> Txn<'a> {
 
     // ---- remote states -----------------------------------------------------------------------
 
-    /// Moves the replica's clocks past what a remote state has seen.
-    fn observe(&mut self, remote: &SyncState) {
+    /// Moves the replica's clocks past what a remote state has seen. A clock entry of this
+    /// node's beyond `MAX_ADOPTED_COUNTER` was forged and is not adopted (see there). `None`
+    /// when the hybrid clock cannot advance that far (nothing moved then).
+    fn observe(&mut self, remote: &SyncState) -> Option<()> {
         let now = self.now();
-        self.batch.meta.hlc.observe(&remote.timestamp, now);
+        self.batch.meta.hlc.observe(&remote.timestamp, now)?;
         let own = remote.clock.get(&self.batch.meta.node_id);
-        self.batch.meta.counter = self.batch.meta.counter.max(own);
+        if own <= MAX_ADOPTED_COUNTER {
+            self.batch.meta.counter = self.batch.meta.counter.max(own);
+        }
+        Some(())
     }
 
-    /// Applies remote states, already validated, and counts the outcomes.
+    /// Applies remote states and counts the outcomes. A state that must be refused (invalid,
+    /// too large, too far ahead, in another collection here: `INVALID_STATE`) is refused alone
+    /// and reported in the result; the rest applies. Any other error fails the whole batch.
     pub fn reconcile(&mut self, states: impl IntoIterator<Item = Arc<SyncState>>) -> Result<ReconciliationResult> {
         let mut result = ReconciliationResult::default();
         for state in states {
-            result.count(&self.apply_remote(state)?);
+            match self.apply_remote(state.clone()) {
+                Ok(applied) => result.count(&applied),
+                Err(e @ SyncError::InvalidState(_)) => result.reject(&state.id, &e),
+                Err(e) => return Err(e),
+            }
         }
         Ok(result)
     }
 
-    /// Applies one remote state, already validated, by the rules of DESIGN §3.
+    /// Applies one remote state by the rules of DESIGN §3, once it is admitted (see
+    /// `admission.rs`). A refused state is `INVALID_STATE` and leaves the transaction as it was.
     pub fn apply_remote(&mut self, remote: Arc<SyncState>) -> Result<ApplyResult> {
-        self.observe(&remote);
+        self.limits.admit(&remote, self.now())?;
+        if let Some(local) = self.state(&remote.id) {
+            if local.collection != remote.collection {
+                return Err(SyncError::InvalidState(format!(
+                    "state {:?} belongs to collection {:?} here, not {:?}",
+                    remote.id, local.collection, remote.collection
+                )));
+            }
+        }
+        // What may still refuse the state below (a strategy's rewrite that cannot be written)
+        // does so before storing anything; only the clocks have moved by then.
+        let (hlc, counter) = (self.batch.meta.hlc, self.batch.meta.counter);
+        let applied = self.observe(&remote).ok_or_else(|| {
+            SyncError::InvalidState(format!(
+                "state {:?}: its timestamp would move the hybrid clock past 2^53 - 1 ms",
+                remote.id
+            ))
+        });
+        let applied = applied.and_then(|()| self.apply_admitted(remote));
+        if applied.is_err() {
+            (self.batch.meta.hlc, self.batch.meta.counter) = (hlc, counter);
+        }
+        applied
+    }
+
+    fn apply_admitted(&mut self, remote: Arc<SyncState>) -> Result<ApplyResult> {
         let Some(local) = self.state(&remote.id) else {
             self.put(remote.clone());
             return Ok(ApplyResult { outcome: ApplyOutcome::Created, state: remote, resolved: false, conflict: None });
         };
-        if local.collection != remote.collection {
-            return Err(SyncError::InvalidState(format!(
-                "state {:?} belongs to collection {:?} here, not {:?}",
-                remote.id, local.collection, remote.collection
-            )));
-        }
         let unchanged = |outcome, state: &Arc<SyncState>| ApplyResult {
             outcome,
             state: state.clone(),
@@ -470,7 +530,7 @@ impl<'a> Txn<'a> {
                 match settle(&local, &remote, strategy, self.strategies.check_resolver)? {
                     Settlement::Merged(merged) => Ok(self.store_merged(*merged)),
                     Settlement::Rewrite { data, deleted } => {
-                        let state = self.rewrite(local, &remote.clock, remote.version, data, deleted);
+                        let state = self.rewrite(local, &remote.clock, remote.version, data, deleted)?;
                         Ok(ApplyResult { outcome: ApplyOutcome::Conflict, state, resolved: true, conflict: None })
                     }
                     Settlement::Manual => {
@@ -483,6 +543,47 @@ impl<'a> Txn<'a> {
                         })
                     }
                 }
+            }
+        }
+    }
+
+    // ---- rejections ----------------------------------------------------------------------------
+
+    fn has_rejections(&self) -> bool {
+        (!self.batch.clear && !self.base.rejections.is_empty()) || !self.batch.rejections.is_empty()
+    }
+
+    /// Records refused states durably, one record per state (a later refusal replaces an earlier
+    /// one), each announced with `StateRejected`. `whose` says who refused what, for the message.
+    pub fn record_rejections(&mut self, rejected: &[RejectedState], whose: impl Fn(&RejectedState) -> String) {
+        let now = self.now();
+        for r in rejected {
+            let rejection =
+                Rejection { state_id: r.id.clone(), code: r.code.clone(), message: whose(r), rejected_at: now };
+            if self.emit {
+                self.events.push(SyncEvent::StateRejected {
+                    state_id: rejection.state_id.clone(),
+                    code: rejection.code.clone(),
+                    message: rejection.message.clone(),
+                });
+            }
+            self.batch.rejections.insert(r.id.clone(), Some(rejection));
+        }
+    }
+
+    /// Drops the rejection records of states that have since gone through (applied here, or
+    /// accepted by the peer that refused an earlier version).
+    pub fn clear_rejections<'s>(&mut self, ids: impl IntoIterator<Item = &'s str>) {
+        if !self.has_rejections() {
+            return;
+        }
+        for id in ids {
+            let recorded = match self.batch.rejections.get(id) {
+                Some(r) => r.is_some(),
+                None => !self.batch.clear && self.base.rejections.contains_key(id),
+            };
+            if recorded {
+                self.batch.rejections.insert(id.to_owned(), None);
             }
         }
     }
@@ -502,7 +603,7 @@ impl<'a> Txn<'a> {
         other_version: u64,
         data: Value,
         deleted: bool,
-    ) -> Arc<SyncState> {
+    ) -> Result<Arc<SyncState>> {
         let kind = match (local.is_live(), deleted) {
             (_, true) => OperationKind::Delete,
             (false, false) => OperationKind::Create,
@@ -563,13 +664,20 @@ impl<'a> Txn<'a> {
                 (data, false)
             }
         };
-        Ok(self.rewrite(local, &conflict.remote.clock, conflict.remote.version, data, deleted))
+        self.rewrite(local, &conflict.remote.clock, conflict.remote.version, data, deleted)
     }
 
     // ---- import ------------------------------------------------------------------------------
 
     /// Replaces everything with a snapshot's states, operations and conflicts (all validated).
-    pub fn replace_all(&mut self, states: Vec<SyncState>, pending: Vec<SyncOperation>, conflicts: Vec<SyncConflict>) {
+    /// All or nothing: a state or operation that must be refused (see `admission.rs`) fails the
+    /// whole import with `INVALID_STATE`.
+    pub fn replace_all(
+        &mut self,
+        states: Vec<SyncState>,
+        pending: Vec<SyncOperation>,
+        conflicts: Vec<SyncConflict>,
+    ) -> Result<()> {
         self.batch.clear = true;
         // The feed is renumbered from here: peers' cursors must not skip what it now holds.
         self.batch.meta.feed = crate::replica::new_feed_id();
@@ -578,9 +686,14 @@ impl<'a> Txn<'a> {
         self.batch.ops_added.clear();
         self.batch.ops_removed.clear();
         self.batch.conflicts.clear();
+        self.batch.rejections.clear();
+        let exhausted = |id: &str| {
+            SyncError::InvalidState(format!("state {id:?}: its timestamp would move the hybrid clock past 2^53 - 1 ms"))
+        };
         for state in states {
+            self.limits.admit(&state, self.now())?;
             let state = Arc::new(state);
-            self.observe(&state);
+            self.observe(&state).ok_or_else(|| exhausted(&state.id))?;
             let seq = self.next_seq();
             if self.emit {
                 let old = self.base.states.get(&state.id).map(|s| &*s.state);
@@ -600,8 +713,12 @@ impl<'a> Txn<'a> {
         let node = self.batch.meta.node_id.clone();
         for op in pending {
             let now = self.now();
-            self.batch.meta.hlc.observe(&op.timestamp, now);
-            self.batch.meta.counter = self.batch.meta.counter.max(op.clock.get(&node));
+            self.limits.check_timestamp(&op.state_id, op.timestamp.millis, now)?;
+            self.batch.meta.hlc.observe(&op.timestamp, now).ok_or_else(|| exhausted(&op.state_id))?;
+            let own = op.clock.get(&node);
+            if own <= MAX_ADOPTED_COUNTER {
+                self.batch.meta.counter = self.batch.meta.counter.max(own);
+            }
             let seq = self.next_seq();
             self.batch.ops_added.push((seq, PendingOp::Imported(op)));
         }
@@ -609,6 +726,7 @@ impl<'a> Txn<'a> {
             let seq = self.next_seq();
             self.batch.conflicts.insert(conflict.conflict_id.clone(), Some(StoredConflict { conflict, seq }));
         }
+        Ok(())
     }
 }
 

@@ -12,7 +12,8 @@ use serde_json::{json, Map, Value};
 use statesync::{
     decode, encode, state_hash, ChangeSet, ConflictStrategy, CreateOptions, Encoding, FieldNode, ManagerConfig,
     ManualClock, OperationKind, PendingOperations, Snapshot, SyncContext, SyncError, SyncManager, SyncOperation,
-    SyncState, Timestamp, VectorClock, WireMessage, MAX_COUNTER, MAX_DATA_DEPTH, MAX_MESSAGE_BYTES, WIRE_FORMAT,
+    SyncState, Timestamp, VectorClock, WireMessage, MAX_COUNTER, MAX_DATA_DEPTH, MAX_MESSAGE_BYTES, MAX_SAFE_INTEGER,
+    WIRE_FORMAT,
 };
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
@@ -139,8 +140,8 @@ fn golden_cases() -> Vec<(&'static str, &'static str, Golden)> {
         "title": "Grüße 👋 «quoted» \"text\"\n\ttabbed",
         "floats": [0.1, -2.5e-300, 1.7976931348623157e308, 3.0, -0.0],
         "negative": -42,
-        "min_i64": i64::MIN,
-        "max_u64": u64::MAX,
+        "min_safe": -(MAX_SAFE_INTEGER as i64),
+        "max_safe": MAX_SAFE_INTEGER,
         "nested": {"a": [null, true, false, ""], "b": {"c": {"d": [[], {}, [1, [2, [3]]]]}}},
         "empty": {}
     });
@@ -611,7 +612,8 @@ fn binary_layout() {
 
 #[test]
 fn numbers_keep_their_kind() {
-    let data = json!([0, 1, u64::MAX, -1, i64::MIN, 0.0, -0.0, 1.0, 0.1, -1.5e-320, f64::MAX, f64::MIN_POSITIVE]);
+    let safe = MAX_SAFE_INTEGER;
+    let data = json!([0, 1, safe, -1, -(safe as i64), 0.0, -0.0, 1.0, 0.1, -1.5e-320, f64::MAX, f64::MIN_POSITIVE]);
     let s = state_with("n", data.clone());
     for encoding in BOTH {
         let back: SyncState = decode(&encode(&s, encoding), encoding).expect("decode");
@@ -622,6 +624,25 @@ fn numbers_keep_their_kind() {
             assert_eq!(x.as_f64().map(f64::to_bits), y.as_f64().map(f64::to_bits), "{x} vs {y}");
         }
     }
+}
+
+#[test]
+fn integers_beyond_2_pow_53_are_refused_by_both_forms() {
+    for big in [json!(MAX_SAFE_INTEGER + 1), json!(u64::MAX), json!(i64::MIN), json!(-(MAX_SAFE_INTEGER as i64) - 1)] {
+        // Built around validation, as a peer of an older release could send it.
+        let mut s = state_with("n", json!(0));
+        s.data = json!({ "big": big });
+        s.hash = state_hash(&s.data, false);
+        for encoding in BOTH {
+            let e = decode::<SyncState>(&encode(&s, encoding), encoding).unwrap_err();
+            assert_eq!(e.code(), "INVALID_STATE", "{big} {encoding:?}");
+            assert!(e.to_string().contains(&big.to_string()), "{e}");
+        }
+    }
+    // An integer too large for 64 bits is refused before a JSON reader rounds it.
+    let text = r#"{"format":1,"state":{"id":"n","data":123456789012345678901234567890,"clock":{"a":1},"timestamp":{"millis":1,"counter":0,"node":"a"}}}"#;
+    let e = decode::<SyncState>(text.as_bytes(), Encoding::Json).unwrap_err();
+    assert!(e.to_string().contains("123456789012345678901234567890"), "{e}");
 }
 
 #[test]
@@ -749,15 +770,15 @@ fn arb_name() -> impl Strategy<Value = String> {
         Just(PHONE.to_owned()),
         Just("laptop".to_owned()),
         "[a-z0-9-]{1,12}",
-        "[^\\x00]{1,16}",
+        "[^\\x00-\\x1f\\x7f-\\x9f\\u{202A}-\\u{202E}\\u{2066}-\\u{2069}]{1,16}",
     ]
 }
 
 fn arb_number() -> impl Strategy<Value = Value> {
     prop_oneof![
-        any::<u64>().prop_map(Value::from),
+        (0..=MAX_SAFE_INTEGER).prop_map(Value::from),
         (0u64..300).prop_map(Value::from),
-        (i64::MIN..0).prop_map(Value::from),
+        (-(MAX_SAFE_INTEGER as i64)..0).prop_map(Value::from),
         any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f).map(Value::Number)),
         (-1e6f64..1e6).prop_map(|f| json!(f)),
     ]
@@ -781,7 +802,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
 
 prop_compose! {
     fn arb_state()(
-        id in "[^\\x00]{1,20}",
+        id in "[^\\x00-\\x1f\\x7f-\\x9f\\u{202A}-\\u{202E}\\u{2066}-\\u{2069}]{1,20}",
         collection in arb_name(),
         node in arb_name(),
         others in prop::collection::vec((arb_name(), 1..=MAX_COUNTER), 0..3),
@@ -867,7 +888,7 @@ proptest! {
         node in arb_name(),
         states in prop::collection::vec(arb_state(), 0..5),
         pending in prop::collection::vec(arb_operation(), 0..4),
-        pairs in prop::collection::vec((arb_state(), arb_state(), ".{1,16}", any::<u64>()), 0..3),
+        pairs in prop::collection::vec((arb_state(), arb_state(), ".{1,16}", 0..=MAX_COUNTER), 0..3),
     ) {
         let conflicts = pairs
             .into_iter()

@@ -38,8 +38,7 @@ use axum::serve::ListenerExt;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use statesync::{
-    ChangeSet, Encoding, ReconciliationResult, SyncCapabilities, SyncContext, SyncError, SyncManager,
-    MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
+    ChangeSet, Encoding, SyncCapabilities, SyncContext, SyncError, SyncManager, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -110,6 +109,7 @@ impl Hub {
             binary: true,
             zstd: cfg!(feature = "zstd"),
             max_batch: Some(self.max_batch),
+            max_body_bytes: Some(self.body_limit),
         })
     }
 
@@ -287,13 +287,6 @@ struct PullRequest {
     limit: Option<usize>,
 }
 
-/// The body of a successful `POST /v1/push`.
-#[derive(Serialize)]
-struct PushResponse {
-    format: u64,
-    result: ReconciliationResult,
-}
-
 /// The body bytes, or the typed answer to a body that could not be read: 413 past the limit.
 fn body_bytes(hub: &Hub, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| {
@@ -464,11 +457,11 @@ async fn push(
     let body = body_bytes(&hub, body)?;
     let result = blocking(move || {
         let body = decoded_body(&hub, &headers, body)?;
-        let page: ChangeSet = statesync::decode(&body, encoding)?;
+        let page: ChangeSet = statesync::decode_page(&body, encoding)?;
         Ok(hub.manager.reconcile(page.states)?)
     })
     .await?;
-    let body = serde_json::to_vec(&PushResponse { format: PROTOCOL_VERSION, result }).expect("counts always serialise");
+    let body = statesync::http_protocol::push_answer_body(result);
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 

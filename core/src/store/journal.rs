@@ -11,11 +11,12 @@
 //! The rows the sink then holds are the image to reopen from.
 
 use super::Store;
+use crate::admission::Rejection;
 use crate::conflict::SyncConflict;
 use crate::error::{Result, SyncError};
 use crate::operation::SyncOperation;
 use crate::replica::{ChangeBatch, Meta, PendingOp, Replica, Stored, StoredConflict};
-use crate::state::SyncState;
+use crate::state::{Rules, SyncState};
 use crate::timestamp::Hlc;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -100,6 +101,12 @@ pub struct JournalRecord {
     pub conflicts_removed: Vec<String>,
     /// Cursors to upsert (or, with `cursor: None`, delete).
     pub cursors: Vec<JournalCursor>,
+    /// Rejection records to upsert, keyed by state id (`seq` is 0). Dropped by `clear` too.
+    #[serde(default)]
+    pub rejections_put: Vec<JournalRow>,
+    /// Rejection records to delete, by state id.
+    #[serde(default)]
+    pub rejections_removed: Vec<String>,
 }
 
 /// The rows a sink holds: what a replica reopens from. `meta: None` is a new, empty store.
@@ -119,6 +126,9 @@ pub struct JournalImage {
     /// Every cursor row (`cursor` is never `None` here).
     #[serde(default)]
     pub cursors: Vec<JournalCursor>,
+    /// Every rejection row.
+    #[serde(default)]
+    pub rejections: Vec<JournalRow>,
 }
 
 impl JournalImage {
@@ -129,6 +139,7 @@ impl JournalImage {
             self.states.clear();
             self.pending.clear();
             self.conflicts.clear();
+            self.rejections.clear();
         }
         self.meta = Some(record.meta);
         for row in record.states {
@@ -145,6 +156,10 @@ impl JournalImage {
             if c.cursor.is_some() {
                 self.cursors.push(c);
             }
+        }
+        self.rejections.retain(|r| !record.rejections_removed.contains(&r.key));
+        for row in record.rejections_put {
+            upsert(&mut self.rejections, row);
         }
     }
 }
@@ -217,7 +232,7 @@ impl Store for JournalStore {
         });
         for row in image.states {
             let state: SyncState = serde_json::from_slice(row.body.as_bytes()).map_err(|e| corrupt("state", e))?;
-            state.validate().map_err(|e| corrupt("state", e))?;
+            state.check(Rules::Stored).map_err(|e| corrupt("state", e))?;
             if state.id != row.key {
                 return Err(corrupt("state", format!("row {:?} holds state {:?}", row.key, state.id)));
             }
@@ -239,6 +254,11 @@ impl Store for JournalStore {
             if let Some(cursor) = c.cursor {
                 replica.cursors.insert((c.peer, c.scope), cursor);
             }
+        }
+        for row in image.rejections {
+            let rejection: Rejection =
+                serde_json::from_slice(row.body.as_bytes()).map_err(|e| corrupt("rejection", e))?;
+            replica.rejections.insert(rejection.state_id.clone(), rejection);
         }
         Ok(Some(replica))
     }
@@ -266,6 +286,8 @@ impl Store for JournalStore {
             ops_added: batch.ops_added.iter().map(|(seq, op)| JournalOp { seq: *seq, body: body(op) }).collect(),
             conflicts_put: Vec::new(),
             conflicts_removed: Vec::new(),
+            rejections_put: Vec::new(),
+            rejections_removed: Vec::new(),
             cursors: batch
                 .cursors
                 .iter()
@@ -284,9 +306,17 @@ impl Store for JournalStore {
                 None => record.conflicts_removed.push(id.clone()),
             }
         }
-        // Deterministic order (the batch keeps conflicts in a hash map).
+        for (id, r) in &batch.rejections {
+            match r {
+                Some(r) => record.rejections_put.push(JournalRow { key: id.clone(), seq: 0, body: body(r) }),
+                None => record.rejections_removed.push(id.clone()),
+            }
+        }
+        // Deterministic order (the batch keeps conflicts and rejections in hash maps).
         record.conflicts_put.sort_by_key(|r| r.seq);
         record.conflicts_removed.sort();
+        record.rejections_put.sort_by(|a, b| a.key.cmp(&b.key));
+        record.rejections_removed.sort();
         self.sink.write(record)
     }
 

@@ -2,14 +2,15 @@
 //! forward, and every body stored as the same JSON the wire uses.
 
 use super::Store;
+use crate::admission::{Rejection, MAX_ADOPTED_COUNTER};
 use crate::conflict::SyncConflict;
 use crate::error::{Result, SyncError};
 use crate::operation::SyncOperation;
 use crate::replica::{new_feed_id, ChangeBatch, Meta, PendingOp, Replica, Stored, StoredConflict};
-use crate::state::SyncState;
+use crate::state::{Rules, SyncState};
 use crate::timestamp::Hlc;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How hard a commit works to survive a power loss (a process crash is survived either way).
@@ -50,6 +51,8 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE states_v2 RENAME TO states;",
     // The name of the changes feed (`Meta::feed`); an upgraded store gets one on first load.
     "ALTER TABLE replica ADD COLUMN feed TEXT NOT NULL DEFAULT '';",
+    // Refused states (`crate::Rejection`), one row per state id.
+    "CREATE TABLE rejections (state_id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;",
 ];
 
 fn db_error(context: &str, e: rusqlite::Error) -> SyncError {
@@ -88,14 +91,13 @@ pub(crate) struct SqliteStore {
 /// file itself would drop SQLite's own POSIX locks; the kernel releases this one if the process
 /// dies.
 fn lock_database(path: &Path) -> Result<std::fs::File> {
-    let mut lock_path = path.as_os_str().to_owned();
-    lock_path.push("-lock");
+    let lock_path = with_suffix(path, "-lock");
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .map_err(|e| SyncError::storage(format!("opening the lock file {}", Path::new(&lock_path).display()), e))?;
+        .map_err(|e| SyncError::storage(format!("opening the lock file {}", lock_path.display()), e))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(SyncError::Storage {
@@ -109,10 +111,80 @@ fn lock_database(path: &Path) -> Result<std::fs::File> {
     }
 }
 
+/// `path` with every symbolic link resolved: the file's own path when it exists, its folder's
+/// canonical path and its name otherwise.
+fn canonical_path(path: &Path) -> Result<PathBuf> {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return Ok(real);
+    }
+    let name =
+        path.file_name().ok_or_else(|| SyncError::InvalidInput(format!("{} does not name a file", path.display())))?;
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let folder = std::fs::canonicalize(folder)
+        .map_err(|e| SyncError::storage(format!("finding the folder of {}", path.display()), e))?;
+    Ok(folder.join(name))
+}
+
+/// Makes a new, empty database at `path` (which does not exist): built under a temporary name
+/// beside it, in WAL mode, then renamed into place and the folder synced. Called with the
+/// database lock held, so no other replica creates it meanwhile.
+fn create_database(path: &Path) -> Result<()> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push("-creating");
+    let temporary = PathBuf::from(temporary);
+    // A creation that died half-way leaves its file behind: start it again.
+    for leftover in [temporary.clone(), with_suffix(&temporary, "-wal"), with_suffix(&temporary, "-shm")] {
+        let _ = std::fs::remove_file(leftover);
+    }
+    {
+        let conn = Connection::open(&temporary).map_err(|e| db_error("creating the database", e))?;
+        conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
+            .map_err(|e| db_error("creating the database", e))?;
+        conn.close().map_err(|(_, e)| db_error("creating the database", e))?;
+    }
+    std::fs::rename(&temporary, path).map_err(|e| SyncError::storage(format!("creating {}", path.display()), e))?;
+    if let Some(folder) = path.parent() {
+        // The rename is durable once the folder is: a crash must not leave a replica whose
+        // first commit survived but whose file did not.
+        if let Ok(dir) = std::fs::File::open(folder) {
+            let _ = dir.sync_all();
+        }
+    }
+    Ok(())
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    ///
+    /// The file is reached by its canonical path, so a symbolic link to a database that is open
+    /// finds it locked, and SQLite's `-wal` file always sits beside the real file. A new
+    /// database is made under a temporary name and renamed into place once it is one, so an
+    /// empty file at `path` never comes from statesync: it is refused as `CORRUPT` (a
+    /// truncated database would otherwise open as a new replica, hiding what it held).
     pub fn open(path: &Path, durability: Durability) -> Result<Self> {
+        let path = &canonical_path(path)?;
         let lock = lock_database(path)?;
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_database(path)?,
+            Err(e) => return Err(SyncError::storage(format!("reading {}", path.display()), e)),
+            Ok(m) if m.len() == 0 => {
+                return Err(SyncError::Corrupt(format!(
+                    "{} is an empty file, not a statesync database (a truncated one?): remove it to start a new \
+                     replica there",
+                    path.display()
+                )))
+            }
+            Ok(_) => {}
+        }
         let conn = Connection::open(path).map_err(|e| db_error("opening the database", e))?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(|e| db_error("setting the busy timeout", e))?;
         // Reading the schema is the first access to the file's header: a non-database fails here.
@@ -201,14 +273,18 @@ fn raise_meta_to_rows(replica: &mut Replica) {
     };
     let node = replica.meta.node_id.clone();
     for stored in replica.states.values() {
-        see(stored.state.clock.get(&node), &stored.state.timestamp, stored.seq);
+        // An entry of this node's beyond what it adopts was forged by a peer (see
+        // `MAX_ADOPTED_COUNTER`): reloading must not adopt what receiving did not.
+        let own = stored.state.clock.get(&node);
+        see(if own <= MAX_ADOPTED_COUNTER { own } else { 0 }, &stored.state.timestamp, stored.seq);
     }
     for (seq, op) in replica.pending.entries() {
         let (clock, timestamp) = op.stamps();
         see(clock.get(&node), timestamp, seq);
     }
     for c in replica.conflicts.values() {
-        see(c.conflict.remote.clock.get(&node), &c.conflict.remote.timestamp, c.seq);
+        let own = c.conflict.remote.clock.get(&node);
+        see(if own <= MAX_ADOPTED_COUNTER { own } else { 0 }, &c.conflict.remote.timestamp, c.seq);
     }
     replica.meta = meta;
 }
@@ -229,7 +305,24 @@ impl Store for SqliteStore {
             })
             .optional()
             .map_err(load_err)?;
-        let Some(mut meta) = meta else { return Ok(None) };
+        let Some(mut meta) = meta else {
+            // A store whose counters row is gone while it holds rows would open as a new
+            // replica, with a new node id and feed, and hide what it holds.
+            let rows: i64 = conn
+                .query_row(
+                    "SELECT (SELECT count(*) FROM states) + (SELECT count(*) FROM pending)
+                          + (SELECT count(*) FROM conflicts) + (SELECT count(*) FROM peer_cursors)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(load_err)?;
+            if rows > 0 {
+                return Err(SyncError::Corrupt(format!(
+                    "the replica's counters row is missing, but the database holds {rows} rows: it was damaged"
+                )));
+            }
+            return Ok(None);
+        };
         if meta.feed.is_empty() {
             // A store from before feeds had names: name it now, durably, so its name is stable.
             meta.feed = new_feed_id();
@@ -242,7 +335,7 @@ impl Store for SqliteStore {
         for row in rows {
             let (seq, body) = row.map_err(load_err)?;
             let state: SyncState = serde_json::from_str(&body).map_err(|e| corrupt("state", e))?;
-            state.validate().map_err(|e| corrupt("state", e))?;
+            state.check(Rules::Stored).map_err(|e| corrupt("state", e))?;
             replica.insert_state(Stored { state: state.into(), seq: seq as u64 });
         }
 
@@ -268,6 +361,14 @@ impl Store for SqliteStore {
             let (peer, scope, cursor) = row.map_err(load_err)?;
             replica.cursors.insert((peer, scope), cursor);
         }
+
+        let mut stmt = conn.prepare("SELECT body FROM rejections").map_err(load_err)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(load_err)?;
+        for row in rows {
+            let rejection: Rejection =
+                serde_json::from_str(&row.map_err(load_err)?).map_err(|e| corrupt("rejection", e))?;
+            replica.rejections.insert(rejection.state_id.clone(), rejection);
+        }
         raise_meta_to_rows(&mut replica);
         Ok(Some(replica))
     }
@@ -278,7 +379,8 @@ impl Store for SqliteStore {
         let err = |e| db_error("committing a change", e);
         let tx = conn.transaction().map_err(err)?;
         if batch.clear {
-            tx.execute_batch("DELETE FROM states; DELETE FROM pending; DELETE FROM conflicts;").map_err(err)?;
+            tx.execute_batch("DELETE FROM states; DELETE FROM pending; DELETE FROM conflicts; DELETE FROM rejections;")
+                .map_err(err)?;
         }
         let m = &batch.meta;
         if batch.meta_row {
@@ -342,6 +444,19 @@ impl Store for SqliteStore {
                         .map_err(err)?;
                 }
             }
+        }
+        for (id, r) in &batch.rejections {
+            match r {
+                Some(r) => {
+                    let body = serde_json::to_string(r).expect("a rejection always serialises");
+                    tx.prepare_cached("INSERT OR REPLACE INTO rejections (state_id, body) VALUES (?1, ?2)")
+                        .and_then(|mut s| s.execute(params![id, body]))
+                }
+                None => {
+                    tx.prepare_cached("DELETE FROM rejections WHERE state_id = ?1").and_then(|mut s| s.execute([id]))
+                }
+            }
+            .map_err(err)?;
         }
         for ((peer, scope), cursor) in &batch.cursors {
             match cursor {

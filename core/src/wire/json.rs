@@ -93,6 +93,7 @@ pub(crate) fn check_format(bytes: &[u8], what: &str, expected: u64) -> Result<()
 
 fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8], kind: &str) -> Result<T> {
     check_format(bytes, &format!("{kind} message"), WIRE_FORMAT)?;
+    crate::json_text::check_integer_literals(bytes).map_err(SyncError::InvalidState)?;
     serde_json::from_slice(bytes).map_err(|e| SyncError::Corrupt(format!("malformed {kind} message: {e}")))
 }
 
@@ -103,8 +104,14 @@ pub(super) fn parse_state(bytes: &[u8]) -> Result<SyncState> {
 }
 
 pub(super) fn parse_change_set(bytes: &[u8]) -> Result<ChangeSet> {
+    let page = parse_change_set_unchecked(bytes)?;
+    page.states.iter().try_for_each(|s| s.validate())?;
+    Ok(page)
+}
+
+/// A change set whose states are not validated yet (see `super::decode_page`).
+pub(super) fn parse_change_set_unchecked(bytes: &[u8]) -> Result<ChangeSet> {
     let ChangeSetIn { states, cursor, has_more } = parse(bytes, "changeset")?;
-    states.iter().try_for_each(|s| s.validate())?;
     Ok(ChangeSet { states, cursor, has_more })
 }
 

@@ -73,13 +73,7 @@ impl PendingOperations {
 /// The per-operation checks of [`Snapshot::validate`], shared so that a snapshot's queue and a
 /// [`PendingOperations`] message accept the same operations.
 fn validate_operations(operations: &[SyncOperation]) -> Result<()> {
-    for op in operations {
-        crate::state::validate_id(&op.state_id)
-            .map_err(|e| SyncError::InvalidState(format!("operation {:?}: {e}", op.op_id)))?;
-        crate::state::validate_node_id(&op.node_id)
-            .map_err(|e| SyncError::InvalidState(format!("operation {:?}: {e}", op.op_id)))?;
-    }
-    Ok(())
+    operations.iter().try_for_each(SyncOperation::validate)
 }
 
 mod sealed {
@@ -187,6 +181,24 @@ pub fn decode<T: WireMessage>(bytes: &[u8], encoding: Encoding) -> Result<T> {
             value.check()?;
             Ok(value)
         }
+    }
+}
+
+/// Decodes a change set as received from a peer (a pulled page, a pushed one): its format,
+/// size and structure are checked as [`decode`] checks them, but each state's validity is left
+/// to the replica that applies it ([`crate::SyncManager::reconcile`],
+/// [`crate::SyncManager::apply_changes`]), which refuses an invalid state alone instead of the
+/// whole page. Use [`decode`] to refuse a page holding any invalid state.
+pub fn decode_page(bytes: &[u8], encoding: Encoding) -> Result<ChangeSet> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(SyncError::Corrupt(format!(
+            "changeset message of {} bytes is larger than the limit of {MAX_MESSAGE_BYTES}",
+            bytes.len()
+        )));
+    }
+    match encoding {
+        Encoding::Json => json::parse_change_set_unchecked(bytes),
+        Encoding::Binary => binary::decode::<ChangeSet>(bytes),
     }
 }
 

@@ -10,8 +10,8 @@
 
 use serde_json::{json, Map, Value};
 use statesync::{
-    state_hash, ConflictResolver, ConflictStrategy, ManagerConfig, ManualClock, Resolution, Resolved, Snapshot,
-    SyncConflict, SyncContext, SyncError, SyncManager, SyncOperation, SyncState, WallClock,
+    state_hash, ConflictResolver, ConflictStrategy, ManagerConfig, ManualClock, Rejection, Resolution, Resolved,
+    Snapshot, SyncConflict, SyncContext, SyncError, SyncManager, SyncOperation, SyncState, WallClock,
 };
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -159,7 +159,7 @@ fn short(value: &Value) -> String {
 const STATE_KEYS: &[&str] =
     &["id", "collection", "data", "clock", "timestamp", "modified_by", "deleted", "version", "hash"];
 const OP_KEYS: &[&str] = &["op_id", "kind", "state_id", "collection", "data", "clock", "timestamp", "node_id"];
-const COUNT_KEYS: &[&str] = &["created", "updated", "unchanged", "ignored", "conflicts", "resolved"];
+const COUNT_KEYS: &[&str] = &["created", "updated", "unchanged", "ignored", "conflicts", "resolved", "rejected"];
 
 /// Compares the listed keys of `expected` with `actual` (a serialised state or operation).
 fn match_fields(expected: &Value, actual: &Value, allowed: &[&str], what: &str) -> Outcome<()> {
@@ -197,7 +197,30 @@ fn match_state(expected: &Value, actual: &SyncState, what: &str) -> Outcome<()> 
 }
 
 fn match_counts(expected: &Value, actual: &Value, what: &str) -> Outcome<()> {
-    match_fields(expected, actual, COUNT_KEYS, what)
+    let mut counts = obj(expected, what)?.clone();
+    if let Some(want) = counts.remove("rejections") {
+        let got = actual.get("rejections").cloned().unwrap_or(json!([]));
+        match_list(
+            &want,
+            got.as_array().map_or(&[][..], Vec::as_slice),
+            &["id", "code"],
+            &format!("{what}.rejections"),
+        )?;
+    }
+    match_fields(&Value::Object(counts), actual, COUNT_KEYS, what)
+}
+
+/// Matches an expected array element by element (exactly as long) against serialised items,
+/// comparing the keys each expected element gives (of `allowed`).
+fn match_list(expected: &Value, actual: &[Value], allowed: &[&str], what: &str) -> Outcome<()> {
+    let expected = expected.as_array().ok_or(format!("{what} must be an array"))?;
+    if expected.len() != actual.len() {
+        return Err(format!("{what}: {} items {}, expected {}", actual.len(), short(&json!(actual)), expected.len()));
+    }
+    for (i, (want, got)) in expected.iter().zip(actual).enumerate() {
+        match_fields(want, got, allowed, &format!("{what}[{i}]"))?;
+    }
+    Ok(())
 }
 
 fn match_conflict(expected: &Value, actual: &SyncConflict, what: &str) -> Outcome<()> {
@@ -229,6 +252,7 @@ struct View {
     states: Vec<SyncState>,
     pending: Vec<SyncOperation>,
     conflicts: Vec<SyncConflict>,
+    rejections: Vec<Rejection>,
     status: String,
 }
 
@@ -241,6 +265,8 @@ struct Replica {
     manager: SyncManager,
     /// The export taken right before a `close` step.
     closed: Option<Snapshot>,
+    /// The rejections held right before a `close` step.
+    closed_rejections: Vec<Rejection>,
 }
 
 /// Opens a replica as its `spec` says, on the storage of `config`.
@@ -264,6 +290,13 @@ fn open_manager(
         Some(v) => v.as_bool().ok_or("check_resolver must be a boolean")?,
     };
     config = config.check_resolver(check);
+    if let Some(v) = spec.get("max_state_bytes") {
+        config = config.max_state_bytes(v.as_u64().ok_or("max_state_bytes must be a positive integer")? as usize);
+    }
+    if let Some(v) = spec.get("max_clock_skew_ms") {
+        let ms = v.as_u64().ok_or("max_clock_skew_ms must be a non-negative integer")?;
+        config = config.max_clock_skew(std::time::Duration::from_millis(ms));
+    }
     SyncManager::open(config).map_err(|e| format!("opening replica {node_id:?}: {} {e}", e.code()))
 }
 
@@ -274,6 +307,7 @@ impl Replica {
                 states: snapshot.states.clone(),
                 pending: snapshot.pending.clone(),
                 conflicts: snapshot.conflicts.clone(),
+                rejections: self.closed_rejections.clone(),
                 status: self.manager.status().as_str().to_owned(),
             });
         }
@@ -282,6 +316,7 @@ impl Replica {
             states: owned(self.manager.list_states(None, true).map_err(err)?),
             pending: self.manager.pending_operations().map_err(err)?,
             conflicts: self.manager.conflicts().map_err(err)?,
+            rejections: self.manager.rejections().map_err(err)?,
             status: self.manager.status().as_str().to_owned(),
         };
         // The export must tell the same story as the listing calls.
@@ -300,7 +335,7 @@ impl Replica {
 
 fn check_replica(view: &View, expected: &Value, require_all: bool, skip_status: bool, what: &str) -> Outcome<()> {
     let expected = obj(expected, what)?;
-    allow(expected, &["states", "pending", "conflicts", "status"], what)?;
+    allow(expected, &["states", "pending", "conflicts", "rejections", "status"], what)?;
     if require_all {
         for key in ["states", "pending", "conflicts"] {
             if !expected.contains_key(key) {
@@ -339,6 +374,10 @@ fn check_replica(view: &View, expected: &Value, require_all: bool, skip_status: 
         for (i, (want, c)) in conflicts.iter().zip(&view.conflicts).enumerate() {
             match_conflict(want, c, &format!("{what}.conflicts[{i}]"))?;
         }
+    }
+    if let Some(rejections) = expected.get("rejections") {
+        let actual: Vec<Value> = view.rejections.iter().map(|r| json!(r)).collect();
+        match_list(rejections, &actual, &["state_id", "code"], &format!("{what}.rejections"))?;
     }
     if let Some(status) = expected.get("status") {
         let skip = skip_status && status == "closed";
@@ -433,7 +472,19 @@ impl<P: Persistence> Run<P> {
         let mut replicas = BTreeMap::new();
         for (i, (key, spec)) in obj(case.get("replicas").unwrap_or(&Value::Null), "replicas")?.iter().enumerate() {
             let spec = obj(spec, &format!("replica {key:?}"))?.clone();
-            allow(&spec, &["node_id", "strategy", "collection_strategies", "clock", "check_resolver"], key)?;
+            allow(
+                &spec,
+                &[
+                    "node_id",
+                    "strategy",
+                    "collection_strategies",
+                    "clock",
+                    "check_resolver",
+                    "max_state_bytes",
+                    "max_clock_skew_ms",
+                ],
+                key,
+            )?;
             let node_id = string(&spec, "node_id", key)?.to_owned();
             let millis = match spec.get("clock") {
                 None => 1000,
@@ -442,7 +493,10 @@ impl<P: Persistence> Run<P> {
             let clock = Arc::new(ManualClock::new(millis));
             let config = store.as_mut().map_or_else(ManagerConfig::memory, |s| s.open(i));
             let manager = open_manager(&spec, &node_id, config, clock.clone())?;
-            replicas.insert(key.clone(), Replica { spec, node_id, clock, index: i, manager, closed: None });
+            replicas.insert(
+                key.clone(),
+                Replica { spec, node_id, clock, index: i, manager, closed: None, closed_rejections: Vec::new() },
+            );
         }
         if replicas.is_empty() {
             return Err("a case needs at least one replica".into());
@@ -711,11 +765,13 @@ impl<P: Persistence> Run<P> {
             }
             "close" => {
                 let last = replica.content().ok();
+                let rejections = m.rejections().unwrap_or_default();
                 let result = m.close().map(|()| Value::Null);
                 if result.is_ok() {
                     let replica = self.replicas.get_mut(key).expect("replica exists");
                     if replica.closed.is_none() {
                         replica.closed = last;
+                        replica.closed_rejections = rejections;
                     }
                 }
                 result
