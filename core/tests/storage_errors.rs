@@ -100,3 +100,59 @@ fn a_database_open_in_another_replica_is_refused_until_closed() {
     // Dropping without close releases the lock as well.
     SyncManager::open(ManagerConfig::sqlite(&path)).unwrap();
 }
+
+#[test]
+fn a_second_open_through_a_symbolic_link_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.db");
+    let first = SyncManager::open(ManagerConfig::sqlite(&path).node_id("a")).unwrap();
+    first.create_state(json!({"k": 1}), CreateOptions::id("s")).unwrap();
+    let link = dir.path().join("two-link.db");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    let err = open_err(ManagerConfig::sqlite(&link));
+    assert_eq!(err.code(), "STORAGE", "{err}");
+    assert!(err.to_string().contains("open in another replica"), "{err}");
+    // A link to a folder is resolved as well.
+    let folder_link = dir.path().join("folder-link");
+    std::os::unix::fs::symlink(dir.path(), &folder_link).unwrap();
+    assert_eq!(open_err(ManagerConfig::sqlite(folder_link.join("two.db"))).code(), "STORAGE");
+    first.close().unwrap();
+    // Once closed, the link opens the same replica, with its SQLite files beside the real file.
+    let again = SyncManager::open(ManagerConfig::sqlite(&link)).unwrap();
+    assert_eq!(again.node_id().unwrap(), "a");
+    assert_eq!(again.get_state("s").unwrap().unwrap().data, json!({"k": 1}));
+    assert!(!dir.path().join("two-link.db-wal").exists(), "the WAL sits beside two.db, not beside the link");
+}
+
+#[test]
+fn a_missing_counters_row_beside_stored_states_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = tampered_store(dir.path(), "DELETE FROM replica");
+    let err = open_err(ManagerConfig::sqlite(&path));
+    assert_eq!(err.code(), "CORRUPT", "{err}");
+    assert!(err.to_string().contains("counters row is missing"), "{err}");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let states: i64 = conn.query_row("SELECT count(*) FROM states", [], |r| r.get(0)).unwrap();
+    assert_eq!(states, 1, "the stored state is still there");
+}
+
+#[test]
+fn an_empty_file_is_corrupt_not_a_new_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let m = SyncManager::open(ManagerConfig::sqlite(&path).node_id("a")).unwrap();
+    m.create_state(json!({"k": 1}), CreateOptions::id("s")).unwrap();
+    m.close().unwrap();
+    // Truncated behind the library's back (a failed copy, a full disk, a careless tool).
+    std::fs::File::create(&path).unwrap();
+    let err = open_err(ManagerConfig::sqlite(&path));
+    assert_eq!(err.code(), "CORRUPT", "{err}");
+    assert!(err.to_string().contains("empty file"), "{err}");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "left as it was");
+    // A path where nothing is becomes a new replica, and never shows up empty while it is made.
+    let fresh = dir.path().join("fresh.db");
+    let m = SyncManager::open(ManagerConfig::sqlite(&fresh).node_id("b")).unwrap();
+    assert!(std::fs::metadata(&fresh).unwrap().len() > 0);
+    assert!(!dir.path().join("fresh.db-creating").exists());
+    m.close().unwrap();
+}

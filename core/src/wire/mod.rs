@@ -16,7 +16,7 @@ use crate::state::SyncState;
 use binary::{Reader, Writer};
 
 #[cfg(feature = "zstd")]
-pub use compress::{compress, decompress};
+pub use compress::{compress, decompress, decompress_within};
 
 /// Version of the wire formats this build writes and reads.
 pub const WIRE_FORMAT: u64 = 1;
