@@ -144,7 +144,7 @@ fn capabilities_advertise_what_the_hub_supports() {
     assert_eq!(
         a.json(),
         json!({"protocol": PROTOCOL_VERSION, "node_id": "hub", "scoped_sync": true, "binary": true,
-               "zstd": cfg!(feature = "zstd"), "max_batch": 250})
+               "zstd": cfg!(feature = "zstd"), "max_batch": 250, "max_body_bytes": 4 << 20})
     );
     let c = transport(&served.url).capabilities().expect("capabilities");
     assert_eq!((c.node_id.as_str(), c.max_batch, c.scoped_sync, c.binary), ("hub", Some(250), true, true));
@@ -325,13 +325,22 @@ fn malformed_requests_get_typed_errors() {
     post(&push, &[("content-type", BINARY)], &binary[..binary.len() / 2]).assert_error(400, "CORRUPT");
     post(&push, &[("content-type", BINARY)], b"").assert_error(400, "CORRUPT");
     post(&push, &[("content-type", "text/plain")], b"{}").assert_error(415, "UNSUPPORTED_FORMAT");
-    // A well-formed page holding an invalid state (its hash does not match its data).
+    // A well-formed page holding an invalid state (its hash does not match its data): that state
+    // is refused alone, and the answer says which and why.
     let mut page: Value = serde_json::from_slice(&encode(&everything(&client), Encoding::Json)).unwrap();
     page["states"][0]["hash"] = json!("0000000000000000");
-    let message =
-        post(&push, &[("content-type", JSON)], &serde_json::to_vec(&page).unwrap()).assert_error(400, "INVALID_STATE");
-    assert!(message.contains("hash"), "{message}");
-    assert!(states(&served.manager).is_empty(), "a rejected page changes nothing");
+    let a = post(&push, &[("content-type", JSON)], &serde_json::to_vec(&page).unwrap());
+    assert_eq!(a.status, 200, "{}", a.body_text());
+    let answer = a.json();
+    assert_eq!((answer["result"]["created"].as_u64(), answer["result"]["rejected"].as_u64()), (Some(2), Some(1)));
+    let refused = &answer["rejected"];
+    assert_eq!(
+        (refused[0]["id"].as_str(), refused[0]["code"].as_str()),
+        (Some("phone-notes-0"), Some("INVALID_STATE"))
+    );
+    assert!(refused[0]["message"].as_str().unwrap().contains("hash"), "{refused}");
+    let ids: Vec<String> = states(&served.manager).into_iter().map(|s| s.id).collect();
+    assert_eq!(ids, ["phone-notes-1", "phone-notes-2"], "the rest of the page applied");
 
     // Pull requests.
     post(&pull, &[], b"{").assert_error(400, "CORRUPT");
@@ -464,7 +473,7 @@ fn pushing_the_same_page_twice_changes_nothing() {
     assert_eq!(
         raw.json(),
         json!({"format": 1, "result": {"created": 0, "updated": 0, "unchanged": 0,
-        "ignored": 1, "conflicts": 0, "resolved": 0}})
+        "ignored": 1, "conflicts": 0, "resolved": 0, "rejected": 0}, "rejected": []})
     );
     assert_eq!(served.manager.get_state("phone-notes-3").unwrap().unwrap(), hub_view);
 }
