@@ -70,7 +70,11 @@ for symbol in \
     "enum SyncError: Swift.Error" "case NotFound(message: String)" "enum CallbackError: Swift.Error" "public enum SyncEvent" \
     "public enum ConflictStrategy" "public struct SyncState" "public struct Snapshot" "open class HttpTransport" \
     "public func decodeState(bytes: Data, encoding: Encoding)" "public func stateFromJson(json: String)" \
-    "public func benchRustW1(keys: UInt32, updates: UInt32)"; do
+    "public func benchRustW1(keys: UInt32, updates: UInt32)" \
+    "open func rejections()throws" "public struct Rejection:" "public struct RejectedState:" "case stateRejected(" \
+    "public var rejected: UInt64" "public var rejections: \[RejectedState\]" "maxClockSkew: TimeInterval? = nil" \
+    "maxStateBytes: UInt64 = UInt64(1048576)" "public var maxBodyBytes: UInt64?" \
+    "public func decodePage(bytes: Data, encoding: Encoding)"; do
     check "$swift" "$symbol"
 done
 check "$header" "uniffi_statesync_ffi_fn_constructor_syncmanager_new"

@@ -63,6 +63,16 @@ pub enum SyncEvent {
         /// Its state.
         state_id: String,
     },
+    /// A state was refused: a version a peer sent that this replica refused, or one of this
+    /// replica's own that a peer refused (recorded with it, see `SyncManager.rejections()`).
+    StateRejected {
+        /// The refused state.
+        state_id: String,
+        /// Why, as an error code (`INVALID_STATE`, ...).
+        code: String,
+        /// Why, in words, naming the peer.
+        message: String,
+    },
     /// A sync round with a peer started.
     SyncStarted {
         /// The peer's node id.
@@ -99,6 +109,9 @@ impl From<&statesync::SyncEvent> for SyncEvent {
             E::ConflictDetected(c) => SyncEvent::ConflictDetected { conflict: c.into() },
             E::ConflictResolved { conflict_id, state_id } => {
                 SyncEvent::ConflictResolved { conflict_id: conflict_id.clone(), state_id: state_id.clone() }
+            }
+            E::StateRejected { state_id, code, message } => {
+                SyncEvent::StateRejected { state_id: state_id.clone(), code: code.clone(), message: message.clone() }
             }
             E::SyncStarted { peer } => SyncEvent::SyncStarted { peer: peer.clone() },
             E::SyncCompleted { peer } => SyncEvent::SyncCompleted { peer: peer.clone() },

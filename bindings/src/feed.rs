@@ -84,6 +84,10 @@ pub struct SyncCapabilities {
     /// Largest page the peer serves or accepts.
     #[uniffi(default = None)]
     pub max_batch: Option<u32>,
+    /// Largest request body the peer accepts, in bytes before compression; pushed pages are
+    /// cut so that their JSON fits (a single larger state is sent alone). `null`: no limit.
+    #[uniffi(default = None)]
+    pub max_body_bytes: Option<u64>,
 }
 
 impl From<&statesync::SyncCapabilities> for SyncCapabilities {
@@ -95,6 +99,7 @@ impl From<&statesync::SyncCapabilities> for SyncCapabilities {
             binary: c.binary,
             zstd: c.zstd,
             max_batch: c.max_batch.map(|m| u32::try_from(m).unwrap_or(u32::MAX)),
+            max_body_bytes: c.max_body_bytes.map(|m| m as u64),
         }
     }
 }
@@ -108,6 +113,7 @@ impl From<SyncCapabilities> for statesync::SyncCapabilities {
             binary: c.binary,
             zstd: c.zstd,
             max_batch: c.max_batch.map(|m| m as usize),
+            max_body_bytes: c.max_body_bytes.map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
         }
     }
 }

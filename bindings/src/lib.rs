@@ -28,7 +28,7 @@ pub use error::{CallbackError, SyncError};
 pub use event::{Status, Subscription, SyncEvent, SyncListener};
 pub use feed::{ChangeSet, SyncCapabilities, SyncContext};
 pub use manager::{Durability, ManagerConfig, SyncManager};
-pub use results::{ApplyOutcome, ApplyResult, ReconciliationResult, SyncReport};
+pub use results::{ApplyOutcome, ApplyResult, ReconciliationResult, RejectedState, Rejection, SyncReport};
 pub use snapshot::Snapshot;
 pub use state::{OperationKind, SyncConflict, SyncOperation, SyncState, Timestamp};
 pub use strategy::{ConflictResolver, ConflictStrategy, Resolution, Resolved};

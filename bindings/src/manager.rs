@@ -7,9 +7,9 @@ use crate::clock::ManualClock;
 use crate::error::Result;
 use crate::event::{core_listener, Status, Subscription, Subscriptions, SyncListener};
 use crate::feed::{scope_of, ChangeSet, SyncContext};
-use crate::results::{ApplyResult, ReconciliationResult, SyncReport};
+use crate::results::{ApplyResult, ReconciliationResult, Rejection, SyncReport};
 use crate::snapshot::Snapshot;
-use crate::state::{parse_json, SyncConflict, SyncOperation, SyncState};
+use crate::state::{SyncConflict, SyncOperation, SyncState};
 use crate::strategy::{ConflictStrategy, Resolution};
 use crate::transport::{core_transport, ManagerTransport, SyncTransport};
 use std::collections::HashMap;
@@ -49,7 +49,19 @@ pub struct ManagerConfig {
     /// SQLite commit durability (`full` when `null`).
     #[uniffi(default = None)]
     pub durability: Option<Durability>,
+    /// How far ahead of this replica's wall clock a received state's timestamp may be; a state
+    /// stamped later is refused (`null`: one hour, the core's `DEFAULT_MAX_CLOCK_SKEW`).
+    #[uniffi(default = None)]
+    pub max_clock_skew: Option<Duration>,
+    /// The largest state data accepted from a peer or written here, in bytes of canonical JSON
+    /// (1 MiB by default, the core's `DEFAULT_MAX_STATE_BYTES`): a larger local write is
+    /// `INVALID_INPUT`, a larger state from a peer is refused. 0 is `INVALID_INPUT`.
+    #[uniffi(default = 1048576)]
+    pub max_state_bytes: u64,
 }
+
+// The default of `max_state_bytes` above must be a literal: it is the core's.
+const _: () = assert!(statesync::DEFAULT_MAX_STATE_BYTES == 1_048_576);
 
 impl ManagerConfig {
     fn into_core(self) -> statesync::ManagerConfig {
@@ -72,6 +84,11 @@ impl ManagerConfig {
             Some(Durability::Normal) => statesync::Durability::Normal,
             _ => statesync::Durability::Full,
         };
+        if let Some(skew) = self.max_clock_skew {
+            config.max_clock_skew = skew;
+        }
+        // Beyond the address space is no limit at all; 0 is refused by the core.
+        config.max_state_bytes = usize::try_from(self.max_state_bytes).unwrap_or(usize::MAX);
         config
     }
 }
@@ -132,10 +149,12 @@ impl SyncManager {
     }
 
     /// Creates a state from JSON text (`ALREADY_EXISTS` if a live one has the id). The id is a
-    /// random UUID and the collection `"default"` when not given.
+    /// random UUID and the collection `"default"` when not given. Text that is not JSON, nests
+    /// too deep, holds an integer beyond ±(2^53 − 1) or is larger than `maxStateBytes` is
+    /// `INVALID_INPUT`.
     #[uniffi::method(default(id = None, collection = None))]
     pub fn create_state(&self, data: String, id: Option<String>, collection: Option<String>) -> Result<SyncState> {
-        let data = parse_json(&data, "data")?;
+        let data = statesync::data_from_json(&data)?;
         let state = self.inner.create_state(data, statesync::CreateOptions { id, collection })?;
         Ok((&*state).into())
     }
@@ -145,9 +164,10 @@ impl SyncManager {
         Ok(self.inner.get_state(&id)?.map(|s| (&*s).into()))
     }
 
-    /// Replaces a live state's data (`NOT_FOUND` if missing or deleted).
+    /// Replaces a live state's data (`NOT_FOUND` if missing or deleted; data as `createState`
+    /// takes it).
     pub fn update_state(&self, id: String, data: String) -> Result<SyncState> {
-        let data = parse_json(&data, "data")?;
+        let data = statesync::data_from_json(&data)?;
         Ok((&*self.inner.update_state(&id, data)?).into())
     }
 
@@ -173,16 +193,26 @@ impl SyncManager {
         Ok(self.inner.acknowledge(&op_ids)? as u64)
     }
 
-    /// Applies one state from another replica (validated first: a malformed one changes nothing).
+    /// Applies one state from another replica. One that must be refused (malformed, larger
+    /// than `maxStateBytes`, stamped more than `maxClockSkew` ahead, in another collection
+    /// here) is `INVALID_STATE` and changes nothing.
     pub fn apply_remote_state(&self, state: SyncState) -> Result<ApplyResult> {
-        let state = state.into_valid()?;
-        Ok(self.inner.apply_remote_state(state)?.into())
+        Ok(self.inner.apply_remote_state(state.into_core()?)?.into())
     }
 
-    /// Applies many remote states in one transaction (all validated first).
+    /// Applies many remote states in one transaction. A state that must be refused (see
+    /// `applyRemoteState`) is refused alone and listed in the result's `rejections`; the
+    /// others apply.
     pub fn reconcile(&self, states: Vec<SyncState>) -> Result<ReconciliationResult> {
-        let states = states.into_iter().map(SyncState::into_valid).collect::<statesync::Result<Vec<_>>>()?;
+        let states = states.into_iter().map(SyncState::into_core).collect::<statesync::Result<Vec<_>>>()?;
         Ok(self.inner.reconcile(states)?.into())
+    }
+
+    /// States refused in sync rounds and not gone through since, oldest first: versions peers
+    /// sent that this replica refused (in a sync round or `applyChanges`), and versions of this
+    /// replica's that a peer refused. Each was announced with a `StateRejected` event.
+    pub fn rejections(&self) -> Result<Vec<Rejection>> {
+        Ok(self.inner.rejections()?.iter().map(Into::into).collect())
     }
 
     /// Unresolved manual conflicts, oldest first.
@@ -214,7 +244,8 @@ impl SyncManager {
     }
 
     /// Applies a page received from `peer` and stores its cursor for the scope, in one
-    /// transaction (a sync resumes exactly there).
+    /// transaction (a sync resumes exactly there). States refused alone are listed in the
+    /// result and recorded as rejections (see `rejections()`).
     #[uniffi::method(default(context = None))]
     pub fn apply_changes(
         &self,
@@ -368,6 +399,8 @@ mod tests {
             clock: None,
             check_resolver: false,
             durability: None,
+            max_clock_skew: None,
+            max_state_bytes: 1 << 20,
         })
         .unwrap()
     }
@@ -388,11 +421,55 @@ mod tests {
     fn states_cross_back_losslessly() {
         let a = memory("a");
         let b = memory("b");
-        let s = a.create_state(r#"{"f":[1.5,-0.0,18446744073709551615]}"#.into(), Some("x".into()), None).unwrap();
+        let s = a.create_state(r#"{"f":[1.5,-0.0,9007199254740991]}"#.into(), Some("x".into()), None).unwrap();
         assert_eq!(b.apply_remote_state(s.clone()).unwrap().outcome, crate::results::ApplyOutcome::Created);
         assert_eq!(b.get_state("x".into()).unwrap().unwrap(), s);
         let mut bad = s;
         bad.data = "2".into();
         assert_eq!(b.apply_remote_state(bad).unwrap_err().code(), "INVALID_STATE");
+        for big in ["9007199254740992", "18446744073709551615", "123456789012345678901234567890"] {
+            assert_eq!(a.create_state(big.into(), None, None).unwrap_err().code(), "INVALID_INPUT", "{big}");
+        }
+    }
+
+    #[test]
+    fn reconcile_refuses_a_state_alone_and_pulls_record_it() {
+        let a = memory("a");
+        let b = memory("b");
+        let moved = a.create_state("1".into(), Some("s".into()), Some("one".into())).unwrap();
+        b.create_state("2".into(), Some("s".into()), Some("two".into())).unwrap();
+        let fine = a.create_state("3".into(), Some("t".into()), None).unwrap();
+        let result = b.reconcile(vec![moved, fine]).unwrap();
+        assert_eq!((result.created, result.rejected), (1, 1));
+        assert_eq!((result.rejections[0].id.as_str(), result.rejections[0].code.as_str()), ("s", "INVALID_STATE"));
+        assert!(b.rejections().unwrap().is_empty(), "reconcile reports, a pull records");
+        let page = a.changes_since(None, None).unwrap();
+        let pulled = b.apply_changes("a".into(), page, None).unwrap();
+        assert_eq!(pulled.rejected, 1);
+        let recorded = b.rejections().unwrap();
+        assert_eq!(recorded.len(), 1);
+        assert_eq!((recorded[0].state_id.as_str(), recorded[0].code.as_str()), ("s", "INVALID_STATE"));
+    }
+
+    #[test]
+    fn the_limits_are_options() {
+        let config = |skew: Option<Duration>, bytes: u64| ManagerConfig {
+            node_id: Some("a".into()),
+            path: None,
+            strategy: None,
+            collection_strategies: HashMap::new(),
+            clock: Some(ManualClock::new(1_000)),
+            check_resolver: false,
+            durability: None,
+            max_clock_skew: skew,
+            max_state_bytes: bytes,
+        };
+        assert_eq!(SyncManager::new(config(None, 0)).err().map(|e| e.code()), Some("INVALID_INPUT"));
+        let small = SyncManager::new(config(None, 10)).unwrap();
+        assert_eq!(small.create_state(r#""0123456789""#.into(), None, None).unwrap_err().code(), "INVALID_INPUT");
+        small.create_state(r#""01234567""#.into(), None, None).unwrap();
+        let core = config(Some(Duration::from_secs(5)), u64::MAX).into_core();
+        assert_eq!((core.max_clock_skew, core.max_state_bytes), (Duration::from_secs(5), usize::MAX));
+        assert_eq!(config(None, 1).into_core().max_clock_skew, statesync::DEFAULT_MAX_CLOCK_SKEW);
     }
 }

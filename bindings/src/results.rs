@@ -53,8 +53,64 @@ impl From<statesync::ApplyResult> for ApplyResult {
     }
 }
 
-/// Counts of what a batch of remote states did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, uniffi::Record)]
+/// A state refused by the replica that received it (invalid, larger than its
+/// `maxStateBytes`, stamped more than its `maxClockSkew` ahead, in another collection there):
+/// the rest of its batch applied without it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, uniffi::Record)]
+pub struct RejectedState {
+    /// The refused state's id.
+    pub id: String,
+    /// Why, as an error code (`INVALID_STATE`, ...).
+    pub code: String,
+    /// Why, in words.
+    pub message: String,
+}
+
+impl From<statesync::RejectedState> for RejectedState {
+    fn from(r: statesync::RejectedState) -> Self {
+        RejectedState { id: r.id, code: r.code, message: r.message }
+    }
+}
+
+impl From<RejectedState> for statesync::RejectedState {
+    fn from(r: RejectedState) -> Self {
+        statesync::RejectedState { id: r.id, code: r.code, message: r.message }
+    }
+}
+
+/// A refused state as a replica records it durably (`SyncManager.rejections()`): a version a
+/// peer sent that this replica refused, or one of this replica's own that a peer refused. It
+/// stays until a later version of the state goes through; the refused version is never retried
+/// by itself.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, uniffi::Record)]
+pub struct Rejection {
+    /// The state concerned.
+    pub state_id: String,
+    /// Why, as an error code.
+    pub code: String,
+    /// Why, in words, naming the peer involved.
+    pub message: String,
+    /// Local wall-clock milliseconds when it was recorded.
+    pub rejected_at: u64,
+}
+
+impl From<&statesync::Rejection> for Rejection {
+    fn from(r: &statesync::Rejection) -> Self {
+        Rejection {
+            state_id: r.state_id.clone(),
+            code: r.code.clone(),
+            message: r.message.clone(),
+            rejected_at: r.rejected_at,
+        }
+    }
+}
+
+/// Counts of what a batch of remote states did, and the states it refused.
+///
+/// A transport of your own returns it from `push` as the peer answered: `rejected` and
+/// `rejections` default to none (a peer of an older release leaves them out); the states the
+/// peer refused become this replica's rejections.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, uniffi::Record)]
 pub struct ReconciliationResult {
     /// States that were new here.
     pub created: u64,
@@ -68,6 +124,13 @@ pub struct ReconciliationResult {
     pub conflicts: u64,
     /// Concurrent versions settled automatically.
     pub resolved: u64,
+    /// States refused alone (invalid, too large, too far in the future, in another collection
+    /// here); the rest of the batch applied without them.
+    #[uniffi(default = 0)]
+    pub rejected: u64,
+    /// The refused states, with the reason for each.
+    #[uniffi(default)]
+    pub rejections: Vec<RejectedState>,
 }
 
 impl From<statesync::ReconciliationResult> for ReconciliationResult {
@@ -79,6 +142,8 @@ impl From<statesync::ReconciliationResult> for ReconciliationResult {
             ignored: r.ignored,
             conflicts: r.conflicts,
             resolved: r.resolved,
+            rejected: r.rejected,
+            rejections: r.rejections.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -92,12 +157,14 @@ impl From<ReconciliationResult> for statesync::ReconciliationResult {
             ignored: r.ignored,
             conflicts: r.conflicts,
             resolved: r.resolved,
+            rejected: r.rejected,
+            rejections: r.rejections.into_iter().map(Into::into).collect(),
         }
     }
 }
 
 /// What one sync round did on each side.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, uniffi::Record)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, uniffi::Record)]
 pub struct SyncReport {
     /// Changes pulled from the peer into this replica.
     pub pulled: ReconciliationResult,

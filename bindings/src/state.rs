@@ -14,14 +14,14 @@ pub(crate) fn to_json(value: &serde_json::Value) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
 }
 
-/// Parses JSON text given by the application; malformed text is `INVALID_INPUT`.
-pub(crate) fn parse_json(text: &str, what: &str) -> statesync::Result<serde_json::Value> {
-    serde_json::from_str(text).map_err(|e| statesync::SyncError::InvalidInput(format!("{what} is not valid JSON: {e}")))
-}
-
-/// Parses JSON text inside a state crossing into Rust; malformed text is `INVALID_STATE`.
-fn parse_state_json(text: &str, what: &str) -> statesync::Result<serde_json::Value> {
-    serde_json::from_str(text).map_err(|e| statesync::SyncError::InvalidState(format!("{what} is not valid JSON: {e}")))
+/// Parses the data of a state, operation or conflict record crossing back into Rust; text that
+/// is not JSON is `INVALID_STATE`. Deliberately not [`statesync::data_from_json`], which is for
+/// the application's data (`createState`, resolutions): a record is a state as a peer sent it,
+/// and the core checks its data when it admits it (nesting depth, integers beyond
+/// ±(2^53 − 1)), refusing such a state alone while the rest of its page applies. Failing the
+/// conversion instead would fail the whole page.
+fn parse_state_data(text: &str) -> statesync::Result<serde_json::Value> {
+    serde_json::from_str(text).map_err(|e| statesync::SyncError::InvalidState(format!("data is not valid JSON: {e}")))
 }
 
 /// A hybrid logical clock reading, ordered by `(millis, counter, node)`.
@@ -106,20 +106,22 @@ impl From<Arc<statesync::SyncState>> for SyncState {
 }
 
 impl SyncState {
-    /// The core state, not yet validated (the core validates every state it is given).
+    /// The core state, not yet validated (the core validates every state it is given, and
+    /// refuses an invalid one from a peer alone).
     pub(crate) fn into_core(self) -> statesync::Result<statesync::SyncState> {
         let fields = match self.fields {
             None => None,
             Some(text) => {
-                let value = parse_state_json(&text, "the field history")?;
+                // Not data (it nests deeper than the data it describes): its values are checked
+                // with the state, by the core.
                 Some(
-                    serde_json::from_value(value)
+                    serde_json::from_str(&text)
                         .map_err(|e| statesync::SyncError::InvalidState(format!("malformed field history: {e}")))?,
                 )
             }
         };
         Ok(statesync::SyncState {
-            data: parse_state_json(&self.data, "the state's data")?,
+            data: parse_state_data(&self.data)?,
             id: self.id,
             collection: self.collection,
             clock: clock_from_map(self.clock),
@@ -130,13 +132,6 @@ impl SyncState {
             hash: self.hash,
             fields,
         })
-    }
-
-    /// The core state, validated.
-    pub(crate) fn into_valid(self) -> statesync::Result<statesync::SyncState> {
-        let state = self.into_core()?;
-        state.validate()?;
-        Ok(state)
     }
 }
 
@@ -230,7 +225,7 @@ impl SyncOperation {
     /// The core operation.
     pub(crate) fn into_core(self) -> statesync::Result<statesync::SyncOperation> {
         Ok(statesync::SyncOperation {
-            data: parse_state_json(&self.data, "the operation's data")?,
+            data: parse_state_data(&self.data)?,
             op_id: self.op_id,
             kind: self.kind.into(),
             state_id: self.state_id,

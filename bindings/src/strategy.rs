@@ -2,7 +2,7 @@
 //! resolutions.
 
 use crate::error::{CallbackError, Result};
-use crate::state::{parse_json, SyncState};
+use crate::state::SyncState;
 use std::sync::Arc;
 
 /// An application-supplied merge of two concurrent versions, implemented in Kotlin or Swift.
@@ -40,9 +40,9 @@ impl statesync::ConflictResolver for ForeignResolver {
     ) -> std::result::Result<statesync::Resolved, String> {
         match self.0.resolve(local.into(), remote.into()).map_err(CallbackError::into_reason)? {
             Resolved::Deleted => Ok(statesync::Resolved::Deleted),
-            Resolved::Data { data } => serde_json::from_str(&data)
+            Resolved::Data { data } => statesync::data_from_json(&data)
                 .map(statesync::Resolved::Data)
-                .map_err(|e| format!("the resolver returned text that is not JSON: {e}")),
+                .map_err(|e| format!("the resolver returned data that cannot be stored: {}", e.message())),
         }
     }
 }
@@ -119,12 +119,12 @@ pub enum Resolution {
 }
 
 impl Resolution {
-    /// The core resolution; custom data that is not JSON is `INVALID_INPUT`.
+    /// The core resolution; custom data that is not valid data JSON is `INVALID_INPUT`.
     pub(crate) fn into_core(self) -> statesync::Result<statesync::Resolution> {
         Ok(match self {
             Resolution::Local => statesync::Resolution::Local,
             Resolution::Remote => statesync::Resolution::Remote,
-            Resolution::Custom { data } => statesync::Resolution::Custom(parse_json(&data, "the resolution's data")?),
+            Resolution::Custom { data } => statesync::Resolution::Custom(statesync::data_from_json(&data)?),
         })
     }
 }

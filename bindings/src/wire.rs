@@ -4,7 +4,7 @@
 use crate::error::Result;
 use crate::feed::ChangeSet;
 use crate::snapshot::Snapshot;
-use crate::state::{clock_from_map, clock_to_map, parse_json, SyncOperation, SyncState};
+use crate::state::{clock_from_map, clock_to_map, SyncOperation, SyncState};
 use std::collections::HashMap;
 
 /// The two forms of every wire message.
@@ -62,10 +62,19 @@ pub fn decode_state(bytes: Vec<u8>, encoding: Encoding) -> Result<SyncState> {
     Ok((&statesync::decode::<statesync::SyncState>(&bytes, encoding.into())?).into())
 }
 
-/// Decodes and validates a change set.
+/// Decodes and validates a change set: one invalid state fails it whole.
 #[uniffi::export]
 pub fn decode_change_set(bytes: Vec<u8>, encoding: Encoding) -> Result<ChangeSet> {
     Ok((&statesync::decode::<statesync::ChangeSet>(&bytes, encoding.into())?).into())
+}
+
+/// Decodes a change set received from a peer (a page a transport of your own pulled): its
+/// format, size and structure are checked as `decodeChangeSet` checks them, but each state is
+/// left to the replica that applies it (`applyChanges`, a sync round), which refuses an invalid
+/// one alone instead of the whole page.
+#[uniffi::export]
+pub fn decode_page(bytes: Vec<u8>, encoding: Encoding) -> Result<ChangeSet> {
+    Ok((&statesync::decode_page(&bytes, encoding.into())?).into())
 }
 
 /// Decodes and validates a snapshot.
@@ -132,11 +141,11 @@ pub fn dominates(a: HashMap<String, u64>, b: HashMap<String, u64>) -> bool {
 /// The content hash of a state (16 hex characters) for its data (JSON text) and tombstone flag.
 #[uniffi::export]
 pub fn state_hash(data: String, deleted: bool) -> Result<String> {
-    Ok(statesync::state_hash(&parse_json(&data, "data")?, deleted))
+    Ok(statesync::state_hash(&statesync::data_from_json(&data)?, deleted))
 }
 
 /// The canonical JSON text (RFC 8785) of JSON text.
 #[uniffi::export]
 pub fn canonical_json(json: String) -> Result<String> {
-    Ok(statesync::canonical_json(&parse_json(&json, "the value")?))
+    Ok(statesync::canonical_json(&statesync::data_from_json(&json)?))
 }

@@ -137,6 +137,7 @@ extension SyncEvent {
         case .stateDeleted: return "stateDeleted"
         case .conflictDetected: return "conflictDetected"
         case .conflictResolved: return "conflictResolved"
+        case .stateRejected: return "stateRejected"
         case .syncStarted: return "syncStarted"
         case .syncCompleted: return "syncCompleted"
         case .syncFailed: return "syncFailed"

@@ -56,6 +56,7 @@ func countsJSON(_ r: ReconciliationResult) -> [String: JSONValue] {
         "created": .number(String(r.created)), "updated": .number(String(r.updated)),
         "unchanged": .number(String(r.unchanged)), "ignored": .number(String(r.ignored)),
         "conflicts": .number(String(r.conflicts)), "resolved": .number(String(r.resolved)),
+        "rejected": .number(String(r.rejected)),
     ]
 }
 
@@ -98,7 +99,24 @@ func matchFields(_ expected: JSONValue?, _ actual: [String: JSONValue], _ allowe
 
 let stateKeys = ["id", "collection", "data", "clock", "timestamp", "modified_by", "deleted", "version", "hash"]
 let opKeys = ["op_id", "kind", "state_id", "collection", "data", "clock", "timestamp", "node_id"]
-let countKeys = ["created", "updated", "unchanged", "ignored", "conflicts", "resolved"]
+let countKeys = ["created", "updated", "unchanged", "ignored", "conflicts", "resolved", "rejected"]
+
+/// Matches an expected array item by item (exactly as long), comparing the keys each item gives.
+func matchList(_ expected: JSONValue?, _ actual: [[String: JSONValue]], _ allowed: [String], _ what: String) throws {
+    guard let want = expected?.arrayValue else { throw fail("\(what) must be an array") }
+    if want.count != actual.count { throw fail("\(what): \(actual.count) items, expected \(want.count)") }
+    for (i, (w, got)) in zip(want, actual).enumerated() { try matchFields(w, got, allowed, "\(what)[\(i)]") }
+}
+
+/// COUNTS: the counts given, and `rejections` as a list of `{id, code}` (never the message).
+func matchCounts(_ expected: JSONValue?, _ actual: ReconciliationResult, _ what: String) throws {
+    var counts = try object(expected, what)
+    if let want = counts.removeValue(forKey: "rejections") {
+        let got: [[String: JSONValue]] = actual.rejections.map { ["id": .string($0.id), "code": .string($0.code)] }
+        try matchList(want, got, ["id", "code"], "\(what).rejections")
+    }
+    try matchFields(JSONValue.object(counts), countsJSON(actual), countKeys, what)
+}
 
 func matchState(_ expected: JSONValue?, _ actual: SyncState, _ what: String) throws {
     try matchFields(expected, try stateJSON(actual), stateKeys, what)
@@ -166,10 +184,19 @@ func openManager(_ spec: [String: JSONValue], _ nodeId: String, _ path: String?,
     for (collection, s) in try object(spec["collection_strategies"] ?? .object([:]), "collection_strategies") {
         per[collection] = try parseStrategy(s)
     }
-    let config = ManagerConfig(
+    var config = ManagerConfig(
         nodeId: nodeId, path: path, strategy: try spec["strategy"].map(parseStrategy),
         collectionStrategies: per, clock: clock, checkResolver: spec["check_resolver"]?.boolValue ?? true
     )
+    if let v = spec["max_state_bytes"] {
+        guard let bytes = v.uint64Value else { throw fail("max_state_bytes must be a non-negative integer") }
+        config.maxStateBytes = bytes
+    }
+    if let v = spec["max_clock_skew_ms"] {
+        guard let ms = v.uint64Value else { throw fail("max_clock_skew_ms must be a non-negative integer") }
+        // A TimeInterval in seconds; uniffi truncates it to whole nanoseconds (exact for 500 ms).
+        config.maxClockSkew = TimeInterval(ms) / 1000
+    }
     do { return try SyncManager(config: config) } catch let e as SyncError { throw fail("opening \(nodeId): \(e.code) \(e.message)") }
 }
 
@@ -180,6 +207,8 @@ final class Replica {
     let path: String?
     var manager: SyncManager
     var closed: Snapshot?
+    /// The rejections held right before a `close` step.
+    var closedRejections: [Rejection] = []
 
     init(spec: [String: JSONValue], nodeId: String, clock: ManualClock, path: String?, manager: SyncManager) {
         self.spec = spec
@@ -193,14 +222,17 @@ final class Replica {
         let states: [SyncState]
         let pending: [SyncOperation]
         let conflicts: [SyncConflict]
+        let rejections: [Rejection]
         let status: Status
     }
 
     func view() throws -> View {
         let status = manager.status()
-        if let s = closed { return View(states: s.states, pending: s.pending, conflicts: s.conflicts, status: status) }
+        if let s = closed {
+            return View(states: s.states, pending: s.pending, conflicts: s.conflicts, rejections: closedRejections, status: status)
+        }
         let view = View(states: try manager.listStates(includeDeleted: true), pending: try manager.pendingOperations(),
-                        conflicts: try manager.conflicts(), status: status)
+                        conflicts: try manager.conflicts(), rejections: try manager.rejections(), status: status)
         let export = try manager.exportState()
         if export.states.sorted(by: { $0.id < $1.id }) != view.states.sorted(by: { $0.id < $1.id })
             || export.pending != view.pending || export.conflicts != view.conflicts {
@@ -217,7 +249,7 @@ final class Replica {
 
 func checkReplica(_ view: Replica.View, _ expected: JSONValue?, requireAll: Bool, skipStatus: Bool, _ what: String) throws {
     let m = try object(expected, what)
-    try allow(m, ["states", "pending", "conflicts", "status"], what)
+    try allow(m, ["states", "pending", "conflicts", "rejections", "status"], what)
     if requireAll { for k in ["states", "pending", "conflicts"] where m[k] == nil { throw fail("\(what): the final expectation must give \(k)") } }
     if let statesEl = m["states"] {
         let states = try object(statesEl, "\(what).states")
@@ -234,6 +266,10 @@ func checkReplica(_ view: Replica.View, _ expected: JSONValue?, requireAll: Bool
         guard let conflicts = c.arrayValue else { throw fail("\(what).conflicts must be an array") }
         if conflicts.count != view.conflicts.count { throw fail("\(what): \(view.conflicts.count) conflicts, expected \(conflicts.count)") }
         for (i, (want, got)) in zip(conflicts, view.conflicts).enumerated() { try matchConflict(want, got, "\(what).conflicts[\(i)]") }
+    }
+    if let r = m["rejections"] {
+        let got: [[String: JSONValue]] = view.rejections.map { ["state_id": .string($0.stateId), "code": .string($0.code)] }
+        try matchList(r, got, ["state_id", "code"], "\(what).rejections")
     }
     if let s = m["status"]?.stringValue, !(skipStatus && s == "closed"), statusName(view.status) != s {
         throw fail("\(what): status is \(statusName(view.status)), expected \(s)")
@@ -274,7 +310,7 @@ final class Run {
         let specs = try object(c["replicas"], "replicas")
         for (i, key) in specs.keys.sorted().enumerated() {
             let spec = try object(specs[key], "replica \(key)")
-            try allow(spec, ["node_id", "strategy", "collection_strategies", "clock", "check_resolver"], key)
+            try allow(spec, ["node_id", "strategy", "collection_strategies", "clock", "check_resolver", "max_state_bytes", "max_clock_skew_ms"], key)
             guard let nodeId = spec["node_id"]?.stringValue else { throw fail("replica \(key) needs node_id") }
             let clock = ManualClock(millis: spec["clock"]?.uint64Value ?? 1000)
             let path = sqliteDir?.appendingPathComponent("replica-\(i).db").path
@@ -396,7 +432,7 @@ final class Run {
                     case .ok(let s): states.append(s as! SyncState)
                     }
                 }
-                return .ok(countsJSON(try m.reconcile(states: states)))
+                return .ok(try m.reconcile(states: states))
             case "resolve_conflict":
                 let conflictId: String
                 if let sid = step["state_id"]?.stringValue {
@@ -431,10 +467,10 @@ final class Run {
                 let replace = step["replace"]?.boolValue ?? false
                 if let ref = step["ref"]?.stringValue {
                     guard case .snapshot(let s)? = names[ref] else { throw fail("import ref \(ref) names no snapshot") }
-                    return .ok(countsJSON(try m.importState(snapshot: s, replace: replace)))
+                    return .ok(try m.importState(snapshot: s, replace: replace))
                 }
-                if let text = step["json"]?.stringValue { return .ok(countsJSON(try m.importJson(json: text, replace: replace))) }
-                if let literal = step["snapshot"] { return .ok(countsJSON(try m.importJson(json: literal.text, replace: replace))) }
+                if let text = step["json"]?.stringValue { return .ok(try m.importJson(json: text, replace: replace)) }
+                if let literal = step["snapshot"] { return .ok(try m.importJson(json: literal.text, replace: replace)) }
                 throw fail("import needs one of ref, json, snapshot")
             case "changes_since":
                 var cursor = step["cursor"]?.stringValue
@@ -457,8 +493,12 @@ final class Run {
                 return .ok(try blockingSync { try await m.syncWith(other: other, context: ctx) })
             case "close":
                 let last = try? m.exportState()
+                let rejections = (try? m.rejections()) ?? []
                 try m.close()
-                if r.closed == nil { r.closed = last }
+                if r.closed == nil {
+                    r.closed = last
+                    r.closedRejections = rejections
+                }
                 return .ok(nil)
             default: throw fail("op \(op) is not a core call")
             }
@@ -487,7 +527,7 @@ final class Run {
             if let o = want["outcome"]?.stringValue, o != outcomeName(result.outcome) { throw fail("apply: outcome is \(outcomeName(result.outcome)), expected \(o)") }
             if let res = want["resolved"]?.boolValue, res != result.resolved { throw fail("apply: resolved is \(result.resolved)") }
             if let s = want["state"] { try matchState(s, result.state, "apply result state") }
-        case "reconcile", "import": try matchFields(expected, actual as! [String: JSONValue], countKeys, "\(op) result")
+        case "reconcile", "import": try matchCounts(expected, actual as! ReconciliationResult, "\(op) result")
         case "acknowledge": try matchFields(expected, actual as! [String: JSONValue], ["dropped"], "acknowledge result")
         case "export": try matchFields(expected, actual as! [String: JSONValue], ["states", "pending", "conflicts"], "export result")
         case "changes_since", "pull":
@@ -500,13 +540,13 @@ final class Run {
             if let more = want["has_more"]?.boolValue, more != page.hasMore { throw fail("\(op): has_more is \(page.hasMore)") }
             if let c = want["counts"] {
                 guard let counts = counts else { throw fail("changes_since has no counts") }
-                try matchFields(c, countsJSON(counts), countKeys, "pull counts")
+                try matchCounts(c, counts, "pull counts")
             }
         case "sync":
             let want = try object(expected, "sync expect")
             let report = actual as! SyncReport
-            if let p = want["pulled"] { try matchFields(p, countsJSON(report.pulled), countKeys, "sync pulled") }
-            if let p = want["pushed"] { try matchFields(p, countsJSON(report.pushed), countKeys, "sync pushed") }
+            if let p = want["pulled"] { try matchCounts(p, report.pulled, "sync pulled") }
+            if let p = want["pushed"] { try matchCounts(p, report.pushed, "sync pushed") }
         default: throw fail("op \(op) takes no expect")
         }
     }

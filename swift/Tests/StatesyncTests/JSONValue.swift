@@ -1,5 +1,5 @@
 // A small JSON value for the tests: numbers keep their literal text, so nothing is rounded on
-// the way through (the suite's data and the golden files hold u64::MAX, -0.0, 3.0, ...).
+// the way through (the suite's data and the golden files hold 2^53 - 1, -0.0, 3.0, ...).
 import Foundation
 
 indirect enum JSONValue: Equatable {

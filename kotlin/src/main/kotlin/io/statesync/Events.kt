@@ -37,6 +37,7 @@ val SyncEvent.name: String
         is SyncEvent.StateDeleted -> "stateDeleted"
         is SyncEvent.ConflictDetected -> "conflictDetected"
         is SyncEvent.ConflictResolved -> "conflictResolved"
+        is SyncEvent.StateRejected -> "stateRejected"
         is SyncEvent.SyncStarted -> "syncStarted"
         is SyncEvent.SyncCompleted -> "syncCompleted"
         is SyncEvent.SyncFailed -> "syncFailed"

@@ -49,7 +49,11 @@ class ApiTest {
             m.createState("1", id = "x")
             assertEquals("ALREADY_EXISTS", assertThrows<SyncException.AlreadyExists> { m.createState("2", id = "x") }.code)
             val badJson = assertThrows<SyncException.InvalidInput> { m.createState("{not json") }
-            assertTrue(badJson.message!!.contains("not valid JSON"), badJson.message)
+            assertTrue(badJson.message!!.contains("is not JSON"), badJson.message)
+            // Integers beyond ±(2^53 − 1) are not held alike by every language: refused as data.
+            val tooBig = assertThrows<SyncException.InvalidInput> { m.createState("""{"n":9007199254740992}""") }
+            assertTrue(tooBig.message!!.contains("9007199254740992"), tooBig.message)
+            assertEquals("INVALID_INPUT", assertThrows<SyncException> { m.createState("123456789012345678901234567890") }.code)
             assertEquals("INVALID_STATE", assertThrows<SyncException> { stateFromJson("""{"id":"x"}""") }.code)
             assertEquals("CORRUPT", assertThrows<SyncException> { m.importJson("{") }.code)
             assertEquals("INVALID_INPUT", assertThrows<SyncException> { SyncManager(ManagerConfig(nodeId = "")) }.code)
@@ -368,6 +372,193 @@ class ApiTest {
         assertTrue(completed.get() >= 2)
         phone.close()
         hub.close()
+    }
+
+    /** Two replicas holding the same id in different collections: each refuses the other's. */
+    private fun clashingReplicas(): Pair<SyncManager, SyncManager> {
+        val a = memoryReplica("a", clock = ManualClock(5_000uL))
+        val b = memoryReplica("b", clock = ManualClock(7_000uL))
+        a.createState("""{"v":"a"}""", id = "s", collection = "one")
+        b.createState("""{"v":"b"}""", id = "s", collection = "two")
+        a.createState("""{"v":1}""", id = "fine")
+        return a to b
+    }
+
+    @Test
+    fun `a pull refuses a state alone, records it and announces it`() = runBlocking {
+        val (a, b) = clashingReplicas()
+        val heard = Collections.synchronizedList(mutableListOf<SyncEvent.StateRejected>())
+        b.subscribe { if (it is SyncEvent.StateRejected) heard += it }
+        val report = b.syncWith(a)
+        // b pulled a's two states: "fine" applied, "s" (another collection here) refused alone.
+        assertEquals(1UL, report.pulled.created)
+        assertEquals(1UL, report.pulled.rejected)
+        assertEquals(listOf("s" to "INVALID_STATE"), report.pulled.rejections.map { it.id to it.code })
+        assertTrue(report.pulled.rejections[0].message.contains("collection"), report.pulled.rejections[0].message)
+        assertEquals("""{"v":1}""", b.getState("fine")!!.data)
+        assertEquals("""{"v":"b"}""", b.getState("s")!!.data)
+        val rejection = b.rejections().single()
+        assertEquals("s", rejection.stateId)
+        assertEquals("INVALID_STATE", rejection.code)
+        assertEquals(7_000UL, rejection.rejectedAt)
+        assertTrue(rejection.message.contains("\"a\""), "the message names the peer: ${rejection.message}")
+        val event = heard.single()
+        assertEquals("stateRejected", event.name)
+        assertEquals(Triple(rejection.stateId, rejection.code, rejection.message), Triple(event.stateId, event.code, event.message))
+        // The other direction of the round: a refused b's "s" in its own pull.
+        assertEquals(1UL, report.pushed.rejected)
+        assertEquals(listOf("s"), a.rejections().map { it.stateId })
+        a.close()
+        b.close()
+    }
+
+    @Test
+    fun `rejections survive a reopen`() = withTempDir { dir ->
+        val path = dir.resolve("b.db").toString()
+        val a = memoryReplica("a")
+        a.createState("1", id = "s", collection = "one")
+        SyncManager(ManagerConfig(nodeId = "b", path = path)).use { b ->
+            b.createState("2", id = "s", collection = "two")
+            b.applyChanges("a", a.changesSince())
+            assertEquals(1, b.rejections().size)
+        }
+        SyncManager(ManagerConfig(path = path)).use { b -> assertEquals(listOf("s"), b.rejections().map { it.stateId }) }
+        a.close()
+    }
+
+    @Test
+    fun `reconcile reports what it refused, records nothing, and applies the rest`() {
+        val (a, b) = clashingReplicas()
+        val result = b.reconcile(a.listStates().sortedBy { it.id })
+        assertEquals(1UL, result.created)
+        assertEquals(1UL, result.rejected)
+        assertEquals(1, result.rejections.size)
+        assertEquals("s", result.rejections[0].id)
+        assertEquals("INVALID_STATE", result.rejections[0].code)
+        assertEquals("""{"v":1}""", b.getState("fine")!!.data)
+        assertTrue(b.rejections().isEmpty(), "reconcile reports refusals; only sync rounds record them")
+        // applyRemoteState refuses the same state with its error.
+        assertEquals("INVALID_STATE", assertThrows<SyncException> { b.applyRemoteState(a.getState("s")!!) }.code)
+        a.close()
+        b.close()
+    }
+
+    @Test
+    fun `maxStateBytes and maxClockSkew are options, checked and in effect`() {
+        val defaults = ManagerConfig()
+        assertEquals(1_048_576UL, defaults.maxStateBytes)
+        assertNull(defaults.maxClockSkew)
+        assertEquals("INVALID_INPUT", assertThrows<SyncException.InvalidInput> { SyncManager(ManagerConfig(maxStateBytes = 0UL)) }.code)
+        // uniffi's Duration cannot be negative: refused before it reaches the library.
+        assertThrows<IllegalArgumentException> { SyncManager(ManagerConfig(maxClockSkew = Duration.ofMillis(-1))) }
+
+        SyncManager(ManagerConfig(nodeId = "small", maxStateBytes = 10UL)).use { m ->
+            val e = assertThrows<SyncException.InvalidInput> { m.createState("\"0123456789\"") } // 12 bytes
+            assertTrue(e.message!!.contains("max_state_bytes"), e.message)
+            m.createState("\"01234567\"", id = "ten") // exactly 10 bytes
+            assertEquals("INVALID_INPUT", assertThrows<SyncException> { m.updateState("ten", "\"012345678\"") }.code)
+            // A larger state from a peer is refused alone.
+            val big = memoryReplica("big").use { it.createState("\"0123456789\"", id = "big") }
+            val result = m.reconcile(listOf(big))
+            assertEquals(listOf("big" to "INVALID_STATE"), result.rejections.map { it.id to it.code })
+        }
+
+        // A state stamped 10 s ahead of a replica allowing 1 s of skew is refused; the default
+        // (one hour) takes it.
+        val future = memoryReplica("future", clock = ManualClock(11_000uL)).use { it.createState("1", id = "f") }
+        val strict = ManagerConfig(nodeId = "strict", clock = ManualClock(1_000uL), maxClockSkew = Duration.ofSeconds(1))
+        SyncManager(strict).use { m ->
+            val e = assertThrows<SyncException.InvalidState> { m.applyRemoteState(future) }
+            assertTrue(e.message!!.contains("ahead"), e.message)
+            assertEquals(1UL, m.reconcile(listOf(future)).rejected)
+        }
+        SyncManager(ManagerConfig(nodeId = "lenient", clock = ManualClock(1_000uL))).use { m ->
+            assertEquals(ApplyOutcome.CREATED, m.applyRemoteState(future).outcome)
+        }
+    }
+
+    @Test
+    fun `a Kotlin transport's push answer carries rejections, which the pushing replica records`() = runBlocking {
+        val hub = memoryReplica("hub")
+        val peer = hub.asTransport()
+        // A peer that refuses every state whose id starts with "bad", as a hub answers.
+        val transport = object : SyncTransport by peer {
+            override fun push(changes: ChangeSet): ReconciliationResult {
+                val (bad, good) = changes.states.partition { it.id.startsWith("bad") }
+                val answer = peer.push(changes.copy(states = good))
+                return answer.copy(
+                    rejected = answer.rejected + bad.size.toULong(),
+                    rejections = answer.rejections + bad.map { RejectedState(it.id, "INVALID_STATE", "the hub refuses ${it.id}") },
+                )
+            }
+        }
+        val phone = memoryReplica("phone")
+        val heard = Collections.synchronizedList(mutableListOf<String>())
+        phone.subscribe { if (it is SyncEvent.StateRejected) heard += it.stateId }
+        phone.createState("1", id = "good")
+        phone.createState("2", id = "bad-1")
+        val report = phone.sync(transport)
+        assertEquals(1UL, report.pushed.created)
+        assertEquals(1UL, report.pushed.rejected)
+        assertEquals(listOf("bad-1"), report.pushed.rejections.map { it.id })
+        val rejection = phone.rejections().single()
+        assertEquals("bad-1", rejection.stateId)
+        assertEquals("INVALID_STATE", rejection.code)
+        assertTrue(rejection.message.contains("the hub refuses bad-1"), rejection.message)
+        assertEquals(listOf("bad-1"), heard.toList())
+        assertTrue(phone.pendingOperations().isEmpty(), "the refused version is not retried by itself")
+        assertNull(hub.getState("bad-1"))
+        // A later version that goes through clears the record.
+        phone.updateState("bad-1", "3")
+        val plain = object : SyncTransport by peer {}
+        phone.sync(plain)
+        assertTrue(phone.rejections().isEmpty(), "cleared when a later version went through: ${phone.rejections()}")
+        hub.close()
+        phone.close()
+    }
+
+    @Test
+    fun `a Kotlin transport's maxBodyBytes cuts the pushed pages`() = runBlocking {
+        val hub = memoryReplica("hub")
+        val peer = hub.asTransport()
+        val pages = Collections.synchronizedList(mutableListOf<Int>())
+        val transport = object : SyncTransport by peer {
+            override fun capabilities(): SyncCapabilities = peer.capabilities().copy(maxBodyBytes = 1uL)
+            override fun push(changes: ChangeSet): ReconciliationResult {
+                pages += changes.states.size
+                return peer.push(changes)
+            }
+        }
+        assertNull(peer.capabilities().maxBodyBytes)
+        val phone = memoryReplica("phone")
+        repeat(3) { phone.createState("""{"i":$it}""", id = "s$it") }
+        assertEquals(3UL, phone.sync(transport).pushed.created)
+        // Every state is larger than 1 byte: each one goes alone.
+        assertEquals(listOf(1, 1, 1), pages.filter { it > 0 })
+        assertEquals(3, hub.listStates().size)
+        hub.close()
+        phone.close()
+    }
+
+    @Test
+    fun `decodePage leaves an invalid state to the replica that applies it`() {
+        val a = memoryReplica("a")
+        a.createState("1", id = "ok")
+        a.createState("2", id = "forged")
+        val page = a.changesSince()
+        val forged = page.copy(states = page.states.map { if (it.id == "forged") it.copy(data = "3") else it })
+        for (encoding in listOf(Encoding.JSON, Encoding.BINARY)) {
+            val bytes = encodeChangeSet(forged, encoding)
+            assertEquals("INVALID_STATE", assertThrows<SyncException> { decodeChangeSet(bytes, encoding) }.code)
+            assertEquals(forged, decodePage(bytes, encoding))
+        }
+        memoryReplica("b").use { b ->
+            val result = b.applyChanges("a", decodePage(encodeChangeSet(forged, Encoding.BINARY), Encoding.BINARY))
+            assertEquals(1UL, result.created)
+            assertEquals(listOf("forged"), result.rejections.map { it.id })
+            assertEquals(listOf("forged"), b.rejections().map { it.stateId })
+        }
+        a.close()
     }
 
     @Test

@@ -1,6 +1,7 @@
 package io.statesync
 
 import java.math.BigDecimal
+import java.time.Duration
 import java.nio.file.Files
 import java.nio.file.Path
 import kotlin.io.path.name
@@ -88,7 +89,7 @@ class ConformanceTest {
         const val MIN_CASES = 60
         val EXPECTED_MIN_CASES = mapOf(
             "apply.json" to 12, "bad_input.json" to 16, "crud.json" to 7, "data_shapes.json" to 10,
-            "feed.json" to 11, "lww.json" to 8, "manual.json" to 12, "merge_fields.json" to 16,
+            "feed.json" to 11, "hardening.json" to 8, "lww.json" to 8, "manual.json" to 12, "merge_fields.json" to 16,
             "pending.json" to 4, "snapshot.json" to 10, "strategies.json" to 14, "versions.json" to 7,
         )
         val CASE_KEYS = setOf("name", "description", "replicas", "steps", "expect")
@@ -141,7 +142,7 @@ private fun allow(m: JsonObject, allowed: Collection<String>, what: String) {
 
 private val STATE_KEYS = listOf("id", "collection", "data", "clock", "timestamp", "modified_by", "deleted", "version", "hash")
 private val OP_KEYS = listOf("op_id", "kind", "state_id", "collection", "data", "clock", "timestamp", "node_id")
-private val COUNT_KEYS = listOf("created", "updated", "unchanged", "ignored", "conflicts", "resolved")
+private val COUNT_KEYS = listOf("created", "updated", "unchanged", "ignored", "conflicts", "resolved", "rejected")
 
 private fun matchFields(expected: JsonElement?, actual: JsonObject, allowed: List<String>, what: String) {
     val m = obj(expected, what)
@@ -150,6 +151,23 @@ private fun matchFields(expected: JsonElement?, actual: JsonObject, allowed: Lis
         val got = actual[key] ?: JsonNull
         if (!jsonEq(want, got)) fail("$what: $key is ${short(got)}, expected ${short(want)}")
     }
+}
+
+/** Matches an expected array item by item (exactly as long), comparing the keys each item gives. */
+private fun matchList(expected: JsonElement?, actual: List<JsonObject>, allowed: List<String>, what: String) {
+    val want = expected as? JsonArray ?: fail("$what must be an array")
+    if (want.size != actual.size) fail("$what: ${actual.size} items ${short(actual)}, expected ${want.size}")
+    want.zip(actual).forEachIndexed { i, (w, got) -> matchFields(w, got, allowed, "$what[$i]") }
+}
+
+/** COUNTS: the counts given, and `rejections` as a list of `{id, code}` (never the message). */
+private fun matchCounts(expected: JsonElement?, actual: ReconciliationResult, what: String) {
+    val counts = obj(expected, what)
+    counts["rejections"]?.let { want ->
+        val got = actual.rejections.map { buildJsonObject { put("id", it.id); put("code", it.code) } }
+        matchList(want, got, listOf("id", "code"), "$what.rejections")
+    }
+    matchFields(JsonObject(counts - "rejections"), actual.toJsonObject(), COUNT_KEYS, what)
 }
 
 private fun matchState(expected: JsonElement?, actual: SyncState, what: String) =
@@ -221,7 +239,8 @@ private fun parseStrategy(value: JsonElement?): ConflictStrategy {
 
 // ---- replicas -------------------------------------------------------------------------------------
 
-private val REPLICA_KEYS = listOf("node_id", "strategy", "collection_strategies", "clock", "check_resolver")
+private val REPLICA_KEYS =
+    listOf("node_id", "strategy", "collection_strategies", "clock", "check_resolver", "max_state_bytes", "max_clock_skew_ms")
 
 private fun openManager(spec: JsonObject, nodeId: String, path: String?, clock: ManualClock): SyncManager {
     val config = ManagerConfig(
@@ -232,7 +251,10 @@ private fun openManager(spec: JsonObject, nodeId: String, path: String?, clock: 
             .mapValues { (_, s) -> parseStrategy(s) },
         clock = clock,
         checkResolver = spec.bool("check_resolver", true),
-    )
+        maxClockSkew = if ("max_clock_skew_ms" in spec) Duration.ofMillis(spec.nonNegative("max_clock_skew_ms", "replica $nodeId")) else null,
+    ).let { config ->
+        if ("max_state_bytes" in spec) config.copy(maxStateBytes = spec.nonNegative("max_state_bytes", "replica $nodeId").toULong()) else config
+    }
     return try {
         SyncManager(config)
     } catch (e: SyncException) {
@@ -240,17 +262,26 @@ private fun openManager(spec: JsonObject, nodeId: String, path: String?, clock: 
     }
 }
 
-private class View(val states: List<SyncState>, val pending: List<SyncOperation>, val conflicts: List<SyncConflict>, val status: Status)
+private class View(
+    val states: List<SyncState>,
+    val pending: List<SyncOperation>,
+    val conflicts: List<SyncConflict>,
+    val rejections: List<Rejection>,
+    val status: Status,
+)
 
 private class Replica(val spec: JsonObject, val nodeId: String, var clock: ManualClock, val path: String?, var manager: SyncManager) {
     /** The export taken right before a `close` step. */
     var closed: Snapshot? = null
 
+    /** The rejections held right before a `close` step. */
+    var closedRejections: List<Rejection> = emptyList()
+
     fun view(): View {
         val status = manager.status()
-        closed?.let { return View(it.states, it.pending, it.conflicts, status) }
+        closed?.let { return View(it.states, it.pending, it.conflicts, closedRejections, status) }
         val (view, export) = try {
-            View(manager.listStates(includeDeleted = true), manager.pendingOperations(), manager.conflicts(), status) to
+            View(manager.listStates(includeDeleted = true), manager.pendingOperations(), manager.conflicts(), manager.rejections(), status) to
                 manager.exportState()
         } catch (e: SyncException) {
             fail("reading the replica: ${e.code} ${e.message}")
@@ -273,7 +304,7 @@ private class Replica(val spec: JsonObject, val nodeId: String, var clock: Manua
 
 private fun checkReplica(view: View, expected: JsonElement?, requireAll: Boolean, skipStatus: Boolean, what: String) {
     val m = obj(expected, what)
-    allow(m, listOf("states", "pending", "conflicts", "status"), what)
+    allow(m, listOf("states", "pending", "conflicts", "rejections", "status"), what)
     if (requireAll) for (k in listOf("states", "pending", "conflicts")) if (k !in m) fail("$what: the final expectation must give $k")
     m["states"]?.let { statesEl ->
         val states = obj(statesEl, "$what.states")
@@ -290,6 +321,15 @@ private fun checkReplica(view: View, expected: JsonElement?, requireAll: Boolean
         val conflicts = c as? JsonArray ?: fail("$what.conflicts must be an array")
         if (conflicts.size != view.conflicts.size) fail("$what: conflicts on ${view.conflicts.map { it.stateId }}, expected ${conflicts.size}")
         conflicts.zip(view.conflicts).forEachIndexed { i, (want, got) -> matchConflict(want, got, "$what.conflicts[$i]") }
+    }
+    m["rejections"]?.let { r ->
+        val got = view.rejections.map {
+            buildJsonObject {
+                put("state_id", it.stateId)
+                put("code", it.code)
+            }
+        }
+        matchList(r, got, listOf("state_id", "code"), "$what.rejections")
     }
     m["status"]?.let { s ->
         val want = (s as? JsonPrimitive)?.content ?: fail("$what.status must be a string")
@@ -469,7 +509,7 @@ private class Run(case: JsonObject, mode: String, dir: Path) {
                         val items = step["items"] as? JsonArray ?: fail("reconcile needs items")
                         val sources = items.mapIndexed { i, item -> source(obj(item, "reconcile item"), "reconcile item $i") }
                         sources.firstOrNull { it is Outcome.Err }?.let { return it }
-                        m.reconcile(sources.map { (it as Outcome.Ok).value as SyncState }).toJsonObject()
+                        m.reconcile(sources.map { (it as Outcome.Ok).value as SyncState })
                     }
                     "resolve_conflict" -> {
                         val selectors = listOf("state_id", "conflict_ref", "conflict_id").filter { it in step }
@@ -510,7 +550,7 @@ private class Run(case: JsonObject, mode: String, dir: Path) {
                             listOf("json") -> m.importJson(step.string("json", op), replace)
                             listOf("snapshot") -> m.importJson(step["snapshot"].toString(), replace)
                             else -> fail("import needs exactly one of ref, json, snapshot")
-                        }.toJsonObject()
+                        }
                     }
                     "changes_since" -> {
                         val hasCursor = step["cursor"].let { it != null && it !is JsonNull }
@@ -530,8 +570,12 @@ private class Run(case: JsonObject, mode: String, dir: Path) {
                     "sync" -> runBlocking { m.syncWith(replica(step.string("with", op)).manager, context(step)) }
                     "close" -> {
                         val last = replica.content()
+                        val rejections = runCatching { m.rejections() }.getOrDefault(emptyList())
                         m.shutdown()
-                        if (replica.closed == null) replica.closed = last as? Snapshot
+                        if (replica.closed == null) {
+                            replica.closed = last as? Snapshot
+                            replica.closedRejections = rejections
+                        }
                         null
                     }
                     else -> fail("op $op is not a core call")
@@ -570,7 +614,7 @@ private class Run(case: JsonObject, mode: String, dir: Path) {
                 want["resolved"]?.let { if (!jsonEq(it, JsonPrimitive(result.resolved))) fail("apply: resolved is ${result.resolved}, expected $it") }
                 want["state"]?.let { matchState(it, result.state, "apply result state") }
             }
-            "reconcile", "import" -> matchFields(expected, actual as JsonObject, COUNT_KEYS, "$op result")
+            "reconcile", "import" -> matchCounts(expected, actual as ReconciliationResult, "$op result")
             "acknowledge" -> matchFields(expected, actual as JsonObject, listOf("dropped"), "acknowledge result")
             "export" -> matchFields(expected, actual as JsonObject, listOf("states", "pending", "conflicts"), "export result")
             "changes_since", "pull" -> {
@@ -590,15 +634,15 @@ private class Run(case: JsonObject, mode: String, dir: Path) {
                 want["has_more"]?.let { if (!jsonEq(it, JsonPrimitive(page.hasMore))) fail("$op: has_more is ${page.hasMore}, expected $it") }
                 want["counts"]?.let {
                     if (counts == null) fail("changes_since has no counts")
-                    matchFields(it, counts.toJsonObject(), COUNT_KEYS, "pull counts")
+                    matchCounts(it, counts, "pull counts")
                 }
             }
             "sync" -> {
                 val want = obj(expected, "sync expect")
                 allow(want, listOf("pulled", "pushed"), "sync expect")
                 val report = actual as SyncReport
-                want["pulled"]?.let { matchFields(it, report.pulled.toJsonObject(), COUNT_KEYS, "sync pulled") }
-                want["pushed"]?.let { matchFields(it, report.pushed.toJsonObject(), COUNT_KEYS, "sync pushed") }
+                want["pulled"]?.let { matchCounts(it, report.pulled, "sync pulled") }
+                want["pushed"]?.let { matchCounts(it, report.pushed, "sync pushed") }
             }
             else -> fail("op $op takes no expect")
         }

@@ -94,4 +94,17 @@ fun ReconciliationResult.toJsonObject(): JsonObject = buildJsonObject {
     put("ignored", ignored.toLong())
     put("conflicts", conflicts.toLong())
     put("resolved", resolved.toLong())
+    put("rejected", rejected.toLong())
+    put(
+        "rejections",
+        JsonArray(
+            rejections.map {
+                buildJsonObject {
+                    put("id", it.id)
+                    put("code", it.code)
+                    put("message", it.message)
+                }
+            },
+        ),
+    )
 }

@@ -112,7 +112,10 @@ private fun show(replica: SyncManager, out: PrintStream) {
 }
 
 private fun counts(r: ReconciliationResult): String =
-    listOf("created" to r.created, "updated" to r.updated, "unchanged" to r.unchanged, "ignored" to r.ignored, "conflicts" to r.conflicts, "resolved" to r.resolved)
+    listOf(
+        "created" to r.created, "updated" to r.updated, "unchanged" to r.unchanged, "ignored" to r.ignored,
+        "conflicts" to r.conflicts, "resolved" to r.resolved, "rejected" to r.rejected,
+    )
         .filter { it.second > 0UL }.joinToString(", ") { "${it.second} ${it.first}" }.ifEmpty { "nothing" }
 
 private fun sync(replica: SyncManager, hub: HttpTransport, watch: Double?, out: PrintStream) = runBlocking {
@@ -129,6 +132,7 @@ private fun sync(replica: SyncManager, hub: HttpTransport, watch: Double?, out: 
                     if (s.modifiedBy != me) out.println("${s.id} = ${valueOf(s.json)} (from ${s.modifiedBy})")
                 }
                 is SyncEvent.StateDeleted -> if (event.state.modifiedBy != me) out.println("${event.state.id} deleted (from ${event.state.modifiedBy})")
+                is SyncEvent.StateRejected -> out.println("${event.stateId} refused: ${event.message}")
                 is SyncEvent.SyncFailed -> out.println("sync failed, retrying: ${event.message}")
                 else -> {}
             }
