@@ -112,14 +112,63 @@ export interface ApplyResult {
   readonly conflict: SyncConflict | null
 }
 
-/** Counts of what a batch of remote states did. */
-export interface ReconciliationResult {
+/** A state the receiving replica refused, as a result reports it. */
+export interface RejectedState {
+  /** The refused state's id. */
+  readonly id: string
+  /** Why, as an error code (`INVALID_STATE`, ...). */
+  readonly code: string
+  /** Why, in words. */
+  readonly message: string
+}
+
+/**
+ * What a peer answers a push with (a `Transport`'s `push()` result): the counts of what the page
+ * did there, and the states it refused. Both `rejected` and `rejections` may be left out (peers
+ * of older releases do): none refused; `rejected` counts at least the `rejections` listed.
+ */
+export interface PushResult {
+  /** States that were new there. */
   readonly created: number
+  /** Newer versions taken. */
   readonly updated: number
+  /** Versions already held. */
   readonly unchanged: number
+  /** Older versions, ignored. */
   readonly ignored: number
+  /** Concurrent versions detected. */
   readonly conflicts: number
+  /** Of those, settled automatically by the strategy. */
   readonly resolved: number
+  readonly rejected?: number
+  readonly rejections?: readonly RejectedState[]
+}
+
+/** Counts of what a batch of remote states did, and the states it refused. */
+export interface ReconciliationResult extends PushResult {
+  /**
+   * States refused alone (invalid, larger than `maxStateBytes`, stamped more than
+   * `maxClockSkewMs` ahead, in another collection here): the rest of the batch applied.
+   */
+  readonly rejected: number
+  /** The refused states, in the order of the batch, with the reason for each. */
+  readonly rejections: RejectedState[]
+}
+
+/**
+ * A refused state, recorded durably by the replica it concerns until a later version of it goes
+ * through: a version a peer sent that this replica refused (in a pull), or one of this
+ * replica's own that a peer refused (in a push answer). `rejections()` lists them.
+ */
+export interface Rejection {
+  /** The state concerned. */
+  readonly stateId: string
+  /** Why, as an error code. */
+  readonly code: string
+  /** Why, in words, naming the peer involved. */
+  readonly message: string
+  /** Local wall-clock milliseconds when it was recorded. */
+  readonly rejectedAt: number
 }
 
 /** What a sync round did on this side: `pulled` from the peer and `pushed` to it. */
@@ -159,13 +208,15 @@ export interface Capabilities {
   readonly binary: boolean
   readonly zstd: boolean
   readonly maxBatch: number | null
+  /** Largest request body the peer accepts, in bytes: pushed pages are cut to fit it. */
+  readonly maxBodyBytes?: number | null
 }
 
 /** A sync peer written in JS: the rounds call these one at a time and await them. */
 export interface Transport {
   capabilities(): Capabilities | Promise<Capabilities>
   pull(cursor: string | null, collections: string[], limit: number | null): ChangeSet | Promise<ChangeSet>
-  push(changes: ChangeSet): ReconciliationResult | Promise<ReconciliationResult>
+  push(changes: ChangeSet): PushResult | Promise<PushResult>
 }
 
 /** Options of the built-in HTTP transport (docs/protocol.md). */
@@ -215,6 +266,17 @@ export interface OpenOptions {
   clock?: ManualClock
   /** Call custom resolvers both ways round and refuse non-commutative ones. */
   checkResolver?: boolean
+  /**
+   * How far ahead of this replica's wall clock a received state's timestamp may be, in
+   * milliseconds (a whole number, 0 or more); a state stamped later is refused. Default one hour.
+   */
+  maxClockSkewMs?: number
+  /**
+   * The largest state data accepted from a peer or written here, in bytes of canonical JSON (a
+   * whole number, at least 1): a larger write is INVALID_INPUT, a larger remote state refused.
+   * Default 1 MiB.
+   */
+  maxStateBytes?: number
 }
 
 /** Events, by name, with what each carries. */
@@ -224,6 +286,8 @@ export interface SyncEventMap {
   stateDeleted: { name: 'stateDeleted'; state: SyncState }
   conflictDetected: { name: 'conflictDetected'; conflict: SyncConflict }
   conflictResolved: { name: 'conflictResolved'; conflictId: string; stateId: string }
+  /** A state was refused, by this replica or by a peer; `rejections()` holds its record. */
+  stateRejected: { name: 'stateRejected'; stateId: string; code: string; message: string }
   syncStarted: { name: 'syncStarted'; peer: string }
   syncCompleted: { name: 'syncCompleted'; peer: string }
   syncFailed: { name: 'syncFailed'; peer: string; message: string }
@@ -269,6 +333,8 @@ export declare class SyncManager {
   applyRemoteState(state: SyncState): ApplyResult
   reconcile(states: SyncState[]): ReconciliationResult
   conflicts(): SyncConflict[]
+  /** States refused in sync rounds and not gone through since, oldest first. */
+  rejections(): Rejection[]
   resolveConflict(conflictId: string, resolution: Resolution): SyncState
   setStrategy(strategy: Strategy): void
   setCollectionStrategy(collection: string, strategy: Strategy | null): void

@@ -14,10 +14,19 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import Fastify from 'fastify'
-import { PROTOCOL_VERSION, SyncError, SyncManager, compress, decodeChangeSet, decompress, encode } from 'statesync'
+import {
+  PROTOCOL_VERSION,
+  SyncError,
+  SyncManager,
+  SyncState,
+  compress,
+  decodeChangeSet,
+  decompress,
+  encode,
+} from 'statesync'
 
-const MAX_BATCH = 1000 // largest page served
-const MAX_BODY = 64 << 20 // bytes, as statesync's MAX_MESSAGE_BYTES
+const MAX_BATCH = 1000 // largest page served, and the most states a push may carry
+const MAX_BODY = 64 << 20 // bytes, as statesync's MAX_MESSAGE_BYTES (advertised as max_body_bytes)
 const COMPRESS_FROM = 1024 // pull answers are zstd-compressed from this size, when the client accepts it
 const TYPES = { 'application/json': 'json', 'application/vnd.statesync+binary': 'binary' }
 const CONTENT_TYPE = { json: 'application/json', binary: 'application/vnd.statesync+binary' }
@@ -60,6 +69,33 @@ function decoded(request) {
     throw new HubError(415, 'UNSUPPORTED_FORMAT', `unsupported Content-Encoding "${coding}"`)
   }
   return body
+}
+
+/**
+ * The states of a pushed page, and those refused while reading it. A state is refused alone, never
+ * its page (docs/protocol.md): `reconcile` refuses one that cannot apply here, but
+ * `decodeChangeSet` refuses a page holding an invalid state as a whole, so a JSON page refused so
+ * is read again state by state. (A binary page cannot be split: it stays refused, 400.)
+ */
+function pushedPage(body, encoding) {
+  try {
+    return { states: decodeChangeSet(body, encoding).states, refused: [] }
+  } catch (error) {
+    if (!(error instanceof SyncError && error.code === 'INVALID_STATE' && encoding === 'json')) throw error
+  }
+  const { states, ...envelope } = JSON.parse(new TextDecoder().decode(body))
+  if (!Array.isArray(states)) throw new HubError(400, 'CORRUPT', 'malformed change set: states is not an array')
+  decodeChangeSet(Buffer.from(JSON.stringify({ ...envelope, states: [] })), 'json') // the rest, as it checks it
+  const page = { states: [], refused: [] }
+  for (const state of states) {
+    try {
+      page.states.push(SyncState.fromJSON(state))
+    } catch (error) {
+      if (!(error instanceof SyncError) || typeof state?.id !== 'string') throw error
+      page.refused.push({ id: state.id, code: error.code, message: error.message })
+    }
+  }
+  return page
 }
 
 /** A Buffer view of the package's Uint8Array, without a copy (what Fastify sends as bytes). */
@@ -120,6 +156,7 @@ export function buildHub(manager, { token, isClosing = () => false } = {}) {
     binary: true,
     zstd: true,
     max_batch: MAX_BATCH,
+    max_body_bytes: MAX_BODY,
   }))
 
   // The manager's calls are synchronous (SQLite on this thread): fine for a hub of this size, and
@@ -171,11 +208,15 @@ export function buildHub(manager, { token, isClosing = () => false } = {}) {
     const contentType = request.headers['content-type'] ?? 'application/json'
     const encoding = TYPES[contentType.split(';')[0].trim().toLowerCase()]
     if (!encoding) throw new HubError(415, 'UNSUPPORTED_FORMAT', `unsupported Content-Type "${contentType}"`)
-    // Garbled bytes are CORRUPT, another format UNSUPPORTED_FORMAT, a bad state INVALID_STATE:
-    // the page is validated as a whole before anything is applied.
-    const page = decodeChangeSet(decoded(request), encoding)
-    const { created, updated, unchanged, ignored, conflicts, resolved } = manager.reconcile(page.states)
-    return { format: PROTOCOL_VERSION, result: { created, updated, unchanged, ignored, conflicts, resolved } }
+    // Garbled bytes are CORRUPT, another format UNSUPPORTED_FORMAT: nothing is applied. A state
+    // that is invalid, or cannot apply here, is refused alone and listed beside the counts.
+    const page = pushedPage(decoded(request), encoding)
+    if (page.states.length + page.refused.length > MAX_BATCH) {
+      throw new HubError(413, 'INVALID_INPUT', `a push carries at most ${MAX_BATCH} states: send smaller pages`)
+    }
+    const { rejections, ...result } = manager.reconcile(page.states)
+    const rejected = [...page.refused, ...rejections]
+    return { format: PROTOCOL_VERSION, result: { ...result, rejected: rejected.length }, rejected }
   })
 
   return app

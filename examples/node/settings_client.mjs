@@ -47,7 +47,7 @@ function show(replica) {
   console.log(`(${pending} change${pending === 1 ? '' : 's'} not synced yet, node ${replica.nodeId})`)
 }
 
-const COUNTS = ['created', 'updated', 'unchanged', 'ignored', 'conflicts', 'resolved']
+const COUNTS = ['created', 'updated', 'unchanged', 'ignored', 'conflicts', 'resolved', 'rejected']
 const counts = (result) =>
   COUNTS.filter((name) => result[name])
     .map((name) => `${result[name]} ${name}`)

@@ -4,6 +4,7 @@
 // application callback threw as the cause) and native events into EventEmitter events.
 
 const { EventEmitter } = require('node:events')
+const { inspect } = require('node:util')
 const native = require('../native.cjs')
 const { SyncError, toSyncError, invalidInput } = require('./errors.cjs')
 const {
@@ -25,6 +26,7 @@ const EVENT_NAMES = new Set([
   'stateDeleted',
   'conflictDetected',
   'conflictResolved',
+  'stateRejected',
   'syncStarted',
   'syncCompleted',
   'syncFailed',
@@ -43,6 +45,8 @@ function publicEvent(e) {
       return { name: e.name, conflict: e.conflict }
     case 'conflictResolved':
       return { name: e.name, conflictId: e.conflictId, stateId: e.stateId }
+    case 'stateRejected':
+      return { name: e.name, stateId: e.stateId, code: e.code, message: e.message }
     case 'syncFailed':
       return { name: e.name, peer: e.peer, message: e.message }
     case 'statusChanged':
@@ -69,6 +73,16 @@ function limitOf(options) {
   return limit
 }
 
+/** A whole-number option of open(): undefined when omitted, INVALID_INPUT unless from `min` to 2^53 - 1. */
+function wholeOption(options, name, min, unit) {
+  const value = options[name]
+  if (value === undefined || value === null) return undefined
+  if (!Number.isSafeInteger(value) || value < min) {
+    invalidInput(`${name} is ${inspect(value)}: a whole number of ${unit}, at least ${min}`)
+  }
+  return value
+}
+
 const kCreate = Symbol('statesync.create')
 
 /** One replica. Cheap reads and local writes are synchronous; I/O that can block returns a Promise. */
@@ -92,6 +106,8 @@ class SyncManager {
   static async open(options = {}) {
     if (options === null || typeof options !== 'object') invalidInput('open() takes an options object')
     const { nodeId, path, strategy, collectionStrategies, clock, checkResolver, durability } = options
+    const maxClockSkewMs = wholeOption(options, 'maxClockSkewMs', 0, 'milliseconds')
+    const maxStateBytes = wholeOption(options, 'maxStateBytes', 1, 'bytes')
     const slot = { cause: undefined }
     const collections = ['']
     const strategies = [nativeStrategy(strategy ?? 'lastWriteWins', slot)]
@@ -110,6 +126,8 @@ class SyncManager {
         clock,
         Boolean(checkResolver),
         durability,
+        maxClockSkewMs,
+        maxStateBytes,
       )
     } catch (error) {
       throw toSyncError(error)
@@ -215,6 +233,15 @@ class SyncManager {
   conflicts() {
     try {
       return this.#n.conflicts()
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  /** States refused in sync rounds and not gone through since, oldest first. */
+  rejections() {
+    try {
+      return this.#n.rejections()
     } catch (error) {
       throw this.#fail(error)
     }

@@ -13,8 +13,8 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use statesync::{
-    ChangeSet, ConflictResolver, Encoding, ReconciliationResult, Resolved, SyncCapabilities, SyncContext, SyncError,
-    SyncEvent, SyncState, SyncTransport,
+    ChangeSet, ConflictResolver, Encoding, ReconciliationResult, RejectedState, Resolved, SyncCapabilities,
+    SyncContext, SyncError, SyncEvent, SyncState, SyncTransport,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -120,7 +120,9 @@ impl ConflictResolver for JsResolver {
         let answer =
             if self.owner.on_js_thread() { self.call_here(local, remote) } else { self.call_queued(local, remote) }?;
         match answer.split_at_checked(1) {
-            Some(("d", json)) => serde_json::from_str(json).map(Resolved::Data).map_err(|e| e.to_string()),
+            Some(("d", json)) => statesync::data_from_json(json)
+                .map(Resolved::Data)
+                .map_err(|e| format!("the resolver result: {}", e.message())),
             Some(("x", "")) => Ok(Resolved::Deleted),
             Some(("e", message)) => Err(message.to_string()),
             _ => Err(format!("unexpected resolver answer {answer:?}")),
@@ -139,11 +141,13 @@ pub struct JsSyncEvent {
     pub conflict: Option<crate::values::JsSyncConflict>,
     /// `conflictResolved`.
     pub conflict_id: Option<String>,
-    /// `conflictResolved`.
+    /// `conflictResolved`, `stateRejected`.
     pub state_id: Option<String>,
+    /// `stateRejected`: the error code.
+    pub code: Option<String>,
     /// Sync events.
     pub peer: Option<String>,
-    /// `syncFailed`.
+    /// `syncFailed`, `stateRejected`.
     pub message: Option<String>,
     /// `statusChanged`.
     pub previous: Option<String>,
@@ -159,6 +163,7 @@ impl From<SyncEvent> for JsSyncEvent {
             conflict: None,
             conflict_id: None,
             state_id: None,
+            code: None,
             peer: None,
             message: None,
             previous: None,
@@ -185,6 +190,12 @@ impl From<SyncEvent> for JsSyncEvent {
                 out.conflict_id = Some(conflict_id);
                 out.state_id = Some(state_id);
                 "conflictResolved"
+            }
+            SyncEvent::StateRejected { state_id, code, message } => {
+                out.state_id = Some(state_id);
+                out.code = Some(code);
+                out.message = Some(message);
+                "stateRejected"
             }
             SyncEvent::SyncStarted { peer } => {
                 out.peer = Some(peer);
@@ -289,6 +300,28 @@ impl JsTransport {
     }
 }
 
+/// The `rejections` of a push result: `[{id, code, message}]`, strings all; none when absent.
+fn rejections(value: &serde_json::Value) -> statesync::Result<Vec<RejectedState>> {
+    let malformed = |v: &serde_json::Value| {
+        SyncError::Transport(format!(
+            "transport.push() returned rejections = {v}, expected an array of {{id, code, message}} strings"
+        ))
+    };
+    let items = match value.get("rejections") {
+        None | Some(serde_json::Value::Null) => return Ok(Vec::new()),
+        Some(serde_json::Value::Array(items)) => items,
+        Some(v) => return Err(malformed(v)),
+    };
+    items
+        .iter()
+        .map(|item| {
+            let field =
+                |key: &str| item.get(key).and_then(|f| f.as_str()).map(str::to_owned).ok_or_else(|| malformed(item));
+            Ok(RejectedState { id: field("id")?, code: field("code")?, message: field("message")? })
+        })
+        .collect()
+}
+
 /// A whole number field of a JSON object the application's transport returned.
 fn count(value: &serde_json::Value, key: &str, method: &str) -> statesync::Result<Option<u64>> {
     match value.get(key) {
@@ -313,6 +346,7 @@ impl SyncTransport for JsTransport {
             binary: flag("binary"),
             zstd: flag("zstd"),
             max_batch: count(&value, "maxBatch", "capabilities")?.map(|m| m as usize),
+            max_body_bytes: count(&value, "maxBodyBytes", "capabilities")?.map(|m| m as usize),
         })
     }
 
@@ -324,13 +358,15 @@ impl SyncTransport for JsTransport {
         });
         let reply = self.call(TransportCall::Pull(args.to_string()), "pull")?;
         let bytes = reply.bytes.ok_or_else(|| SyncError::Transport("transport.pull() returned nothing".into()))?;
-        statesync::decode::<ChangeSet>(&bytes, Encoding::Binary)
+        // Each state is checked by the replica that applies it, which refuses a bad one alone.
+        statesync::decode_page(&bytes, Encoding::Binary)
     }
 
     fn push(&self, changes: &ChangeSet) -> statesync::Result<ReconciliationResult> {
         let reply = self.call(TransportCall::Push(statesync::encode(changes, Encoding::Binary)), "push")?;
         let value = Self::text(reply, "push")?;
         let get = |key: &str| count(&value, key, "push").map(|c| c.unwrap_or(0));
+        let rejections = rejections(&value)?;
         Ok(ReconciliationResult {
             created: get("created")?,
             updated: get("updated")?,
@@ -338,6 +374,9 @@ impl SyncTransport for JsTransport {
             ignored: get("ignored")?,
             conflicts: get("conflicts")?,
             resolved: get("resolved")?,
+            // As the HTTP client reads a push answer: at least the refused states listed.
+            rejected: get("rejected")?.max(rejections.len() as u64),
+            rejections,
         })
     }
 }

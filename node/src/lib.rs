@@ -11,7 +11,6 @@
 mod callbacks;
 mod clock;
 mod errors;
-mod json;
 mod manager;
 mod replica;
 mod tasks;

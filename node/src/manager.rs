@@ -10,7 +10,7 @@ use crate::errors::{invalid_input, to_js, OrThrow};
 use crate::tasks::{CloseTask, OpenTask, RoundTask, StopAutoSyncTask};
 use crate::values::{
     change_set, handle, states_of, ApplyResult, ChangeSetParts, Counts, JsSnapshot, JsSyncConflict, JsSyncOperation,
-    StateHandle,
+    Rejection, StateHandle,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -45,6 +45,16 @@ pub(crate) fn context(collections: Option<Vec<String>>, limit: Option<u32>) -> S
     match limit {
         Some(limit) => context.with_limit(limit as usize),
         None => context,
+    }
+}
+
+/// A whole number option of `open`, from 0 (or `min`) to 2^53 - 1; INVALID_INPUT otherwise.
+/// `lib/manager.cjs` checks the same first, naming the option as the application spelled it.
+fn whole(value: f64, name: &str, min: f64) -> Result<u64> {
+    if value.fract() == 0.0 && value >= min && value <= statesync::MAX_SAFE_INTEGER as f64 {
+        Ok(value as u64)
+    } else {
+        Err(invalid_input(format!("{name} is {value}: a whole number, at least {min}")))
     }
 }
 
@@ -115,7 +125,8 @@ pub(crate) fn run_on<T>(
 #[napi]
 impl NativeManager {
     /// Opens a replica off the JS thread. `strategies` pairs collections with strategies; the
-    /// one for `""` is the default.
+    /// one for `""` is the default. `max_clock_skew_ms` and `max_state_bytes` are the core's
+    /// limits on received states (its defaults when omitted).
     #[napi(ts_return_type = "Promise<NativeManager>", catch_unwind)]
     #[allow(clippy::too_many_arguments)]
     pub fn open(
@@ -127,6 +138,8 @@ impl NativeManager {
         clock: Option<&JsManualClock>,
         check_resolver: bool,
         durability: Option<String>,
+        max_clock_skew_ms: Option<f64>,
+        max_state_bytes: Option<f64>,
     ) -> Result<AsyncTask<OpenTask>> {
         let owner = Owner::current(&env);
         let mut config = match path {
@@ -152,6 +165,12 @@ impl NativeManager {
             Some("normal") => config.durability(statesync::Durability::Normal),
             Some(other) => return Err(invalid_input(format!("durability is \"full\" or \"normal\", not {other:?}"))),
         };
+        if let Some(ms) = max_clock_skew_ms {
+            config = config.max_clock_skew(Duration::from_millis(whole(ms, "maxClockSkewMs", 0.0)?));
+        }
+        if let Some(bytes) = max_state_bytes {
+            config = config.max_state_bytes(whole(bytes, "maxStateBytes", 1.0)? as usize);
+        }
         Ok(AsyncTask::new(OpenTask { config: Some(config), owner }))
     }
 
@@ -205,6 +224,12 @@ impl NativeManager {
         self.run(|m| m.conflicts()).map(|cs| cs.into_iter().map(|c| JsSyncConflict(Arc::new(c))).collect())
     }
 
+    /// Refused states not gone through since, oldest first.
+    #[napi(catch_unwind)]
+    pub fn rejections(&self) -> Result<Vec<Rejection>> {
+        self.run(|m| m.rejections()).map(|rs| rs.into_iter().map(Rejection::from).collect())
+    }
+
     /// Resolves a manual conflict: `pick` is "local" or "remote", or `data` is JSON text.
     #[napi(catch_unwind)]
     pub fn resolve_conflict(
@@ -216,7 +241,7 @@ impl NativeManager {
         let resolution = match (pick.as_deref(), data) {
             (Some("local"), None) => Resolution::Local,
             (Some("remote"), None) => Resolution::Remote,
-            (None, Some(data)) => Resolution::Custom(crate::json::parse(&data)?),
+            (None, Some(data)) => Resolution::Custom(statesync::data_from_json(&data).or_throw()?),
             _ => {
                 return Err(invalid_input(
                     "a resolution is { pick: \"local\" }, { pick: \"remote\" } or { data: <JSON value> }",

@@ -8,6 +8,7 @@
 //! (`lib/values.cjs` parses a handle from it when a field is first read).
 
 use crate::callbacks::Owner;
+use crate::errors::OrThrow;
 use crate::manager::run_on;
 use crate::values::{handle as state_handle, StateHandle};
 use napi::bindgen_prelude::*;
@@ -37,7 +38,7 @@ pub fn replica_create_state(
     id: Option<String>,
     collection: Option<String>,
 ) -> Result<String> {
-    let data = crate::json::parse(&data)?;
+    let data = statesync::data_from_json(&data).or_throw()?;
     let options = CreateOptions { id, collection };
     run_on(&replica.owner, &replica.core, |m| m.create_state(data, options)).map(|s| s.to_json())
 }
@@ -51,7 +52,7 @@ pub fn replica_get_state(replica: &ReplicaHandle, id: String) -> Result<Option<S
 /// Writes new data (JSON text) to a live state; returns the new version's wire JSON.
 #[napi(catch_unwind)]
 pub fn replica_update_state(replica: &ReplicaHandle, id: String, data: String) -> Result<String> {
-    let data = crate::json::parse(&data)?;
+    let data = statesync::data_from_json(&data).or_throw()?;
     run_on(&replica.owner, &replica.core, |m| m.update_state(&id, data)).map(|s| s.to_json())
 }
 

@@ -349,7 +349,43 @@ impl From<statesync::ApplyResult> for ApplyResult {
     }
 }
 
-/// Counts of what a batch of remote states did.
+/// A state the receiving replica refused: its id, the error code and the message.
+#[napi(object)]
+pub struct RejectedState {
+    /// The refused state's id.
+    pub id: String,
+    /// Why, as an error code.
+    pub code: String,
+    /// Why, in words.
+    pub message: String,
+}
+
+impl From<statesync::RejectedState> for RejectedState {
+    fn from(r: statesync::RejectedState) -> Self {
+        RejectedState { id: r.id, code: r.code, message: r.message }
+    }
+}
+
+/// A refused state recorded durably until a later version of it goes through.
+#[napi(object, object_from_js = false)]
+pub struct Rejection {
+    /// The state concerned.
+    pub state_id: String,
+    /// Why, as an error code.
+    pub code: String,
+    /// Why, in words, naming the peer involved.
+    pub message: String,
+    /// Local wall-clock milliseconds when it was recorded.
+    pub rejected_at: i64,
+}
+
+impl From<statesync::Rejection> for Rejection {
+    fn from(r: statesync::Rejection) -> Self {
+        Rejection { state_id: r.state_id, code: r.code, message: r.message, rejected_at: r.rejected_at as i64 }
+    }
+}
+
+/// Counts of what a batch of remote states did, and the states it refused.
 #[napi(object, js_name = "ReconciliationResult")]
 pub struct Counts {
     /// New states.
@@ -364,6 +400,10 @@ pub struct Counts {
     pub conflicts: i64,
     /// Concurrent versions the strategy settled.
     pub resolved: i64,
+    /// States refused alone (the rest applied).
+    pub rejected: i64,
+    /// The refused states, with the reason for each.
+    pub rejections: Vec<RejectedState>,
 }
 
 impl From<ReconciliationResult> for Counts {
@@ -375,6 +415,8 @@ impl From<ReconciliationResult> for Counts {
             ignored: r.ignored as i64,
             conflicts: r.conflicts as i64,
             resolved: r.resolved as i64,
+            rejected: r.rejected as i64,
+            rejections: r.rejections.into_iter().map(RejectedState::from).collect(),
         }
     }
 }

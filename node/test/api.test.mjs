@@ -437,3 +437,244 @@ test('wire helpers and clocks from JS', () => {
   const cs = new ChangeSet([], 'abc.0', false)
   assert.deepEqual(s.decodeChangeSet(s.encode(cs, 'binary'), 'binary').toJSON(), cs.toJSON())
 })
+
+test('a pull that refuses a state: counted in the result, recorded durably in rejections(), announced as stateRejected', async (t) => {
+  const dir = tempDir(t)
+  const clock = new ManualClock(5000)
+  const a = await SyncManager.open({ nodeId: 'a', clock })
+  const b = await SyncManager.open({ nodeId: 'b', clock, path: path.join(dir, 'b.db') })
+  a.createState({ v: 1 }, { id: 'shared', collection: 'notes' })
+  a.createState({ v: 1 }, { id: 'fine' })
+  b.createState({ v: 2 }, { id: 'shared', collection: 'todos' })
+  const events = []
+  b.on('stateRejected', (e) => events.push(e))
+  const all = []
+  b.on('event', (e) => all.push(e.name))
+  assert.deepEqual(b.rejections(), [])
+
+  // b pulls a's page: `shared` belongs to another collection here and is refused alone.
+  const counts = b.applyChanges('a', a.changesSince())
+  assert.equal(counts.created, 1, 'the rest of the page applied')
+  assert.equal(counts.rejected, 1)
+  assert.equal(counts.rejections.length, 1)
+  assert.deepEqual(Object.keys(counts.rejections[0]).sort(), ['code', 'id', 'message'])
+  assert.equal(counts.rejections[0].id, 'shared')
+  assert.equal(counts.rejections[0].code, 'INVALID_STATE')
+  assert.match(counts.rejections[0].message, /collection/)
+  assert.deepEqual(b.getState('fine').data, { v: 1 })
+  assert.deepEqual(b.getState('shared').data, { v: 2 }, 'the local version stays')
+
+  const [rejection] = b.rejections()
+  assert.deepEqual(Object.keys(rejection).sort(), ['code', 'message', 'rejectedAt', 'stateId'])
+  assert.equal(rejection.stateId, 'shared')
+  assert.equal(rejection.code, 'INVALID_STATE')
+  assert.match(rejection.message, /peer "a"/)
+  assert.equal(rejection.rejectedAt, 5000, 'local wall-clock milliseconds')
+  await waitFor(() => events.length === 1, 2000, 'the stateRejected event')
+  assert.deepEqual(events[0], {
+    name: 'stateRejected',
+    stateId: 'shared',
+    code: 'INVALID_STATE',
+    message: rejection.message,
+  })
+  assert.ok(all.includes('stateRejected'), 'also delivered to "event" listeners')
+
+  // Through events() too, and in a round: the same refusal again, one record per state.
+  const controller = new AbortController()
+  const seen = []
+  const loop = (async () => {
+    for await (const e of b.events({ signal: controller.signal })) {
+      if (e.name === 'stateRejected') {
+        seen.push(e)
+        controller.abort()
+      }
+    }
+  })()
+  a.updateState('shared', { v: 3 })
+  const report = await b.syncWith(a)
+  assert.equal(report.pulled.rejected, 1)
+  assert.equal(report.pulled.rejections[0].id, 'shared')
+  assert.equal(report.pushed.rejected, 1, 'a refuses b`s version the same way')
+  await loop
+  assert.equal(seen[0].stateId, 'shared')
+  assert.deepEqual(
+    b.rejections().map((r) => r.stateId),
+    ['shared'],
+  )
+  assert.deepEqual(
+    a.rejections().map((r) => [r.stateId, r.code]),
+    [['shared', 'INVALID_STATE']],
+  )
+
+  // Durable: the record survives a reopen.
+  const before = b.rejections()
+  await b.close()
+  const again = await SyncManager.open({ path: path.join(dir, 'b.db'), clock })
+  assert.deepEqual(again.rejections(), before)
+  await again.close()
+  await a.close()
+})
+
+test('reconcile refuses a state alone: rejected and rejections on the result, the rest applied', async () => {
+  const clock = new ManualClock(1000)
+  const writer = await SyncManager.open({ nodeId: 'w', clock })
+  const reader = await SyncManager.open({ nodeId: 'r', clock, maxStateBytes: 16 })
+  const small = writer.createState({ k: 1 }, { id: 'small' })
+  const large = writer.createState({ text: 'x'.repeat(64) }, { id: 'large' })
+  const result = reader.reconcile([large, small])
+  assert.deepEqual(
+    { ...result, rejections: result.rejections.map(({ id, code }) => ({ id, code })) },
+    {
+      created: 1,
+      updated: 0,
+      unchanged: 0,
+      ignored: 0,
+      conflicts: 0,
+      resolved: 0,
+      rejected: 1,
+      rejections: [{ id: 'large', code: 'INVALID_STATE' }],
+    },
+  )
+  assert.match(result.rejections[0].message, /bytes/)
+  assert.equal(reader.getState('large'), null)
+  assert.deepEqual(reader.getState('small').data, { k: 1 })
+  assert.deepEqual(reader.rejections(), [], 'reconcile reports; only sync rounds record')
+  const none = reader.reconcile([small])
+  assert.equal(none.rejected, 0)
+  assert.deepEqual(none.rejections, [])
+  await writer.close()
+  await reader.close()
+})
+
+test('maxStateBytes and maxClockSkewMs: accepted, bad values refused as INVALID_INPUT, their effect visible', async () => {
+  for (const [option, bad] of [
+    ['maxStateBytes', 0],
+    ['maxStateBytes', -1],
+    ['maxStateBytes', 1.5],
+    ['maxStateBytes', '10'],
+    ['maxStateBytes', NaN],
+    ['maxStateBytes', Infinity],
+    ['maxStateBytes', 2 ** 53],
+    ['maxClockSkewMs', -1],
+    ['maxClockSkewMs', 0.5],
+    ['maxClockSkewMs', '60000'],
+    ['maxClockSkewMs', true],
+  ]) {
+    const e = await throwsCode(() => SyncManager.open({ [option]: bad }), 'INVALID_INPUT')
+    assert.match(e.message, new RegExp(option))
+  }
+  // Omitted or null: the core's defaults (1 MiB, one hour).
+  await (await SyncManager.open({ maxStateBytes: null, maxClockSkewMs: undefined })).close()
+
+  const small = await SyncManager.open({ nodeId: 's', maxStateBytes: 10, maxClockSkewMs: 0 })
+  small.createState({ a: 1 }, { id: 'fits' }) // {"a":1} is 7 bytes
+  const e = await throwsCode(() => small.createState({ long: 'more than ten' }, { id: 'big' }), 'INVALID_INPUT')
+  assert.match(e.message, /max_state_bytes/)
+  await throwsCode(() => small.updateState('fits', { a: 'more than ten' }), 'INVALID_INPUT')
+  assert.equal(small.getState('big'), null)
+  assert.deepEqual(small.getState('fits').data, { a: 1 })
+
+  // A state stamped more than maxClockSkewMs ahead of the local clock is refused.
+  const ahead = await SyncManager.open({ nodeId: 'ahead', clock: new ManualClock(10_000) })
+  const behind = await SyncManager.open({ nodeId: 'behind', clock: new ManualClock(1000), maxClockSkewMs: 5000 })
+  const tolerant = await SyncManager.open({ nodeId: 'tolerant', clock: new ManualClock(1000), maxClockSkewMs: 9000 })
+  const future = ahead.createState({ v: 1 }, { id: 'future' })
+  const refused = behind.reconcile([future])
+  assert.deepEqual([refused.rejected, refused.rejections[0].code], [1, 'INVALID_STATE'])
+  assert.match(refused.rejections[0].message, /ahead/)
+  assert.equal(tolerant.reconcile([future]).created, 1)
+
+  // Data integers beyond 2^53 - 1 are refused too, whatever the limits.
+  await throwsCode(() => ahead.createState({ n: 2 ** 60 }), 'INVALID_INPUT')
+  await throwsCode(() => ahead.createState([Number.MIN_SAFE_INTEGER - 2]), 'INVALID_INPUT')
+  ahead.createState([Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 0.5, 1e300])
+  for (const m of [small, ahead, behind, tolerant]) await m.close()
+})
+
+test('a JS transport: maxBodyBytes cuts pushed pages; rejections in a push answer become durable rejections', async () => {
+  const clock = new ManualClock(1000)
+  const a = await SyncManager.open({ nodeId: 'a', clock })
+  const hub = await SyncManager.open({ nodeId: 'hub', clock })
+  for (let i = 0; i < 6; i++) a.createState({ text: 'y'.repeat(100) }, { id: `k${i}` })
+  const pages = []
+  const refuse = new Set(['k2'])
+  const t = {
+    ...loopback(hub),
+    capabilities: () => ({
+      protocol: s.PROTOCOL_VERSION,
+      nodeId: 'hub',
+      scopedSync: true,
+      binary: true,
+      zstd: false,
+      maxBatch: null,
+      maxBodyBytes: 600,
+    }),
+    async push(changes) {
+      pages.push(changes.states.length)
+      const accepted = changes.states.filter((st) => !refuse.has(st.id))
+      const counts = hub.reconcile(accepted)
+      const rejections = changes.states
+        .filter((st) => refuse.has(st.id))
+        .map((st) => ({ id: st.id, code: 'INVALID_STATE', message: `the hub does not take ${st.id}` }))
+      return { ...counts, rejected: rejections.length, rejections }
+    },
+  }
+  const events = []
+  a.on('stateRejected', (e) => events.push(e))
+  const report = await a.sync(t)
+  assert.ok(pages.length >= 2, `pages cut to maxBodyBytes: ${JSON.stringify(pages)}`)
+  assert.equal(
+    pages.reduce((x, y) => x + y, 0),
+    6,
+  )
+  assert.equal(report.pushed.created, 5)
+  assert.equal(report.pushed.rejected, 1)
+  assert.deepEqual(report.pushed.rejections, [{ id: 'k2', code: 'INVALID_STATE', message: 'the hub does not take k2' }])
+  const [rejection] = a.rejections()
+  assert.deepEqual([rejection.stateId, rejection.code, rejection.rejectedAt], ['k2', 'INVALID_STATE', 1000])
+  assert.match(rejection.message, /peer "hub" refused this version: the hub does not take k2/)
+  await waitFor(() => events.length === 1, 2000, 'the stateRejected event')
+  assert.equal(events[0].stateId, 'k2')
+  assert.equal(a.pendingOperations().length, 0, 'the refused version is not retried by itself')
+
+  // A later version that goes through clears the record.
+  refuse.clear()
+  a.updateState('k2', { text: 'accepted now' })
+  await a.sync(t)
+  assert.deepEqual(a.rejections(), [])
+  assert.deepEqual(hub.getState('k2').data, { text: 'accepted now' })
+
+  // Without rejected, the listed rejections count; malformed ones are TRANSPORT errors.
+  a.updateState('k3', { text: 'again' })
+  const listed = {
+    ...t,
+    push: async (changes) => ({
+      ...hub.reconcile([]),
+      rejections: changes.states.map((st) => ({ id: st.id, code: 'INVALID_STATE', message: 'no' })),
+    }),
+  }
+  assert.equal((await a.sync(listed)).pushed.rejected, 1)
+  for (const rejections of [{ id: 'k3' }, [{ id: 'k3', code: 'INVALID_STATE' }], [{ id: 3, code: 'X', message: '' }]]) {
+    a.updateState('k4', { text: String(Math.random()) })
+    const malformed = { ...t, push: async () => ({ ...hub.reconcile([]), rejections }) }
+    const e = await throwsCode(() => a.sync(malformed), 'TRANSPORT')
+    assert.match(e.message, /rejections/)
+  }
+  const badBody = { ...t, capabilities: () => ({ nodeId: 'hub', maxBodyBytes: -1 }) }
+  await throwsCode(() => a.sync(badBody), 'TRANSPORT')
+  await a.close()
+  await hub.close()
+})
+
+test('a resolver result holding an integer beyond 2^53 - 1 is a RESOLVER error', async () => {
+  const a = await SyncManager.open({ nodeId: 'a', strategy: () => ({ n: 2 ** 60 }) })
+  const b = await SyncManager.open({ nodeId: 'b' })
+  const base = a.createState({ n: 0 }, { id: 'k' })
+  b.applyRemoteState(base)
+  a.updateState('k', { n: 1 })
+  const theirs = b.updateState('k', { n: 2 })
+  const e = await throwsCode(() => a.applyRemoteState(theirs), 'RESOLVER')
+  assert.match(e.message, /2\^53/)
+  await a.close()
+  await b.close()
+})

@@ -26,6 +26,7 @@ const EXPECTED_MIN_CASES = {
   'crud.json': 7,
   'data_shapes.json': 10,
   'feed.json': 11,
+  'hardening.json': 8,
   'lww.json': 8,
   'manual.json': 12,
   'merge_fields.json': 16,
@@ -171,7 +172,7 @@ const sortedIds = (ids) => JSON.stringify([...ids].sort())
 
 const STATE_KEYS = ['id', 'collection', 'data', 'clock', 'timestamp', 'modified_by', 'deleted', 'version', 'hash']
 const OP_KEYS = ['op_id', 'kind', 'state_id', 'collection', 'data', 'clock', 'timestamp', 'node_id']
-const COUNT_KEYS = ['created', 'updated', 'unchanged', 'ignored', 'conflicts', 'resolved']
+const COUNT_KEYS = ['created', 'updated', 'unchanged', 'ignored', 'conflicts', 'resolved', 'rejected']
 
 function matchFields(expected, actual, allowed, what) {
   expected = obj(expected, what)
@@ -211,7 +212,26 @@ function matchState(expected, actual, what) {
 }
 
 function matchCounts(expected, actual, what) {
-  matchFields(expected, actual, COUNT_KEYS, what)
+  const { rejections, ...counts } = obj(expected, what)
+  if (rejections !== undefined) {
+    const got = Array.isArray(actual.rejections) ? actual.rejections : []
+    matchList(rejections, got, ['id', 'code'], `${what}.rejections`)
+  }
+  matchFields(counts, actual, COUNT_KEYS, what)
+}
+
+/** Matches an expected array item by item (exactly as long), comparing the keys each item gives. */
+function matchList(expected, actual, allowed, what) {
+  if (!Array.isArray(expected)) fail(`${what} must be an array`)
+  if (expected.length !== actual.length) {
+    fail(`${what}: ${actual.length} items ${short(actual)}, expected ${expected.length}`)
+  }
+  expected.forEach((want, i) => matchFields(want, actual[i], allowed, `${what}[${i}]`))
+}
+
+/** A Rejection under the suite's (snake_case) keys. */
+function rejectionDict(r) {
+  return { state_id: r.stateId, code: r.code, message: r.message, rejected_at: r.rejectedAt }
 }
 
 /** A ReconciliationResult as a plain object. */
@@ -306,7 +326,15 @@ function parseStrategy(value) {
 
 // ---- replicas -------------------------------------------------------------------------------------------
 
-const REPLICA_KEYS = ['node_id', 'strategy', 'collection_strategies', 'clock', 'check_resolver']
+const REPLICA_KEYS = [
+  'node_id',
+  'strategy',
+  'collection_strategies',
+  'clock',
+  'check_resolver',
+  'max_state_bytes',
+  'max_clock_skew_ms',
+]
 
 async function openManager(spec, nodeId, file, clock) {
   const options = { nodeId, clock }
@@ -319,6 +347,16 @@ async function openManager(spec, nodeId, file, clock) {
   const check = has(spec, 'check_resolver') ? spec.check_resolver : true
   if (typeof check !== 'boolean') fail('check_resolver must be a boolean')
   options.checkResolver = check
+  if (has(spec, 'max_state_bytes')) {
+    if (!Number.isInteger(spec.max_state_bytes) || spec.max_state_bytes < 1) {
+      fail('max_state_bytes must be a positive integer')
+    }
+    options.maxStateBytes = spec.max_state_bytes
+  }
+  if (has(spec, 'max_clock_skew_ms')) {
+    if (!isMillis(spec.max_clock_skew_ms)) fail('max_clock_skew_ms must be a non-negative integer')
+    options.maxClockSkewMs = spec.max_clock_skew_ms
+  }
   try {
     return await SyncManager.open(options)
   } catch (e) {
@@ -355,13 +393,22 @@ class Replica {
     this.manager = manager
     /** The export taken right before a `close` step. */
     this.closed = null
+    /** The rejections held right before a `close` step. */
+    this.closedRejections = []
   }
 
   view() {
     const status = this.manager.status()
     if (this.closed !== null) {
       const snap = this.closed
-      return { states: [...snap.states], pending: [...snap.pending], conflicts: [...snap.conflicts], status }
+      const rejections = this.closedRejections
+      return {
+        states: [...snap.states],
+        pending: [...snap.pending],
+        conflicts: [...snap.conflicts],
+        rejections,
+        status,
+      }
     }
     const m = this.manager
     let view, exported
@@ -370,6 +417,7 @@ class Replica {
         states: [...m.listStates({ includeDeleted: true })],
         pending: [...m.pendingOperations()],
         conflicts: [...m.conflicts()],
+        rejections: m.rejections().map(rejectionDict),
         status,
       }
       exported = m.exportState()
@@ -393,7 +441,7 @@ class Replica {
 
 function checkReplica(view, expected, requireAll, skipStatus, what) {
   expected = obj(expected, what)
-  allow(expected, ['states', 'pending', 'conflicts', 'status'], what)
+  allow(expected, ['states', 'pending', 'conflicts', 'rejections', 'status'], what)
   if (requireAll) {
     for (const key of ['states', 'pending', 'conflicts']) {
       if (!has(expected, key)) fail(`${what}: the final expectation must give '${key}'`)
@@ -426,6 +474,9 @@ function checkReplica(view, expected, requireAll, skipStatus, what) {
       fail(`${what}: conflicts on ${JSON.stringify(ids)}, expected ${conflicts.length} conflicts`)
     }
     conflicts.forEach((wantC, i) => matchConflict(wantC, view.conflicts[i], `${what}.conflicts[${i}]`))
+  }
+  if (has(expected, 'rejections')) {
+    matchList(expected.rejections, view.rejections, ['state_id', 'code'], `${what}.rejections`)
   }
   if (has(expected, 'status')) {
     const status = expected.status
@@ -777,8 +828,17 @@ class Run {
         }
         case 'close': {
           const last = content(m)
+          let rejections = []
+          try {
+            rejections = m.rejections().map(rejectionDict)
+          } catch (e) {
+            if (!(e instanceof SyncError)) throw e
+          }
           await m.close()
-          if (replica.closed === null) replica.closed = last.ok ? last.snapshot : null
+          if (replica.closed === null) {
+            replica.closed = last.ok ? last.snapshot : null
+            replica.closedRejections = rejections
+          }
           return Ok(null)
         }
       }
@@ -878,16 +938,21 @@ class Run {
     }
   }
 
-  /** SQLite only: closes every replica, reopens it from its file and compares the exports. */
+  /**
+   * SQLite only: closes every replica, reopens it from its file and compares the exports and the
+   * rejection records (durable too).
+   */
   async reopenAll() {
     for (const [key, replica] of this.replicas) {
-      let before
+      let before, rejectionsBefore
       if (replica.closed !== null) {
         before = replica.closed
+        rejectionsBefore = replica.closedRejections
         replica.closed = null
       } else {
         try {
           before = replica.manager.exportState()
+          rejectionsBefore = replica.manager.rejections().map(rejectionDict)
           await replica.manager.close()
         } catch (e) {
           if (e instanceof SyncError) fail(`closing '${key}': ${describe(e)}`)
@@ -898,14 +963,18 @@ class Run {
       const manager = await openManager(replica.spec, replica.nodeId, replica.file, clock)
       replica.manager = manager
       replica.clock = clock
-      let after
+      let after, rejectionsAfter
       try {
         after = manager.exportState()
+        rejectionsAfter = manager.rejections().map(rejectionDict)
       } catch (e) {
         if (e instanceof SyncError) fail(`exporting reopened '${key}': ${describe(e)}`)
         throw e
       }
       if (!sameSnapshot(after, before)) fail(`replica '${key}' reopened from its SQLite file differs from what it held`)
+      if (!jsonEq(rejectionsAfter, rejectionsBefore)) {
+        fail(`replica '${key}' reopened holds rejections ${short(rejectionsAfter)}, not ${short(rejectionsBefore)}`)
+      }
     }
   }
 }

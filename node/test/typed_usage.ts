@@ -12,6 +12,8 @@ import {
   type Transport,
   type SyncEvent,
   type ReconciliationResult,
+  type Rejection,
+  type RejectedState,
   type JSONValue,
   type Status,
 } from 'statesync'
@@ -27,6 +29,12 @@ async function everyday(): Promise<void> {
   m.acknowledge(m.pendingOperations().map((op) => op.opId))
   const outcome: 'created' | 'updated' | 'unchanged' | 'ignored' | 'conflict' = m.applyRemoteState(s).outcome
   const counts: ReconciliationResult = m.reconcile([s])
+  const refused: number = counts.rejected
+  const why: RejectedState[] = counts.rejections
+  const records: Rejection[] = m.rejections()
+  const since: number = records[0].rejectedAt
+  m.on('stateRejected', (e) => console.log(e.stateId, e.code, e.message))
+  const limited = await SyncManager.open({ maxClockSkewMs: 60_000, maxStateBytes: 64 * 1024 })
   for (const c of m.conflicts()) m.resolveConflict(c.conflictId, { pick: 'local' })
   m.resolveConflict('id', { data: { v: 'merged' } })
   const page = m.changesSince({ cursor: null, collections: ['prefs'], limit: 100 })
@@ -51,9 +59,10 @@ async function everyday(): Promise<void> {
     if (e instanceof SyncError && e.code === 'NOT_FOUND') console.log(e.message)
   }
   await m.close()
-  void [data, version, maybe, outcome, counts, next, pulled, status]
+  void [data, version, maybe, outcome, counts, next, pulled, status, refused, why, since, limited]
 }
 
+// A peer of an older release answers a push without rejections: still a Transport.
 const mine: Transport = {
   capabilities: () => ({ protocol: 1, nodeId: 'hub', scopedSync: true, binary: true, zstd: false, maxBatch: null }),
   async pull(cursor, collections, limit) {
@@ -64,6 +73,30 @@ const mine: Transport = {
     await fetch('http://127.0.0.1:7878/push', { method: 'POST', body: encode(changes, 'binary') })
     return { created: 0, updated: 0, unchanged: 0, ignored: 0, conflicts: 0, resolved: 0 }
   },
+}
+
+// A peer that limits request bodies and lists the states it refused.
+const strict: Transport = {
+  ...mine,
+  capabilities: () => ({
+    protocol: 1,
+    nodeId: 'hub',
+    scopedSync: true,
+    binary: true,
+    zstd: false,
+    maxBatch: 500,
+    maxBodyBytes: 1 << 20,
+  }),
+  push: (changes: ChangeSet) => ({
+    created: changes.states.length - 1,
+    updated: 0,
+    unchanged: 0,
+    ignored: 0,
+    conflicts: 0,
+    resolved: 0,
+    rejected: 1,
+    rejections: [{ id: 'k', code: 'INVALID_STATE', message: 'too large' }],
+  }),
 }
 
 async function misuse(m: SyncManager): Promise<void> {
@@ -79,9 +112,14 @@ async function misuse(m: SyncManager): Promise<void> {
   m.resolveConflict('id', { pick: 'mine' })
   // @ts-expect-error: states are made by the replica or parsed from JSON
   new SyncState()
+  // @ts-expect-error: maxStateBytes is a number of bytes
+  await SyncManager.open({ maxStateBytes: '1MB' })
+  // @ts-expect-error: a rejection's state is stateId
+  m.rejections()[0].id
   void notYet
 }
 
 void everyday
 void mine
+void strict
 void misuse

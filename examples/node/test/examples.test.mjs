@@ -174,14 +174,17 @@ for (const kind of Object.keys(HUBS)) {
       const hub = await startHub(t, kind, tempDir(t))
       const { status, body } = await http(`${hub.url}/v1/capabilities`)
       assert.equal(status, 200)
-      assert.deepEqual(JSON.parse(body.toString()), {
+      const capabilities = JSON.parse(body.toString())
+      assert.deepEqual(capabilities, {
         protocol: 1,
         node_id: 'hub',
         scoped_sync: true,
         binary: true,
         zstd: true,
         max_batch: 1000,
+        max_body_bytes: capabilities.max_body_bytes, // each hub's own limit, at least 1 MiB
       })
+      assert.ok(Number.isInteger(capabilities.max_body_bytes) && capabilities.max_body_bytes >= 1 << 20)
     })
 
     it('makes a Node client and a Python client converge', async (t) => {
@@ -230,9 +233,13 @@ for (const kind of Object.keys(HUBS)) {
       assert.deepEqual(await push('{}', { ...json, 'Content-Encoding': 'br' }), [415, 'UNSUPPORTED_FORMAT'])
       assert.deepEqual(await error(`${url}/v1/nope`), [404, 'NOT_FOUND'])
       assert.deepEqual(await error(`${url}/v1/pull`), [405, 'INVALID_INPUT'])
-      // And a few more: another wire format, bytes that are not zstd, a state that fails validation.
+      // And a few more: another wire format, bytes that are not zstd.
       assert.deepEqual(await push('{"format":9,"states":[],"cursor":"","has_more":false}'), [415, 'UNSUPPORTED_FORMAT'])
       assert.deepEqual(await push('{}', { ...json, 'Content-Encoding': 'zstd' }), [400, 'CORRUPT'])
+      // A state that fails validation is refused alone (listed beside the counts); the rest applies.
+      const writer = await SyncManager.open({ nodeId: 'writer' })
+      const good = writer.createState({ ok: true }, { id: 'good' }).toJSON()
+      await writer.close()
       const bad = {
         id: 'k',
         collection: 'c',
@@ -242,10 +249,15 @@ for (const kind of Object.keys(HUBS)) {
         version: 1,
         hash: '0',
       }
-      assert.deepEqual(await push(JSON.stringify({ format: 1, states: [bad], cursor: '', has_more: false })), [
-        400,
-        'INVALID_STATE',
-      ])
+      const page = JSON.stringify({ format: 1, states: [bad, good], cursor: '', has_more: false })
+      const answer = await http(`${url}/v1/push`, { body: page, headers: json })
+      assert.equal(answer.status, 200, answer.body.toString())
+      const { result, rejected } = JSON.parse(answer.body.toString())
+      assert.deepEqual([result.created, result.rejected], [1, 1])
+      assert.deepEqual(
+        rejected.map(({ id, code }) => ({ id, code })),
+        [{ id: 'k', code: 'INVALID_STATE' }],
+      )
     })
 
     it('needs the bearer token when it has one', async (t) => {
