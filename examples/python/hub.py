@@ -103,6 +103,7 @@ def capabilities(_: Body) -> dict[str, Any]:
         "binary": True,
         "zstd": True,
         "max_batch": MAX_BATCH,
+        "max_body_bytes": MAX_BODY,
     }
 
 
@@ -137,5 +138,8 @@ def push(data: Body, content_type: HeaderValue = None, content_encoding: HeaderV
     media = (content_type or "application/json").split(";")[0].strip().lower()
     if media not in TYPES:
         raise HubError(415, "UNSUPPORTED_FORMAT", f"unsupported Content-Type {content_type!r}")
-    page = statesync.decode_change_set(decoded(data, content_encoding), TYPES[media])
-    return {"format": statesync.PROTOCOL_VERSION, "result": replica.reconcile(page.states).to_dict()}
+    # decode_page: a state the replica must refuse is refused alone by reconcile, not the page.
+    page = statesync.decode_page(decoded(data, content_encoding), TYPES[media])
+    result = replica.reconcile(page.states)
+    rejected = [{"id": r.id, "code": r.code, "message": r.message} for r in result.rejections]
+    return {"format": statesync.PROTOCOL_VERSION, "result": result.to_dict(), "rejected": rejected}

@@ -120,8 +120,10 @@ def test_capabilities(hub: str) -> None:
         "binary": True,
         "zstd": capabilities["zstd"],
         "max_batch": 1000,
+        "max_body_bytes": capabilities["max_body_bytes"],
     }
     assert isinstance(capabilities["zstd"], bool)
+    assert type(capabilities["max_body_bytes"]) is int and capabilities["max_body_bytes"] >= 1 << 20
 
 
 @pytest.mark.parametrize(("encoding", "compress"), [("json", False), ("binary", True)])
@@ -202,6 +204,32 @@ def test_scoped_sync(hub: str) -> None:
         a.sync(transport)
         assert b.sync(transport, collections=["prefs"]).pulled.created == 1
         assert [s.id for s in b.list_states()] == ["p"]
+
+
+def test_a_refused_state_is_refused_alone(hub: str) -> None:
+    """A pushed page holding a state the hub must refuse (stamped hours ahead of its clock) applies
+    without it; the answer lists it, and the pushing replica records it as a rejection."""
+    now = int(time.time() * 1000)
+    with statesync.SyncManager("ahead", clock=statesync.ManualClock(now + 2 * 3600 * 1000)) as ahead:
+        with statesync.SyncManager("fine") as fine:
+            page = statesync.ChangeSet(
+                [fine.create_state({"v": 1}, id="fine"), ahead.create_state({"v": 2}, id="future")], "2", False
+            )
+        status, answer = http(f"{hub}/v1/push", statesync.encode(page, "json"), {"Content-Type": "application/json"})
+        assert status == 200, answer
+        body = json.loads(answer)
+        assert (body["result"]["created"], body["result"]["rejected"]) == (1, 1)
+        assert [(r["id"], r["code"]) for r in body["rejected"]] == [("future", "INVALID_STATE")]
+
+        ahead.create_state({"v": 3}, id="also-future")
+        report = ahead.sync(statesync.HttpTransport(hub, timeout=TIMEOUT))
+        assert (report.pulled.created, report.pushed.rejected) == (1, 2)
+        assert [(r.state_id, r.code) for r in ahead.rejections()] == [
+            ("also-future", "INVALID_STATE"),
+            ("future", "INVALID_STATE"),
+        ]
+        assert ahead.pending_operations() == []  # refused versions are not pushed again
+    assert [s.id for s in pull_all(hub, limit=10)] == ["fine"]
 
 
 def test_typed_errors(hub: str) -> None:

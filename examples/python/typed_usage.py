@@ -29,8 +29,9 @@ class ManagerTransport:
 
     def pull(self, cursor: str | None, collections: list[str], limit: int | None) -> ChangeSet:
         page = self.peer.changes_since(cursor, collections, limit)
-        # Through the wire format and back, as over HTTP.
-        return statesync.decode_change_set(statesync.encode(page, "binary"), "binary")
+        # Through the wire format and back, as over HTTP: decode_page leaves a state this replica
+        # must refuse to be refused alone when the page is applied.
+        return statesync.decode_page(statesync.encode(page, "binary"), "binary")
 
     def push(self, changes: ChangeSet) -> ReconciliationResult | Mapping[str, int]:
         return self.peer.reconcile(changes.states).to_dict()
@@ -52,7 +53,10 @@ def main() -> None:
     events: list[SyncEvent] = []
     clock = statesync.ManualClock(1_700_000_000_000)
     phone = SyncManager("phone", clock=clock, collection_strategies={"notes": merge_tags})
-    laptop = SyncManager("laptop", strategy=ConflictStrategy.MANUAL)
+    # One clock for both: a replica refuses states stamped more than max_clock_skew ahead of its own.
+    laptop = SyncManager(
+        "laptop", strategy=ConflictStrategy.MANUAL, clock=clock, max_clock_skew=600.0, max_state_bytes=1 << 16
+    )
 
     with phone.subscribe(events.append):
         theme: SyncState = phone.create_state({"theme": "dark", "size": 12}, id="settings", collection="prefs")
@@ -84,6 +88,16 @@ def main() -> None:
     phone.sync_with(laptop)
     phone_note, laptop_note = phone.get_state(note.id), laptop.get_state(note.id)
     assert phone_note is not None and phone_note == laptop_note and phone_note.data == {"tags": ["a", "b", "c"]}
+    refused: list[statesync.Rejection] = phone.rejections() + laptop.rejections()
+    assert refused == []  # no state was refused by either side
+
+    # Larger data than max_state_bytes is refused (a peer would refuse it too).
+    try:
+        laptop.create_state({"blob": "x" * (1 << 16)})
+    except statesync.InvalidInputError as e:
+        assert e.code == "INVALID_INPUT"
+    else:
+        raise AssertionError("data larger than max_state_bytes was written")
 
     # Vector clocks.
     assert statesync.compare_clocks({"a": 1}, {"b": 1}) == "concurrent"

@@ -1,6 +1,6 @@
 //! Python objects ⇄ `serde_json::Value`: dict (str keys), list/tuple, str, int, float, bool,
 //! None. Anything else, ints beyond 64 bits, non-finite floats and non-str keys are
-//! `InvalidInputError`. Nesting is bounded, so a 100,000-deep list raises instead of
+//! `InvalidInputError` (the core refuses ints beyond ±(2^53 - 1) in data, naming them). Nesting is bounded, so a 100,000-deep list raises instead of
 //! overflowing the stack (the core's own limit, `MAX_DATA_DEPTH`, is lower still).
 
 use crate::errors::{invalid_input, invalid_input_from};
@@ -35,7 +35,10 @@ fn convert(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         if let Ok(u) = obj.extract::<u64>() {
             return Ok(Value::Number(u.into()));
         }
-        return Err(invalid_input(py, format!("the integer {obj} does not fit in 64 bits")));
+        return Err(invalid_input(
+            py,
+            format!("the integer {obj} does not fit in 64 bits (data holds integers up to ±(2^53 - 1))"),
+        ));
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
         let v = f.value();

@@ -35,6 +35,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<values::PySyncConflict>()?;
     m.add_class::<values::PyApplyResult>()?;
     m.add_class::<values::PyReconciliationResult>()?;
+    m.add_class::<values::PyRejectedState>()?;
+    m.add_class::<values::PyRejection>()?;
     m.add_class::<values::PySyncReport>()?;
     m.add_class::<values::PyChangeSet>()?;
     m.add_class::<values::PySnapshot>()?;
@@ -51,6 +53,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(wire::encode_value, m)?)?;
     m.add_function(wrap_pyfunction!(wire::decode_state, m)?)?;
     m.add_function(wrap_pyfunction!(wire::decode_change_set, m)?)?;
+    m.add_function(wrap_pyfunction!(wire::decode_page, m)?)?;
     m.add_function(wrap_pyfunction!(wire::decode_snapshot, m)?)?;
     m.add_function(wrap_pyfunction!(wire::decode_operations, m)?)?;
     m.add_function(wrap_pyfunction!(wire::compress, m)?)?;

@@ -8,12 +8,12 @@ use crate::errors::{detached, invalid_input, to_py_plain};
 use crate::http::PyHttpTransport;
 use crate::json::{to_value, type_name};
 use crate::values::{
-    text_arg, PyApplyResult, PyChangeSet, PyReconciliationResult, PyResolution, PySnapshot, PySyncConflict,
-    PySyncOperation, PySyncReport, PySyncState,
+    text_arg, PyApplyResult, PyChangeSet, PyReconciliationResult, PyRejection, PyResolution, PySnapshot,
+    PySyncConflict, PySyncOperation, PySyncReport, PySyncState,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString};
+use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString};
 use statesync::{
     AutoSyncConfig, ConflictStrategy, CreateOptions, ManagerConfig, SyncContext, SyncError, SyncManager, SyncTransport,
 };
@@ -96,6 +96,33 @@ fn strings(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
     obj.try_iter()?.map(|item| item?.extract::<String>()).collect()
 }
 
+// The signature's defaults of `max_clock_skew` and `max_state_bytes` are the core's.
+const _: () = assert!(statesync::DEFAULT_MAX_CLOCK_SKEW.as_secs() == 3600);
+const _: () = assert!(statesync::DEFAULT_MAX_STATE_BYTES == 1048576);
+
+/// A duration option given in seconds: an int or float that is a non-negative, finite
+/// duration (not a bool, NaN or an infinity). Anything else is `InvalidInputError`.
+fn seconds_arg(obj: &Bound<'_, PyAny>) -> PyResult<f64> {
+    let py = obj.py();
+    let bad = || invalid_input(py, format!("max_clock_skew must be a non-negative number of seconds, not {obj:?}"));
+    if obj.is_instance_of::<PyBool>() || !(obj.is_instance_of::<PyInt>() || obj.is_instance_of::<PyFloat>()) {
+        return Err(bad());
+    }
+    // An int too large for a float raises OverflowError here: refused like the rest.
+    let seconds = obj.extract::<f64>().map_err(|_| bad())?;
+    Duration::try_from_secs_f64(seconds).map(|_| seconds).map_err(|_| bad())
+}
+
+/// A size option: a positive int (not a bool). Anything else is `InvalidInputError`.
+fn positive_int_arg(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let py = obj.py();
+    let bad = || invalid_input(py, format!("max_state_bytes must be a positive int, not {obj:?}"));
+    if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
+        return Err(bad());
+    }
+    obj.extract::<usize>().ok().filter(|&n| n > 0).ok_or_else(bad)
+}
+
 /// One replica: local CRUD recording pending operations, remote apply and reconcile with
 /// conflict strategies, sync, export/import, status and events. Thread-safe.
 #[pyclass(frozen, module = "statesync", name = "SyncManager")]
@@ -109,7 +136,8 @@ pub struct PySyncManager {
 #[pymethods]
 impl PySyncManager {
     #[new]
-    #[pyo3(signature = (node_id = None, path = None, *, strategy = None, collection_strategies = None, clock = None, check_resolver = false))]
+    #[pyo3(signature = (node_id = None, path = None, *, strategy = None, collection_strategies = None, clock = None, check_resolver = false, max_clock_skew = 3600.0, max_state_bytes = 1048576))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         node_id: Option<String>,
@@ -118,6 +146,8 @@ impl PySyncManager {
         collection_strategies: Option<&Bound<'_, PyAny>>,
         clock: Option<&Bound<'_, PyManualClock>>,
         check_resolver: bool,
+        #[pyo3(from_py_with = seconds_arg)] max_clock_skew: f64,
+        #[pyo3(from_py_with = positive_int_arg)] max_state_bytes: usize,
     ) -> PyResult<Self> {
         let mut config = match path {
             Some(path) => ManagerConfig::sqlite(path),
@@ -125,6 +155,9 @@ impl PySyncManager {
         };
         config.node_id = node_id;
         config.check_resolver = check_resolver;
+        // `seconds_arg` accepted only what converts to a Duration.
+        let max_clock_skew = Duration::try_from_secs_f64(max_clock_skew).unwrap_or(Duration::MAX);
+        config = config.max_clock_skew(max_clock_skew).max_state_bytes(max_state_bytes);
         if let Some(s) = strategy {
             config.strategy = self::strategy(s)?;
         }
@@ -218,6 +251,13 @@ impl PySyncManager {
             batch.push(state.get().0.clone());
         }
         detached(py, || self.inner.reconcile(batch)).map(PyReconciliationResult)
+    }
+
+    /// States refused in sync rounds and not gone through since, oldest first: versions peers
+    /// sent that this replica refused, and versions of this replica's that a peer refused.
+    fn rejections<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let rejections = detached(py, || self.inner.rejections())?;
+        PyList::new(py, rejections.into_iter().map(PyRejection))
     }
 
     /// Unresolved manual conflicts, oldest first.

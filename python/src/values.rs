@@ -495,7 +495,20 @@ impl PyReconciliationResult {
         self.0.resolved
     }
 
-    /// The counts as a dict.
+    /// States refused alone (invalid, too large, too far in the future, in another collection
+    /// here); the rest of the batch applied without them.
+    #[getter]
+    fn rejected(&self) -> u64 {
+        self.0.rejected
+    }
+
+    /// The refused states, each with the reason (a fresh list on every access).
+    #[getter]
+    fn rejections<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, self.0.rejections.iter().cloned().map(PyRejectedState))
+    }
+
+    /// The counts as a dict (`rejected` included; the refused states are `rejections`).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let r = &self.0;
         let dict = PyDict::new(py);
@@ -506,6 +519,7 @@ impl PyReconciliationResult {
             ("ignored", r.ignored),
             ("conflicts", r.conflicts),
             ("resolved", r.resolved),
+            ("rejected", r.rejected),
         ] {
             dict.set_item(k, v)?;
         }
@@ -514,8 +528,15 @@ impl PyReconciliationResult {
 
     fn __repr__(&self) -> String {
         let r = &self.0;
+        // The refusals only when there are any: most results have none.
+        let rejected = if r.rejected == 0 && r.rejections.is_empty() {
+            String::new()
+        } else {
+            let ids: Vec<String> = r.rejections.iter().map(|x| q(&x.id)).collect();
+            format!(", rejected={}, rejections=[{}]", r.rejected, ids.join(", "))
+        };
         format!(
-            "ReconciliationResult(created={}, updated={}, unchanged={}, ignored={}, conflicts={}, resolved={})",
+            "ReconciliationResult(created={}, updated={}, unchanged={}, ignored={}, conflicts={}, resolved={}{rejected})",
             r.created, r.updated, r.unchanged, r.ignored, r.conflicts, r.resolved
         )
     }
@@ -525,28 +546,153 @@ impl PyReconciliationResult {
     }
 }
 
+/// `mapping[key]`, or `None` when the key is missing.
+fn optional_item<'py>(mapping: &Bound<'py, PyAny>, key: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match mapping.get_item(key) {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyKeyError>(mapping.py()) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 impl PyReconciliationResult {
     /// What a Python transport's `push` returned: a `ReconciliationResult` or a mapping of
-    /// counts (missing keys are 0).
+    /// counts (missing keys are 0), optionally with `rejections`, a list of `RejectedState`
+    /// or of mappings with `id`, `code` and `message` (as the HTTP protocol's push answer
+    /// lists them). `rejected` is at least the number of rejections, as the core reads a push
+    /// answer.
     pub(crate) fn from_py(obj: &Bound<'_, PyAny>) -> PyResult<statesync::ReconciliationResult> {
         if let Ok(r) = obj.cast::<PyReconciliationResult>() {
-            return Ok(r.get().0);
+            return Ok(r.get().0.clone());
         }
         let mut r = statesync::ReconciliationResult::default();
-        let get = |k: &str| -> PyResult<u64> {
-            match obj.get_item(k) {
-                Ok(v) => v.extract::<u64>(),
-                Err(e) if e.is_instance_of::<pyo3::exceptions::PyKeyError>(obj.py()) => Ok(0),
-                Err(e) => Err(e),
-            }
-        };
+        let get = |k: &str| -> PyResult<u64> { optional_item(obj, k)?.map_or(Ok(0), |v| v.extract::<u64>()) };
         r.created = get("created")?;
         r.updated = get("updated")?;
         r.unchanged = get("unchanged")?;
         r.ignored = get("ignored")?;
         r.conflicts = get("conflicts")?;
         r.resolved = get("resolved")?;
+        r.rejected = get("rejected")?;
+        if let Some(items) = optional_item(obj, "rejections")? {
+            for item in items.try_iter()? {
+                r.rejections.push(PyRejectedState::from_py(&item?)?);
+            }
+        }
+        r.rejected = r.rejected.max(r.rejections.len() as u64);
         Ok(r)
+    }
+}
+
+// ---- RejectedState / Rejection --------------------------------------------------------------
+
+/// A state refused by the replica that received it, as a `ReconciliationResult` lists it: the
+/// state's id, the error code (`INVALID_STATE`, ...) and the message.
+#[pyclass(frozen, eq, hash, module = "statesync", name = "RejectedState")]
+#[derive(PartialEq, Eq, Hash)]
+pub struct PyRejectedState(pub statesync::RejectedState);
+
+#[pymethods]
+impl PyRejectedState {
+    #[new]
+    fn new(id: String, code: String, message: String) -> Self {
+        PyRejectedState(statesync::RejectedState { id, code, message })
+    }
+
+    /// The refused state's id.
+    #[getter]
+    fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    /// Why, as an error code (`INVALID_STATE`, ...).
+    #[getter]
+    fn code(&self) -> &str {
+        &self.0.code
+    }
+
+    /// Why, in words.
+    #[getter]
+    fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    fn __repr__(&self) -> String {
+        format!("RejectedState(id={}, code={}, message={})", q(&self.0.id), q(&self.0.code), q(&self.0.message))
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let r = &slf.get().0;
+        let args = (r.id.as_str(), r.code.as_str(), r.message.as_str()).into_pyobject(slf.py())?;
+        PyTuple::new(slf.py(), [slf.get_type().into_any(), args.into_any()])
+    }
+}
+
+impl PyRejectedState {
+    /// One item of the `rejections` a Python transport's `push` returned: a `RejectedState` or
+    /// a mapping with str `id` and `code` and an optional str `message`.
+    fn from_py(obj: &Bound<'_, PyAny>) -> PyResult<statesync::RejectedState> {
+        if let Ok(r) = obj.cast::<PyRejectedState>() {
+            return Ok(r.get().0.clone());
+        }
+        let text = |k: &str| -> PyResult<Option<String>> { optional_item(obj, k)?.map(|v| v.extract()).transpose() };
+        let required = |k: &str| -> PyResult<String> {
+            text(k)?.ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(format!("a rejection needs {k:?}")))
+        };
+        Ok(statesync::RejectedState {
+            id: required("id")?,
+            code: required("code")?,
+            message: text("message")?.unwrap_or_default(),
+        })
+    }
+}
+
+/// A refused state recorded durably by this replica until a later version of it goes through
+/// (`SyncManager.rejections()`): a version a peer sent that this replica refused, or one of
+/// this replica's own that a peer refused.
+#[pyclass(frozen, eq, hash, module = "statesync", name = "Rejection")]
+#[derive(PartialEq, Eq, Hash)]
+pub struct PyRejection(pub statesync::Rejection);
+
+#[pymethods]
+impl PyRejection {
+    /// The state concerned.
+    #[getter]
+    fn state_id(&self) -> &str {
+        &self.0.state_id
+    }
+
+    /// Why, as an error code (`INVALID_STATE`, ...).
+    #[getter]
+    fn code(&self) -> &str {
+        &self.0.code
+    }
+
+    /// Why, in words, naming the peer involved.
+    #[getter]
+    fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    /// Local wall-clock milliseconds when it was recorded.
+    #[getter]
+    fn rejected_at(&self) -> u64 {
+        self.0.rejected_at
+    }
+
+    fn __repr__(&self) -> String {
+        let r = &self.0;
+        format!(
+            "Rejection(state_id={}, code={}, message={}, rejected_at={})",
+            q(&r.state_id),
+            q(&r.code),
+            q(&r.message),
+            r.rejected_at
+        )
+    }
+
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        reduce(py, "rejection", serde_json::to_string(&self.0).unwrap_or_default())
     }
 }
 
@@ -560,20 +706,20 @@ impl PySyncReport {
     /// Changes pulled from the peer into this replica.
     #[getter]
     fn pulled(&self) -> PyReconciliationResult {
-        PyReconciliationResult(self.0.pulled)
+        PyReconciliationResult(self.0.pulled.clone())
     }
 
     /// Changes pushed from this replica to the peer.
     #[getter]
     fn pushed(&self) -> PyReconciliationResult {
-        PyReconciliationResult(self.0.pushed)
+        PyReconciliationResult(self.0.pushed.clone())
     }
 
     fn __repr__(&self) -> String {
         format!(
             "SyncReport(pulled={}, pushed={})",
-            PyReconciliationResult(self.0.pulled).__repr__(),
-            PyReconciliationResult(self.0.pushed).__repr__()
+            PyReconciliationResult(self.0.pulled.clone()).__repr__(),
+            PyReconciliationResult(self.0.pushed.clone()).__repr__()
         )
     }
 
@@ -718,7 +864,7 @@ pub struct PyCapabilities(pub SyncCapabilities);
 #[pymethods]
 impl PyCapabilities {
     #[new]
-    #[pyo3(signature = (node_id, *, protocol = statesync::PROTOCOL_VERSION, scoped_sync = false, binary = false, zstd = false, max_batch = None))]
+    #[pyo3(signature = (node_id, *, protocol = statesync::PROTOCOL_VERSION, scoped_sync = false, binary = false, zstd = false, max_batch = None, max_body_bytes = None))]
     fn new(
         node_id: String,
         protocol: u64,
@@ -726,8 +872,9 @@ impl PyCapabilities {
         binary: bool,
         zstd: bool,
         max_batch: Option<usize>,
+        max_body_bytes: Option<usize>,
     ) -> Self {
-        PyCapabilities(SyncCapabilities { protocol, node_id, scoped_sync, binary, zstd, max_batch })
+        PyCapabilities(SyncCapabilities { protocol, node_id, scoped_sync, binary, zstd, max_batch, max_body_bytes })
     }
 
     /// Protocol version the peer speaks.
@@ -766,17 +913,26 @@ impl PyCapabilities {
         self.0.max_batch
     }
 
+    /// Largest request body the peer accepts, in bytes before compression; pushed pages are
+    /// cut to fit.
+    #[getter]
+    fn max_body_bytes(&self) -> Option<usize> {
+        self.0.max_body_bytes
+    }
+
     fn __repr__(&self) -> String {
         let c = &self.0;
         let b = |v: bool| if v { "True" } else { "False" };
+        let n = |v: Option<usize>| v.map_or("None".to_owned(), |m| m.to_string());
         format!(
-            "Capabilities(node_id={}, protocol={}, scoped_sync={}, binary={}, zstd={}, max_batch={})",
+            "Capabilities(node_id={}, protocol={}, scoped_sync={}, binary={}, zstd={}, max_batch={}, max_body_bytes={})",
             q(&c.node_id),
             c.protocol,
             b(c.scoped_sync),
             b(c.binary),
             b(c.zstd),
-            c.max_batch.map_or("None".to_owned(), |m| m.to_string())
+            n(c.max_batch),
+            n(c.max_body_bytes)
         )
     }
 
@@ -891,11 +1047,21 @@ impl PySyncEvent {
         }
     }
 
-    /// The state's id, for `conflictResolved`.
+    /// The state's id, for `conflictResolved` and `stateRejected`.
     #[getter]
     fn state_id(&self) -> Option<&str> {
+        use statesync::SyncEvent::*;
         match &self.0 {
-            statesync::SyncEvent::ConflictResolved { state_id, .. } => Some(state_id),
+            ConflictResolved { state_id, .. } | StateRejected { state_id, .. } => Some(state_id),
+            _ => None,
+        }
+    }
+
+    /// Why the state was refused, as an error code, for `stateRejected`.
+    #[getter]
+    fn code(&self) -> Option<&str> {
+        match &self.0 {
+            statesync::SyncEvent::StateRejected { code, .. } => Some(code),
             _ => None,
         }
     }
@@ -910,11 +1076,12 @@ impl PySyncEvent {
         }
     }
 
-    /// What went wrong, for `syncFailed`.
+    /// What went wrong, for `syncFailed` and `stateRejected`.
     #[getter]
     fn message(&self) -> Option<&str> {
+        use statesync::SyncEvent::*;
         match &self.0 {
-            statesync::SyncEvent::SyncFailed { message, .. } => Some(message),
+            SyncFailed { message, .. } | StateRejected { message, .. } => Some(message),
             _ => None,
         }
     }
@@ -944,6 +1111,9 @@ impl PySyncEvent {
             ConflictDetected(c) => format!("conflict_id={}, state_id={}", q(&c.conflict_id), q(&c.state_id)),
             ConflictResolved { conflict_id, state_id } => {
                 format!("conflict_id={}, state_id={}", q(conflict_id), q(state_id))
+            }
+            StateRejected { state_id, code, message } => {
+                format!("state_id={}, code={}, message={}", q(state_id), q(code), q(message))
             }
             SyncStarted { peer } | SyncCompleted { peer } => format!("peer={}", q(peer)),
             SyncFailed { peer, message } => format!("peer={}, message={}", q(peer), q(message)),
@@ -988,6 +1158,10 @@ pub(crate) fn _unpickle<'py>(py: Python<'py>, kind: &str, payload: &Bound<'py, P
             let (pulled, pushed): (String, String) = payload.extract()?;
             let report = statesync::SyncReport { pulled: from_json(py, &pulled)?, pushed: from_json(py, &pushed)? };
             Bound::new(py, PySyncReport(report))?.into_any()
+        }
+        "rejection" => {
+            let r = from_json::<statesync::Rejection>(py, &payload.extract::<String>()?)?;
+            Bound::new(py, PyRejection(r))?.into_any()
         }
         "capabilities" => {
             let c = from_json::<SyncCapabilities>(py, &payload.extract::<String>()?)?;

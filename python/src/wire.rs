@@ -83,6 +83,17 @@ pub(crate) fn decode_change_set(py: Python<'_>, data: &Bound<'_, PyAny>, encodin
     Ok(PyChangeSet(decode_as(py, data, encoding)?))
 }
 
+/// Decodes a change set received from a peer (a pulled or pushed page): its format and
+/// structure are checked as `decode_change_set` checks them, but each state's validity is left
+/// to the replica that applies it, which refuses an invalid state alone instead of the page.
+#[pyfunction]
+#[pyo3(signature = (data, encoding = "json"))]
+pub(crate) fn decode_page(py: Python<'_>, data: &Bound<'_, PyAny>, encoding: &str) -> PyResult<PyChangeSet> {
+    let enc = self::encoding(py, encoding)?;
+    let bytes = bytes_arg(data)?;
+    py.detach(|| statesync::decode_page(&bytes, enc)).map(PyChangeSet).map_err(|e| to_py_plain(py, e))
+}
+
 /// Decodes a snapshot.
 #[pyfunction]
 #[pyo3(signature = (data, encoding = "json"))]

@@ -45,6 +45,8 @@ from ._native import (
     NotFoundError,
     OperationKind,
     ReconciliationResult,
+    RejectedState,
+    Rejection,
     Resolution,
     ResolverError,
     Snapshot,
@@ -66,6 +68,7 @@ from ._native import (
     compress,
     decode_change_set,
     decode_operations,
+    decode_page,
     decode_snapshot,
     decode_state,
     decompress,
@@ -90,13 +93,19 @@ WireMessage = Union[SyncState, ChangeSet, Snapshot, list[SyncOperation]]
 
 class Transport(Protocol):
     """A sync peer implemented in Python: `SyncManager.sync` and auto-sync call these from a
-    worker thread; raising an exception fails the round (TransportError unless it is a SyncError)."""
+    worker thread; raising an exception fails the round (TransportError unless it is a SyncError).
+
+    `push` answers with a ReconciliationResult, or a mapping of counts ("created", ...,
+    "rejected"; missing ones are 0) with optional "rejections": a list of RejectedState, or of
+    mappings with "id", "code" and "message" — the states the peer refused, which become
+    rejections() of the pushing replica. A page `pull` got as bytes from a peer is best read
+    with `decode_page`, which leaves an invalid state to be refused alone."""
 
     def capabilities(self) -> Capabilities: ...
 
     def pull(self, cursor: str | None, collections: list[str], limit: int | None) -> ChangeSet: ...
 
-    def push(self, changes: ChangeSet) -> ReconciliationResult | Mapping[str, int]: ...
+    def push(self, changes: ChangeSet) -> ReconciliationResult | Mapping[str, object]: ...
 
 
 def _error_init(self: SyncError, message: object = "", *args: object) -> None:
@@ -132,6 +141,8 @@ __all__ = [
     "NotFoundError",
     "OperationKind",
     "ReconciliationResult",
+    "RejectedState",
+    "Rejection",
     "Resolution",
     "Resolver",
     "ResolverError",
@@ -159,6 +170,7 @@ __all__ = [
     "compress",
     "decode_change_set",
     "decode_operations",
+    "decode_page",
     "decode_snapshot",
     "decode_state",
     "decompress",

@@ -1,7 +1,7 @@
 """Type stubs of the statesync Python package: the contract of the Python API (DESIGN §9).
 
 JSON data is native Python: dict, list, str, int, float, bool, None. Anything else (including a
-non-str dict key, NaN or an infinity, an int outside -2**63..2**64-1, or nesting deeper than
+non-str dict key, NaN or an infinity, an int beyond ±(2**53 - 1), or nesting deeper than
 MAX_DATA_DEPTH) raises InvalidInputError; tuples are accepted as lists. Arguments of the wrong
 Python type elsewhere (a non-callable strategy, a non-transport) raise TypeError.
 """
@@ -43,6 +43,8 @@ __all__ = [
     "NotFoundError",
     "OperationKind",
     "ReconciliationResult",
+    "RejectedState",
+    "Rejection",
     "Resolution",
     "Resolver",
     "ResolverError",
@@ -70,6 +72,7 @@ __all__ = [
     "compress",
     "decode_change_set",
     "decode_operations",
+    "decode_page",
     "decode_snapshot",
     "decode_state",
     "decompress",
@@ -170,6 +173,17 @@ class ApplyResult:
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
+class RejectedState:
+    """A state the receiving replica refused (a ReconciliationResult lists them)."""
+
+    id: str
+    code: str  # the error code, e.g. "INVALID_STATE"
+    message: str
+    def __new__(cls, id: str, code: str, message: str) -> RejectedState: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
 class ReconciliationResult:
     created: int
     updated: int
@@ -177,8 +191,22 @@ class ReconciliationResult:
     ignored: int
     conflicts: int
     resolved: int
-    def to_dict(self) -> dict[str, int]: ...
+    rejected: int  # states refused alone; the rest of the batch applied
+    rejections: list[RejectedState]  # the refused states, with the reason for each
+    def to_dict(self) -> dict[str, int]: ...  # the counts, "rejected" included
     def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Rejection:
+    """A refused state recorded durably until a later version of it goes through
+    (SyncManager.rejections()): a peer's version refused here, or one of ours a peer refused."""
+
+    state_id: str
+    code: str  # the error code, e.g. "INVALID_STATE"
+    message: str  # naming the peer involved
+    rejected_at: int  # local wall-clock milliseconds
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
 
 @final
 class SyncReport:
@@ -214,6 +242,7 @@ class Capabilities:
     binary: bool
     zstd: bool
     max_batch: int | None
+    max_body_bytes: int | None  # largest request body the peer accepts; pushed pages are cut to fit
     def __new__(
         cls,
         node_id: str,
@@ -223,6 +252,7 @@ class Capabilities:
         binary: bool = False,
         zstd: bool = False,
         max_batch: int | None = None,
+        max_body_bytes: int | None = None,
     ) -> Capabilities: ...
 
 # ---- strategies, resolutions, status, events --------------------------------------------------
@@ -266,6 +296,7 @@ class SyncEvent:
         "stateDeleted",
         "conflictDetected",
         "conflictResolved",
+        "stateRejected",
         "syncStarted",
         "syncCompleted",
         "syncFailed",
@@ -274,9 +305,10 @@ class SyncEvent:
     state: SyncState | None  # state events
     conflict: SyncConflict | None  # conflictDetected
     conflict_id: str | None  # conflictResolved
-    state_id: str | None  # conflictResolved
+    state_id: str | None  # conflictResolved, stateRejected
+    code: str | None  # stateRejected: the error code
     peer: str | None  # sync events
-    message: str | None  # syncFailed
+    message: str | None  # syncFailed, stateRejected
     previous: Status | None  # statusChanged
     current: Status | None  # statusChanged
 
@@ -300,7 +332,9 @@ class Transport(Protocol):
     worker thread; raising an exception fails the round (TransportError unless it is a SyncError)."""
     def capabilities(self) -> Capabilities: ...
     def pull(self, cursor: str | None, collections: list[str], limit: int | None) -> ChangeSet: ...
-    def push(self, changes: ChangeSet) -> ReconciliationResult | Mapping[str, int]: ...
+    # A mapping: counts ("created", ..., "rejected") and optional "rejections", a list of
+    # RejectedState or of mappings with "id", "code", "message" (they become rejections()).
+    def push(self, changes: ChangeSet) -> ReconciliationResult | Mapping[str, object]: ...
 
 @final
 class HttpTransport:
@@ -328,6 +362,8 @@ class SyncManager:
         collection_strategies: Mapping[str, Strategy] | None = None,
         clock: ManualClock | None = None,
         check_resolver: bool = False,
+        max_clock_skew: float = 3600.0,  # seconds a received timestamp may be ahead of the clock
+        max_state_bytes: int = 1048576,  # largest canonical JSON of a state's data
     ) -> SyncManager: ...
     @property
     def node_id(self) -> str: ...
@@ -340,6 +376,7 @@ class SyncManager:
     def acknowledge(self, op_ids: Iterable[str]) -> int: ...
     def apply_remote_state(self, state: SyncState) -> ApplyResult: ...
     def reconcile(self, states: Iterable[SyncState]) -> ReconciliationResult: ...
+    def rejections(self) -> list[Rejection]: ...  # refused states, oldest first
     def conflicts(self) -> list[SyncConflict]: ...
     def resolve_conflict(self, conflict_id: str, resolution: Resolution) -> SyncState: ...
     def set_strategy(self, strategy: Strategy) -> None: ...
@@ -389,6 +426,7 @@ WireMessage: TypeAlias = SyncState | ChangeSet | Snapshot | list[SyncOperation]
 def encode(value: WireMessage, encoding: WireEncoding = "json") -> bytes: ...
 def decode_state(data: bytes, encoding: WireEncoding = "json") -> SyncState: ...
 def decode_change_set(data: bytes, encoding: WireEncoding = "json") -> ChangeSet: ...
+def decode_page(data: bytes, encoding: WireEncoding = "json") -> ChangeSet: ...  # states checked when applied
 def decode_snapshot(data: bytes, encoding: WireEncoding = "json") -> Snapshot: ...
 def decode_operations(data: bytes, encoding: WireEncoding = "json") -> list[SyncOperation]: ...
 def compress(data: bytes) -> bytes: ...

@@ -61,6 +61,12 @@ from statesync import (
     ReconciliationResult as ReconciliationResult,
 )
 from statesync import (
+    RejectedState as RejectedState,
+)
+from statesync import (
+    Rejection as Rejection,
+)
+from statesync import (
     Resolution as Resolution,
 )
 from statesync import (
@@ -124,6 +130,9 @@ from statesync import (
     decode_operations as decode_operations,
 )
 from statesync import (
+    decode_page as decode_page,
+)
+from statesync import (
     decode_snapshot as decode_snapshot,
 )
 from statesync import (
@@ -169,6 +178,8 @@ __all__ = [
     "SyncConflict",
     "ApplyResult",
     "ReconciliationResult",
+    "RejectedState",
+    "Rejection",
     "SyncReport",
     "ChangeSet",
     "Snapshot",
@@ -184,6 +195,7 @@ __all__ = [
     "encode",
     "decode_state",
     "decode_change_set",
+    "decode_page",
     "decode_snapshot",
     "decode_operations",
     "compress",

@@ -46,7 +46,7 @@ ERRORS = [
     (statesync.ClosedError, "CLOSED"),
 ]
 
-ZERO_COUNTS = {"created": 0, "updated": 0, "unchanged": 0, "ignored": 0, "conflicts": 0, "resolved": 0}
+ZERO_COUNTS = {"created": 0, "updated": 0, "unchanged": 0, "ignored": 0, "conflicts": 0, "resolved": 0, "rejected": 0}
 
 
 def strict_eq(a: Any, b: Any) -> bool:
@@ -202,9 +202,17 @@ def test_values_are_immutable_comparable_hashable_printable(managers: Callable[.
 def test_capabilities_changeset_resolution_constructors(managers: Callable[..., statesync.SyncManager]) -> None:
     caps = statesync.Capabilities("peer")
     assert caps.node_id == "peer" and caps.protocol == statesync.PROTOCOL_VERSION
-    assert (caps.scoped_sync, caps.binary, caps.zstd, caps.max_batch) == (False, False, False, None)
-    caps = statesync.Capabilities("peer", scoped_sync=True, binary=True, zstd=True, max_batch=10)
-    assert (caps.scoped_sync, caps.binary, caps.zstd, caps.max_batch) == (True, True, True, 10)
+    assert (caps.scoped_sync, caps.binary, caps.zstd, caps.max_batch, caps.max_body_bytes) == (
+        False,
+        False,
+        False,
+        None,
+        None,
+    )
+    caps = statesync.Capabilities("peer", scoped_sync=True, binary=True, zstd=True, max_batch=10, max_body_bytes=4096)
+    assert (caps.scoped_sync, caps.binary, caps.zstd) == (True, True, True)
+    assert (caps.max_batch, caps.max_body_bytes) == (10, 4096)
+    assert "max_body_bytes=4096" in repr(caps)
     m = managers("A")
     s = m.create_state(1, id="s")
     page = statesync.ChangeSet([s], "7", True)
@@ -252,6 +260,10 @@ def test_operation_and_result_types(managers: Callable[..., statesync.SyncManage
         0,
         0,
         0,
+    )
+    assert counts.rejected == 0 and counts.rejections == []
+    assert repr(counts) == (
+        "ReconciliationResult(created=0, updated=0, unchanged=1, ignored=0, conflicts=0, resolved=0)"
     )
     assert b.reconcile(s for s in [tomb]).unchanged == 1  # any iterable of states
     report = a.sync_with(b)
@@ -873,8 +885,10 @@ def test_sync_manager_refuses_pickling(managers: Callable[..., statesync.SyncMan
 
 
 def test_five_megabyte_string(managers: Callable[..., statesync.SyncManager]) -> None:
-    a, b = managers("A"), managers("B")
     big = ("0123456789abcdef" * (5 * 1024 * 1024 // 16)) + "ü👋"
+    with pytest.raises(statesync.InvalidInputError, match="max_state_bytes"):
+        managers("default").create_state({"blob": big}, id="big")  # above the default 1 MiB
+    a, b = managers("A", max_state_bytes=8 << 20), managers("B", max_state_bytes=8 << 20)
     s = a.create_state({"blob": big}, id="big")
     assert a.get_state("big").data["blob"] == big
     assert a.sync_with(b).pushed.created == 1
@@ -1011,10 +1025,9 @@ FIDELITY_DATA = {
     "tiny": 5e-324,
     "huge": 1.7976931348623157e308,
     "big_float": 1e300,
-    "i64_max": 2**63 - 1,
-    "i64_min": -(2**63),
-    "u64_max": 2**64 - 1,
-    "beyond_2_53": 2**53 + 1,
+    "max_safe": 2**53 - 1,
+    "min_safe": -(2**53 - 1),
+    "beyond_2_53_as_float": float(2**53 + 2),
     "true": True,
     "false": False,
     "none": None,
@@ -1055,7 +1068,7 @@ def test_json_value_fidelity(managers: Callable[..., statesync.SyncManager], tmp
 
 @pytest.mark.parametrize(
     "value",
-    [None, True, False, 0, -1, 42, 4.5, 1e-7, "", "text", [], {}, [None], {"a": None}, 2**64 - 1, -(2**63)],
+    [None, True, False, 0, -1, 42, 4.5, 1e-7, "", "text", [], {}, [None], {"a": None}, 2**53 - 1, -(2**53 - 1)],
     ids=repr,
 )
 def test_top_level_values_round_trip(managers: Callable[..., statesync.SyncManager], value: Any) -> None:
@@ -1078,6 +1091,10 @@ def test_top_level_values_round_trip(managers: Callable[..., statesync.SyncManag
         b"bytes",
         2**64,
         -(2**63) - 1,
+        2**53,
+        -(2**53),
+        2**63 - 1,
+        2**64 - 1,
         [1, {"deep": [float("inf")]}],
         {"k": object()},
     ],
@@ -1092,6 +1109,10 @@ def test_top_level_values_round_trip(managers: Callable[..., statesync.SyncManag
         "bytes",
         "2**64",
         "below-i64",
+        "2**53",
+        "-2**53",
+        "i64-max",
+        "u64-max",
         "nested-inf",
         "nested-object",
     ],
@@ -1434,6 +1455,242 @@ def test_keyword_arguments_of_the_contract(managers: Callable[..., statesync.Syn
     assert c.import_state(snapshot.to_json().encode("utf-8"), replace=True).created == 2
     assert c.export_state().pending == snapshot.pending
     assert c.import_state(snapshot=snapshot).unchanged == 2
+
+
+# ---- refused states: limits, rejections, the stateRejected event ---------------------------------------
+
+
+def test_limits_are_accepted_as_int_or_float(managers: Callable[..., statesync.SyncManager]) -> None:
+    for skew in (0, 0.5, 3600, 7200.0):
+        managers(max_clock_skew=skew)
+    for size in (1, 10, 1 << 30):
+        managers(max_state_bytes=size)
+    managers(max_clock_skew=60, max_state_bytes=4096)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_clock_skew": -1},
+        {"max_clock_skew": -0.5},
+        {"max_clock_skew": float("nan")},
+        {"max_clock_skew": float("inf")},
+        {"max_clock_skew": True},
+        {"max_clock_skew": "60"},
+        {"max_clock_skew": None},
+        {"max_clock_skew": 10**400},
+        {"max_state_bytes": 0},
+        {"max_state_bytes": -1},
+        {"max_state_bytes": 1.5},
+        {"max_state_bytes": 1024.0},
+        {"max_state_bytes": True},
+        {"max_state_bytes": "1024"},
+        {"max_state_bytes": None},
+        {"max_state_bytes": 2**64},
+    ],
+    ids=repr,
+)
+def test_bad_limits_are_invalid_input(tmp_dir: Path, kwargs: dict[str, Any]) -> None:
+    path = tmp_dir / "never.db"
+    with pytest.raises(statesync.InvalidInputError) as raised:
+        statesync.SyncManager("A", str(path), **kwargs)
+    assert raised.value.code == "INVALID_INPUT" and next(iter(kwargs)) in raised.value.message
+    assert not path.exists()  # refused before anything was opened
+
+
+def test_max_state_bytes_bounds_local_writes_and_remote_states(managers: Callable[..., statesync.SyncManager]) -> None:
+    a = managers("A", max_state_bytes=10)
+    a.create_state({"k": 12}, id="small")  # {"k":12} is 8 bytes of canonical JSON
+    before = a.export_state()
+    with pytest.raises(statesync.InvalidInputError, match="max_state_bytes"):
+        a.create_state({"k": "longer than ten"}, id="big")
+    with pytest.raises(statesync.InvalidInputError, match="max_state_bytes"):
+        a.update_state("small", {"k": "longer than ten"})
+    assert a.export_state() == before
+    remote = managers("B").create_state({"k": "longer than ten"}, id="big")
+    with pytest.raises(statesync.InvalidStateError, match="bytes"):
+        a.apply_remote_state(remote)
+    result = a.reconcile([remote])
+    assert (result.created, result.rejected) == (0, 1)
+    assert [(r.id, r.code) for r in result.rejections] == [("big", "INVALID_STATE")]
+    assert a.export_state() == before
+
+
+def test_max_clock_skew_refuses_states_from_the_future(managers: Callable[..., statesync.SyncManager]) -> None:
+    a = managers("A", clock=statesync.ManualClock(10_000), max_clock_skew=1.5)
+    b = managers("B", clock=statesync.ManualClock(11_500))
+    c = managers("C", clock=statesync.ManualClock(11_501))
+    assert a.apply_remote_state(b.create_state(1, id="at-the-limit")).outcome == "created"
+    with pytest.raises(statesync.InvalidStateError, match="ahead"):
+        a.apply_remote_state(c.create_state(2, id="beyond"))
+    assert managers("D", clock=statesync.ManualClock(10_000)).apply_remote_state(c.get_state("beyond")).outcome == (
+        "created"  # the default skew is an hour
+    )
+
+
+def test_reconcile_refuses_one_state_alone(managers: Callable[..., statesync.SyncManager]) -> None:
+    a, b = managers("A"), managers("B")
+    s1 = a.create_state({"v": 1}, id="s1", collection="c1")
+    s2 = a.create_state({"v": 2}, id="s2")
+    b.create_state({"v": 3}, id="s1", collection="c2")
+    result = b.reconcile([s1, s2])
+    assert (result.created, result.rejected) == (1, 1)
+    assert result.to_dict() == dict(ZERO_COUNTS, created=1, rejected=1)
+    [refused] = result.rejections
+    assert isinstance(refused, statesync.RejectedState)
+    assert (refused.id, refused.code) == ("s1", "INVALID_STATE") and "collection" in refused.message
+    assert refused == statesync.RejectedState("s1", "INVALID_STATE", refused.message)
+    assert refused != statesync.RejectedState("s1", "INVALID_STATE", "another reason")
+    assert hash(refused) == hash(statesync.RejectedState("s1", "INVALID_STATE", refused.message))
+    assert repr(refused).startswith("RejectedState(id='s1', code='INVALID_STATE', message=")
+    assert repr(result) == (
+        "ReconciliationResult(created=1, updated=0, unchanged=0, ignored=0, conflicts=0, resolved=0, "
+        "rejected=1, rejections=['s1'])"
+    )
+    with pytest.raises(AttributeError):
+        refused.id = "other"  # type: ignore[misc]
+    assert b.get_state("s1").collection == "c2" and b.get_state("s2") == s2
+    assert b.rejections() == []  # reconcile reports; only sync rounds record
+    for value in (refused, result):
+        assert pickle.loads(pickle.dumps(value)) == value
+
+
+def test_a_pull_records_a_refused_state_and_announces_it(tmp_dir: Path, wait: Any) -> None:
+    clock = statesync.ManualClock(5_000)
+    path = str(tmp_dir / "b.db")
+    with statesync.SyncManager("A", clock=clock) as a:
+        a.create_state({"v": 1}, id="s1", collection="c1")
+        a.create_state({"v": 2}, id="s2")
+        with statesync.SyncManager("B", path, clock=clock) as b:
+            b.create_state({"v": 3}, id="s1", collection="c2")
+            events: list[statesync.SyncEvent] = []
+            b.subscribe(events.append)
+            report = b.sync_with(a)
+            assert (report.pulled.created, report.pulled.rejected) == (1, 1)
+            assert [(r.id, r.code) for r in report.pulled.rejections] == [("s1", "INVALID_STATE")]
+            assert wait(lambda: "stateRejected" in [e.name for e in events])
+            event = events[[e.name for e in events].index("stateRejected")]
+            assert (event.state_id, event.code) == ("s1", "INVALID_STATE")
+            assert event.message is not None and '"A"' in event.message  # names the peer
+            assert event.state is None and event.conflict is None and event.peer is None
+            assert repr(event).startswith("SyncEvent(name='stateRejected', state_id='s1', code='INVALID_STATE'")
+            [rejection] = b.rejections()
+            assert isinstance(rejection, statesync.Rejection)
+            assert (rejection.state_id, rejection.code, rejection.message) == ("s1", "INVALID_STATE", event.message)
+            assert rejection.rejected_at == 5_000
+            assert repr(rejection).startswith("Rejection(state_id='s1', code='INVALID_STATE', message=")
+            assert pickle.loads(pickle.dumps(rejection)) == rejection
+            assert hash(rejection) == hash(b.rejections()[0])
+            assert b.sync_with(a).pulled.rejected == 0  # the same version is not pulled again
+        with statesync.SyncManager("B", path, clock=clock) as b:
+            assert b.rejections() == [rejection]  # durable
+
+
+class RefusingTransport(PeerTransport):
+    """A peer that refuses every state whose id starts with "bad", answering as `answer` says."""
+
+    def __init__(self, other: statesync.SyncManager, answer: str) -> None:
+        super().__init__(other)
+        self.answer = answer
+
+    def push(self, changes: statesync.ChangeSet) -> Any:
+        good = [s for s in changes.states if not s.id.startswith("bad")]
+        result = self.other.reconcile(good)
+        refused = [statesync.RejectedState(s.id, "INVALID_STATE", "refused by the test") for s in changes.states]
+        refused = [r for r in refused if r.id.startswith("bad")]
+        if self.answer == "objects":
+            return dict(result.to_dict(), rejections=refused)
+        if self.answer == "mappings":
+            listed = [{"id": r.id, "code": r.code, "message": r.message} for r in refused]
+            return {**result.to_dict(), "rejections": listed}
+        return {"created": result.created, "rejections": [{"id": r.id, "code": r.code} for r in refused]}
+
+
+@pytest.mark.parametrize("answer", ["objects", "mappings", "no-count-no-message"])
+def test_a_push_answer_with_rejections_records_them(
+    managers: Callable[..., statesync.SyncManager], wait: Any, answer: str
+) -> None:
+    a, b = managers("A", clock=statesync.ManualClock(7_000)), managers("B")
+    a.create_state(1, id="good")
+    a.create_state(2, id="bad-1")
+    a.create_state(3, id="bad-2")
+    events: list[statesync.SyncEvent] = []
+    a.subscribe(events.append)
+    report = a.sync(RefusingTransport(b, answer))
+    assert (report.pushed.created, report.pushed.rejected) == (1, 2)
+    assert [r.id for r in report.pushed.rejections] == ["bad-1", "bad-2"]
+    message = "" if answer == "no-count-no-message" else "refused by the test"
+    assert [(r.state_id, r.code, r.rejected_at) for r in a.rejections()] == [
+        ("bad-1", "INVALID_STATE", 7_000),
+        ("bad-2", "INVALID_STATE", 7_000),
+    ]
+    assert all(r.message.endswith(message) and '"B"' in r.message for r in a.rejections())
+    assert a.pending_operations() == []  # the refused versions are not pushed again
+    assert wait(lambda: [e.state_id for e in events if e.name == "stateRejected"] == ["bad-1", "bad-2"])
+    assert [s.id for s in b.list_states()] == ["good"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"created": 1, "rejections": [{"code": "INVALID_STATE"}]},
+        {"created": 1, "rejections": [{"id": 1, "code": "INVALID_STATE"}]},
+        {"created": 1, "rejections": 5},
+        {"created": 1, "rejected": -1},
+    ],
+    ids=["no-id", "int-id", "not-a-list", "negative-count"],
+)
+def test_a_malformed_push_answer_is_a_transport_error(
+    managers: Callable[..., statesync.SyncManager], answer: dict[str, Any]
+) -> None:
+    class Answering(PeerTransport):
+        def push(self, changes: statesync.ChangeSet) -> Any:
+            return answer
+
+    a = managers("A")
+    a.create_state(1, id="s")
+    with pytest.raises(statesync.TransportError, match="push"):
+        a.sync(Answering(managers("B")))
+    assert a.rejections() == [] and len(a.pending_operations()) == 1
+
+
+def test_pushed_pages_are_cut_to_the_peers_max_body_bytes(managers: Callable[..., statesync.SyncManager]) -> None:
+    class Small(PeerTransport):
+        def capabilities(self) -> statesync.Capabilities:
+            return statesync.Capabilities(node_id=self.other.node_id, scoped_sync=True, max_body_bytes=600)
+
+    a, b, c = managers("A"), managers("B"), managers("C")
+    for i in range(6):
+        a.create_state({"text": "x" * 100}, id=f"s{i}")
+    unlimited, small = PeerTransport(c), Small(b)
+    assert a.sync(unlimited).pushed.created == 6
+    assert [len(call[1]) for call in unlimited.calls if call[0] == "push"] == [6]
+    assert a.sync(small).pushed.created == 6
+    pushes = [call[1] for call in small.calls if call[0] == "push"]
+    assert len(pushes) > 1 and sorted(sum(pushes, [])) == [f"s{i}" for i in range(6)]
+
+
+def test_decode_page_leaves_invalid_states_to_be_refused_alone(managers: Callable[..., statesync.SyncManager]) -> None:
+    a = managers("A")
+    a.create_state({"v": 1}, id="ok")
+    a.create_state({"v": 2}, id="tampered")
+    message = json.loads(statesync.encode(a.changes_since(), "json"))
+    for state in message["states"]:
+        if state["id"] == "tampered":
+            state["data"] = {"v": 3}  # the hash no longer matches
+    text = json.dumps(message).encode()
+    with pytest.raises(statesync.InvalidStateError):
+        statesync.decode_change_set(text)
+    page = statesync.decode_page(text)
+    assert [s.id for s in page.states] == ["ok", "tampered"]
+    b = managers("B")
+    result = b.apply_changes("A", page)
+    assert (result.created, result.rejected) == (1, 1)
+    assert [(r.state_id, r.code) for r in b.rejections()] == [("tampered", "INVALID_STATE")]
+    with pytest.raises(statesync.CorruptError):
+        statesync.decode_page(b"{not json")
+    binary = statesync.encode(a.changes_since(), "binary")
+    assert statesync.decode_page(binary, "binary") == statesync.decode_change_set(binary, "binary")
 
 
 # ---- the built-in HTTP transport against the Rust hub ---------------------------------------------------

@@ -33,6 +33,7 @@ EXPECTED_MIN_CASES = {
     "crud.json": 7,
     "data_shapes.json": 10,
     "feed.json": 11,
+    "hardening.json": 8,
     "lww.json": 8,
     "manual.json": 12,
     "merge_fields.json": 16,
@@ -184,7 +185,7 @@ def enum_name(value: Any) -> Any:
 
 STATE_KEYS = ("id", "collection", "data", "clock", "timestamp", "modified_by", "deleted", "version", "hash")
 OP_KEYS = ("op_id", "kind", "state_id", "collection", "data", "clock", "timestamp", "node_id")
-COUNT_KEYS = ("created", "updated", "unchanged", "ignored", "conflicts", "resolved")
+COUNT_KEYS = ("created", "updated", "unchanged", "ignored", "conflicts", "resolved", "rejected")
 
 
 def match_fields(expected: Any, actual: dict[str, Any], allowed: tuple[str, ...], what: str) -> None:
@@ -215,14 +216,35 @@ def match_state(expected: Any, actual: Any, what: str) -> None:
     match_fields(m, state_dict(actual, what), STATE_KEYS, what)
 
 
+def match_list(expected: Any, actual: list[dict[str, Any]], allowed: tuple[str, ...], what: str) -> None:
+    """Matches an expected array element by element (exactly as long) against dicts, comparing
+    the keys each expected element gives (of `allowed`)."""
+    if not isinstance(expected, list):
+        fail(f"{what} must be an array")
+    if len(expected) != len(actual):
+        fail(f"{what}: {len(actual)} items {short(actual)}, expected {len(expected)}")
+    for i, (want, got) in enumerate(zip(expected, actual)):
+        match_fields(want, got, allowed, f"{what}[{i}]")
+
+
 def match_counts(expected: Any, actual: dict[str, Any], what: str) -> None:
-    match_fields(expected, actual, COUNT_KEYS, what)
+    counts = dict(obj(expected, what))
+    if "rejections" in counts:
+        match_list(counts.pop("rejections"), actual.get("rejections", []), ("id", "code"), f"{what}.rejections")
+    match_fields(counts, actual, COUNT_KEYS, what)
 
 
 def counts_of(result: Any, what: str) -> dict[str, Any]:
+    """The counts of a result and, as `rejections`, its refused states as dicts."""
     if not isinstance(result, statesync.ReconciliationResult):
         fail(f"{what}: expected a ReconciliationResult, got {result!r}")
-    return result.to_dict()
+    counts: dict[str, Any] = dict(result.to_dict())
+    counts["rejections"] = [{"id": r.id, "code": r.code, "message": r.message} for r in result.rejections]
+    return counts
+
+
+def rejection_dict(r: Any) -> dict[str, Any]:
+    return {"state_id": r.state_id, "code": r.code, "message": r.message, "rejected_at": r.rejected_at}
 
 
 def op_dict(op: Any) -> dict[str, Any]:
@@ -311,7 +333,15 @@ def parse_strategy(value: Any) -> Any:
 
 # ---- replicas --------------------------------------------------------------------------------------
 
-REPLICA_KEYS = ("node_id", "strategy", "collection_strategies", "clock", "check_resolver")
+REPLICA_KEYS = (
+    "node_id",
+    "strategy",
+    "collection_strategies",
+    "clock",
+    "check_resolver",
+    "max_state_bytes",
+    "max_clock_skew_ms",
+)
 
 
 def open_manager(spec: dict[str, Any], node_id: str, path: str | None, clock: Any) -> Any:
@@ -325,6 +355,16 @@ def open_manager(spec: dict[str, Any], node_id: str, path: str | None, clock: An
     if not isinstance(check, bool):
         fail("check_resolver must be a boolean")
     kwargs["check_resolver"] = check
+    if "max_state_bytes" in spec:
+        size = spec["max_state_bytes"]
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            fail("max_state_bytes must be a positive integer")
+        kwargs["max_state_bytes"] = size
+    if "max_clock_skew_ms" in spec:
+        skew = spec["max_clock_skew_ms"]
+        if not isinstance(skew, int) or isinstance(skew, bool) or skew < 0:
+            fail("max_clock_skew_ms must be a non-negative integer")
+        kwargs["max_clock_skew"] = skew / 1000  # the binding takes seconds
     try:
         return statesync.SyncManager(node_id, path=path, **kwargs)
     except statesync.SyncError as e:
@@ -336,6 +376,7 @@ class View:
     states: list[Any]
     pending: list[Any]
     conflicts: list[Any]
+    rejections: list[Any]
     status: str
 
 
@@ -348,18 +389,21 @@ class Replica:
     manager: Any
     #: The export taken right before a `close` step.
     closed: Any = None
+    #: The rejections held right before a `close` step.
+    closed_rejections: Any = None
 
     def view(self) -> View:
         status = enum_name(self.manager.status())
         if self.closed is not None:
             s = self.closed
-            return View(list(s.states), list(s.pending), list(s.conflicts), status)
+            return View(list(s.states), list(s.pending), list(s.conflicts), list(self.closed_rejections or []), status)
         m = self.manager
         try:
             view = View(
                 list(m.list_states(None, include_deleted=True)),
                 list(m.pending_operations()),
                 list(m.conflicts()),
+                list(m.rejections()),
                 status,
             )
             export = m.export_state()
@@ -386,7 +430,7 @@ class Replica:
 
 def check_replica(view: View, expected: Any, require_all: bool, skip_status: bool, what: str) -> None:
     expected = obj(expected, what)
-    allow(expected, ("states", "pending", "conflicts", "status"), what)
+    allow(expected, ("states", "pending", "conflicts", "rejections", "status"), what)
     if require_all:
         for key in ("states", "pending", "conflicts"):
             if key not in expected:
@@ -417,6 +461,9 @@ def check_replica(view: View, expected: Any, require_all: bool, skip_status: boo
             fail(f"{what}: conflicts on {ids}, expected {len(conflicts)} conflicts")
         for i, (want_c, c) in enumerate(zip(conflicts, view.conflicts)):
             match_conflict(want_c, c, f"{what}.conflicts[{i}]")
+    if "rejections" in expected:
+        actual = [rejection_dict(r) for r in view.rejections]
+        match_list(expected["rejections"], actual, ("state_id", "code"), f"{what}.rejections")
     if "status" in expected:
         status = expected["status"]
         skip = skip_status and status == "closed"
@@ -763,9 +810,14 @@ class Run:
                 )
             if op == "close":
                 last = replica.content()
+                try:
+                    rejections = m.rejections()
+                except statesync.SyncError:
+                    rejections = []
                 m.close()
                 if replica.closed is None:
                     replica.closed = last[1] if last[0] == "ok" else None
+                    replica.closed_rejections = rejections
                 return Ok(None)
         except statesync.SyncError as e:
             return Err(e)
@@ -838,9 +890,11 @@ class Run:
         for key, replica in self.replicas.items():
             if replica.closed is not None:
                 before, replica.closed = replica.closed, None
+                rejections_before, replica.closed_rejections = replica.closed_rejections or [], None
             else:
                 try:
                     before = replica.manager.export_state()
+                    rejections_before = replica.manager.rejections()
                     replica.manager.close()
                 except statesync.SyncError as e:
                     fail(f"closing {key!r}: {describe(e)}")
@@ -853,6 +907,12 @@ class Run:
                 fail(f"exporting reopened {key!r}: {describe(e)}")
             if after != before:
                 fail(f"replica {key!r} reopened from its SQLite file differs from what it held")
+            try:
+                rejections_after = manager.rejections()
+            except statesync.SyncError as e:
+                fail(f"listing the rejections of reopened {key!r}: {describe(e)}")
+            if rejections_after != rejections_before:
+                fail(f"replica {key!r} reopened from its SQLite file lost or changed its rejections")
 
 
 CASE_KEYS = ("name", "description", "replicas", "steps", "expect")

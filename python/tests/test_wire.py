@@ -197,11 +197,12 @@ def check_operation(op: Any, ref: dict[str, Any]) -> None:
 
 
 def test_unicode_state_keeps_extreme_numbers() -> None:
-    """i64::MIN, u64::MAX, -0.0, 3.0 and the largest double survive decoding into Python."""
+    """±(2^53 - 1) (the largest integers data may hold), -0.0, 3.0 and the largest double survive
+    decoding into Python."""
     state = statesync.decode_state(read("state_unicode.bin"), "binary")
     data = state.data
-    assert data["max_u64"] == 2**64 - 1 and type(data["max_u64"]) is int
-    assert data["min_i64"] == -(2**63) and type(data["min_i64"]) is int
+    assert data["max_safe"] == 2**53 - 1 and type(data["max_safe"]) is int
+    assert data["min_safe"] == -(2**53 - 1) and type(data["min_safe"]) is int
     assert data["negative"] == -42 and type(data["negative"]) is int
     floats = data["floats"]
     assert all(type(f) is float for f in floats)
