@@ -104,19 +104,27 @@ impl Hlc {
         Some((next.millis, next.counter))
     }
 
-    /// Advances past a timestamp received from another replica; `None` when that would exhaust
-    /// the clock (unchanged then).
-    pub fn observe(&mut self, remote: &Timestamp, wall: u64) -> Option<()> {
+    /// The reading right after `(millis, counter)`, as `bump` makes it; `None` past the bound.
+    pub fn successor((millis, counter): (u64, u32)) -> Option<(u64, u32)> {
+        let mut next = Hlc { millis, counter };
+        next.bump()?;
+        next.check()?;
+        Some((next.millis, next.counter))
+    }
+
+    /// Advances past a reading `(millis, counter)` received from another replica; `None` when
+    /// that would exhaust the clock (unchanged then).
+    pub fn observe(&mut self, (remote_millis, remote_counter): (u64, u32), wall: u64) -> Option<()> {
         let mut next = *self;
-        let top = wall.max(next.millis).max(remote.millis);
-        if top == next.millis && top == remote.millis {
-            next.counter = next.counter.max(remote.counter);
+        let top = wall.max(next.millis).max(remote_millis);
+        if top == next.millis && top == remote_millis {
+            next.counter = next.counter.max(remote_counter);
             next.bump()?;
         } else if top == next.millis {
             next.bump()?;
-        } else if top == remote.millis {
+        } else if top == remote_millis {
             next.millis = top;
-            next.counter = remote.counter;
+            next.counter = remote_counter;
             next.bump()?;
         } else {
             next.millis = top;
@@ -161,11 +169,11 @@ mod tests {
     fn observe_moves_past_remote_readings() {
         let mut h = Hlc::default();
         h.tick(100).unwrap();
-        h.observe(&Timestamp { millis: 500, counter: 7, node: "b".into() }, 120).unwrap();
+        h.observe((500, 7), 120).unwrap();
         assert_eq!((h.millis, h.counter), (500, 8));
-        h.observe(&Timestamp { millis: 10, counter: 0, node: "b".into() }, 600).unwrap();
+        h.observe((10, 0), 600).unwrap();
         assert_eq!((h.millis, h.counter), (600, 0));
-        h.observe(&Timestamp { millis: 600, counter: 3, node: "b".into() }, 600).unwrap();
+        h.observe((600, 3), 600).unwrap();
         assert_eq!((h.millis, h.counter), (600, 4));
     }
 
@@ -177,12 +185,12 @@ mod tests {
         assert_eq!(h.tick(max), None, "the next reading would be 2^53 ms");
         assert_eq!(h, Hlc { millis: max, counter: u32::MAX });
         let mut h = Hlc::default();
-        let edge = Timestamp { millis: max, counter: u32::MAX, node: "b".into() };
-        assert_eq!(h.observe(&edge, 0), None);
+        assert_eq!(h.observe((max, u32::MAX), 0), None);
         assert_eq!(h, Hlc::default());
-        let far = Timestamp { millis: u64::MAX, counter: 0, node: "b".into() };
-        assert_eq!(h.observe(&far, 0), None);
+        assert_eq!(h.observe((u64::MAX, 0), 0), None);
         assert_eq!(h.tick(u64::MAX), None);
+        assert_eq!(Hlc::successor((7, u32::MAX)), Some((8, 0)));
+        assert_eq!(Hlc::successor((max, u32::MAX)), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::replica::{ChangeBatch, PendingOp, Replica, Stored, StoredConflict};
 use crate::settle::{field_tree, settle, Settlement};
 use crate::state::MAX_COUNTER;
 use crate::state::{validate_collection, validate_data, validate_id, SyncState, DEFAULT_COLLECTION};
-use crate::timestamp::{Timestamp, WallClock};
+use crate::timestamp::{Hlc, Timestamp, WallClock};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -309,9 +309,19 @@ impl<'a> Txn<'a> {
             )));
         }
         let now = self.now();
-        let (millis, logical) = self.batch.meta.hlc.tick(now).ok_or_else(|| {
+        let exhausted = || {
             SyncError::InvalidState("the hybrid clock cannot advance past 2^53 - 1 ms: no write can be stamped".into())
-        })?;
+        };
+        let mut stamp = self.batch.meta.hlc.tick(now).ok_or_else(exhausted)?;
+        if let Some(b) = &base {
+            // A write is stamped after what it supersedes, also when that is ahead of this
+            // replica's clock (a peer's, within the skew, beyond what `observe` adopts).
+            let superseded = (b.timestamp.millis, b.timestamp.counter);
+            if stamp <= superseded {
+                stamp = Hlc::successor(superseded).ok_or_else(exhausted)?;
+            }
+        }
+        let (millis, logical) = stamp;
         self.batch.meta.counter = counter;
         let timestamp = Timestamp { millis, counter: logical, node: node.clone() };
         let mut clock = base_clock;
@@ -438,17 +448,32 @@ impl<'a> Txn<'a> {
 
     // ---- remote states -----------------------------------------------------------------------
 
-    /// Moves the replica's clocks past what a remote state has seen. A clock entry of this
-    /// node's beyond `MAX_ADOPTED_COUNTER` was forged and is not adopted (see there). `None`
-    /// when the hybrid clock cannot advance that far (nothing moved then).
+    /// Moves the replica's clocks past what a remote state has seen. The hybrid clock goes no
+    /// further than half the maximum clock skew ahead of the wall clock: a peer that stamps its
+    /// states at the edge of the skew cannot drag this replica's writes past what its other
+    /// peers accept (a write over such a state is stamped after it anyway, see `write_local`).
+    /// A clock entry of this node's beyond `MAX_ADOPTED_COUNTER` was forged and is not adopted
+    /// (see there). `None` when the hybrid clock cannot advance that far (nothing moved then).
     fn observe(&mut self, remote: &SyncState) -> Option<()> {
+        self.observe_time(&remote.timestamp)?;
+        self.adopt_counter(&remote.clock);
+        Some(())
+    }
+
+    /// The hybrid-clock half of `observe`.
+    fn observe_time(&mut self, timestamp: &Timestamp) -> Option<()> {
         let now = self.now();
-        self.batch.meta.hlc.observe(&remote.timestamp, now)?;
-        let own = remote.clock.get(&self.batch.meta.node_id);
+        let cap = now.saturating_add(self.limits.max_clock_skew_ms / 2);
+        let seen = if timestamp.millis > cap { (cap, 0) } else { (timestamp.millis, timestamp.counter) };
+        self.batch.meta.hlc.observe(seen, now)
+    }
+
+    /// The counter half of `observe`.
+    fn adopt_counter(&mut self, clock: &VectorClock) {
+        let own = clock.get(&self.batch.meta.node_id);
         if own <= MAX_ADOPTED_COUNTER {
             self.batch.meta.counter = self.batch.meta.counter.max(own);
         }
-        Some(())
     }
 
     /// Applies remote states and counts the outcomes. A state that must be refused (invalid,
@@ -515,7 +540,9 @@ impl<'a> Txn<'a> {
                 let local = local.clone();
                 let strategy = self.strategies.for_collection(&local.collection);
                 match settle(&local, &remote, strategy, self.strategies.check_resolver)? {
-                    Settlement::Merged(merged) if !same_version(&local, &merged) => Ok(self.store_merged(*merged)),
+                    Settlement::Merged(merged) if !same_version(&local, &merged) => {
+                        self.store_merged(*merged, strategy)
+                    }
                     _ => Ok(unchanged(ApplyOutcome::Unchanged, &local)),
                 }
             }
@@ -528,7 +555,7 @@ impl<'a> Txn<'a> {
                 let local = local.clone();
                 let strategy = self.strategies.for_collection(&local.collection);
                 match settle(&local, &remote, strategy, self.strategies.check_resolver)? {
-                    Settlement::Merged(merged) => Ok(self.store_merged(*merged)),
+                    Settlement::Merged(merged) => self.store_merged(*merged, strategy),
                     Settlement::Rewrite { data, deleted } => {
                         let state = self.rewrite(local, &remote.clock, remote.version, data, deleted)?;
                         Ok(ApplyResult { outcome: ApplyOutcome::Conflict, state, resolved: true, conflict: None })
@@ -588,11 +615,37 @@ impl<'a> Txn<'a> {
         }
     }
 
-    /// Stores a version an automatic strategy merged from a concurrent pair.
-    fn store_merged(&mut self, merged: SyncState) -> ApplyResult {
+    /// Stores a version an automatic strategy merged from a concurrent pair, once it passes
+    /// the rules a write passes: a merge holds data no side wrote (a custom resolver's, or the
+    /// union of two sides' fields), which must be no larger and no less portable than what a
+    /// write may hold. A custom resolver's bad result is its error (`RESOLVER`); a field merge
+    /// that would grow past `max_state_bytes` refuses the remote version (`INVALID_STATE`).
+    fn store_merged(&mut self, merged: SyncState, strategy: &ConflictStrategy) -> Result<ApplyResult> {
+        if !matches!(strategy, ConflictStrategy::LastWriteWins) {
+            self.check_merged(&merged, strategy)?;
+        }
         let merged = Arc::new(merged);
         self.put(merged.clone());
-        ApplyResult { outcome: ApplyOutcome::Conflict, state: merged, resolved: true, conflict: None }
+        Ok(ApplyResult { outcome: ApplyOutcome::Conflict, state: merged, resolved: true, conflict: None })
+    }
+
+    /// The check of `store_merged`; last-write-wins needs none, its data being one side's.
+    fn check_merged(&self, merged: &SyncState, strategy: &ConflictStrategy) -> Result<()> {
+        let (_, bytes) = state_hash_measured(&merged.data, merged.deleted);
+        let broken = validate_data(&merged.data).err().or_else(|| {
+            (bytes > self.limits.max_state_bytes).then(|| {
+                format!("it is {bytes} bytes, more than the {} this replica accepts", self.limits.max_state_bytes)
+            })
+        });
+        if let Some(why) = broken {
+            return Err(match strategy {
+                ConflictStrategy::Custom(_) => {
+                    SyncError::Resolver(format!("the custom resolver's result for state {:?}: {why}", merged.id))
+                }
+                _ => SyncError::InvalidState(format!("merging state {:?} cannot be stored: {why}", merged.id)),
+            });
+        }
+        Ok(())
     }
 
     /// A new local write of `data` over `local`, having seen `other_clock` too.
@@ -710,15 +763,11 @@ impl<'a> Txn<'a> {
             let events: Vec<SyncEvent> = dropped.map(|s| SyncEvent::StateDeleted(s.state.clone())).collect();
             self.events.extend(events);
         }
-        let node = self.batch.meta.node_id.clone();
         for op in pending {
             let now = self.now();
             self.limits.check_timestamp(&op.state_id, op.timestamp.millis, now)?;
-            self.batch.meta.hlc.observe(&op.timestamp, now).ok_or_else(|| exhausted(&op.state_id))?;
-            let own = op.clock.get(&node);
-            if own <= MAX_ADOPTED_COUNTER {
-                self.batch.meta.counter = self.batch.meta.counter.max(own);
-            }
+            self.observe_time(&op.timestamp).ok_or_else(|| exhausted(&op.state_id))?;
+            self.adopt_counter(&op.clock);
             let seq = self.next_seq();
             self.batch.ops_added.push((seq, PendingOp::Imported(op)));
         }

@@ -261,30 +261,36 @@ pub(crate) fn migrate_to(conn: &mut Connection, from: i64, to: i64) -> Result<()
 
 /// The counters row is written only by batches that need it (see `ChangeBatch::meta_row`):
 /// raise the counters to what the stored rows carry, so a replica never reuses a counter value,
-/// a sequence number or a timestamp it has stored.
+/// a sequence number or a timestamp of a write of its own. Timestamps of other nodes' versions
+/// are not adopted here: receiving them moved the hybrid clock only so far (see
+/// `Txn::observe`), and a write over one is stamped after it anyway.
 fn raise_meta_to_rows(replica: &mut Replica) {
     let mut meta = replica.meta.clone();
-    let mut see = |counter: u64, ts: &crate::timestamp::Timestamp, seq: u64| {
-        meta.counter = meta.counter.max(counter);
-        if (ts.millis, ts.counter) > (meta.hlc.millis, meta.hlc.counter) {
-            meta.hlc = Hlc { millis: ts.millis, counter: ts.counter };
+    let node = replica.meta.node_id.clone();
+    let mut see = |counter: u64, ts: Option<&crate::timestamp::Timestamp>, seq: u64| {
+        // An entry of this node's beyond what it adopts was forged by a peer (see
+        // `MAX_ADOPTED_COUNTER`): reloading must not adopt what receiving did not.
+        if counter <= MAX_ADOPTED_COUNTER {
+            meta.counter = meta.counter.max(counter);
+        }
+        if let Some(ts) = ts {
+            if (ts.millis, ts.counter) > (meta.hlc.millis, meta.hlc.counter) {
+                meta.hlc = Hlc { millis: ts.millis, counter: ts.counter };
+            }
         }
         meta.seq = meta.seq.max(seq);
     };
-    let node = replica.meta.node_id.clone();
     for stored in replica.states.values() {
-        // An entry of this node's beyond what it adopts was forged by a peer (see
-        // `MAX_ADOPTED_COUNTER`): reloading must not adopt what receiving did not.
-        let own = stored.state.clock.get(&node);
-        see(if own <= MAX_ADOPTED_COUNTER { own } else { 0 }, &stored.state.timestamp, stored.seq);
+        let state = &stored.state;
+        let own = (state.timestamp.node == node).then_some(&state.timestamp);
+        see(state.clock.get(&node), own, stored.seq);
     }
     for (seq, op) in replica.pending.entries() {
         let (clock, timestamp) = op.stamps();
-        see(clock.get(&node), timestamp, seq);
+        see(clock.get(&node), Some(timestamp), seq);
     }
     for c in replica.conflicts.values() {
-        let own = c.conflict.remote.clock.get(&node);
-        see(if own <= MAX_ADOPTED_COUNTER { own } else { 0 }, &c.conflict.remote.timestamp, c.seq);
+        see(c.conflict.remote.clock.get(&node), None, c.seq);
     }
     replica.meta = meta;
 }
