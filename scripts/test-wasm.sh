@@ -44,10 +44,12 @@ step "wasm: rustfmt and clippy (wasm32, warnings are errors)"
 step "wasm: build the package (release, size-optimised) into wasm/dist"
 wasm/build.sh
 
-step "wasm: size budget (gzipped .wasm <= 200 KB)"
+# The budget is 230 KB: the product contract (Part II §18) raises the browser budget from
+# 200 KB to 230 KB "with Part II's features" (docs/adr/0014-browser-package.md set the 200 KB).
+step "wasm: size budget (gzipped .wasm <= 230 KB)"
 size=$(gzip -9 -c wasm/dist/wasm/statesync_wasm_bg.wasm | wc -c)
-echo "gzipped .wasm: $size bytes (budget: 200 KB = 200000 bytes)"
-[ "$size" -le 200000 ] || fail "the gzipped .wasm is over 200 KB: $size bytes (see docs/adr/0014-browser-package.md)"
+echo "gzipped .wasm: $size bytes (budget: 230 KB = 230000 bytes)"
+[ "$size" -le 230000 ] || fail "the gzipped .wasm is over 230 KB: $size bytes (Part II §18; docs/adr/0014-browser-package.md)"
 
 step "wasm: the implementation satisfies node/index.d.ts (tsc --noEmit)"
 (cd wasm && node_modules/.bin/tsc -p tests/types/tsconfig.json)

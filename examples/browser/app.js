@@ -50,6 +50,7 @@ $("auto").addEventListener("change", (e) => (e.target.checked ? replica.startAut
 replica.on("event", render);
 replica.on("syncCompleted", () => log("synced with the hub"));
 replica.on("syncFailed", (e) => log(`sync failed: ${e.message}`));
+replica.on("stateRejected", (e) => log(`${e.stateId} refused (${e.code}): ${e.message}`));
 render();
 window.replica = replica; // for the tests and the console
 window.ready = true;

@@ -41,6 +41,9 @@ fn to_json(event: &SyncEvent) -> serde_json::Value {
         SyncEvent::ConflictResolved { conflict_id, state_id } => {
             json!({"name": "conflictResolved", "conflictId": conflict_id, "stateId": state_id})
         }
+        SyncEvent::StateRejected { state_id, code, message } => {
+            json!({"name": "stateRejected", "stateId": state_id, "code": code, "message": message})
+        }
         SyncEvent::SyncStarted { peer } => json!({"name": "syncStarted", "peer": peer}),
         SyncEvent::SyncCompleted { peer } => json!({"name": "syncCompleted", "peer": peer}),
         SyncEvent::SyncFailed { peer, message } => json!({"name": "syncFailed", "peer": peer, "message": message}),

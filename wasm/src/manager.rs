@@ -9,12 +9,13 @@ use crate::error::{invalid_input, make, OrJs};
 use crate::events::EventQueue;
 use crate::journal::QueueSink;
 use crate::strategy;
-use crate::values::{changes_from_json, counts, states_from_json, Applied, Page, State};
+use crate::values::{changes_from_json, counts, report, states_from_json, Applied, Page, State};
 use statesync::{
-    CreateOptions, JournalImage, JournalStorage, ManagerConfig, Resolution, Snapshot, Subscription, SyncContext,
-    SyncManager,
+    data_from_json, CreateOptions, JournalImage, JournalStorage, ManagerConfig, Resolution, Snapshot, Subscription,
+    SyncContext, SyncManager,
 };
 use std::sync::Arc;
+use std::time::Duration;
 use wasm_bindgen::prelude::*;
 
 /// One replica.
@@ -26,10 +27,6 @@ pub struct Manager {
     subscription: Option<Subscription>,
 }
 
-fn data(text: &str) -> Result<serde_json::Value, JsValue> {
-    serde_json::from_slice(text.as_bytes()).map_err(|e| invalid_input(format!("data is not JSON: {e}")))
-}
-
 fn context(collections: Vec<String>, limit: Option<u32>) -> SyncContext {
     SyncContext { collections, limit: limit.map(|l| l as usize) }
 }
@@ -38,8 +35,10 @@ fn context(collections: Vec<String>, limit: Option<u32>) -> SyncContext {
 impl Manager {
     /// Opens a replica. `image`: the JSON of the rows read from IndexedDB (`JournalImage`)
     /// for a persistent replica, `None` for one in memory. `strategy` is a strategy name
-    /// (`"custom"` with `resolver`).
+    /// (`"custom"` with `resolver`). `max_clock_skew_ms` and `max_state_bytes` (non-negative
+    /// whole numbers, checked by the TypeScript layer) default to the core's limits.
     #[wasm_bindgen(constructor)]
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         node_id: Option<String>,
         image: Option<String>,
@@ -47,6 +46,8 @@ impl Manager {
         strategy: Option<String>,
         resolver: Option<js_sys::Function>,
         check_resolver: Option<bool>,
+        max_clock_skew_ms: Option<f64>,
+        max_state_bytes: Option<f64>,
     ) -> Result<Manager, JsValue> {
         let journal = image.as_ref().map(|_| QueueSink::new());
         let mut config = match (&image, &journal) {
@@ -68,6 +69,13 @@ impl Manager {
             config = config.strategy(strategy::parse(&name, resolver)?);
         }
         config = config.check_resolver(check_resolver.unwrap_or(false));
+        // Saturating casts: a limit beyond what a u64 (or this platform's usize) holds is no limit.
+        if let Some(ms) = max_clock_skew_ms {
+            config = config.max_clock_skew(Duration::from_millis(ms as u64));
+        }
+        if let Some(bytes) = max_state_bytes {
+            config = config.max_state_bytes(bytes as usize);
+        }
         let inner = Arc::new(SyncManager::open(config).js()?);
         Ok(Manager { inner, journal, events: EventQueue::new(), subscription: None })
     }
@@ -115,7 +123,7 @@ impl Manager {
         id: Option<String>,
         collection: Option<String>,
     ) -> Result<State, JsValue> {
-        self.inner.create_state(data(data_json)?, CreateOptions { id, collection }).map(State).js()
+        self.inner.create_state(data_from_json(data_json).js()?, CreateOptions { id, collection }).map(State).js()
     }
 
     /// The live state with this id.
@@ -127,7 +135,7 @@ impl Manager {
     /// Replaces a live state's data.
     #[wasm_bindgen(js_name = updateState)]
     pub fn update_state(&self, id: &str, data_json: &str) -> Result<State, JsValue> {
-        self.inner.update_state(id, data(data_json)?).map(State).js()
+        self.inner.update_state(id, data_from_json(data_json).js()?).map(State).js()
     }
 
     /// Deletes a live state; returns the tombstone.
@@ -164,6 +172,23 @@ impl Manager {
         self.inner.reconcile(states_from_json(states_json)?).map(counts).js()
     }
 
+    /// States refused in sync rounds and not gone through since, oldest first, as a JSON array
+    /// of `{"stateId", "code", "message", "rejectedAt"}`.
+    pub fn rejections(&self) -> Result<String, JsValue> {
+        let items: Vec<serde_json::Value> = self
+            .inner
+            .rejections()
+            .js()?
+            .into_iter()
+            .map(|r| {
+                serde_json::json!({
+                    "stateId": r.state_id, "code": r.code, "message": r.message, "rejectedAt": r.rejected_at
+                })
+            })
+            .collect();
+        Ok(serde_json::Value::Array(items).to_string())
+    }
+
     /// Unresolved manual conflicts as a JSON array.
     pub fn conflicts(&self) -> Result<String, JsValue> {
         Ok(serde_json::to_string(&self.inner.conflicts().js()?).expect("conflicts serialise"))
@@ -180,7 +205,7 @@ impl Manager {
         let resolution = match (pick.as_deref(), data_json) {
             (Some("local"), None) => Resolution::Local,
             (Some("remote"), None) => Resolution::Remote,
-            (None, Some(text)) => Resolution::Custom(data(&text)?),
+            (None, Some(text)) => Resolution::Custom(data_from_json(&text).js()?),
             _ => return Err(invalid_input("a resolution is { pick: \"local\" | \"remote\" } or { data }")),
         };
         self.inner.resolve_conflict(conflict_id, resolution).map(State).js()
@@ -237,8 +262,8 @@ impl Manager {
     /// A full round with another replica of this page; the report as JSON.
     #[wasm_bindgen(js_name = syncWith)]
     pub fn sync_with(&self, other: &Manager, collections: Vec<String>, limit: Option<u32>) -> Result<String, JsValue> {
-        let report = self.inner.sync_with_context(&other.inner, &context(collections, limit)).js()?;
-        Ok(serde_json::json!({"pulled": report.pulled, "pushed": report.pushed}).to_string())
+        let done = self.inner.sync_with_context(&other.inner, &context(collections, limit)).js()?;
+        Ok(report(&done).to_string())
     }
 
     /// The snapshot JSON of every state, pending operation and conflict.

@@ -31,7 +31,8 @@ fn encoding(binary: bool) -> Encoding {
 #[wasm_bindgen]
 impl Round {
     /// Starts a round with a peer that advertised `capabilities` (its JSON, protocol field
-    /// names). Emits `syncStarted`; a refused peer is an error (and `syncFailed`).
+    /// names, `max_batch` and `max_body_bytes` included). Emits `syncStarted`; a refused peer is
+    /// an error (and `syncFailed`).
     #[wasm_bindgen(constructor)]
     pub fn start(
         manager: &Manager,
@@ -67,9 +68,7 @@ impl Round {
                 self.page = Some(page);
                 json!({"step": "push", "count": count})
             }
-            RoundStep::Done(report) => {
-                json!({"step": "done", "report": {"pulled": report.pulled, "pushed": report.pushed}})
-            }
+            RoundStep::Done(report) => json!({"step": "done", "report": crate::values::report(&report)}),
         }
         .to_string())
     }
@@ -97,10 +96,10 @@ impl Round {
     }
 
     /// Applies the peer's answer to a pull step, as bytes in the given encoding (a decoding
-    /// failure fails the round).
+    /// failure fails the round; an invalid state is refused alone when the page is applied).
     #[wasm_bindgen(js_name = pulledBytes)]
     pub fn pulled_bytes(&mut self, body: &[u8], binary: bool) -> Result<String, JsValue> {
-        let page = statesync::decode(body, encoding(binary));
+        let page = statesync::decode_page(body, encoding(binary));
         let page = match page {
             Ok(p) => p,
             Err(e) => {
@@ -128,10 +127,16 @@ impl Round {
         Ok(crate::values::counts(counts))
     }
 
-    /// Records the peer's answer to a push step: the counts as JSON.
+    /// Records the peer's answer to a push step: the counts as JSON, with the optional
+    /// `rejected` count and `rejections` (`[{"id", "code", "message"}]`) of the states the peer
+    /// refused, which become this replica's rejections.
     pub fn pushed(&mut self, result_json: &str) -> Result<(), JsValue> {
-        let result: ReconciliationResult = match serde_json::from_slice(result_json.as_bytes()) {
-            Ok(r) => r,
+        let result = match serde_json::from_slice::<ReconciliationResult>(result_json.as_bytes()) {
+            // `rejected` counts at least the refusals listed, as in an HTTP push answer.
+            Ok(mut r) => {
+                r.rejected = r.rejected.max(r.rejections.len() as u64);
+                r
+            }
             Err(e) => {
                 let e = statesync::SyncError::Corrupt(format!("malformed push result: {e}"));
                 self.round.fail(&self.manager, &e);

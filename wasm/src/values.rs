@@ -91,14 +91,31 @@ impl Page {
     }
 }
 
-/// A change set from its wire JSON text (`{"format":1,"states":[...],"cursor":..,"has_more":..}`).
+/// A change set received from a peer, from its wire JSON text
+/// (`{"format":1,"states":[...],"cursor":..,"has_more":..}`): decoded as the core decodes pages
+/// ([`statesync::decode_page`]), so that an invalid state is refused alone when it is applied.
 pub(crate) fn changes_from_json(text: &str) -> Result<ChangeSet, JsValue> {
-    statesync::decode(text.as_bytes(), Encoding::Json).js()
+    statesync::decode_page(text.as_bytes(), Encoding::Json).js()
 }
 
-/// The counts of a reconciliation as JSON.
+/// The counts of a reconciliation as a JSON value, as JS reads them: the six counts,
+/// `rejected`, and `rejections` (`[{"id", "code", "message"}]`, empty when none).
+pub(crate) fn counts_value(r: &statesync::ReconciliationResult) -> serde_json::Value {
+    let mut value = serde_json::to_value(r).expect("counts serialise");
+    if let Some(fields) = value.as_object_mut() {
+        fields.entry("rejections").or_insert_with(|| serde_json::Value::Array(Vec::new()));
+    }
+    value
+}
+
+/// The counts of a reconciliation as JSON text (see [`counts_value`]).
 pub(crate) fn counts(r: statesync::ReconciliationResult) -> String {
-    serde_json::to_string(&r).expect("counts serialise")
+    counts_value(&r).to_string()
+}
+
+/// A sync round's report as JSON: `{"pulled": counts, "pushed": counts}`.
+pub(crate) fn report(r: &statesync::SyncReport) -> serde_json::Value {
+    serde_json::json!({"pulled": counts_value(&r.pulled), "pushed": counts_value(&r.pushed)})
 }
 
 /// Parses an array of state wire JSON texts given as one JSON array.

@@ -45,6 +45,15 @@ function own(s: shape.SyncState): SyncState {
   throw new SyncError("INVALID_STATE", "invalid state: not a SyncState (use SyncState.fromJSON)");
 }
 
+/** A limit option (`maxClockSkewMs`, `maxStateBytes`): absent, or a whole number, 0 or more. */
+function limit(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    throw new SyncError("INVALID_INPUT", `invalid input: ${name} must be a whole number, 0 or more (got ${String(value)})`);
+  }
+  return value;
+}
+
 function ownChanges(c: shape.ChangeSet): ChangeSet {
   if (c instanceof ChangeSet) return c;
   throw new SyncError("INVALID_INPUT", "invalid input: not a ChangeSet");
@@ -96,6 +105,8 @@ export class SyncManager {
 
   /** Opens (creating if missing) a replica. */
   static async open(options: shape.OpenOptions = {}): Promise<SyncManager> {
+    const maxClockSkewMs = limit("maxClockSkewMs", options.maxClockSkewMs);
+    const maxStateBytes = limit("maxStateBytes", options.maxStateBytes);
     let store: IdbStore | null = null;
     let lease = { slot: 0, release: () => {} };
     let nodeId = options.nodeId;
@@ -112,7 +123,16 @@ export class SyncManager {
         image = await store.image();
       }
       const [name, resolver] = strategyArgs(options.strategy ?? "lastWriteWins");
-      const m = new wasm.Manager(nodeId, image, (options.clock as ManualClock | undefined)?._share(), name, resolver, options.checkResolver);
+      const m = new wasm.Manager(
+        nodeId,
+        image,
+        (options.clock as ManualClock | undefined)?._share(),
+        name,
+        resolver,
+        options.checkResolver,
+        maxClockSkewMs,
+        maxStateBytes,
+      );
       const manager = new SyncManager(INTERNAL, m, store, lease.slot, lease.release);
       for (const [collection, s] of Object.entries(options.collectionStrategies ?? {})) {
         manager.setCollectionStrategy(collection, s);
@@ -240,6 +260,11 @@ export class SyncManager {
 
   conflicts(): SyncConflict[] {
     return (JSON.parse(this.#m.conflicts()) as object[]).map(SyncConflict._fromWire);
+  }
+
+  /** States refused in sync rounds and not gone through since, oldest first. */
+  rejections(): shape.Rejection[] {
+    return JSON.parse(this.#m.rejections()) as shape.Rejection[];
   }
 
   resolveConflict(conflictId: string, resolution: shape.Resolution): SyncState {

@@ -4,8 +4,12 @@
 // A replica reopens from the rows read back (the core's JournalImage).
 import { SyncError } from "./errors.js";
 
-const STORES = ["meta", "states", "pending", "conflicts", "cursors"] as const;
-const SCHEMA = 1;
+const STORES = ["meta", "states", "pending", "conflicts", "cursors", "rejections"] as const;
+/**
+ * The database version: 1 had no `rejections` store; 2 adds it (the upgrade creates the stores
+ * a database lacks and leaves the others and their rows as they are).
+ */
+const SCHEMA = 2;
 
 interface Row {
   key: string;
@@ -22,6 +26,10 @@ export interface JournalRecord {
   conflicts_put: Row[];
   conflicts_removed: string[];
   cursors: { peer: string; scope: string; cursor: string | null }[];
+  /** Rejection records to upsert, keyed by state id (`seq` 0). */
+  rejections_put: Row[];
+  /** Rejection records to delete, by state id. */
+  rejections_removed: string[];
 }
 
 function request<T>(r: IDBRequest<T>): Promise<T> {
@@ -74,8 +82,14 @@ export class IdbStore {
     try {
       const tx = this.#db.transaction([...STORES], "readonly");
       const all = (s: string) => Promise.all([request(tx.objectStore(s).getAllKeys()), request(tx.objectStore(s).getAll())]);
-      const [[, meta], [stateKeys, states], [pendingKeys, pending], [conflictKeys, conflicts], [cursorKeys, cursors]] =
-        await Promise.all(STORES.map(all));
+      const [
+        [, meta],
+        [stateKeys, states],
+        [pendingKeys, pending],
+        [conflictKeys, conflicts],
+        [cursorKeys, cursors],
+        [rejectionKeys, rejections],
+      ] = await Promise.all(STORES.map(all));
       return JSON.stringify({
         meta: meta[0] ?? null,
         states: states.map((v: { seq: number; body: string }, i: number) => ({ key: stateKeys[i], seq: v.seq, body: v.body })),
@@ -85,6 +99,7 @@ export class IdbStore {
           const [peer, scope] = cursorKeys[i] as [string, string];
           return { peer, scope, cursor };
         }),
+        rejections: rejections.map((v: { seq: number; body: string }, i: number) => ({ key: rejectionKeys[i], ...v })),
       });
     } catch (e) {
       throw storageError("reading the replica", e);
@@ -100,12 +115,13 @@ export class IdbStore {
       this.#failure ??= storageError("starting an IndexedDB transaction", e);
       throw this.#failure;
     }
-    const [meta, states, pending, conflicts, cursors] = STORES.map((s) => tx.objectStore(s));
+    const [meta, states, pending, conflicts, cursors, rejections] = STORES.map((s) => tx.objectStore(s));
     for (const r of records) {
       if (r.clear) {
         states.clear();
         pending.clear();
         conflicts.clear();
+        rejections.clear();
       }
       meta.put(r.meta, "replica");
       for (const s of r.states) states.put({ seq: s.seq, body: s.body }, s.key);
@@ -117,6 +133,8 @@ export class IdbStore {
         if (c.cursor === null) cursors.delete([c.peer, c.scope]);
         else cursors.put(c.cursor, [c.peer, c.scope]);
       }
+      for (const id of r.rejections_removed) rejections.delete(id);
+      for (const x of r.rejections_put) rejections.put({ seq: x.seq, body: x.body }, x.key);
     }
     const done = new Promise<void>((resolve) => {
       tx.oncomplete = () => resolve();

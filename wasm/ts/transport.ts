@@ -73,6 +73,7 @@ function protocolCapabilities(c: shape.Capabilities): string {
     binary: c.binary,
     zstd: c.zstd,
     max_batch: c.maxBatch ?? null,
+    max_body_bytes: c.maxBodyBytes ?? null,
   });
 }
 

@@ -1,7 +1,8 @@
 // End-to-end tests in Debian's Chromium (playwright-core, headless): two tabs converge offline,
-// a reload and a crash keep the data, a page syncs with statesync-hub on 127.0.0.1 together with
-// a Python (or Node) client, the README snippet runs as written, and the example page is
-// screenshotted into docs/browser-demo.png.
+// a reload and a crash keep the data, rejections survive a reopen and a database of the older
+// schema is upgraded, a page syncs with statesync-hub on 127.0.0.1 together with a Python (or
+// Node) client, the README snippet runs as written, and the example page is screenshotted into
+// docs/browser-demo.png.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
@@ -175,6 +176,80 @@ test("a reload keeps states, pending operations, conflicts and cursors; a crash 
   const updated = early.last?.i === "last";
   assert.equal(early.pending, early.n + (updated ? 1 : 0), `whole transactions only: ${JSON.stringify(early)}`);
   console.log(`# crash without waiting for persisted(): ${early.pending} of 51 transactions survived`);
+  await p.close();
+});
+
+test("rejections survive closing and reopening; a database of the previous schema is upgraded with its rows", async () => {
+  const p = await page();
+  const result = await p.evaluate(async () => {
+    const req = (r) => new Promise((resolve, reject) => ((r.onsuccess = () => resolve(r.result)), (r.onerror = () => reject(r.error))));
+    const OLD_STORES = ["meta", "states", "pending", "conflicts", "cursors"];
+    // A database as the previous release wrote it (version 1, no `rejections` store): the rows
+    // of a replica copied into one made by hand.
+    const src = await S.SyncManager.open({ path: "v1-source", nodeId: "keeper", tabs: false });
+    src.createState({ v: 1 }, { id: "kept" });
+    src.setPeerCursor("hub", "feed.7");
+    await src.close();
+    const from = await req(indexedDB.open("v1-source"));
+    const rows = {};
+    for (const name of OLD_STORES) {
+      const tx = from.transaction(name, "readonly");
+      rows[name] = [await req(tx.objectStore(name).getAllKeys()), await req(tx.objectStore(name).getAll())];
+    }
+    from.close();
+    const open1 = indexedDB.open("v1", 1);
+    open1.onupgradeneeded = () => OLD_STORES.forEach((name) => open1.result.createObjectStore(name));
+    const v1 = await req(open1);
+    const tx = v1.transaction(OLD_STORES, "readwrite");
+    for (const name of OLD_STORES) rows[name][0].forEach((key, i) => tx.objectStore(name).put(rows[name][1][i], key));
+    await new Promise((resolve) => (tx.oncomplete = resolve));
+    v1.close();
+
+    // Opened by this release: upgraded, rows kept; then states refused by size are recorded.
+    let m = await S.SyncManager.open({ path: "v1", nodeId: "keeper", tabs: false, maxStateBytes: 20 });
+    const upgraded = { kept: m.getState("kept")?.data ?? null, cursor: m.peerCursor("hub"), pending: m.pendingOperations().length };
+    const peer = await S.SyncManager.open({ nodeId: "peer" });
+    peer.createState("x".repeat(40), { id: "big" });
+    peer.createState("y".repeat(40), { id: "big2" });
+    const seen = [];
+    m.on("stateRejected", (e) => seen.push(e.stateId));
+    const first = m.applyChanges("peer", peer.changesSince());
+    // A later version of "big" goes through: its record is dropped, in IndexedDB too.
+    peer.updateState("big", "small");
+    const second = m.applyChanges("peer", peer.changesSince({ cursor: m.peerCursor("peer") }));
+    // A peer refuses one of this replica's states in its push answer: recorded here too.
+    m.createState({ v: 2 }, { id: "mine" });
+    const transport = {
+      capabilities: () => ({ protocol: S.PROTOCOL_VERSION, nodeId: "peer", scopedSync: true, binary: false, zstd: false, maxBatch: null }),
+      pull: (cursor, collections, limit) => peer.changesSince({ cursor, collections, limit }),
+      push: (changes) => ({
+        ...peer.reconcile(changes.states.filter((s) => s.id !== "mine")),
+        rejections: [{ id: "mine", code: "INVALID_STATE", message: "not wanted" }],
+      }),
+    };
+    const pushed = (await m.sync(transport)).pushed.rejected;
+    const before = JSON.stringify(m.rejections());
+    await m.persisted();
+    await m.close();
+    m = await S.SyncManager.open({ path: "v1", nodeId: "keeper", tabs: false, maxStateBytes: 20 });
+    const after = JSON.stringify(m.rejections());
+    const db = await req(indexedDB.open("v1"));
+    const layout = { version: db.version, stores: Array.from(db.objectStoreNames).sort() };
+    db.close();
+    await m.close();
+    return { upgraded, first: first.rejected, second: [second.created, second.rejected], pushed, seen, before, after, layout };
+  });
+  assert.deepEqual(result.upgraded, { kept: { v: 1 }, cursor: "feed.7", pending: 1 });
+  assert.equal(result.first, 2);
+  assert.deepEqual(result.second, [1, 0]);
+  assert.equal(result.pushed, 1);
+  assert.deepEqual(result.seen, ["big", "big2", "mine"]);
+  const records = JSON.parse(result.before);
+  assert.deepEqual(records.map((r) => [r.stateId, r.code]), [["big2", "INVALID_STATE"], ["mine", "INVALID_STATE"]]);
+  assert.ok(records[0].rejectedAt > 0 && /peer/.test(records[0].message));
+  assert.match(records[1].message, /not wanted/);
+  assert.equal(result.after, result.before, "the rejections read back after reopening are the same");
+  assert.deepEqual(result.layout, { version: 2, stores: ["conflicts", "cursors", "meta", "pending", "rejections", "states"] });
   await p.close();
 });
 

@@ -162,3 +162,137 @@ test("wire: encode/decode every kind, both encodings; clocks", async () => {
   assert.equal(fresh.importState(snap).created, 1);
   assert.equal(fresh.importState(JSON.stringify(snap), { replace: true }).created, 1);
 });
+
+// A transport over an in-process replica, as an application writes one.
+const over = (server, extra = {}) => ({
+  capabilities: async () => ({ protocol: S.PROTOCOL_VERSION, nodeId: server.nodeId, scopedSync: true, binary: false, zstd: false, maxBatch: null, ...extra }),
+  pull: async (cursor, collections, limit) => server.changesSince({ cursor, collections, limit }),
+  push: async (changes) => server.reconcile(changes.states),
+});
+
+test("a state refused in a round: rejected counts, rejections() and the stateRejected event", async () => {
+  const server = await open({ nodeId: "server" });
+  const client = await open({ nodeId: "client" });
+  server.createState({ v: "server's" }, { id: "s", collection: "x" });
+  server.createState(1, { id: "fine" });
+  client.createState({ v: "client's" }, { id: "s", collection: "y" });
+  const refused = [];
+  client.on("stateRejected", (e) => refused.push(e));
+  const report = await client.sync(over(server));
+  // Pulled: "s" in another collection here is refused alone, "fine" applies.
+  assert.equal(report.pulled.created, 1);
+  assert.equal(report.pulled.rejected, 1);
+  assert.deepEqual(report.pulled.rejections.map((r) => [r.id, r.code]), [["s", "INVALID_STATE"]]);
+  assert.equal(typeof report.pulled.rejections[0].message, "string");
+  // Pushed: the server refuses the client's "s" the same way, and says so in its answer.
+  assert.equal(report.pushed.rejected, 1);
+  assert.deepEqual(report.pushed.rejections.map((r) => r.id), ["s"]);
+  assert.deepEqual(refused.map((e) => [e.name, e.stateId, e.code]), [
+    ["stateRejected", "s", "INVALID_STATE"],
+    ["stateRejected", "s", "INVALID_STATE"],
+  ]);
+  assert.match(refused[0].message, /server/);
+  // One record per state: the latest refusal (the server's answer to the push).
+  const records = client.rejections();
+  assert.equal(records.length, 1);
+  assert.deepEqual(Object.keys(records[0]).sort(), ["code", "message", "rejectedAt", "stateId"]);
+  assert.deepEqual([records[0].stateId, records[0].code, records[0].rejectedAt], ["s", "INVALID_STATE", 1000]);
+  assert.match(records[0].message, /server/);
+  assert.equal(client.getState("s").collection, "y", "the refused version changed nothing");
+  assert.equal(client.getState("fine").data, 1);
+  // applyChanges records a refusal too; a later version that goes through clears it.
+  const peer = await open({ nodeId: "peer" });
+  peer.createState({ v: 1 }, { id: "s", collection: "z" });
+  const applied = client.applyChanges("peer", peer.changesSince());
+  assert.deepEqual([applied.created, applied.rejected], [0, 1]);
+  assert.match(client.rejections()[0].message, /peer/);
+});
+
+test("reconcile reports refused states alone; nothing refused is rejected 0 and an empty list", async () => {
+  const a = await open({ nodeId: "a" });
+  const b = await open({ nodeId: "b" });
+  const s = a.createState(1, { id: "s", collection: "x" });
+  const t = a.createState(2, { id: "t" });
+  b.createState(3, { id: "s", collection: "y" });
+  const r = b.reconcile([s, t]);
+  assert.deepEqual([r.created, r.updated, r.unchanged, r.ignored, r.conflicts, r.resolved, r.rejected], [1, 0, 0, 0, 0, 0, 1]);
+  assert.equal(r.rejections.length, 1);
+  assert.deepEqual([r.rejections[0].id, r.rejections[0].code], ["s", "INVALID_STATE"]);
+  assert.match(r.rejections[0].message, /collection/);
+  assert.deepEqual(b.rejections(), [], "reconcile reports; only rounds record");
+  const again = b.reconcile([t]);
+  assert.deepEqual([again.unchanged, again.rejected, again.rejections], [1, 0, []]);
+  assert.deepEqual(b.importState(a.exportState()).rejections.map((x) => x.id), ["s"]);
+});
+
+test("maxStateBytes and maxClockSkewMs: accepted, bad values refused, their effect visible", async () => {
+  for (const bad of [{ maxStateBytes: -1 }, { maxStateBytes: "10" }, { maxStateBytes: 1.5 }, { maxStateBytes: NaN }, { maxStateBytes: 0 },
+    { maxClockSkewMs: -5 }, { maxClockSkewMs: "1h" }, { maxClockSkewMs: Infinity }, { maxClockSkewMs: null }]) {
+    await assert.rejects(open(bad), (e) => e instanceof S.SyncError && e.code === "INVALID_INPUT", JSON.stringify(bad));
+  }
+  const small = await open({ nodeId: "small", maxStateBytes: 10, maxClockSkewMs: 0 });
+  assert.throws(() => small.createState({ text: "more than ten bytes" }), (e) => e.code === "INVALID_INPUT" && /max_state_bytes|10/.test(e.message));
+  assert.equal(small.listStates().length, 0);
+  assert.deepEqual(small.createState([1, 2]).data, [1, 2]);
+  // Received states: larger than maxStateBytes, or stamped further ahead than maxClockSkewMs.
+  const ahead = await S.SyncManager.open({ nodeId: "ahead", clock: new S.ManualClock(1000 + 5000) });
+  const future = ahead.createState(1, { id: "future" });
+  const big = ahead.createState("a string of more than ten bytes", { id: "big" });
+  const strict = await open({ nodeId: "strict", maxClockSkewMs: 4000, maxStateBytes: 10 });
+  const r = strict.reconcile([future, big]);
+  assert.equal(r.rejected, 2);
+  assert.deepEqual(r.rejections.map((x) => [x.id, x.code]), [["future", "INVALID_STATE"], ["big", "INVALID_STATE"]]);
+  const lenient = await open({ nodeId: "lenient", maxClockSkewMs: 5000 });
+  assert.equal(lenient.reconcile([future, big]).created, 2);
+  const byDefault = await open({ nodeId: "default" });
+  assert.equal(byDefault.reconcile([future]).created, 1, "one hour by default");
+});
+
+test("integers beyond 2^53 - 1 in data are INVALID_INPUT; safe ones and floats pass", async () => {
+  const m = await open({ nodeId: "n" });
+  assert.throws(() => m.createState({ n: 2 ** 53 }), (e) => e.code === "INVALID_INPUT" && /9007199254740992/.test(e.message));
+  assert.throws(() => m.createState(-(2 ** 60)), (e) => e.code === "INVALID_INPUT");
+  assert.deepEqual(m.createState({ n: 2 ** 53 - 1, f: 1.5e300 }, { id: "ok" }).data, { n: 2 ** 53 - 1, f: 1.5e300 });
+  assert.throws(() => m.updateState("ok", [2 ** 64]), (e) => e.code === "INVALID_INPUT");
+  assert.throws(() => m.createState(1, { id: "bad\u0007id" }), (e) => e.code === "INVALID_INPUT");
+});
+
+test("a transport's push answer with rejections: they become this replica's rejections; maxBodyBytes cuts pages", async () => {
+  const server = await open({ nodeId: "server" });
+  const client = await open({ nodeId: "client" });
+  for (let i = 0; i < 3; i++) client.createState({ i }, { id: `c${i}` });
+  const pages = [];
+  const transport = {
+    ...over(server, { maxBatch: null, maxBodyBytes: 1 }),
+    push: async (changes) => {
+      pages.push(changes.states.map((s) => s.id));
+      const counts = server.reconcile(changes.states.filter((s) => s.id !== "c1"));
+      // As a peer of this release answers: `rejected` may be left out, the list says it all.
+      const { rejected, rejections, ...rest } = counts;
+      void [rejected, rejections];
+      return changes.states.some((s) => s.id === "c1")
+        ? { ...rest, rejections: [{ id: "c1", code: "INVALID_STATE", message: "no c1 here" }] }
+        : rest;
+    },
+  };
+  const events = [];
+  client.on("stateRejected", (e) => events.push([e.stateId, e.code, e.message]));
+  const report = await client.sync(transport);
+  assert.deepEqual(pages, [["c0"], ["c1"], ["c2"]], "one state a page under a 1-byte body limit");
+  assert.deepEqual([report.pushed.created, report.pushed.rejected], [2, 1]);
+  assert.deepEqual(report.pushed.rejections, [{ id: "c1", code: "INVALID_STATE", message: "no c1 here" }]);
+  assert.deepEqual(client.rejections().map((r) => [r.stateId, r.code]), [["c1", "INVALID_STATE"]]);
+  assert.match(client.rejections()[0].message, /no c1 here/);
+  assert.equal(events.length, 1);
+  assert.equal(events[0][0], "c1");
+  assert.deepEqual(client.pendingOperations(), [], "a refused version is not retried by itself");
+  // An answer that lists no rejections (an older peer) is none refused.
+  client.createState(4, { id: "c4" });
+  const plain = { ...transport, push: async (changes) => { const { rejected, rejections, ...rest } = server.reconcile(changes.states); void [rejected, rejections]; return rest; } };
+  const second = await client.sync(plain);
+  assert.deepEqual([second.pushed.created, second.pushed.rejected, second.pushed.rejections], [1, 0, []]);
+  // A malformed rejections list fails the round as CORRUPT.
+  client.createState(5, { id: "c5" });
+  const broken = { ...transport, push: async () => ({ created: 1, updated: 0, unchanged: 0, ignored: 0, conflicts: 0, resolved: 0, rejections: [{ id: 5 }] }) };
+  await assert.rejects(client.sync(broken), (e) => e.code === "CORRUPT");
+});
