@@ -337,18 +337,24 @@ fn validate_name(what: &str, value: &str, max: usize) -> std::result::Result<(),
 }
 
 fn check_name(what: &str, value: &str, max: usize, rules: Rules) -> std::result::Result<(), String> {
-    let forbidden = |c: char| match rules {
-        Rules::Current => forbidden_char(c),
-        Rules::Stored => c == '\0',
-    };
     if value.is_empty() {
         Err(format!("{what} must not be empty"))
     } else if value.len() > max {
         Err(format!("{what} is {} bytes, more than {max}", value.len()))
-    } else if let Some(c) = value.chars().find(|c| forbidden(*c)) {
+    } else if let Some(c) = first_forbidden(value, rules) {
         Err(format!("{what} must not contain the control character U+{:04X}", c as u32))
     } else {
         Ok(())
+    }
+}
+
+/// The first character of `value` that `rules` refuse in a name. Names are checked on every
+/// state that arrives, so ASCII names (nearly all) are checked byte by byte.
+fn first_forbidden(value: &str, rules: Rules) -> Option<char> {
+    match rules {
+        Rules::Stored => value.contains('\0').then_some('\0'),
+        Rules::Current if value.is_ascii() => value.bytes().find(|b| *b < 0x20 || *b == 0x7f).map(char::from),
+        Rules::Current => value.chars().find(|c| forbidden_char(*c)),
     }
 }
 
