@@ -25,6 +25,8 @@ pub use crate::store::sqlite::Durability;
 
 /// Where a replica keeps its data.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+// Built once per open and moved, never kept in bulk: the journal's image inline costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum StorageConfig {
     /// In memory only: gone when the manager is dropped.
     #[default]
