@@ -18,6 +18,7 @@ struct Sqlite(tempfile::TempDir);
 impl Persistence for Sqlite {
     const NAME: &'static str = "sqlite";
     const REOPENED_FROM: &'static str = "its SQLite file";
+    const LOCKS: bool = true;
 
     fn start() -> Outcome<Self> {
         tempfile::tempdir().map(Sqlite).map_err(|e| e.to_string())

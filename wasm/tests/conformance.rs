@@ -47,6 +47,8 @@ struct Journal(HashMap<usize, Arc<MemorySink>>);
 impl Persistence for Journal {
     const NAME: &'static str = "journal";
     const REOPENED_FROM: &'static str = "its journal";
+    // The journal is the page's IndexedDB database: a second replica over it is not refused.
+    const LOCKS: bool = false;
 
     fn start() -> Outcome<Self> {
         Ok(Journal::default())
