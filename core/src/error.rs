@@ -51,6 +51,11 @@ pub enum SyncError {
     /// The manager was closed; no further calls are accepted.
     #[error("the sync manager is closed")]
     Closed,
+    /// A bug: a panic inside the library, caught at a binding's boundary (see [`catch_panic`]).
+    /// The call did nothing durable (a transaction commits only whole), and the replica stays
+    /// usable.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl SyncError {
@@ -69,6 +74,7 @@ impl SyncError {
             SyncError::Unauthorized(_) => "UNAUTHORIZED",
             SyncError::Transport(_) => "TRANSPORT",
             SyncError::Closed => "CLOSED",
+            SyncError::Internal(_) => "INTERNAL",
         }
     }
 
@@ -85,7 +91,8 @@ impl SyncError {
             | SyncError::Corrupt(m)
             | SyncError::UnsupportedFormat(m)
             | SyncError::Unauthorized(m)
-            | SyncError::Transport(m) => m.clone(),
+            | SyncError::Transport(m)
+            | SyncError::Internal(m) => m.clone(),
             SyncError::Storage { message, .. } => message.clone(),
             SyncError::Closed => self.to_string(),
         }
@@ -108,6 +115,7 @@ impl SyncError {
             "CLOSED" => SyncError::Closed,
             "UNAUTHORIZED" | "FORBIDDEN" => SyncError::Unauthorized(message),
             "TRANSPORT" => SyncError::Transport(message),
+            "INTERNAL" => SyncError::Internal(message),
             _ => SyncError::Transport(format!("{code}: {message}")),
         }
     }
@@ -117,6 +125,24 @@ impl SyncError {
     pub(crate) fn storage(message: impl Into<String>, source: impl StdError + Send + Sync + 'static) -> Self {
         SyncError::Storage { message: message.into(), source: Some(Box::new(source)) }
     }
+}
+
+/// Runs `f`, turning a panic inside it into [`SyncError::Internal`]: what every binding wraps
+/// its exports in, so that no panic crosses into the host language (where it would abort the
+/// process or surface as an exception outside the library's error type). A panic is a bug; the
+/// message says so and carries the panic's own message.
+///
+/// A panic cannot leave a replica half-changed: a transaction changes the image only after its
+/// commit, in one step, and `SyncManager`'s lock recovers from poisoning for that reason.
+pub fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_owned());
+        Err(SyncError::Internal(format!("a bug in statesync: {what} (the replica is still usable)")))
+    })
 }
 
 /// Shorthand used throughout the crate.

@@ -678,6 +678,18 @@ impl SyncManager {
         self.import_state(Snapshot::from_json(text)?, replace)
     }
 
+    /// Panics while holding the replica's lock, in the middle of a transaction: a stand-in for
+    /// a bug, with which a binding's tests prove that a panic becomes a typed `INTERNAL` error
+    /// (see [`crate::catch_panic`]) and that the replica works afterwards. Only with the
+    /// `testing` feature, which no shipped build has.
+    #[cfg(feature = "testing")]
+    pub fn panic_for_tests(&self) -> Result<()> {
+        self.mutate(|t| {
+            t.create(Value::Null, Some("panic-for-tests".into()), None)?;
+            panic!("SyncManager::panic_for_tests was called");
+        })
+    }
+
     /// The replica's status.
     pub fn status(&self) -> Status {
         self.lock().status

@@ -367,3 +367,25 @@ fn states_and_snapshots_read_back_from_their_json_text() {
         assert_eq!(statesync::Snapshot::from_json(bad).unwrap_err().code(), "CORRUPT", "{bad}");
     }
 }
+
+#[cfg(feature = "testing")]
+#[test]
+fn a_panic_inside_a_call_becomes_internal_and_the_replica_works_on() {
+    let m = SyncManager::open(ManagerConfig::memory().node_id("a")).unwrap();
+    m.create_state(json!(1), CreateOptions::id("before")).unwrap();
+    let e = statesync::catch_panic(|| m.panic_for_tests()).unwrap_err();
+    assert_eq!(e.code(), "INTERNAL");
+    assert!(e.to_string().contains("panic_for_tests was called"), "{e}");
+    assert!(m.get_state("panic-for-tests").unwrap().is_none(), "the panicking transaction left nothing");
+    m.create_state(json!(2), CreateOptions::id("after")).expect("the replica works after the panic");
+    assert_eq!(m.list_states(None, false).unwrap().len(), 2);
+}
+
+#[test]
+fn catch_panic_passes_results_and_errors_through() {
+    assert_eq!(statesync::catch_panic(|| Ok(5)).unwrap(), 5);
+    let e = statesync::catch_panic::<()>(|| Err(statesync::SyncError::NotFound("x".into()))).unwrap_err();
+    assert_eq!(e.code(), "NOT_FOUND");
+    let e = statesync::catch_panic::<()>(|| panic!("boom {}", 1)).unwrap_err();
+    assert_eq!((e.code(), e.message().contains("boom 1")), ("INTERNAL", true));
+}
