@@ -682,6 +682,13 @@ impl<'a> Txn<'a> {
         if let Some(existing) = self.conflict(&conflict_id) {
             return existing.conflict.clone();
         }
+        // A late, older version that a recorded one has seen is superseded already: recording it
+        // would make the set of conflicts depend on the order of delivery.
+        for id in self.conflict_ids_of(&remote.id) {
+            if let Some(newer) = self.conflict(&id).filter(|c| c.conflict.remote.clock.dominates(&remote.clock)) {
+                return newer.conflict.clone();
+            }
+        }
         // An older concurrent version that this one has seen is superseded by it.
         self.drop_conflicts_dominated_by(&remote.id, &remote.clock);
         let conflict = SyncConflict {
@@ -740,6 +747,12 @@ impl<'a> Txn<'a> {
         self.batch.ops_removed.clear();
         self.batch.conflicts.clear();
         self.batch.rejections.clear();
+        // What this replica pulled before is no longer what it holds: every pull starts over
+        // (re-applying a version changes nothing), or it would skip what the snapshot lacks.
+        let cursors: Vec<(String, String)> = self.base.cursors.keys().cloned().collect();
+        for (peer, scope) in cursors {
+            self.batch.cursors.insert((peer, scope), None);
+        }
         let exhausted = |id: &str| {
             SyncError::InvalidState(format!("state {id:?}: its timestamp would move the hybrid clock past 2^53 - 1 ms"))
         };
