@@ -38,6 +38,11 @@ cargo test --workspace --features statesync/testing
 step "rust: benchmarks run once at tiny sizes (criterion's test mode)"
 cargo test --workspace --benches --quiet >/dev/null
 
+step "rust: fuzzing (every target 30 s under ASan, from a copy of its committed corpus under target/fuzz)"
+# A crash, a corpus missing or under its floor, or a failed build fails the step; the corpora
+# are minimised and committed by hand only (scripts/fuzz.sh --minimise).
+scripts/fuzz.sh 30
+
 step "python: the statesync package, its tests, examples and benchmark smoke run"
 scripts/test-python.sh
 

@@ -61,12 +61,15 @@ pub fn pull_request_body(cursor: Option<&str>, context: &SyncContext) -> String 
 }
 
 /// The error a non-2xx answer of `url` stands for, from its status, body and `Retry-After`
-/// header. 5xx, 408 and 429 are `Transport` (retry later), with the peer's code and
-/// `Retry-After` in the message; any other status with a typed body is the error it names
-/// ([`SyncError::from_code`]); without one, `Transport`.
+/// header. 5xx, 408, 429 and a peer's `CLOSED` (whatever its status) are `Transport` (retry
+/// later), with the peer's code and `Retry-After` in the message; any other status with a typed
+/// body is the error it names ([`SyncError::from_code`]); without one, `Transport`.
 pub fn status_error(url: &str, status: u16, body: &[u8], retry_after: Option<&str>) -> SyncError {
     let typed = serde_json::from_slice::<ErrorBody>(body).ok().map(|b| b.error);
-    let retryable = status >= 500 || status == 408 || status == 429;
+    // A peer that says it is closed is shutting down: retry later. `SyncError::Closed` is this
+    // replica's own state and must never stand for a peer's.
+    let retryable =
+        status >= 500 || status == 408 || status == 429 || typed.as_ref().is_some_and(|e| e.code == "CLOSED");
     match typed {
         Some(e) if !retryable => SyncError::from_code(&e.code, format!("{} (HTTP {status} from {url})", e.message)),
         typed => {
@@ -127,6 +130,9 @@ mod tests {
         let e = status_error("http://hub/v1/pull", 503, br#"{"error":{"code":"CLOSED"}}"#, Some("1"));
         assert_eq!(e.code(), "TRANSPORT");
         assert_eq!(e.message(), "HTTP 503 from http://hub/v1/pull: CLOSED: ; retry after 1 s");
+        let e = status_error("http://hub/v1/push", 400, br#"{"error":{"code":"CLOSED","message":"x"}}"#, None);
+        assert_eq!(e.code(), "TRANSPORT", "a peer's CLOSED is never this replica's own: {e}");
+        assert!(e.message().contains("HTTP 400"), "{e}");
         let e = status_error("http://hub/v1/pull", 404, b"  no such page \n", None);
         assert_eq!((e.code(), e.message().as_str()), ("TRANSPORT", "HTTP 404 from http://hub/v1/pull: no such page"));
     }

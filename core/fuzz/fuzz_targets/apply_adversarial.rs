@@ -53,11 +53,11 @@ impl Choices<'_> {
     fn state(&mut self) -> SyncState {
         let clock: VectorClock = (0..self.byte() % 4).map(|_| (self.pick(&NODES), self.number())).collect();
         let writer = self.pick(&NODES).to_owned();
-        let deleted = self.byte() % 4 == 0;
+        let deleted = self.byte().is_multiple_of(4);
         let data = if deleted { serde_json::Value::Null } else { json!({"n": self.byte()}) };
         SyncState {
             id: self.pick(&IDS).to_owned(),
-            collection: if self.byte() % 3 == 0 { "other" } else { "default" }.to_owned(),
+            collection: if self.byte().is_multiple_of(3) { "other" } else { "default" }.to_owned(),
             hash: state_hash(&data, deleted),
             data,
             clock,
