@@ -3,10 +3,14 @@
 # package, and runs its checks and tests:
 #   toolchain (Debian rustc-web, wasm-ld-16, Chromium, binaryen; wasm-bindgen-cli of the exact
 #   version in wasm/Cargo.lock; npm packages into wasm/node_modules), rustfmt and clippy of the
-#   crate for wasm32, the release build and its size budget, the TypeScript shape check, the
-#   wasm-bindgen tests (conformance suite + wire golden files) under Node and in headless
-#   Chromium, the Node tests of the TS layer, the Chromium end-to-end tests (with the hub and the
-#   Python client when target/python-venv exists, else a Node client), and a bench smoke run.
+#   crate for wasm32 (with and without its test-only `testing` feature), the release build and
+#   its size budget, the test build (`testing`: Manager.panicForTests, into
+#   target/wasm-testing/dist, never wasm/dist), the TypeScript shape check, the wasm-bindgen
+#   tests (conformance suite + wire golden files) under Node and in headless Chromium, the Node
+#   tests of the TS layer (the recovery after a panic among them, and a check that the shipped
+#   module lacks the test-only entry point), the Chromium end-to-end tests (with the hub and the
+#   Python client when target/python-venv exists, else a Node client; the recovery from
+#   IndexedDB), and a bench smoke run.
 # Usage: scripts/test-wasm.sh          Idempotent; warm, it takes a few minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,12 +38,14 @@ echo "wasm-bindgen $(wasm-bindgen --version | awk '{print $2}')"
     npm install --no-audit --no-fund --loglevel=error
 else echo "npm packages present"; fi)
 
-step "wasm: rustfmt and clippy (wasm32, warnings are errors)"
+step "wasm: rustfmt and clippy (wasm32, warnings are errors; without and with the testing feature)"
 (cd wasm && cargo fmt --check)
-(cd wasm && RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 \
-    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-16 \
-    PATH=/usr/bin:$PATH /usr/bin/cargo clippy --quiet --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort \
-    --target-dir ../target/wasm32-test --all-targets -- -D warnings)
+for features in "" testing; do
+    (cd wasm && RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 \
+        CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-16 \
+        PATH=/usr/bin:$PATH /usr/bin/cargo clippy --quiet --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort \
+        --target-dir ../target/wasm32-test --all-targets --features "$features" -- -D warnings)
+done
 
 step "wasm: build the package (release, size-optimised) into wasm/dist"
 wasm/build.sh
@@ -51,19 +57,22 @@ size=$(gzip -9 -c wasm/dist/wasm/statesync_wasm_bg.wasm | wc -c)
 echo "gzipped .wasm: $size bytes (budget: 230 KB = 230000 bytes)"
 [ "$size" -le 230000 ] || fail "the gzipped .wasm is over 230 KB: $size bytes (Part II §18; docs/adr/0014-browser-package.md)"
 
+step "wasm: the test build (Manager.panicForTests) into target/wasm-testing/dist, never wasm/dist"
+wasm/build.sh --testing
+
 step "wasm: the implementation satisfies node/index.d.ts (tsc --noEmit)"
 (cd wasm && node_modules/.bin/tsc -p tests/types/tsconfig.json)
 
 step "wasm: wasm-bindgen tests (conformance suite, wire golden files) under Node and in headless Chromium"
 wasm/test-rust.sh both
 
-step "wasm: Node tests of the TypeScript layer"
+step "wasm: Node tests of the TypeScript layer (the recovery after a panic; the shipped module lacks panicForTests)"
 (cd wasm && node --test tests/node/)
 
 step "wasm: the Rust hub for the end-to-end tests (cargo build -p statesync-hub)"
 cargo build --quiet -p statesync-hub
 
-step "wasm: end-to-end tests in Chromium (tabs, reload, crash, hub + Python/Node client, README snippet, screenshot)"
+step "wasm: end-to-end tests in Chromium (tabs, reload, crash, recovery after a panic, hub + Python/Node client, README snippet, screenshot)"
 (cd wasm && node --test tests/e2e/)
 
 step "wasm: W1 benchmark smoke run (npm run bench -- --quick)"

@@ -70,6 +70,15 @@ pub fn merge_clocks(a: &str, b: &str) -> Result<String, JsValue> {
     Ok(serde_json::to_string(&a).expect("a clock serialises"))
 }
 
+/// `clock` (JSON) after one more write of `node`, as JSON: its entry is the new counter (a node
+/// the clock lacks was at 0).
+#[wasm_bindgen(js_name = incrementClock)]
+pub fn increment_clock(clock: &str, node: &str) -> Result<String, JsValue> {
+    let mut clock = clock::parse(clock)?;
+    clock.increment(node);
+    Ok(serde_json::to_string(&clock).expect("a clock serialises"))
+}
+
 /// True when `a` has seen everything `b` has.
 #[wasm_bindgen]
 pub fn dominates(a: &str, b: &str) -> Result<bool, JsValue> {

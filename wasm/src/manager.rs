@@ -289,3 +289,16 @@ impl Manager {
         self.inner.close().js()
     }
 }
+
+/// Test builds only (cargo feature `testing`, never in wasm/dist).
+#[cfg(feature = "testing")]
+#[wasm_bindgen]
+impl Manager {
+    /// Panics inside a transaction with the replica's lock held (the core's
+    /// `SyncManager::panic_for_tests`): the build aborts on a panic, so the instance traps with
+    /// `unreachable`, which the browser test turns into `INTERNAL` and recovers from.
+    #[wasm_bindgen(js_name = panicForTests)]
+    pub fn panic_for_tests(&self) -> Result<(), JsValue> {
+        self.inner.panic_for_tests().js()
+    }
+}

@@ -8,6 +8,9 @@
 //!
 //! Set `CONFORMANCE_CASE` at build time to replay only matching cases.
 
+// The replayer's `feature = "runtime"` names the core's feature, which this crate has none of:
+// it then runs `auto_sync`'s rounds one after the other (the browser build has no runtime).
+#[allow(unexpected_cfgs)]
 #[path = "../../core/tests/support/conformance_replay.rs"]
 mod replay;
 

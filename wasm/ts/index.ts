@@ -2,7 +2,7 @@
 // WebAssembly. Browser-only additions are typed in browser.d.ts.
 export { SyncError } from "./errors.js";
 export { SyncState, SyncOperation, SyncConflict, ChangeSet, Snapshot, ManualClock, DELETED } from "./values.js";
-export { compareClocks, mergeClocks, dominates } from "./values.js";
+export { compareClocks, mergeClocks, incrementClock, dominates } from "./values.js";
 export { encode, decodeState, decodeChangeSet, decodeSnapshot, decodeOperations, compress, decompress } from "./wire.js";
 export { HttpTransport } from "./transport.js";
 export { SyncManager } from "./manager.js";

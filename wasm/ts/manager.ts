@@ -4,7 +4,7 @@
 /// <reference path="./browser.d.ts" />
 import type * as shape from "./statesync.js";
 import type { Manager } from "./wasm/statesync_wasm.js";
-import { wasm } from "./runtime.js";
+import { forget, instance, ready, wasm, type Instance } from "./runtime.js";
 import { SyncError, asSyncError } from "./errors.js";
 import { ChangeSet, DELETED, ManualClock, Snapshot, SyncConflict, SyncOperation, SyncState } from "./values.js";
 import { IdbStore, type JournalRecord } from "./storage.js";
@@ -84,6 +84,11 @@ interface AutoSync {
 /** One replica. Cheap reads and local writes are synchronous; I/O that can block returns a Promise. */
 export class SyncManager {
   readonly #m: Manager;
+  /** The WebAssembly instance `#m` lives in (runtime.ts): when it stops, this replica lets go. */
+  readonly #inst: Instance;
+  readonly #cancelOnStop: () => void;
+  /** Set when the instance stopped: resolves once this replica has let go of its database. */
+  #lettingGo: Promise<void> | null = null;
   readonly #store: IdbStore | null;
   readonly #release: () => void;
   #tabs: TabChannel | null = null;
@@ -95,15 +100,27 @@ export class SyncManager {
   /** @internal The pool slot this tab's replica was leased from (0 outside the browser). */
   readonly slot: number;
 
-  private constructor(token?: typeof INTERNAL, m?: Manager, store?: IdbStore | null, slot?: number, release?: () => void) {
-    if (token !== INTERNAL || !m) throw new SyncError("INVALID_INPUT", "use SyncManager.open");
+  private constructor(
+    token?: typeof INTERNAL,
+    inst?: Instance,
+    m?: Manager,
+    store?: IdbStore | null,
+    slot?: number,
+    release?: () => void,
+  ) {
+    if (token !== INTERNAL || !m || !inst) throw new SyncError("INVALID_INPUT", "use SyncManager.open");
+    this.#inst = inst;
     this.#m = m;
     this.#store = store ?? null;
     this.slot = slot ?? 0;
     this.#release = release ?? (() => {});
+    this.#cancelOnStop = inst.onStop(() => (this.#lettingGo = this.#letGo()));
   }
 
-  /** Opens (creating if missing) a replica. */
+  /**
+   * Opens (creating if missing) a replica. After a bug stopped the WebAssembly module (INTERNAL),
+   * this is the recovery: it runs on a fresh instance and reads the replica back from IndexedDB.
+   */
   static async open(options: shape.OpenOptions = {}): Promise<SyncManager> {
     const maxClockSkewMs = limit("maxClockSkewMs", options.maxClockSkewMs);
     const maxStateBytes = limit("maxStateBytes", options.maxStateBytes);
@@ -111,7 +128,10 @@ export class SyncManager {
     let lease = { slot: 0, release: () => {} };
     let nodeId = options.nodeId;
     let image: string | undefined;
+    let manager: SyncManager | undefined;
     try {
+      // After a trap: the fresh instance, and the stopped replicas' databases and leases let go.
+      await ready();
       if (options.path !== undefined) {
         if (typeof options.path !== "string" || options.path === "") {
           throw new SyncError("INVALID_INPUT", "invalid input: path must be a non-empty string");
@@ -123,7 +143,8 @@ export class SyncManager {
         image = await store.image();
       }
       const [name, resolver] = strategyArgs(options.strategy ?? "lastWriteWins");
-      const m = new wasm.Manager(
+      const inst = instance();
+      const m = new inst.glue.Manager(
         nodeId,
         image,
         (options.clock as ManualClock | undefined)?._share(),
@@ -133,24 +154,26 @@ export class SyncManager {
         maxClockSkewMs,
         maxStateBytes,
       );
-      const manager = new SyncManager(INTERNAL, m, store, lease.slot, lease.release);
+      const made = new SyncManager(INTERNAL, inst, m, store, lease.slot, lease.release);
+      manager = made;
       for (const [collection, s] of Object.entries(options.collectionStrategies ?? {})) {
-        manager.setCollectionStrategy(collection, s);
+        made.setCollectionStrategy(collection, s);
       }
-      manager.#flush();
+      made.#flush();
       if (store && options.path !== undefined && options.tabs !== false && typeof BroadcastChannel !== "undefined") {
-        manager.#tabs = new TabChannel(options.path, manager.nodeId, (msg) => manager.#fromTab(msg));
-        manager.#tabs.send("hello", manager.#allStates());
+        made.#tabs = new TabChannel(options.path, made.nodeId, (msg) => made.#fromTab(msg));
+        made.#tabs.send("hello", made.#allStates());
       }
       if (options.online !== false && typeof globalThis.addEventListener === "function") {
-        manager.#onOnline = () => {
-          if (manager.#auto) manager.#auto.offline = false;
-          manager.syncNow();
+        made.#onOnline = () => {
+          if (made.#auto) made.#auto.offline = false;
+          made.syncNow();
         };
-        globalThis.addEventListener("online", manager.#onOnline);
+        globalThis.addEventListener("online", made.#onOnline);
       }
-      return manager;
+      return made;
     } catch (e) {
+      if (manager) manager.#cancelOnStop();
       await store?.close();
       lease.release();
       throw asSyncError(e);
@@ -163,6 +186,8 @@ export class SyncManager {
 
   /** Delivers what the last core call produced: journal records to IndexedDB and the other tabs, events to listeners. */
   #flush(): void {
+    // After a trap nothing more is taken from the instance: the call's error stands.
+    if (this.#inst.stopped) return;
     if (this.#store !== null) {
       const text = this.#m.takeJournal();
       if (text !== undefined) {
@@ -321,8 +346,9 @@ export class SyncManager {
 
   /** A full round with a peer through a transport (HttpTransport: over fetch). */
   async sync(transport: shape.Transport | HttpTransport, options: shape.ScopeOptions = {}): Promise<shape.SyncReport> {
+    this.#inst.check([]);
     if (this.#closed) throw new SyncError("CLOSED", "the sync manager is closed");
-    return runRound(this.#m, transport, options, () => this.#flush());
+    return runRound(this.#inst.glue, this.#m, transport, options, () => this.#flush());
   }
 
   /** Rounds every `intervalMs`, with backoff after failures, paused while offline, until stopped. */
@@ -331,6 +357,7 @@ export class SyncManager {
     transport: shape.Transport | HttpTransport,
     options: { collections?: string[]; backoffBaseMs?: number; backoffMaxMs?: number } = {},
   ): void {
+    this.#inst.check([]);
     if (this.#closed) throw new SyncError("CLOSED", "the sync manager is closed");
     if (this.#auto) throw new SyncError("INVALID_INPUT", "invalid input: auto-sync is already running: stop it first");
     const backoffBaseMs = options.backoffBaseMs ?? 500;
@@ -505,11 +532,17 @@ export class SyncManager {
     return iterator;
   }
 
-  /** Stops auto-sync, flushes and releases the store; later calls throw CLOSED. */
+  /**
+   * Stops auto-sync, flushes and releases the store; later calls throw CLOSED. After INTERNAL
+   * (the module stopped), resolves once the replica has let go of its database.
+   */
   async close(): Promise<void> {
+    if (this.#lettingGo) return this.#lettingGo;
     if (this.#closed) return;
     await this.stopAutoSync();
+    if (this.#lettingGo) return this.#lettingGo;
     this.#closed = true;
+    this.#cancelOnStop();
     if (this.#onOnline) globalThis.removeEventListener?.("online", this.#onOnline);
     this.#tabs?.close();
     this.#tabs = null;
@@ -517,6 +550,29 @@ export class SyncManager {
       this.#run(() => this.#m.close());
     } finally {
       await this.#store?.close();
+      this.#release();
+    }
+  }
+
+  /**
+   * The instance stopped (a bug trapped in it): nothing more runs there, so this replica stops
+   * its background work and lets go of its IndexedDB database (after the writes in flight) and
+   * of its tab lease, for `SyncManager.open` to reopen it, on the same slot, from what was
+   * written. Its calls throw INTERNAL from now on (runtime.ts).
+   */
+  async #letGo(): Promise<void> {
+    this.#closed = true;
+    if (this.#auto) clearTimeout(this.#auto.timer);
+    this.#auto = null;
+    if (this.#onOnline) globalThis.removeEventListener?.("online", this.#onOnline);
+    this.#onOnline = null;
+    this.#tabs?.close();
+    this.#tabs = null;
+    // Its finaliser would run Rust code in the stopped instance.
+    forget(this.#m);
+    try {
+      await this.#store?.close();
+    } finally {
       this.#release();
     }
   }

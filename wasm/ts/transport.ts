@@ -77,8 +77,12 @@ function protocolCapabilities(c: shape.Capabilities): string {
   });
 }
 
-/** Runs one round of `manager` with `transport`; `flush` delivers events and journal writes. */
+/**
+ * Runs one round of `manager` with `transport`; `flush` delivers events and journal writes.
+ * `glue` is that of the instance `manager` lives in (another instance refuses its handle).
+ */
 export async function runRound(
+  glue: typeof wasm,
   manager: Manager,
   transport: shape.Transport | HttpTransport,
   options: shape.ScopeOptions,
@@ -102,13 +106,13 @@ export async function runRound(
     }
   } catch (e) {
     const error = asSyncError(e, "TRANSPORT");
-    wasm.roundFailedToStart(manager, error.code, error.message);
+    glue.roundFailedToStart(manager, error.code, error.message);
     flush();
     throw error;
   }
   let round;
   try {
-    round = new wasm.Round(manager, capabilities, collections, options.limit);
+    round = new glue.Round(manager, capabilities, collections, options.limit);
   } finally {
     flush();
   }
@@ -122,14 +126,14 @@ export async function runRound(
       try {
         if (step.step === "pull") {
           if (http) {
-            const body = wasm.pullRequestBody(step.cursor ?? undefined, step.collections, step.limit ?? undefined);
+            const body = glue.pullRequestBody(step.cursor ?? undefined, step.collections, step.limit ?? undefined);
             const reply = await http._request("/v1/pull", {
               method: "POST",
               body,
               headers: { "content-type": "application/json" },
               accept: binary ? BINARY : "application/json",
             });
-            const isBinary = wasm.replyIsBinary(http.baseUrl + "/v1/pull", reply.type ?? undefined);
+            const isBinary = glue.replyIsBinary(http.baseUrl + "/v1/pull", reply.type ?? undefined);
             round.pulledBytes(reply.body, isBinary);
           } else {
             const page = await (transport as shape.Transport).pull(step.cursor, step.collections, step.limit);
@@ -145,7 +149,7 @@ export async function runRound(
               headers: { "content-type": binary ? BINARY : "application/json" },
               accept: "application/json",
             });
-            result = wasm.pushResult(http.baseUrl + "/v1/push", reply.body);
+            result = glue.pushResult(http.baseUrl + "/v1/push", reply.body);
           } else {
             const [cursor, hasMore] = JSON.parse(round.pushPosition()) as [string, boolean];
             const states = round.pushStates().map(SyncState._fromHandle);

@@ -2,7 +2,7 @@
 // or as wire JSON text, and converts its fields to JS only when one is read.
 import type * as shape from "./statesync.js";
 import type { State } from "./wasm/statesync_wasm.js";
-import { wasm } from "./runtime.js";
+import { isStopped, wasm } from "./runtime.js";
 import { SyncError } from "./errors.js";
 
 type JSONValue = shape.JSONValue;
@@ -59,9 +59,9 @@ export class SyncState {
     return this.#text;
   }
 
-  /** @internal The version as a WebAssembly handle. */
+  /** @internal The version as a WebAssembly handle (of the running instance: a stopped one's is read again). */
   _state(): State {
-    if (this.#handle === undefined) this.#handle = wasm.State.fromJson(this.#text!);
+    if (this.#handle === undefined || isStopped(this.#handle)) this.#handle = wasm.State.fromJson(this._json());
     return this.#handle;
   }
 
@@ -267,6 +267,11 @@ export function compareClocks(a: Clock, b: Clock): shape.ClockOrdering {
 }
 export function mergeClocks(a: Clock, b: Clock): Clock {
   return JSON.parse(wasm.mergeClocks(JSON.stringify(a), JSON.stringify(b))) as Clock;
+}
+/** `clock` after one more write of `node`: its entry is the new counter (a missing node was 0). */
+export function incrementClock(clock: Clock, node: string): Clock {
+  if (typeof node !== "string") throw new SyncError("INVALID_INPUT", "invalid input: incrementClock() takes a clock and a node id");
+  return JSON.parse(wasm.incrementClock(JSON.stringify(clock), node)) as Clock;
 }
 export function dominates(a: Clock, b: Clock): boolean {
   return wasm.dominates(JSON.stringify(a), JSON.stringify(b));

@@ -1,12 +1,14 @@
 // End-to-end tests in Debian's Chromium (playwright-core, headless): two tabs converge offline,
 // a reload and a crash keep the data, rejections survive a reopen and a database of the older
-// schema is upgraded, a page syncs with statesync-hub on 127.0.0.1 together with a Python (or
-// Node) client, the README snippet runs as written, and the example page is screenshotted into
-// docs/browser-demo.png.
+// schema is upgraded, a bug that stops the WebAssembly module is recovered from (on the test
+// build, target/wasm-testing/dist), a page syncs with statesync-hub on 127.0.0.1 together with
+// a Python (or Node) client, the README snippet runs as written, and the example page is
+// screenshotted into target/wasm-e2e/browser-demo.png (docs/browser-demo.png, the committed
+// illustration, is refreshed from it by hand: wasm/README.md).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, existsSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,6 +23,9 @@ const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage
 
 const TEST_PAGE = `<!doctype html><meta charset="utf-8"><script type="importmap">{"imports":{"statesync-wasm":"/wasm/dist/index.js"}}</script>
 <script type="module">window.S = await import("statesync-wasm"); window.ready = true;</script>`;
+// The test build (Manager.panicForTests), and its runtime: the glue of the running instance.
+const TESTING_PAGE = `<!doctype html><meta charset="utf-8"><script type="importmap">{"imports":{"statesync-wasm":"/target/wasm-testing/dist/index.js"}}</script>
+<script type="module">window.S = await import("statesync-wasm"); window.runtime = await import("/target/wasm-testing/dist/runtime.js"); window.ready = true;</script>`;
 // The README's "Use it in the browser" example, run as written.
 const section = readFileSync(path.join(root, "README.md"), "utf8").split("## Use it in the browser")[1] ?? "";
 const snippet = section.match(/```js\n([\s\S]*?)```/)[1];
@@ -29,6 +34,37 @@ const SNIPPET_PAGE = `<!doctype html><meta charset="utf-8"><script type="importm
 window.addEventListener("error", (e) => (window.failure = String(e.error ?? e.message)));
 window.addEventListener("unhandledrejection", (e) => (window.failure = String(e.reason?.stack ?? e.reason)));
 ${snippet}
+window.snippetDone = true;
+</script>`;
+
+// wasm/README.md's recovery snippet, run as written on the test build: a panic through it.
+const recovery = readFileSync(path.join(root, "wasm/README.md"), "utf8").split("## When a bug stops the module")[1] ?? "";
+const recoverySnippet = recovery.match(/```js\n([\s\S]*?)```/)[1];
+const RECOVERY_PAGE = `<!doctype html><meta charset="utf-8"><script type="importmap">{"imports":{"statesync-wasm":"/target/wasm-testing/dist/index.js"}}</script>
+<script type="module">
+window.addEventListener("error", (e) => (window.failure = String(e.error ?? e.message)));
+window.addEventListener("unhandledrejection", (e) => (window.failure = String(e.reason?.stack ?? e.reason)));
+const runtime = await import("/target/wasm-testing/dist/runtime.js");
+${recoverySnippet}
+const before = await withReplica((r) => {
+  r.createState({ kept: true }, { id: "written-before" });
+  return JSON.stringify(r.exportState());
+});
+const proto = runtime.instance().glue.Manager.prototype;
+const original = proto.createState;
+proto.createState = function () {
+  proto.createState = original;
+  return this.panicForTests();
+};
+let code = null;
+try {
+  await withReplica((r) => r.createState({ never: "stored" }, { id: "lost" }));
+} catch (e) {
+  code = e.code;
+}
+const after = await withReplica((r) => JSON.stringify(r.exportState()));
+const works = await withReplica((r) => r.updateState("written-before", { kept: "still" }).data);
+window.result = { code, same: after === before, works };
 window.snippetDone = true;
 </script>`;
 
@@ -73,7 +109,10 @@ before(async () => {
   assert.ok(existsSync(hubBin), `the hub binary ${hubBin} is missing (cargo build -p statesync-hub)`);
   work = mkdtempSync(path.join(tmpdir(), "statesync-e2e-"));
   hub = await startHub();
-  server = await startServer(root, { hubUrl: hub.url, pages: { "/t.html": TEST_PAGE, "/snippet.html": SNIPPET_PAGE } });
+  server = await startServer(root, {
+    hubUrl: hub.url,
+    pages: { "/t.html": TEST_PAGE, "/testing.html": TESTING_PAGE, "/snippet.html": SNIPPET_PAGE, "/recovery.html": RECOVERY_PAGE },
+  });
   context = await chromium.launchPersistentContext(path.join(work, "profile"), {
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
@@ -253,6 +292,101 @@ test("rejections survive closing and reopening; a database of the previous schem
   await p.close();
 });
 
+test("a bug stops the WebAssembly module: INTERNAL, then SyncManager.open reopens the replica with all it persisted", async () => {
+  const p = await page("/testing.html");
+  const result = await p.evaluate(async () => {
+    const options = { path: "recovery", nodeId: "survivor", strategy: "manual" };
+    let m = await S.SyncManager.open(options);
+    const other = await S.SyncManager.open({ nodeId: "other" });
+    m.createState({ theme: "dark" }, { id: "settings" });
+    m.createState([1, 2], { id: "list", collection: "misc" });
+    m.updateState("settings", { theme: "light" });
+    m.applyRemoteState(other.createState({ theme: "blue" }, { id: "settings" }));
+    m.setPeerCursor("hub", "feed.3");
+    const kept = m.getState("list");
+    await m.persisted();
+    // Returned, not yet known to be on disk: kept too (the stopped replica lets go of its
+    // database only after the writes in flight).
+    m.createState({ late: true }, { id: "late" });
+    const before = JSON.stringify(m.exportState());
+    const slot = m.slot;
+
+    // The bug: this replica's next createState runs the test build's panicForTests instead,
+    // which panics inside a transaction with the replica's lock held.
+    const proto = runtime.instance().glue.Manager.prototype;
+    const original = proto.createState;
+    proto.createState = function () {
+      proto.createState = original;
+      return this.panicForTests();
+    };
+    let error = null;
+    try {
+      m.createState({ never: "stored" }, { id: "lost" });
+    } catch (e) {
+      error = { isSyncError: e instanceof S.SyncError, code: e.code, trap: e.cause instanceof WebAssembly.RuntimeError ? e.cause.message : null };
+    }
+    const refused = [];
+    for (const f of [() => m.getState("settings"), () => m.pendingOperations(), () => other.listStates(), () => m.updateState("settings", 1)]) {
+      try {
+        f();
+        refused.push("answered");
+      } catch (e) {
+        refused.push(e instanceof S.SyncError ? e.code : String(e));
+      }
+    }
+    const stale = m;
+
+    // The recovery of wasm/README.md: open the replica again, with the same options.
+    m = await S.SyncManager.open(options);
+    const reopened = {
+      same: JSON.stringify(m.exportState()) === before,
+      slot: m.slot,
+      nodeId: m.nodeId,
+      late: m.getState("late")?.data,
+      lost: m.getState("lost"),
+    };
+    await stale.close(); // resolves, and leaves the reopened replica alone
+    // It works: writes, settles the conflict, persists, and opens again with all of it.
+    m.updateState("list", [...kept.data, 3]);
+    m.resolveConflict(m.conflicts()[0].conflictId, { pick: "remote" });
+    m.createState({ after: true }, { id: "new" });
+    await m.persisted();
+    await m.close();
+    m = await S.SyncManager.open(options);
+    const final = {
+      list: m.getState("list").data,
+      settings: m.getState("settings").data,
+      created: m.getState("new").data,
+      conflicts: m.conflicts().length,
+      status: m.status(),
+      cursor: m.peerCursor("hub"),
+    };
+    await m.close();
+    return { slot, error, refused, reopened, final };
+  });
+  assert.deepEqual(result.error, { isSyncError: true, code: "INTERNAL", trap: "unreachable" });
+  assert.deepEqual(result.refused, ["INTERNAL", "INTERNAL", "INTERNAL", "INTERNAL"]);
+  assert.deepEqual(result.reopened, { same: true, slot: result.slot, nodeId: "survivor", late: { late: true }, lost: null });
+  assert.deepEqual(result.final, {
+    list: [1, 2, 3],
+    settings: { theme: "blue" },
+    created: { after: true },
+    conflicts: 0,
+    status: "idle",
+    cursor: "feed.3",
+  });
+  await p.close();
+});
+
+test("wasm/README.md's recovery snippet runs as written: INTERNAL, then the replica reopened with its data", async () => {
+  const p = await context.newPage();
+  await p.goto(server.origin + "/recovery.html");
+  await p.waitForFunction(() => window.snippetDone || window.failure, null, { timeout: 20_000 });
+  assert.equal(await p.evaluate(() => window.failure ?? null), null);
+  assert.deepEqual(await p.evaluate(() => window.result), { code: "INTERNAL", same: true, works: { kept: "still" } });
+  await p.close();
+});
+
 test("a page syncs with the hub on 127.0.0.1 together with a Python or Node client", async () => {
   const p = await page();
   const hubInPage = server.origin + "/sync";
@@ -316,6 +450,9 @@ test("the example page shows state, pending operations, conflicts and sync statu
   assert.match(text, /conflict/);
   assert.match(text, /fontSize/);
   assert.match(text, /synced with the hub/);
-  await p.screenshot({ path: path.join(root, "docs/browser-demo.png") });
+  // Under target/: a run leaves the tracked docs/browser-demo.png alone.
+  const shots = path.join(targetDir, "wasm-e2e");
+  mkdirSync(shots, { recursive: true });
+  await p.screenshot({ path: path.join(shots, "browser-demo.png") });
   await p.close();
 });

@@ -143,7 +143,7 @@ test("the HTTP transport maps an unreachable hub to TRANSPORT; a persistent repl
   await assert.rejects(S.SyncManager.open({ path: "db" }), (e) => e.code === "STORAGE");
 });
 
-test("wire: encode/decode every kind, both encodings; clocks", async () => {
+test("wire: encode/decode every kind, both encodings; clocks (compare, merge, dominates, increment)", async () => {
   const m = await open({ nodeId: "w" });
   const s = m.createState({ a: [1, 2.5, "x"] }, { id: "s" });
   for (const enc of ["json", "binary"]) {
@@ -156,6 +156,14 @@ test("wire: encode/decode every kind, both encodings; clocks", async () => {
   assert.equal(S.compareClocks({ a: 1 }, { a: 2 }), "before");
   assert.deepEqual(S.mergeClocks({ a: 1 }, { b: 2 }), { a: 1, b: 2 });
   assert.equal(S.dominates({ a: 2, b: 1 }, { a: 1 }), true);
+  const clock = { a: 2, b: 5 };
+  assert.deepEqual(S.incrementClock(clock, "b"), { a: 2, b: 6 });
+  assert.deepEqual(S.incrementClock(clock, "c"), { a: 2, b: 5, c: 1 });
+  assert.deepEqual(clock, { a: 2, b: 5 }, "the clock given is left as it is");
+  assert.deepEqual(S.incrementClock({ a: 0 }, "a"), { a: 1 });
+  for (const [bad, node] of [[{ a: 1.5 }, "a"], [{ a: -1 }, "a"], [{ a: "x" }, "a"], [null, "a"], [[1], "a"], [{}, 7]]) {
+    assert.throws(() => S.incrementClock(bad, node), (e) => e instanceof S.SyncError && e.code === "INVALID_INPUT", JSON.stringify([bad, node]));
+  }
   assert.equal(S.MAX_COUNTER, 2 ** 53 - 1);
   const snap = m.exportState();
   const fresh = await open({ nodeId: "w2" });
