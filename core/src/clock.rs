@@ -72,9 +72,10 @@ impl VectorClock {
         }
     }
 
-    /// Adds one to `node`'s counter and returns the new value.
+    /// Adds one to `node`'s counter and returns the new value. At `u64::MAX` the counter stays
+    /// there (no state a replica accepts comes near: entries are bounded by 2^53 − 1).
     pub fn increment(&mut self, node: &str) -> u64 {
-        let next = self.get(node) + 1;
+        let next = self.get(node).saturating_add(1);
         self.set(node, next);
         next
     }
@@ -191,6 +192,9 @@ mod tests {
         assert_eq!(a.increment("d"), 1);
         assert!(a.dominates(&vc(&[("b", 5)])));
         assert!(!vc(&[("b", 5)]).dominates(&a));
+        let mut top = vc(&[("a", u64::MAX)]);
+        assert_eq!(top.increment("a"), u64::MAX, "never wraps back to 0");
+        assert_eq!(top, vc(&[("a", u64::MAX)]));
     }
 
     #[test]
