@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The Python part of the test command: builds the `statesync` package fresh from ./python into a
-# private venv (target/python-venv), then type-checks, lints and tests it and its examples.
+# private venv (target/python-venv), then type-checks, lints and tests it and its examples; then
+# builds the wheel a user would get (without the test-only call) and runs the README and the
+# benchmark on that.
 # Usage: scripts/test-python.sh      (standalone; scripts/test.sh calls it too)
 # Idempotent: the venv and the tools are made once and kept; every run rebuilds the package.
 set -euo pipefail
@@ -52,9 +54,15 @@ else
     echo "all present"
 fi
 
-step "python: build and install the package from ./python (release)"
-# No build isolation: the venv's maturin builds it, in the workspace's target/ (incremental).
-"$PY" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps --no-build-isolation ./python
+step "python: build and install the test build from ./python (release, feature testing)"
+# No build isolation: the venv's maturin builds it, incrementally, under the workspace's target/.
+# The test build has the crate's `testing` feature (SyncManager._panic_for_tests, for the test
+# that a panic is an InternalError); the wheel a user gets is built without it, below. Each has
+# its own target directory: a cdylib's file name carries no hash of its features, so the two
+# builds would otherwise replace each other's library and rebuild it on every run.
+CARGO_TARGET_DIR="$PWD/target/python-testing" \
+    "$PY" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps --no-build-isolation \
+    --config-settings=build-args="--features testing" ./python
 "$PY" -c 'import statesync; print("statesync", statesync.__version__, "from", statesync.__file__)'
 
 step "python: lint (ruff check, ruff format --check)"
@@ -77,7 +85,30 @@ case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
 export STATESYNC_HUB_BIN="$target_dir/debug/statesync-hub"
 
 step "python: tests (python/tests and examples/python)"
-"$PY" -m pytest -q -p no:cacheprovider python/tests examples/python
+# Strict: what a test needs and lacks (the hub binary, the test build's panicking call) fails
+# it; a bare `pytest` run elsewhere may skip those tests instead, saying why.
+STATESYNC_TESTS_STRICT=1 "$PY" -m pytest -q -p no:cacheprovider python/tests examples/python
+
+step "python: the shipped wheel (no testing feature) lacks the test-only call, and is what runs next"
+WHEELS=target/python-wheel
+rm -rf "$WHEELS"
+"$PY" -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation --wheel-dir "$WHEELS" ./python
+"$PY" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$WHEELS"/statesync-*.whl
+"$PY" - "$WHEELS"/statesync-*.whl <<'WHEEL_EOF'
+import sys
+import zipfile
+
+import statesync
+
+wheel = sys.argv[1]
+with zipfile.ZipFile(wheel) as z:
+    native = [n for n in z.namelist() if n.startswith("statesync/_native")]
+    assert native, f"{wheel} holds no native module"
+    for name in native:
+        assert b"panic_for_tests" not in z.read(name), f"{wheel}: {name} has the test-only panicking call"
+assert not hasattr(statesync.SyncManager, "_panic_for_tests"), "the installed wheel has _panic_for_tests"
+print(f"{wheel}: no test-only call")
+WHEEL_EOF
 
 step "python: the README's Python example runs unchanged"
 "$PY" - README.md <<'README_EOF'

@@ -1,6 +1,8 @@
 //! Python callables behind core traits: a conflict resolver, an event listener and a sync
 //! transport. Each one re-attaches to the interpreter (`Python::attach`) for the call; the core
-//! calls them with the GIL released.
+//! calls them with the GIL released. A panic in this code fails the one call as `INTERNAL`
+//! (`statesync::catch_panic`) rather than unwinding through the core, which may be running it on
+//! its own auto-sync thread (listeners the core isolates itself).
 
 use crate::errors::{describe, from_py, remember_cause};
 use crate::json::{to_value, type_name};
@@ -19,6 +21,13 @@ pub(crate) struct PyResolver(pub Py<PyAny>);
 
 impl ConflictResolver for PyResolver {
     fn resolve(&self, local: &SyncState, remote: &SyncState) -> Result<Resolved, String> {
+        statesync::catch_panic(|| Ok(self.call(local, remote))).unwrap_or_else(|e| Err(e.to_string()))
+    }
+}
+
+impl PyResolver {
+    /// The resolver's call itself (`resolve` is it under the panic guard).
+    fn call(&self, local: &SyncState, remote: &SyncState) -> Result<Resolved, String> {
         Python::attach(|py| {
             let result = self
                 .0
@@ -66,6 +75,21 @@ fn bad_return(method: &str, expected: &str, got: &Bound<'_, PyAny>, err: PyErr) 
 
 impl SyncTransport for PyTransport {
     fn capabilities(&self) -> statesync::Result<SyncCapabilities> {
+        statesync::catch_panic(|| self.call_capabilities())
+    }
+
+    fn pull(&self, cursor: Option<&str>, context: &SyncContext) -> statesync::Result<ChangeSet> {
+        statesync::catch_panic(|| self.call_pull(cursor, context))
+    }
+
+    fn push(&self, changes: &ChangeSet) -> statesync::Result<ReconciliationResult> {
+        statesync::catch_panic(|| self.call_push(changes))
+    }
+}
+
+/// The transport's calls themselves (the trait's methods are them under the panic guard).
+impl PyTransport {
+    fn call_capabilities(&self) -> statesync::Result<SyncCapabilities> {
         Python::attach(|py| {
             let value =
                 self.0.bind(py).call_method0("capabilities").map_err(|e| from_py(py, e, SyncError::Transport))?;
@@ -76,7 +100,7 @@ impl SyncTransport for PyTransport {
         })
     }
 
-    fn pull(&self, cursor: Option<&str>, context: &SyncContext) -> statesync::Result<ChangeSet> {
+    fn call_pull(&self, cursor: Option<&str>, context: &SyncContext) -> statesync::Result<ChangeSet> {
         Python::attach(|py| {
             let collections =
                 PyList::new(py, &context.collections).map_err(|e| from_py(py, e, SyncError::Transport))?;
@@ -92,7 +116,7 @@ impl SyncTransport for PyTransport {
         })
     }
 
-    fn push(&self, changes: &ChangeSet) -> statesync::Result<ReconciliationResult> {
+    fn call_push(&self, changes: &ChangeSet) -> statesync::Result<ReconciliationResult> {
         Python::attach(|py| {
             let value = self
                 .0

@@ -1,5 +1,6 @@
 //! `ManualClock`: the core's hand-moved wall clock, shared with the managers it is given to.
 
+use crate::errors::guard;
 use pyo3::prelude::*;
 use std::sync::Arc;
 
@@ -10,28 +11,35 @@ pub struct PyManualClock(pub Arc<statesync::ManualClock>);
 #[pymethods]
 impl PyManualClock {
     #[new]
-    fn new(millis: u64) -> Self {
-        PyManualClock(Arc::new(statesync::ManualClock::new(millis)))
+    fn new(millis: u64) -> PyResult<Self> {
+        guard(|| Ok(PyManualClock(Arc::new(statesync::ManualClock::new(millis)))))
     }
 
     /// Sets the reading (it may go backwards: the hybrid clock copes).
-    fn set(&self, millis: u64) {
-        self.0.set(millis);
+    fn set(&self, millis: u64) -> PyResult<()> {
+        guard(|| {
+            self.0.set(millis);
+            Ok(())
+        })
     }
 
     /// The current reading.
-    fn now(&self) -> u64 {
-        use statesync::WallClock;
-        self.0.now_millis()
+    fn now(&self) -> PyResult<u64> {
+        guard(|| {
+            use statesync::WallClock;
+            Ok(self.0.now_millis())
+        })
     }
 
-    fn __repr__(&self) -> String {
-        format!("ManualClock({})", self.now())
+    fn __repr__(&self) -> PyResult<String> {
+        guard(|| Ok(format!("ManualClock({})", self.now()?)))
     }
 
     fn __reduce__(&self) -> PyResult<()> {
-        Err(pyo3::exceptions::PyTypeError::new_err(
-            "cannot pickle ManualClock: it is shared with the managers using it",
-        ))
+        guard(|| {
+            Err(pyo3::exceptions::PyTypeError::new_err(
+                "cannot pickle ManualClock: it is shared with the managers using it",
+            ))
+        })
     }
 }

@@ -31,9 +31,15 @@ create_exception!(statesync, UnsupportedFormatError, SyncError, "UNSUPPORTED_FOR
 create_exception!(statesync, TransportError, SyncError, "TRANSPORT: the sync peer could not be reached.");
 create_exception!(statesync, UnauthorizedError, SyncError, "UNAUTHORIZED: the sync peer refused the credentials.");
 create_exception!(statesync, ClosedError, SyncError, "CLOSED: the manager was closed.");
+create_exception!(
+    statesync,
+    InternalError,
+    SyncError,
+    "INTERNAL: a bug in statesync (a panic, caught at the boundary); the replica stays usable."
+);
 
 /// Every exception class with its code and its Python name.
-fn classes(py: Python<'_>) -> [(&'static str, &'static str, Bound<'_, PyType>); 13] {
+fn classes(py: Python<'_>) -> [(&'static str, &'static str, Bound<'_, PyType>); 14] {
     [
         ("TRANSPORT", "SyncError", py.get_type::<SyncError>()),
         ("NOT_FOUND", "NotFoundError", py.get_type::<NotFoundError>()),
@@ -48,6 +54,7 @@ fn classes(py: Python<'_>) -> [(&'static str, &'static str, Bound<'_, PyType>); 
         ("TRANSPORT", "TransportError", py.get_type::<TransportError>()),
         ("UNAUTHORIZED", "UnauthorizedError", py.get_type::<UnauthorizedError>()),
         ("CLOSED", "ClosedError", py.get_type::<ClosedError>()),
+        ("INTERNAL", "InternalError", py.get_type::<InternalError>()),
     ]
 }
 
@@ -165,15 +172,34 @@ pub(crate) fn describe(py: Python<'_>, err: &PyErr) -> String {
     }
 }
 
+/// Runs the body of an export (every `#[pyfunction]` and `#[pymethods]` item goes through it):
+/// a panic inside becomes `InternalError` (code `INTERNAL`) through the core's
+/// [`statesync::catch_panic`], instead of pyo3's `PanicException`, a `BaseException` that an
+/// application's `except Exception` (or `except SyncError`) would not catch.
+///
+/// Exports are called attached to the interpreter; a panic leaves no callback's exception
+/// behind for a later call to take as its cause.
+pub(crate) fn guard<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    match statesync::catch_panic(|| Ok(f())) {
+        Ok(result) => result,
+        Err(error) => Err(Python::attach(|py| {
+            clear_cause();
+            to_py_plain(py, error)
+        })),
+    }
+}
+
 /// Runs a core call with the GIL released (every call into the manager takes its lock, and a
-/// resolver called inside it must be able to take the GIL), mapping its error.
+/// resolver called inside it must be able to take the GIL), mapping its error. A panic in the
+/// call is caught right there, detached, as `INTERNAL` (see [`guard`]): it never unwinds
+/// through the re-attachment, and the call's remembered exception is dropped as usual.
 ///
 /// A call made from inside another (a listener or resolver calling the manager) keeps the outer
 /// call's remembered exception; an outermost call starts with none.
 pub(crate) fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> statesync::Result<T> + Send) -> PyResult<T> {
     let outer = take_cause();
     let nesting = Nesting::enter();
-    let result = py.detach(f);
+    let result = py.detach(|| statesync::catch_panic(f));
     let result = result.map_err(|e| to_py(py, e));
     clear_cause();
     if nesting.is_nested() {

@@ -4,7 +4,7 @@
 use crate::callbacks::{listener, PyResolver, PyTransport};
 use crate::clock::PyManualClock;
 use crate::enums;
-use crate::errors::{detached, invalid_input, to_py_plain};
+use crate::errors::{detached, guard, invalid_input, to_py_plain};
 use crate::http::PyHttpTransport;
 use crate::json::{to_value, type_name};
 use crate::values::{
@@ -28,13 +28,16 @@ static AUTO_SYNCING: Mutex<Vec<Weak<SyncManager>>> = Mutex::new(Vec::new());
 
 /// The `atexit` hook: stops every auto-sync still running (waiting for rounds in progress).
 #[pyfunction]
-pub(crate) fn _stop_auto_sync_at_exit(py: Python<'_>) {
-    let managers = std::mem::take(&mut *AUTO_SYNCING.lock().unwrap_or_else(|e| e.into_inner()));
-    py.detach(|| {
-        for manager in managers.iter().filter_map(Weak::upgrade) {
-            manager.stop_auto_sync();
-        }
-    });
+pub(crate) fn _stop_auto_sync_at_exit(py: Python<'_>) -> PyResult<()> {
+    guard(|| {
+        let managers = std::mem::take(&mut *AUTO_SYNCING.lock().unwrap_or_else(|e| e.into_inner()));
+        py.detach(|| {
+            for manager in managers.iter().filter_map(Weak::upgrade) {
+                manager.stop_auto_sync();
+            }
+        });
+        Ok(())
+    })
 }
 
 /// A strategy: a `ConflictStrategy` member (or its value), or a resolver callable.
@@ -102,25 +105,31 @@ const _: () = assert!(statesync::DEFAULT_MAX_STATE_BYTES == 1048576);
 
 /// A duration option given in seconds: an int or float that is a non-negative, finite
 /// duration (not a bool, NaN or an infinity). Anything else is `InvalidInputError`.
+/// pyo3 calls it before the constructor's body: guarded like an export.
 fn seconds_arg(obj: &Bound<'_, PyAny>) -> PyResult<f64> {
-    let py = obj.py();
-    let bad = || invalid_input(py, format!("max_clock_skew must be a non-negative number of seconds, not {obj:?}"));
-    if obj.is_instance_of::<PyBool>() || !(obj.is_instance_of::<PyInt>() || obj.is_instance_of::<PyFloat>()) {
-        return Err(bad());
-    }
-    // An int too large for a float raises OverflowError here: refused like the rest.
-    let seconds = obj.extract::<f64>().map_err(|_| bad())?;
-    Duration::try_from_secs_f64(seconds).map(|_| seconds).map_err(|_| bad())
+    guard(|| {
+        let py = obj.py();
+        let bad = || invalid_input(py, format!("max_clock_skew must be a non-negative number of seconds, not {obj:?}"));
+        if obj.is_instance_of::<PyBool>() || !(obj.is_instance_of::<PyInt>() || obj.is_instance_of::<PyFloat>()) {
+            return Err(bad());
+        }
+        // An int too large for a float raises OverflowError here: refused like the rest.
+        let seconds = obj.extract::<f64>().map_err(|_| bad())?;
+        Duration::try_from_secs_f64(seconds).map(|_| seconds).map_err(|_| bad())
+    })
 }
 
-/// A size option: a positive int (not a bool). Anything else is `InvalidInputError`.
+/// A size option: a positive int (not a bool). Anything else is `InvalidInputError`. pyo3 calls
+/// it before the constructor's body: guarded like an export.
 fn positive_int_arg(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
-    let py = obj.py();
-    let bad = || invalid_input(py, format!("max_state_bytes must be a positive int, not {obj:?}"));
-    if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
-        return Err(bad());
-    }
-    obj.extract::<usize>().ok().filter(|&n| n > 0).ok_or_else(bad)
+    guard(|| {
+        let py = obj.py();
+        let bad = || invalid_input(py, format!("max_state_bytes must be a positive int, not {obj:?}"));
+        if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
+            return Err(bad());
+        }
+        obj.extract::<usize>().ok().filter(|&n| n > 0).ok_or_else(bad)
+    })
 }
 
 /// One replica: local CRUD recording pending operations, remote apply and reconcile with
@@ -149,35 +158,37 @@ impl PySyncManager {
         #[pyo3(from_py_with = seconds_arg)] max_clock_skew: f64,
         #[pyo3(from_py_with = positive_int_arg)] max_state_bytes: usize,
     ) -> PyResult<Self> {
-        let mut config = match path {
-            Some(path) => ManagerConfig::sqlite(path),
-            None => ManagerConfig::memory(),
-        };
-        config.node_id = node_id;
-        config.check_resolver = check_resolver;
-        // `seconds_arg` accepted only what converts to a Duration.
-        let max_clock_skew = Duration::try_from_secs_f64(max_clock_skew).unwrap_or(Duration::MAX);
-        config = config.max_clock_skew(max_clock_skew).max_state_bytes(max_state_bytes);
-        if let Some(s) = strategy {
-            config.strategy = self::strategy(s)?;
-        }
-        if let Some(map) = collection_strategies {
-            for item in map.call_method0("items")?.try_iter()? {
-                let (collection, s): (String, Bound<'_, PyAny>) = item?.extract()?;
-                config.collection_strategies.insert(collection, self::strategy(&s)?);
+        guard(|| {
+            let mut config = match path {
+                Some(path) => ManagerConfig::sqlite(path),
+                None => ManagerConfig::memory(),
+            };
+            config.node_id = node_id;
+            config.check_resolver = check_resolver;
+            // `seconds_arg` accepted only what converts to a Duration.
+            let max_clock_skew = Duration::try_from_secs_f64(max_clock_skew).unwrap_or(Duration::MAX);
+            config = config.max_clock_skew(max_clock_skew).max_state_bytes(max_state_bytes);
+            if let Some(s) = strategy {
+                config.strategy = self::strategy(s)?;
             }
-        }
-        if let Some(clock) = clock {
-            config.clock = Some(clock.get().0.clone());
-        }
-        let inner = detached(py, move || SyncManager::open(config))?;
-        Ok(PySyncManager { inner: Arc::new(inner), subscriptions: Arc::default() })
+            if let Some(map) = collection_strategies {
+                for item in map.call_method0("items")?.try_iter()? {
+                    let (collection, s): (String, Bound<'_, PyAny>) = item?.extract()?;
+                    config.collection_strategies.insert(collection, self::strategy(&s)?);
+                }
+            }
+            if let Some(clock) = clock {
+                config.clock = Some(clock.get().0.clone());
+            }
+            let inner = detached(py, move || SyncManager::open(config))?;
+            Ok(PySyncManager { inner: Arc::new(inner), subscriptions: Arc::default() })
+        })
     }
 
     /// This replica's node id.
     #[getter]
     fn node_id(&self, py: Python<'_>) -> PyResult<String> {
-        detached(py, || self.inner.node_id())
+        guard(|| detached(py, || self.inner.node_id()))
     }
 
     /// Creates a state (`AlreadyExistsError` if a live one has the id).
@@ -189,25 +200,29 @@ impl PySyncManager {
         id: Option<String>,
         collection: Option<String>,
     ) -> PyResult<PySyncState> {
-        let data = to_value(data)?;
-        let options = CreateOptions { id, collection };
-        detached(py, || self.inner.create_state(data, options)).map(PySyncState)
+        guard(|| {
+            let data = to_value(data)?;
+            let options = CreateOptions { id, collection };
+            detached(py, || self.inner.create_state(data, options)).map(PySyncState)
+        })
     }
 
     /// The live state with this id, or `None` (missing or deleted).
     fn get_state(&self, py: Python<'_>, id: &str) -> PyResult<Option<PySyncState>> {
-        Ok(detached(py, || self.inner.get_state(id))?.map(PySyncState))
+        guard(|| Ok(detached(py, || self.inner.get_state(id))?.map(PySyncState)))
     }
 
     /// Replaces a live state's data (`NotFoundError` if missing or deleted).
     fn update_state(&self, py: Python<'_>, id: &str, data: &Bound<'_, PyAny>) -> PyResult<PySyncState> {
-        let data = to_value(data)?;
-        detached(py, || self.inner.update_state(id, data)).map(PySyncState)
+        guard(|| {
+            let data = to_value(data)?;
+            detached(py, || self.inner.update_state(id, data)).map(PySyncState)
+        })
     }
 
     /// Deletes a live state; returns the tombstone (`NotFoundError` if missing or deleted).
     fn delete_state(&self, py: Python<'_>, id: &str) -> PyResult<PySyncState> {
-        detached(py, || self.inner.delete_state(id)).map(PySyncState)
+        guard(|| detached(py, || self.inner.delete_state(id)).map(PySyncState))
     }
 
     /// States ordered by id, optionally of one collection, tombstones only when asked.
@@ -218,52 +233,66 @@ impl PySyncManager {
         collection: Option<&str>,
         include_deleted: bool,
     ) -> PyResult<Bound<'py, PyList>> {
-        let states = detached(py, || self.inner.list_states(collection, include_deleted))?;
-        PySyncState::list(py, states)
+        guard(|| {
+            let states = detached(py, || self.inner.list_states(collection, include_deleted))?;
+            PySyncState::list(py, states)
+        })
     }
 
     /// Local writes not yet acknowledged, oldest first.
     fn pending_operations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let ops = detached(py, || self.inner.pending_operations())?;
-        PyList::new(py, ops.into_iter().map(PySyncOperation))
+        guard(|| {
+            let ops = detached(py, || self.inner.pending_operations())?;
+            PyList::new(py, ops.into_iter().map(PySyncOperation))
+        })
     }
 
     /// Drops acknowledged operations (unknown ids are ignored); returns how many were dropped.
     fn acknowledge(&self, py: Python<'_>, op_ids: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let ids = strings(op_ids, "op_ids")?;
-        detached(py, || self.inner.acknowledge(&ids))
+        guard(|| {
+            let ids = strings(op_ids, "op_ids")?;
+            detached(py, || self.inner.acknowledge(&ids))
+        })
     }
 
     /// Applies one state from another replica.
     fn apply_remote_state(&self, py: Python<'_>, state: &Bound<'_, PySyncState>) -> PyResult<PyApplyResult> {
-        let state = state.get().0.clone();
-        detached(py, || self.inner.apply_remote_state(state)).map(PyApplyResult)
+        guard(|| {
+            let state = state.get().0.clone();
+            detached(py, || self.inner.apply_remote_state(state)).map(PyApplyResult)
+        })
     }
 
     /// Applies many remote states in one transaction.
     fn reconcile(&self, py: Python<'_>, states: &Bound<'_, PyAny>) -> PyResult<PyReconciliationResult> {
-        let mut batch = Vec::new();
-        for item in states.try_iter()? {
-            let item = item?;
-            let state = item.cast::<PySyncState>().map_err(|_| {
-                PyTypeError::new_err(format!("reconcile takes SyncState objects, not {}", type_name(&item)))
-            })?;
-            batch.push(state.get().0.clone());
-        }
-        detached(py, || self.inner.reconcile(batch)).map(PyReconciliationResult)
+        guard(|| {
+            let mut batch = Vec::new();
+            for item in states.try_iter()? {
+                let item = item?;
+                let state = item.cast::<PySyncState>().map_err(|_| {
+                    PyTypeError::new_err(format!("reconcile takes SyncState objects, not {}", type_name(&item)))
+                })?;
+                batch.push(state.get().0.clone());
+            }
+            detached(py, || self.inner.reconcile(batch)).map(PyReconciliationResult)
+        })
     }
 
     /// States refused in sync rounds and not gone through since, oldest first: versions peers
     /// sent that this replica refused, and versions of this replica's that a peer refused.
     fn rejections<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let rejections = detached(py, || self.inner.rejections())?;
-        PyList::new(py, rejections.into_iter().map(PyRejection))
+        guard(|| {
+            let rejections = detached(py, || self.inner.rejections())?;
+            PyList::new(py, rejections.into_iter().map(PyRejection))
+        })
     }
 
     /// Unresolved manual conflicts, oldest first.
     fn conflicts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let conflicts = detached(py, || self.inner.conflicts())?;
-        PyList::new(py, conflicts.into_iter().map(PySyncConflict))
+        guard(|| {
+            let conflicts = detached(py, || self.inner.conflicts())?;
+            PyList::new(py, conflicts.into_iter().map(PySyncConflict))
+        })
     }
 
     /// Settles a manual conflict with a new local write.
@@ -273,14 +302,18 @@ impl PySyncManager {
         conflict_id: &str,
         resolution: &Bound<'_, PyResolution>,
     ) -> PyResult<PySyncState> {
-        let resolution = resolution.get().0.clone();
-        detached(py, || self.inner.resolve_conflict(conflict_id, resolution)).map(PySyncState)
+        guard(|| {
+            let resolution = resolution.get().0.clone();
+            detached(py, || self.inner.resolve_conflict(conflict_id, resolution)).map(PySyncState)
+        })
     }
 
     /// Changes the default strategy.
     fn set_strategy(&self, py: Python<'_>, strategy: &Bound<'_, PyAny>) -> PyResult<()> {
-        let strategy = self::strategy(strategy)?;
-        detached(py, || self.inner.set_strategy(strategy))
+        guard(|| {
+            let strategy = self::strategy(strategy)?;
+            detached(py, || self.inner.set_strategy(strategy))
+        })
     }
 
     /// Sets (or with `None` removes) the strategy of one collection.
@@ -290,8 +323,10 @@ impl PySyncManager {
         collection: &str,
         strategy: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let strategy = strategy.map(self::strategy).transpose()?;
-        detached(py, || self.inner.set_collection_strategy(collection, strategy))
+        guard(|| {
+            let strategy = strategy.map(self::strategy).transpose()?;
+            detached(py, || self.inner.set_collection_strategy(collection, strategy))
+        })
     }
 
     /// One page of the changes feed after `cursor`.
@@ -303,8 +338,10 @@ impl PySyncManager {
         collections: Option<Vec<String>>,
         limit: Option<i64>,
     ) -> PyResult<PyChangeSet> {
-        let context = context(py, collections, limit)?;
-        detached(py, || self.inner.changes_since(cursor, &context)).map(PyChangeSet)
+        guard(|| {
+            let context = context(py, collections, limit)?;
+            detached(py, || self.inner.changes_since(cursor, &context)).map(PyChangeSet)
+        })
     }
 
     /// Applies a change set received from `peer` and stores its cursor, in one transaction.
@@ -316,16 +353,20 @@ impl PySyncManager {
         changes: &Bound<'_, PyChangeSet>,
         collections: Option<Vec<String>>,
     ) -> PyResult<PyReconciliationResult> {
-        let context = context(py, collections, None)?;
-        let changes = &changes.get().0;
-        detached(py, || self.inner.apply_changes(peer, &context, changes)).map(PyReconciliationResult)
+        guard(|| {
+            let context = context(py, collections, None)?;
+            let changes = &changes.get().0;
+            detached(py, || self.inner.apply_changes(peer, &context, changes)).map(PyReconciliationResult)
+        })
     }
 
     /// The cursor stored for `peer` and this scope of collections.
     #[pyo3(signature = (peer, collections = None))]
     fn peer_cursor(&self, py: Python<'_>, peer: &str, collections: Option<Vec<String>>) -> PyResult<Option<String>> {
-        let scope = context(py, collections, None)?.scope();
-        detached(py, || self.inner.peer_cursor(peer, &scope))
+        guard(|| {
+            let scope = context(py, collections, None)?.scope();
+            detached(py, || self.inner.peer_cursor(peer, &scope))
+        })
     }
 
     /// Stores (or with `None` clears) the cursor for `peer` and this scope of collections.
@@ -337,8 +378,10 @@ impl PySyncManager {
         cursor: Option<&str>,
         collections: Option<Vec<String>>,
     ) -> PyResult<()> {
-        let scope = context(py, collections, None)?.scope();
-        detached(py, || self.inner.set_peer_cursor(peer, &scope, cursor))
+        guard(|| {
+            let scope = context(py, collections, None)?.scope();
+            detached(py, || self.inner.set_peer_cursor(peer, &scope, cursor))
+        })
     }
 
     /// A complete bidirectional sync round with another replica in this process.
@@ -350,9 +393,11 @@ impl PySyncManager {
         collections: Option<Vec<String>>,
         limit: Option<i64>,
     ) -> PyResult<PySyncReport> {
-        let context = context(py, collections, limit)?;
-        let other = other.get().inner.clone();
-        detached(py, || self.inner.sync_with_context(&other, &context)).map(PySyncReport)
+        guard(|| {
+            let context = context(py, collections, limit)?;
+            let other = other.get().inner.clone();
+            detached(py, || self.inner.sync_with_context(&other, &context)).map(PySyncReport)
+        })
     }
 
     /// A complete sync round through a transport (a `Transport` object or `HttpTransport`).
@@ -364,9 +409,11 @@ impl PySyncManager {
         collections: Option<Vec<String>>,
         limit: Option<i64>,
     ) -> PyResult<PySyncReport> {
-        let context = context(py, collections, limit)?;
-        let transport = self::transport(transport)?;
-        detached(py, || self.inner.sync_via(transport.as_ref(), &context)).map(PySyncReport)
+        guard(|| {
+            let context = context(py, collections, limit)?;
+            let transport = self::transport(transport)?;
+            detached(py, || self.inner.sync_via(transport.as_ref(), &context)).map(PySyncReport)
+        })
     }
 
     /// Syncs with `transport` every `interval` seconds on a background thread until
@@ -379,32 +426,34 @@ impl PySyncManager {
         transport: &Bound<'_, PyAny>,
         collections: Option<Vec<String>>,
     ) -> PyResult<()> {
-        let interval = Duration::try_from_secs_f64(interval).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
-            invalid_input(py, format!("interval must be a positive number of seconds, not {interval}"))
-        })?;
-        let context = context(py, collections, None)?;
-        let transport = self::transport(transport)?;
-        let config = AutoSyncConfig::every(interval).context(context);
-        detached(py, || self.inner.start_auto_sync_with(config, transport))?;
-        let mut running = AUTO_SYNCING.lock().unwrap_or_else(|e| e.into_inner());
-        running.retain(|m| m.strong_count() > 0);
-        running.push(Arc::downgrade(&self.inner));
-        Ok(())
+        guard(|| {
+            let interval = Duration::try_from_secs_f64(interval).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
+                invalid_input(py, format!("interval must be a positive number of seconds, not {interval}"))
+            })?;
+            let context = context(py, collections, None)?;
+            let transport = self::transport(transport)?;
+            let config = AutoSyncConfig::every(interval).context(context);
+            detached(py, || self.inner.start_auto_sync_with(config, transport))?;
+            let mut running = AUTO_SYNCING.lock().unwrap_or_else(|e| e.into_inner());
+            running.retain(|m| m.strong_count() > 0);
+            running.push(Arc::downgrade(&self.inner));
+            Ok(())
+        })
     }
 
     /// Stops auto-sync after the round in progress (waiting for it). Returns whether it ran.
-    fn stop_auto_sync(&self, py: Python<'_>) -> bool {
-        py.detach(|| self.inner.stop_auto_sync())
+    fn stop_auto_sync(&self, py: Python<'_>) -> PyResult<bool> {
+        guard(|| Ok(py.detach(|| self.inner.stop_auto_sync())))
     }
 
     /// Runs the next auto-sync round now. Returns whether auto-sync runs.
-    fn sync_now(&self, py: Python<'_>) -> bool {
-        py.detach(|| self.inner.sync_now())
+    fn sync_now(&self, py: Python<'_>) -> PyResult<bool> {
+        guard(|| Ok(py.detach(|| self.inner.sync_now())))
     }
 
     /// A snapshot of every state, the pending queue and the conflicts.
     fn export_state(&self, py: Python<'_>) -> PyResult<PySnapshot> {
-        detached(py, || self.inner.export_state()).map(|s| PySnapshot(Arc::new(s)))
+        guard(|| detached(py, || self.inner.export_state()).map(|s| PySnapshot(Arc::new(s))))
     }
 
     /// Imports a snapshot (a `Snapshot` or its JSON text): merged like `reconcile`, or with
@@ -416,64 +465,84 @@ impl PySyncManager {
         snapshot: &Bound<'_, PyAny>,
         replace: bool,
     ) -> PyResult<PyReconciliationResult> {
-        if let Ok(s) = snapshot.cast::<PySnapshot>() {
-            let s = s.get().0.clone();
-            return detached(py, || self.inner.import_state((*s).clone(), replace)).map(PyReconciliationResult);
-        }
-        let text = text_arg(snapshot, SyncError::Corrupt)?;
-        detached(py, || self.inner.import_json(&text, replace)).map(PyReconciliationResult)
+        guard(|| {
+            if let Ok(s) = snapshot.cast::<PySnapshot>() {
+                let s = s.get().0.clone();
+                return detached(py, || self.inner.import_state((*s).clone(), replace)).map(PyReconciliationResult);
+            }
+            let text = text_arg(snapshot, SyncError::Corrupt)?;
+            detached(py, || self.inner.import_json(&text, replace)).map(PyReconciliationResult)
+        })
+    }
+
+    /// Test builds only (the crate's `testing` feature, which no wheel is built with): panics
+    /// inside the core, in a transaction with the replica's lock held, so that the tests can
+    /// show that a panic raises `InternalError` and that the replica works on afterwards.
+    #[cfg(feature = "testing")]
+    fn _panic_for_tests(&self, py: Python<'_>) -> PyResult<()> {
+        guard(|| detached(py, || self.inner.panic_for_tests()))
     }
 
     /// The replica's status.
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let status = py.detach(|| self.inner.status());
-        enums::status(py, status)
+        guard(|| {
+            let status = py.detach(|| self.inner.status());
+            enums::status(py, status)
+        })
     }
 
     /// Calls `callback(event)` for every event, after commit. Exceptions it raises are
     /// reported through `sys.unraisablehook` and otherwise ignored.
     fn subscribe(&self, py: Python<'_>, callback: &Bound<'_, PyAny>) -> PyResult<PySubscription> {
-        if !callback.is_callable() {
-            return Err(PyTypeError::new_err(format!("{} is not callable", type_name(callback))));
-        }
-        let listener = listener(callback.clone().unbind());
-        let id = detached(py, || self.inner.subscribe_arc(listener))?;
-        self.subscriptions.lock().unwrap_or_else(|e| e.into_inner()).push(id);
-        Ok(PySubscription { manager: self.inner.clone(), id })
+        guard(|| {
+            if !callback.is_callable() {
+                return Err(PyTypeError::new_err(format!("{} is not callable", type_name(callback))));
+            }
+            let listener = listener(callback.clone().unbind());
+            let id = detached(py, || self.inner.subscribe_arc(listener))?;
+            self.subscriptions.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+            Ok(PySubscription { manager: self.inner.clone(), id })
+        })
     }
 
     /// Stops auto-sync, flushes and releases the store. Idempotent; every later call raises
     /// `ClosedError`.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        let result = detached(py, || self.inner.close());
-        // Listeners heard the `closed` status; now they can go.
-        let subs = std::mem::take(&mut *self.subscriptions.lock().unwrap_or_else(|e| e.into_inner()));
-        py.detach(|| {
-            for sub in subs {
-                self.inner.unsubscribe(sub);
-            }
-        });
-        result
+        guard(|| {
+            let result = detached(py, || self.inner.close());
+            // Listeners heard the `closed` status; now they can go.
+            let subs = std::mem::take(&mut *self.subscriptions.lock().unwrap_or_else(|e| e.into_inner()));
+            py.detach(|| {
+                for sub in subs {
+                    self.inner.unsubscribe(sub);
+                }
+            });
+            result
+        })
     }
 
-    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
-        slf
+    fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        guard(|| Ok(slf))
     }
 
     #[pyo3(signature = (*_exc))]
     fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
-        self.close(py)
+        guard(|| self.close(py))
     }
 
-    fn __repr__(&self, py: Python<'_>) -> String {
-        match py.detach(|| self.inner.node_id()) {
-            Ok(node) => format!("SyncManager(node_id={})", crate::values::q(&node)),
-            Err(_) => "SyncManager(<closed>)".into(),
-        }
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        guard(|| {
+            Ok(match py.detach(|| self.inner.node_id()) {
+                Ok(node) => format!("SyncManager(node_id={})", crate::values::q(&node)),
+                Err(_) => "SyncManager(<closed>)".into(),
+            })
+        })
     }
 
     fn __reduce__(&self) -> PyResult<()> {
-        Err(PyTypeError::new_err("cannot pickle SyncManager: it is a live replica (export_state() is its data)"))
+        guard(|| {
+            Err(PyTypeError::new_err("cannot pickle SyncManager: it is a live replica (export_state() is its data)"))
+        })
     }
 }
 
@@ -487,25 +556,25 @@ pub struct PySubscription {
 #[pymethods]
 impl PySubscription {
     /// Removes the listener. Returns false if it was already removed.
-    fn unsubscribe(&self, py: Python<'_>) -> bool {
-        py.detach(|| self.manager.unsubscribe(self.id))
+    fn unsubscribe(&self, py: Python<'_>) -> PyResult<bool> {
+        guard(|| Ok(py.detach(|| self.manager.unsubscribe(self.id))))
     }
 
-    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
-        slf
+    fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        guard(|| Ok(slf))
     }
 
     #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) {
-        self.unsubscribe(py);
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
+        guard(|| self.unsubscribe(py).map(|_| ()))
     }
 
-    fn __repr__(&self) -> String {
-        format!("Subscription({})", self.id.0)
+    fn __repr__(&self) -> PyResult<String> {
+        guard(|| Ok(format!("Subscription({})", self.id.0)))
     }
 
     fn __reduce__(&self) -> PyResult<()> {
-        Err(PyTypeError::new_err("cannot pickle Subscription"))
+        guard(|| Err(PyTypeError::new_err("cannot pickle Subscription")))
     }
 }
 
@@ -516,6 +585,8 @@ impl PySubscription {
 /// so the Python benchmark can compare the binding's overhead in the same run.
 #[pyfunction]
 pub(crate) fn _rust_w1(py: Python<'_>, keys: usize, updates: usize) -> PyResult<f64> {
-    py.detach(|| statesync::bench::w1a(keys, updates).map(|d| d.as_secs_f64()))
-        .map_err(|e: SyncError| to_py_plain(py, e))
+    guard(|| {
+        py.detach(|| statesync::bench::w1a(keys, updates).map(|d| d.as_secs_f64()))
+            .map_err(|e: SyncError| to_py_plain(py, e))
+    })
 }

@@ -1,7 +1,7 @@
 //! The wire functions: `encode`, `decode_*`, `compress`, `decompress`, and the vector clock
 //! helpers. All of them release the GIL around the core's work.
 
-use crate::errors::{invalid_input, to_py_plain};
+use crate::errors::{guard, invalid_input, to_py_plain};
 use crate::json::{clock_from_py, clock_to_py, type_name};
 use crate::values::{PyChangeSet, PySnapshot, PySyncOperation, PySyncState};
 use pyo3::prelude::*;
@@ -32,35 +32,37 @@ pub(crate) fn encode_value<'py>(
     value: &Bound<'py, PyAny>,
     encoding: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let enc = self::encoding(py, encoding)?;
-    let bytes = if let Ok(s) = value.cast::<PySyncState>() {
-        let s = s.get().0.clone();
-        py.detach(move || encode(&*s, enc))
-    } else if let Ok(c) = value.cast::<PyChangeSet>() {
-        let c = c.get().0.clone();
-        py.detach(move || encode(&c, enc))
-    } else if let Ok(s) = value.cast::<PySnapshot>() {
-        let s = s.get().0.clone();
-        py.detach(move || encode(&*s, enc))
-    } else if let Ok(list) = value.cast::<PyList>() {
-        let mut ops = Vec::with_capacity(list.len());
-        for item in list.iter() {
-            let Ok(op) = item.cast::<PySyncOperation>() else {
-                return Err(invalid_input(
-                    py,
-                    format!("a list to encode holds SyncOperation, not {}", type_name(&item)),
-                ));
-            };
-            ops.push(op.get().0.clone());
-        }
-        py.detach(move || encode(&PendingOperations(ops), enc))
-    } else {
-        return Err(invalid_input(
-            py,
-            format!("cannot encode {}: SyncState, ChangeSet, Snapshot or list[SyncOperation]", type_name(value)),
-        ));
-    };
-    Ok(PyBytes::new(py, &bytes))
+    guard(|| {
+        let enc = self::encoding(py, encoding)?;
+        let bytes = if let Ok(s) = value.cast::<PySyncState>() {
+            let s = s.get().0.clone();
+            py.detach(move || encode(&*s, enc))
+        } else if let Ok(c) = value.cast::<PyChangeSet>() {
+            let c = c.get().0.clone();
+            py.detach(move || encode(&c, enc))
+        } else if let Ok(s) = value.cast::<PySnapshot>() {
+            let s = s.get().0.clone();
+            py.detach(move || encode(&*s, enc))
+        } else if let Ok(list) = value.cast::<PyList>() {
+            let mut ops = Vec::with_capacity(list.len());
+            for item in list.iter() {
+                let Ok(op) = item.cast::<PySyncOperation>() else {
+                    return Err(invalid_input(
+                        py,
+                        format!("a list to encode holds SyncOperation, not {}", type_name(&item)),
+                    ));
+                };
+                ops.push(op.get().0.clone());
+            }
+            py.detach(move || encode(&PendingOperations(ops), enc))
+        } else {
+            return Err(invalid_input(
+                py,
+                format!("cannot encode {}: SyncState, ChangeSet, Snapshot or list[SyncOperation]", type_name(value)),
+            ));
+        };
+        Ok(PyBytes::new(py, &bytes))
+    })
 }
 
 fn decode_as<T: WireMessage + Send>(py: Python<'_>, data: &Bound<'_, PyAny>, encoding: &str) -> PyResult<T> {
@@ -73,14 +75,14 @@ fn decode_as<T: WireMessage + Send>(py: Python<'_>, data: &Bound<'_, PyAny>, enc
 #[pyfunction]
 #[pyo3(signature = (data, encoding = "json"))]
 pub(crate) fn decode_state(py: Python<'_>, data: &Bound<'_, PyAny>, encoding: &str) -> PyResult<PySyncState> {
-    Ok(PySyncState(Arc::new(decode_as(py, data, encoding)?)))
+    guard(|| Ok(PySyncState(Arc::new(decode_as(py, data, encoding)?))))
 }
 
 /// Decodes a change set.
 #[pyfunction]
 #[pyo3(signature = (data, encoding = "json"))]
 pub(crate) fn decode_change_set(py: Python<'_>, data: &Bound<'_, PyAny>, encoding: &str) -> PyResult<PyChangeSet> {
-    Ok(PyChangeSet(decode_as(py, data, encoding)?))
+    guard(|| Ok(PyChangeSet(decode_as(py, data, encoding)?)))
 }
 
 /// Decodes a change set received from a peer (a pulled or pushed page): its format and
@@ -89,16 +91,18 @@ pub(crate) fn decode_change_set(py: Python<'_>, data: &Bound<'_, PyAny>, encodin
 #[pyfunction]
 #[pyo3(signature = (data, encoding = "json"))]
 pub(crate) fn decode_page(py: Python<'_>, data: &Bound<'_, PyAny>, encoding: &str) -> PyResult<PyChangeSet> {
-    let enc = self::encoding(py, encoding)?;
-    let bytes = bytes_arg(data)?;
-    py.detach(|| statesync::decode_page(&bytes, enc)).map(PyChangeSet).map_err(|e| to_py_plain(py, e))
+    guard(|| {
+        let enc = self::encoding(py, encoding)?;
+        let bytes = bytes_arg(data)?;
+        py.detach(|| statesync::decode_page(&bytes, enc)).map(PyChangeSet).map_err(|e| to_py_plain(py, e))
+    })
 }
 
 /// Decodes a snapshot.
 #[pyfunction]
 #[pyo3(signature = (data, encoding = "json"))]
 pub(crate) fn decode_snapshot(py: Python<'_>, data: &Bound<'_, PyAny>, encoding: &str) -> PyResult<PySnapshot> {
-    Ok(PySnapshot(Arc::new(decode_as(py, data, encoding)?)))
+    guard(|| Ok(PySnapshot(Arc::new(decode_as(py, data, encoding)?))))
 }
 
 /// Decodes a list of pending operations.
@@ -109,45 +113,64 @@ pub(crate) fn decode_operations<'py>(
     data: &Bound<'py, PyAny>,
     encoding: &str,
 ) -> PyResult<Bound<'py, PyList>> {
-    let ops: PendingOperations = decode_as(py, data, encoding)?;
-    PyList::new(py, ops.0.into_iter().map(PySyncOperation))
+    guard(|| {
+        let ops: PendingOperations = decode_as(py, data, encoding)?;
+        PyList::new(py, ops.0.into_iter().map(PySyncOperation))
+    })
 }
 
 /// Compresses encoded bytes (one zstd frame).
 #[pyfunction]
 pub(crate) fn compress<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-    let bytes = bytes_arg(data)?;
-    let out = py.detach(|| statesync::compress(&bytes));
-    Ok(PyBytes::new(py, &out))
+    guard(|| {
+        let bytes = bytes_arg(data)?;
+        let out = py.detach(|| statesync::compress(&bytes));
+        Ok(PyBytes::new(py, &out))
+    })
 }
 
 /// Decompresses what `compress` wrote (`CorruptError` for anything else).
 #[pyfunction]
 pub(crate) fn decompress<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-    let bytes = bytes_arg(data)?;
-    let out = py.detach(|| statesync::decompress(&bytes)).map_err(|e| to_py_plain(py, e))?;
-    Ok(PyBytes::new(py, &out))
+    guard(|| {
+        let bytes = bytes_arg(data)?;
+        let out = py.detach(|| statesync::decompress(&bytes)).map_err(|e| to_py_plain(py, e))?;
+        Ok(PyBytes::new(py, &out))
+    })
 }
 
 /// How two vector clocks relate: `"equal"`, `"before"`, `"after"` or `"concurrent"`.
 #[pyfunction]
 pub(crate) fn compare_clocks(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<&'static str> {
-    Ok(match clock_from_py(a)?.compare(&clock_from_py(b)?) {
-        statesync::ClockOrdering::Equal => "equal",
-        statesync::ClockOrdering::Before => "before",
-        statesync::ClockOrdering::After => "after",
-        statesync::ClockOrdering::Concurrent => "concurrent",
+    guard(|| {
+        Ok(match clock_from_py(a)?.compare(&clock_from_py(b)?) {
+            statesync::ClockOrdering::Equal => "equal",
+            statesync::ClockOrdering::Before => "before",
+            statesync::ClockOrdering::After => "after",
+            statesync::ClockOrdering::Concurrent => "concurrent",
+        })
     })
 }
 
 /// The entry-wise maximum of two vector clocks.
 #[pyfunction]
 pub(crate) fn merge_clocks<'py>(a: &Bound<'py, PyAny>, b: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
-    clock_to_py(a.py(), &clock_from_py(a)?.merged(&clock_from_py(b)?))
+    guard(|| clock_to_py(a.py(), &clock_from_py(a)?.merged(&clock_from_py(b)?)))
 }
 
 /// True when `a` has seen every write `b` has (`a >= b` entry-wise).
 #[pyfunction]
 pub(crate) fn dominates(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<bool> {
-    Ok(clock_from_py(a)?.dominates(&clock_from_py(b)?))
+    guard(|| Ok(clock_from_py(a)?.dominates(&clock_from_py(b)?)))
+}
+
+/// Adds one to `node`'s counter of a vector clock: the new clock (a fresh dict; the argument is
+/// left as it was) and the new counter, as `(clock, counter)`.
+#[pyfunction]
+pub(crate) fn increment_clock<'py>(clock: &Bound<'py, PyAny>, node: &str) -> PyResult<(Bound<'py, PyDict>, u64)> {
+    guard(|| {
+        let mut incremented = clock_from_py(clock)?;
+        let counter = incremented.increment(node);
+        Ok((clock_to_py(clock.py(), &incremented)?, counter))
+    })
 }

@@ -39,6 +39,7 @@ from ._native import (
     CorruptError,
     Deleted,
     HttpTransport,
+    InternalError,
     InvalidInputError,
     InvalidStateError,
     ManualClock,
@@ -74,6 +75,7 @@ from ._native import (
     decompress,
     dominates,
     encode,
+    increment_clock,
     merge_clocks,
 )
 
@@ -135,6 +137,7 @@ __all__ = [
     "CorruptError",
     "Deleted",
     "HttpTransport",
+    "InternalError",
     "InvalidInputError",
     "InvalidStateError",
     "ManualClock",
@@ -176,5 +179,6 @@ __all__ = [
     "decompress",
     "dominates",
     "encode",
+    "increment_clock",
     "merge_clocks",
 ]

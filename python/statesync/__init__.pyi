@@ -38,6 +38,7 @@ __all__ = [
     "Deleted",
     "HttpTransport",
     "InvalidInputError",
+    "InternalError",
     "InvalidStateError",
     "ManualClock",
     "NotFoundError",
@@ -78,6 +79,7 @@ __all__ = [
     "decompress",
     "dominates",
     "encode",
+    "increment_clock",
     "merge_clocks",
 ]
 
@@ -105,6 +107,7 @@ class UnsupportedFormatError(SyncError): ...
 class TransportError(SyncError): ...
 class UnauthorizedError(SyncError): ...
 class ClosedError(SyncError): ...
+class InternalError(SyncError): ...  # a bug: a panic inside statesync, caught; the replica stays usable
 
 # ---- values (immutable, comparable, printable) ----------------------------------------------
 
@@ -418,6 +421,7 @@ class SyncManager:
 def compare_clocks(a: Mapping[str, int], b: Mapping[str, int]) -> Literal["equal", "before", "after", "concurrent"]: ...
 def merge_clocks(a: Mapping[str, int], b: Mapping[str, int]) -> Clock: ...
 def dominates(a: Mapping[str, int], b: Mapping[str, int]) -> bool: ...
+def increment_clock(clock: Mapping[str, int], node: str) -> tuple[Clock, int]: ...  # (new clock, new counter)
 
 # ---- wire formats ---------------------------------------------------------------------------
 

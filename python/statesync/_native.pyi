@@ -43,6 +43,9 @@ from statesync import (
     HttpTransport as HttpTransport,
 )
 from statesync import (
+    InternalError as InternalError,
+)
+from statesync import (
     InvalidInputError as InvalidInputError,
 )
 from statesync import (
@@ -148,6 +151,9 @@ from statesync import (
     encode as encode,
 )
 from statesync import (
+    increment_clock as increment_clock,
+)
+from statesync import (
     merge_clocks as merge_clocks,
 )
 
@@ -169,6 +175,7 @@ __all__ = [
     "TransportError",
     "UnauthorizedError",
     "ClosedError",
+    "InternalError",
     "OperationKind",
     "ConflictStrategy",
     "Status",
@@ -203,6 +210,7 @@ __all__ = [
     "compare_clocks",
     "merge_clocks",
     "dominates",
+    "increment_clock",
     "_rust_w1",
     "_unpickle",
 ]

@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 import pytest
 
@@ -26,6 +26,25 @@ WIRE_DIR = CONFORMANCE_DIR / "wire"
 #: A test that hangs (a deadlock in the binding, say) dumps every thread's stack and ends the
 #: run after this many seconds instead of blocking CI forever. 0 disables the guard.
 HANG_GUARD_SECONDS = float(os.environ.get("STATESYNC_TEST_HANG_SECONDS", "300"))
+
+
+#: Set by scripts/test-python.sh (the test command): there, a test whose prerequisite is missing
+#: (the hub binary, the test build's panicking call) fails; a bare `pytest` run skips it instead.
+STRICT = os.environ.get("STATESYNC_TESTS_STRICT") == "1"
+
+
+def missing(reason: str) -> NoReturn:
+    """Ends a test whose prerequisite is missing: a failure under the test command (nothing it
+    needs may be missing there), a skip saying why in a bare `pytest` run."""
+    if STRICT:
+        pytest.fail(f"{reason} (STATESYNC_TESTS_STRICT=1: the test command provides this)", pytrace=False)
+    pytest.skip(f"{reason} (scripts/test-python.sh provides it, and fails instead of skipping)")
+
+
+@pytest.fixture(scope="session")
+def prerequisite_missing() -> Callable[[str], NoReturn]:
+    """`prerequisite_missing(reason)`: see `missing`."""
+    return missing
 
 
 @pytest.fixture(scope="session")

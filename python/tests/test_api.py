@@ -22,7 +22,7 @@ import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 import pytest
 
@@ -44,6 +44,7 @@ ERRORS = [
     (statesync.TransportError, "TRANSPORT"),
     (statesync.UnauthorizedError, "UNAUTHORIZED"),
     (statesync.ClosedError, "CLOSED"),
+    (statesync.InternalError, "INTERNAL"),
 ]
 
 ZERO_COUNTS = {"created": 0, "updated": 0, "unchanged": 0, "ignored": 0, "conflicts": 0, "resolved": 0, "rejected": 0}
@@ -287,7 +288,18 @@ def test_every_error_class_is_distinct() -> None:
     assert len({cls for cls, _ in ERRORS}) == len(ERRORS)
 
 
-def _trigger(code: str, managers: Callable[..., statesync.SyncManager], tmp_dir: Path) -> None:
+def _panic(m: statesync.SyncManager, missing: Callable[[str], NoReturn]) -> None:
+    """Calls the test build's `SyncManager._panic_for_tests()`: a panic inside the core, in a
+    transaction with the replica's lock held."""
+    call = getattr(m, "_panic_for_tests", None)
+    if call is None:
+        missing("this build has no SyncManager._panic_for_tests (built without the crate's `testing` feature)")
+    call()
+
+
+def _trigger(
+    code: str, managers: Callable[..., statesync.SyncManager], tmp_dir: Path, missing: Callable[[str], NoReturn]
+) -> None:
     """Makes the binding raise the error of `code` through a real call."""
     if code == "NOT_FOUND":
         managers("A").update_state("missing", 1)
@@ -320,6 +332,8 @@ def _trigger(code: str, managers: Callable[..., statesync.SyncManager], tmp_dir:
         m = managers("A")
         m.close()
         m.list_states()
+    elif code == "INTERNAL":
+        _panic(managers("A"), missing)
     else:  # pragma: no cover
         raise AssertionError(code)
 
@@ -346,10 +360,14 @@ class _RaisingTransport:
 
 @pytest.mark.parametrize("cls,code", ERRORS, ids=[c for _, c in ERRORS])
 def test_raised_errors_carry_code_and_message(
-    cls: type, code: str, managers: Callable[..., statesync.SyncManager], tmp_dir: Path
+    cls: type,
+    code: str,
+    managers: Callable[..., statesync.SyncManager],
+    tmp_dir: Path,
+    prerequisite_missing: Callable[[str], NoReturn],
 ) -> None:
     with pytest.raises(statesync.SyncError) as info:
-        _trigger(code, managers, tmp_dir)
+        _trigger(code, managers, tmp_dir, prerequisite_missing)
     e = info.value
     assert type(e) is cls, f"{code} raised as {type(e).__name__}"
     assert e.code == code
@@ -1161,6 +1179,50 @@ def test_wrong_python_types_are_type_errors(managers: Callable[..., statesync.Sy
         m.apply_remote_state({"id": "s"})  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("storage", ["memory", "sqlite"])
+def test_a_panic_inside_the_core_is_an_internal_error_and_the_replica_works_on(
+    storage: str,
+    managers: Callable[..., statesync.SyncManager],
+    tmp_dir: Path,
+    prerequisite_missing: Callable[[str], NoReturn],
+) -> None:
+    path = str(tmp_dir / "a.db") if storage == "sqlite" else None
+    m = managers("A", path=path)
+    m.create_state({"v": 1}, id="before")
+    events: list[statesync.SyncEvent] = []
+    with m.subscribe(events.append):
+        try:
+            _panic(m, prerequisite_missing)
+        except Exception as e:  # an ordinary exception (pyo3's PanicException is a BaseException)
+            error = e
+        else:  # pragma: no cover
+            pytest.fail("_panic_for_tests() returned")
+        assert type(error) is statesync.InternalError and isinstance(error, statesync.SyncError)
+        assert error.code == "INTERNAL"
+        assert "panic_for_tests was called" in error.message, error.message
+        assert error.__cause__ is None
+        # The panicking transaction left nothing and announced nothing.
+        assert m.get_state("panic-for-tests") is None
+        assert events == []
+        # The same replica reads and writes on: its lock was not left poisoned or held.
+        assert m.get_state("before").data == {"v": 1}  # type: ignore[union-attr]
+        m.update_state("before", {"v": 2})
+        m.create_state({"v": 3}, id="after")
+        assert [e.name for e in events] == ["stateUpdated", "stateCreated"]
+    assert [s.id for s in m.list_states(include_deleted=True)] == ["after", "before"]
+    assert [op.op_id for op in m.pending_operations()] == ["A:1", "A:2", "A:3"]
+    assert m.status() is Status.IDLE
+    # A second panic is the same error, and the replica still works.
+    with pytest.raises(statesync.InternalError):
+        _panic(m, prerequisite_missing)
+    m.delete_state("after")
+    if path is not None:  # and what it committed is durable
+        m.close()
+        reopened = managers(None, path=path)
+        assert {s.id: s.data for s in reopened.list_states(include_deleted=True)} == {"after": None, "before": {"v": 2}}
+        assert reopened.node_id == "A"
+
+
 # ---- vector clocks ---------------------------------------------------------------------------------------
 
 
@@ -1194,10 +1256,26 @@ def test_vector_clock_helpers(managers: Callable[..., statesync.SyncManager]) ->
     assert statesync.dominates(statesync.merge_clocks(s2.clock, other.clock), other.clock)
 
 
+def test_increment_clock() -> None:
+    clock = {"A": 2, "B": 5}
+    assert statesync.increment_clock(clock, "B") == ({"A": 2, "B": 6}, 6)
+    assert clock == {"A": 2, "B": 5}  # the argument is left as it was
+    assert statesync.increment_clock(clock, "C") == ({"A": 2, "B": 5, "C": 1}, 1)
+    assert statesync.increment_clock({}, "A") == ({"A": 1}, 1)
+    assert statesync.increment_clock({"A": 0}, "A") == ({"A": 1}, 1)  # a zero entry is no entry
+    incremented, counter = statesync.increment_clock({"A": 1}, "A")
+    assert type(incremented) is dict and type(counter) is int
+    assert statesync.compare_clocks(incremented, {"A": 1}) == "after"
+    big = 2**53 - 1
+    assert statesync.increment_clock({"A": big}, "A") == ({"A": big + 1}, big + 1)
+
+
 def test_vector_clock_helpers_refuse_bad_input() -> None:
     for bad in ({"a": -1}, {"a": "1"}, {"a": 1.5}, {1: 1}, [("a", 1)]):
         with pytest.raises((statesync.InvalidInputError, TypeError, ValueError, OverflowError)):
             statesync.compare_clocks(bad, {})  # type: ignore[arg-type]
+        with pytest.raises((statesync.InvalidInputError, TypeError, ValueError, OverflowError)):
+            statesync.increment_clock(bad, "a")  # type: ignore[arg-type]
 
 
 # ---- Python transports -------------------------------------------------------------------------------------
@@ -1696,13 +1774,15 @@ def test_decode_page_leaves_invalid_states_to_be_refused_alone(managers: Callabl
 # ---- the built-in HTTP transport against the Rust hub ---------------------------------------------------
 
 
-def _hub_binary(repo_root: Path) -> Path:
+def _hub_binary(repo_root: Path, missing: Callable[[str], NoReturn]) -> Path:
     override = os.environ.get("STATESYNC_HUB_BIN")
     if override:
+        if not os.path.isfile(override):
+            missing(f"STATESYNC_HUB_BIN={override} is not a file")
         return Path(override)
     cargo = shutil.which("cargo")
     if cargo is None:
-        pytest.skip("cargo is not installed: cannot build statesync-hub")
+        missing("cargo is not installed: cannot build statesync-hub")
     try:
         build = subprocess.run(
             [cargo, "build", "-q", "-p", "statesync-hub"],
@@ -1712,22 +1792,22 @@ def _hub_binary(repo_root: Path) -> Path:
             timeout=1800,
         )
     except subprocess.TimeoutExpired:
-        pytest.skip("building statesync-hub took too long")
+        missing("building statesync-hub took too long")
     if build.returncode != 0:
-        pytest.skip(f"statesync-hub does not build:\n{build.stderr[-2000:]}")
+        missing(f"statesync-hub does not build:\n{build.stderr[-2000:]}")
     target = Path(os.environ.get("CARGO_TARGET_DIR", str(repo_root / "target")))
     if not target.is_absolute():
         target = repo_root / target
     binary = target / "debug" / "statesync-hub"
     if not binary.exists():
-        pytest.skip(f"statesync-hub was built but {binary} is missing")
+        missing(f"statesync-hub was built but {binary} is missing")
     return binary
 
 
 @pytest.fixture(scope="session")
-def hub_binary(repo_root: Path, hang_guard: Any) -> Path:
+def hub_binary(repo_root: Path, hang_guard: Any, prerequisite_missing: Callable[[str], NoReturn]) -> Path:
     with hang_guard.paused():  # a cold build takes minutes; it has its own timeout
-        return _hub_binary(repo_root)
+        return _hub_binary(repo_root, prerequisite_missing)
 
 
 class Hub:

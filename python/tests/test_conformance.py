@@ -1,9 +1,11 @@
 """Replays the cross-language conformance suite (`conformance/*.json`) through the Python API.
 
 The format is specified in `conformance/README.md`; this is a port of the Rust replayer
-(`core/tests/conformance.rs`), rule for rule. Every case runs twice: on in-memory replicas, and
-on replicas stored in SQLite files in a temporary directory, which are then closed, reopened
-and checked again (the durability run). One test id per case and mode.
+(`core/tests/support/conformance_replay.rs`), rule for rule, through the public Python API as an
+application uses it: the clock helpers, `subscribe`, a `Transport` written here for `sync_via`,
+`start_auto_sync`. Every case runs twice: on in-memory replicas, and on replicas stored in SQLite
+files in a temporary directory, which are then closed, reopened and checked again (the
+durability run). One test id per case and mode; `manifest.json` pins the files and their counts.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import enum
 import hashlib
 import json
 import math
+import re
+import threading
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -23,25 +28,14 @@ import statesync
 
 CONFORMANCE_DIR = Path(__file__).resolve().parents[2] / "conformance"
 
-#: The Rust replayer fails below this many cases; so do we.
-MIN_CASES = 60
+#: Lists every case file and its number of cases; not a case file itself.
+MANIFEST = "manifest.json"
 
-#: Cases per file when this replayer was written. A file may grow, never shrink silently.
-EXPECTED_MIN_CASES = {
-    "apply.json": 12,
-    "bad_input.json": 16,
-    "crud.json": 7,
-    "data_shapes.json": 10,
-    "feed.json": 11,
-    "hardening.json": 8,
-    "lww.json": 8,
-    "manual.json": 12,
-    "merge_fields.json": 16,
-    "pending.json": 4,
-    "snapshot.json": 10,
-    "strategies.json": 14,
-    "versions.json": 7,
-}
+#: The Rust replayer fails below this many cases; so do we (besides the manifest's counts).
+MIN_CASES = 250
+
+#: How long an `auto_sync` step may wait for its rounds (README: at most 10 s).
+AUTO_SYNC_TIMEOUT = 10.0
 
 MODES = ("memory", "sqlite")
 
@@ -183,7 +177,7 @@ def enum_name(value: Any) -> Any:
 
 # ---- matchers ------------------------------------------------------------------------------------
 
-STATE_KEYS = ("id", "collection", "data", "clock", "timestamp", "modified_by", "deleted", "version", "hash")
+STATE_KEYS = ("id", "collection", "data", "clock", "timestamp", "modified_by", "deleted", "version", "hash", "fields")
 OP_KEYS = ("op_id", "kind", "state_id", "collection", "data", "clock", "timestamp", "node_id")
 COUNT_KEYS = ("created", "updated", "unchanged", "ignored", "conflicts", "resolved", "rejected")
 
@@ -206,14 +200,29 @@ def state_dict(state: Any, what: str) -> dict[str, Any]:
     return d
 
 
+_UUID_V4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def check_form(form: Any, value: str, what: str) -> None:
+    """An `id_form` / `node_id_form` expectation: `"uuid"` (a generated UUID v4), or none."""
+    if form is None:
+        return
+    if form != "uuid":
+        fail(f"{what}: unknown form {short(form)}")
+    if _UUID_V4.fullmatch(value) is None:
+        fail(f"{what} {value!r} is not a generated UUID v4")
+
+
 def match_state(expected: Any, actual: Any, what: str) -> None:
-    m = obj(expected, what)
+    m = dict(obj(expected, what))
+    state = state_dict(actual, what)
+    check_form(m.pop("id_form", None), str(state.get("id")), f"{what}: id")
     if "data" in m and "hash" in m:
         deleted = m.get("deleted", False)
         computed = state_hash(m["data"], bool(deleted))
         if m["hash"] != computed:
             fail(f"{what}: the case expects hash {m['hash']} but state_hash(data, deleted={deleted}) is {computed}")
-    match_fields(m, state_dict(actual, what), STATE_KEYS, what)
+    match_fields(m, state, STATE_KEYS, what)
 
 
 def match_list(expected: Any, actual: list[dict[str, Any]], allowed: tuple[str, ...], what: str) -> None:
@@ -331,6 +340,171 @@ def parse_strategy(value: Any) -> Any:
     fail(f"bad strategy {short(value)}")
 
 
+# ---- events (README: EVENT_MATCHER) -------------------------------------------------------------
+
+EVENT_KEYS = ("name", "id", "data", "state_id", "code", "peer", "previous", "current")
+
+
+class EventLog:
+    """The listener of a `subscribe` step: keeps the replica's events in delivery order. It only
+    records (a listener's exception would be swallowed): `events` steps convert and compare."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.events: list[statesync.SyncEvent] = []
+
+    def __call__(self, event: statesync.SyncEvent) -> None:
+        with self.lock:
+            self.events.append(event)
+
+    def take(self) -> list[statesync.SyncEvent]:
+        with self.lock:
+            taken, self.events = self.events, []
+        return taken
+
+
+def event_dict(event: statesync.SyncEvent) -> dict[str, Any]:
+    """An event as the suite matches it."""
+    name = event.name
+    if name in ("stateCreated", "stateUpdated", "stateDeleted"):
+        if event.state is None:
+            fail(f"a {name} event without its state")
+        return {"name": name, "id": event.state.id, "data": event.state.data}
+    if name == "conflictDetected":
+        if event.conflict is None:
+            fail("a conflictDetected event without its conflict")
+        return {"name": name, "state_id": event.conflict.state_id}
+    if name == "conflictResolved":
+        return {"name": name, "state_id": event.state_id}
+    if name == "stateRejected":
+        return {"name": name, "state_id": event.state_id, "code": event.code}
+    if name in ("syncStarted", "syncCompleted", "syncFailed"):
+        return {"name": name, "peer": event.peer}
+    if name == "statusChanged":
+        return {"name": name, "previous": enum_name(event.previous), "current": enum_name(event.current)}
+    fail(f"an event the suite does not know: {name!r}")
+
+
+# ---- the vector clock helpers (README: "clock") -------------------------------------------------------
+
+
+def clock_call(step: dict[str, Any]) -> Any:
+    """The step's clock helper on its clocks, given to the binding as the suite spells them: the
+    binding refuses a bad clock (a negative or fractional entry) with InvalidInputError."""
+    fn = string(step, "fn", "clock")
+    a: Any = step.get("a")
+    if fn == "increment":
+        if "b" in step:
+            fail("clock increment takes no b")
+        clock, value = statesync.increment_clock(a, string(step, "node", "clock increment"))
+        return {"clock": clock, "value": value}
+    if "node" in step:
+        fail(f"clock {fn} takes no node")
+    b: Any = step.get("b")
+    if fn == "compare":
+        return statesync.compare_clocks(a, b)
+    if fn == "merge":
+        return statesync.merge_clocks(a, b)
+    if fn == "dominates":
+        return statesync.dominates(a, b)
+    fail(f"unknown clock fn {fn!r}")
+
+
+# ---- the transport of `sync_via` and `auto_sync` (README: "sync_via") ----------------------------------
+
+CAPABILITY_KEYS = ("scoped_sync", "max_batch", "max_body_bytes", "protocol", "node_id")
+
+
+class ReplayTransport:
+    """A peer replica reached through a transport written here, as an application writes one
+    (the `statesync.Transport` protocol): its capabilities as the step overrides them, and a
+    failure on one call when the step asks for it. The step is checked here, before the round:
+    a mistake in the suite raised from inside the round would become the round's TRANSPORT."""
+
+    def __init__(self, peer: statesync.SyncManager, step: dict[str, Any]) -> None:
+        self.peer = peer
+        overrides = obj(step.get("capabilities", {}), "capabilities")
+        allow(overrides, CAPABILITY_KEYS, "capabilities")
+        for key in ("scoped_sync",):
+            if key in overrides and not isinstance(overrides[key], bool):
+                fail(f"capabilities.{key} must be a boolean")
+        for key in ("max_batch", "max_body_bytes", "protocol"):
+            v = overrides.get(key)
+            if key in overrides and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+                fail(f"capabilities.{key} must be a non-negative integer")
+        if "node_id" in overrides and not isinstance(overrides["node_id"], str):
+            fail("capabilities.node_id must be a string")
+        self.overrides = overrides
+        self.fail_on: tuple[str, type[statesync.SyncError]] | None = None
+        if "fail" in step:
+            spec = obj(step["fail"], "fail")
+            allow(spec, ("on", "code"), "fail")
+            on, code = string(spec, "on", "fail"), string(spec, "code", "fail")
+            if on not in ("capabilities", "pull", "push"):
+                fail(f"fail.on {on!r} is not capabilities, pull or push")
+            if code not in ERROR_CLASSES:
+                fail(f"fail.code {code!r} is not an error code")
+            self.fail_on = (on, ERROR_CLASSES[code])
+
+    def _failing(self, call: str) -> None:
+        if self.fail_on is not None and self.fail_on[0] == call:
+            raise self.fail_on[1](f"the conformance transport fails on {call}")
+
+    def capabilities(self) -> statesync.Capabilities:
+        self._failing("capabilities")
+        o = self.overrides
+        return statesync.Capabilities(
+            o["node_id"] if "node_id" in o else self.peer.node_id,
+            protocol=o.get("protocol", statesync.PROTOCOL_VERSION),
+            scoped_sync=o.get("scoped_sync", True),
+            binary=False,
+            zstd=False,
+            max_batch=o.get("max_batch"),
+            max_body_bytes=o.get("max_body_bytes"),
+        )
+
+    def pull(self, cursor: str | None, collections: list[str], limit: int | None) -> statesync.ChangeSet:
+        self._failing("pull")
+        return self.peer.changes_since(cursor, collections, limit)
+
+    def push(self, changes: statesync.ChangeSet) -> statesync.ReconciliationResult:
+        self._failing("push")
+        return self.peer.reconcile(changes.states)
+
+
+def auto_sync(m: statesync.SyncManager, transport: ReplayTransport, rounds: int) -> None:
+    """Runs the binding's auto-sync (every 10 ms) until `rounds` rounds completed, at most
+    AUTO_SYNC_TIMEOUT seconds; a failed round fails the step. Stops it in every case."""
+    done = threading.Condition()
+    seen: dict[str, Any] = {"completed": 0, "failed": None}
+
+    def listen(event: statesync.SyncEvent) -> None:
+        with done:
+            if event.name == "syncCompleted":
+                seen["completed"] += 1
+            elif event.name == "syncFailed" and seen["failed"] is None:
+                seen["failed"] = event.message
+            done.notify_all()
+
+    with m.subscribe(listen):
+        m.start_auto_sync(0.01, transport)
+        try:
+            deadline = time.monotonic() + AUTO_SYNC_TIMEOUT
+            with done:
+                while seen["failed"] is None and seen["completed"] < rounds:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    done.wait(remaining)
+                completed, failed = seen["completed"], seen["failed"]
+        finally:
+            m.stop_auto_sync()
+    if failed is not None:
+        fail(f"an auto-sync round failed: {failed}")
+    if completed < rounds:
+        fail(f"auto-sync completed {completed} of {rounds} rounds in {AUTO_SYNC_TIMEOUT:g} s")
+
+
 # ---- replicas --------------------------------------------------------------------------------------
 
 REPLICA_KEYS = (
@@ -344,7 +518,8 @@ REPLICA_KEYS = (
 )
 
 
-def open_manager(spec: dict[str, Any], node_id: str, path: str | None, clock: Any) -> Any:
+def manager_options(spec: dict[str, Any], clock: Any) -> dict[str, Any]:
+    """The SyncManager keyword arguments of a replica's spec."""
     kwargs: dict[str, Any] = {"clock": clock}
     if "strategy" in spec:
         kwargs["strategy"] = parse_strategy(spec["strategy"])
@@ -365,6 +540,12 @@ def open_manager(spec: dict[str, Any], node_id: str, path: str | None, clock: An
         if not isinstance(skew, int) or isinstance(skew, bool) or skew < 0:
             fail("max_clock_skew_ms must be a non-negative integer")
         kwargs["max_clock_skew"] = skew / 1000  # the binding takes seconds
+    return kwargs
+
+
+def open_manager(spec: dict[str, Any], node_id: str | None, path: str | None, clock: Any) -> Any:
+    """Opens a replica as its spec says; `node_id` None: generated (or, reopened, the stored one)."""
+    kwargs = manager_options(spec, clock)
     try:
         return statesync.SyncManager(node_id, path=path, **kwargs)
     except statesync.SyncError as e:
@@ -373,6 +554,7 @@ def open_manager(spec: dict[str, Any], node_id: str, path: str | None, clock: An
 
 @dataclass
 class View:
+    node_id: str
     states: list[Any]
     pending: list[Any]
     conflicts: list[Any]
@@ -383,7 +565,8 @@ class View:
 @dataclass
 class Replica:
     spec: dict[str, Any]
-    node_id: str
+    #: The case's node id; None: generated by the replica (and kept by its store).
+    node_id: str | None
     clock: Any
     path: str | None
     manager: Any
@@ -391,15 +574,20 @@ class Replica:
     closed: Any = None
     #: The rejections held right before a `close` step.
     closed_rejections: Any = None
+    #: The events recorded since a `subscribe` step, and that step's subscription.
+    events: EventLog | None = None
+    subscription: Any = None
 
     def view(self) -> View:
         status = enum_name(self.manager.status())
         if self.closed is not None:
             s = self.closed
-            return View(list(s.states), list(s.pending), list(s.conflicts), list(self.closed_rejections or []), status)
+            rejections = list(self.closed_rejections or [])
+            return View(s.node_id, list(s.states), list(s.pending), list(s.conflicts), rejections, status)
         m = self.manager
         try:
             view = View(
+                m.node_id,
                 list(m.list_states(None, include_deleted=True)),
                 list(m.pending_operations()),
                 list(m.conflicts()),
@@ -430,7 +618,8 @@ class Replica:
 
 def check_replica(view: View, expected: Any, require_all: bool, skip_status: bool, what: str) -> None:
     expected = obj(expected, what)
-    allow(expected, ("states", "pending", "conflicts", "rejections", "status"), what)
+    allow(expected, ("states", "pending", "conflicts", "rejections", "status", "node_id_form"), what)
+    check_form(expected.get("node_id_form"), view.node_id, f"{what}: node id")
     if require_all:
         for key in ("states", "pending", "conflicts"):
             if key not in expected:
@@ -466,7 +655,8 @@ def check_replica(view: View, expected: Any, require_all: bool, skip_status: boo
         match_list(expected["rejections"], actual, ("state_id", "code"), f"{what}.rejections")
     if "status" in expected:
         status = expected["status"]
-        skip = skip_status and status == "closed"
+        # Neither is stored: a reopened replica is idle (or in conflict).
+        skip = skip_status and status in ("closed", "error")
         if not skip and status != view.status:
             fail(f"{what}: status is {view.status!r}, expected {status!r}")
 
@@ -475,7 +665,7 @@ def check_replica(view: View, expected: Any, require_all: bool, skip_status: boo
 
 COMMON_KEYS = ("replica", "op", "expect", "expect_error", "comment")
 STEP_KEYS = {
-    "create": ("id", "collection", "data"),
+    "create": ("id", "collection", "data", "as"),
     "update": ("id", "data"),
     "delete": ("id",),
     "get": ("id",),
@@ -494,7 +684,29 @@ STEP_KEYS = {
     "changes_since": ("cursor", "cursor_ref", "collections", "limit", "as"),
     "pull": ("from", "collections", "limit"),
     "sync": ("with", "collections", "limit"),
+    "clock": ("fn", "a", "b", "node"),
+    "subscribe": (),
+    "events": (),
+    "set_peer_cursor": ("peer", "collections", "cursor", "cursor_ref"),
+    "peer_cursor": ("peer", "collections"),
+    "sync_via": ("with", "collections", "limit", "capabilities", "fail"),
+    "auto_sync": ("with", "rounds"),
+    "open_again": (),
 }
+
+#: Steps that are not core calls: never `expect_error`, never on a closed replica.
+NOT_CALLS = ("set_clock", "check", "capture", "capture_conflict", "subscribe", "events")
+#: Steps without a result to check.
+NO_EXPECT = (
+    "set_clock",
+    "capture",
+    "capture_conflict",
+    "close",
+    "subscribe",
+    "set_peer_cursor",
+    "auto_sync",
+    "open_again",
+)
 
 #: The SyncError subclass of each code (README "Error steps").
 ERROR_CLASSES = {
@@ -510,6 +722,7 @@ ERROR_CLASSES = {
     "TRANSPORT": statesync.TransportError,
     "UNAUTHORIZED": statesync.UnauthorizedError,
     "CLOSED": statesync.ClosedError,
+    "INTERNAL": statesync.InternalError,
 }
 
 
@@ -556,7 +769,7 @@ class Run:
         for i, (key, spec) in enumerate(replicas.items()):
             spec = obj(spec, f"replica {key!r}")
             allow(spec, REPLICA_KEYS, key)
-            node_id = string(spec, "node_id", key)
+            node_id = string(spec, "node_id", key) if "node_id" in spec else None
             millis = spec.get("clock", 1000)
             if not isinstance(millis, int) or isinstance(millis, bool) or millis < 0:
                 fail(f"replica {key!r}: clock must be a non-negative integer")
@@ -582,6 +795,29 @@ class Run:
         if entry is None or entry[0] != kind:
             fail(f"{what}: {name!r} names no remembered {kind}")
         return entry[1]
+
+    def id(self, raw: str) -> str:
+        """`raw`, or for `"$name"` the id of the state created or captured as `name`."""
+        if raw.startswith("$"):
+            state: statesync.SyncState = self.named(raw[1:], "state", f"the id {raw!r}")
+            return state.id
+        return raw
+
+    def resolve(self, expected: Any) -> Any:
+        """`expected` with every string (object keys included) of the form `"$name"` that names a
+        created or captured state replaced by that state's id."""
+
+        def name(text: str) -> str:
+            entry = self.names.get(text[1:]) if text.startswith("$") else None
+            return entry[1].id if entry is not None and entry[0] == "state" else text
+
+        if isinstance(expected, str):
+            return name(expected)
+        if isinstance(expected, list):
+            return [self.resolve(v) for v in expected]
+        if isinstance(expected, dict):
+            return {name(k): self.resolve(v) for k, v in expected.items()}
+        return expected
 
     def source(self, src: dict[str, Any], what: str) -> Any:
         """A remote state given by `ref`, `state` or `json`: Ok(state) or Err(parse error)."""
@@ -617,11 +853,16 @@ class Run:
         allow(step, COMMON_KEYS + STEP_KEYS[op], op)
         if "expect" in step and "expect_error" in step:
             fail("a step has expect or expect_error, not both")
-        not_a_call = op in ("set_clock", "check", "capture", "capture_conflict")
-        if not_a_call and "expect_error" in step:
+        if op in NOT_CALLS and "expect_error" in step:
             fail(f"{op} is not a core call and takes no expect_error")
-        if op in ("set_clock", "capture", "capture_conflict", "close") and "expect" in step:
+        if op in NO_EXPECT and "expect" in step:
             fail(f"{op} takes no expect")
+        if op == "open_again":
+            if step.get("expect_error") != "STORAGE":
+                fail("open_again always expects STORAGE")
+            if self.mode != "sqlite":
+                self.replica(key)
+                return  # in memory there is nothing to open twice
         replica = self.replica(key)
         if op == "set_clock":
             millis = step.get("millis")
@@ -632,10 +873,28 @@ class Run:
         if op == "check":
             if "expect" not in step:
                 fail("check needs expect")
-            check_replica(replica.view(), step["expect"], False, False, f"check of {key!r}")
+            check_replica(replica.view(), self.resolve(step["expect"]), False, False, f"check of {key!r}")
+            return
+        if op == "subscribe":
+            if replica.subscription is not None:
+                replica.subscription.unsubscribe()
+            log = EventLog()
+            try:
+                replica.subscription = replica.manager.subscribe(log)
+            except statesync.SyncError as e:
+                fail(f"subscribe: {describe(e)}")
+            replica.events = log
+            return
+        if op == "events":
+            if "expect" not in step:
+                fail("events needs expect")
+            if replica.events is None:
+                fail("events before subscribe")
+            got = [event_dict(e) for e in replica.events.take()]
+            match_list(self.resolve(step["expect"]), got, EVENT_KEYS, f"events of {key!r}")
             return
         if op == "capture":
-            sid = string(step, "id", op)
+            sid = self.id(string(step, "id", op))
             try:
                 states = replica.manager.list_states(None, include_deleted=True)
             except statesync.SyncError as e:
@@ -664,13 +923,14 @@ class Run:
             cls = ERROR_CLASSES.get(expect_error)
             if cls is not None and not isinstance(e, cls):
                 fail(f"error code {expect_error} was raised as {type(e).__name__}, not {cls.__name__}")
-            if self.replica(key).content() != before:
+            # A failed round keeps what it finished before failing (README: "Error steps").
+            if op != "sync_via" and self.replica(key).content() != before:
                 fail(f"the failing step ({expect_error}) changed the replica")
             return
         if isinstance(result, Err):
             fail(f"unexpected error {describe(result.error)}")
         if "expect" in step:
-            self.check_result(op, step["expect"], result.value)
+            self.check_result(op, self.resolve(step["expect"]), result.value)
 
     def call(self, key: str, op: str, step: dict[str, Any]) -> Any:
         """Performs one core call: Ok(result) or Err(SyncError). Suite errors raise."""
@@ -690,13 +950,19 @@ class Run:
 
         try:
             if op == "create":
-                return Ok(m.create_state(data(), id=opt_str("id"), collection=opt_str("collection")))
+                sid = opt_str("id")
+                created = m.create_state(
+                    data(), id=None if sid is None else self.id(sid), collection=opt_str("collection")
+                )
+                if "as" in step:
+                    self.names[string(step, "as", op)] = ("state", created)
+                return Ok(created)
             if op == "update":
-                return Ok(m.update_state(string(step, "id", op), data()))
+                return Ok(m.update_state(self.id(string(step, "id", op)), data()))
             if op == "delete":
-                return Ok(m.delete_state(string(step, "id", op)))
+                return Ok(m.delete_state(self.id(string(step, "id", op))))
             if op == "get":
-                return Ok(m.get_state(string(step, "id", op)))
+                return Ok(m.get_state(self.id(string(step, "id", op))))
             if op == "list":
                 collection = opt_str("collection")
                 deleted = step.get("include_deleted", False)
@@ -808,6 +1074,43 @@ class Run:
                         "pushed": counts_of(report.pushed, "sync pushed"),
                     }
                 )
+            if op == "sync_via":
+                transport = ReplayTransport(self.replica(string(step, "with", op)).manager, step)
+                report = m.sync(transport, collections_of(step), limit_of(step))
+                return Ok(
+                    {
+                        "pulled": counts_of(report.pulled, "sync_via pulled"),
+                        "pushed": counts_of(report.pushed, "sync_via pushed"),
+                    }
+                )
+            if op == "auto_sync":
+                rounds = step.get("rounds")
+                if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
+                    fail("auto_sync needs rounds, a whole number >= 1")
+                auto_sync(m, ReplayTransport(self.replica(string(step, "with", op)).manager, {}), rounds)
+                return Ok(None)
+            if op == "clock":
+                return Ok(clock_call(step))
+            if op == "set_peer_cursor":
+                peer = string(step, "peer", op)
+                if ("cursor" in step) == ("cursor_ref" in step):
+                    fail("set_peer_cursor takes a cursor (string or null) or a cursor_ref")
+                if "cursor_ref" in step:
+                    cursor = self.named(step["cursor_ref"], "cursor", "cursor_ref")
+                else:
+                    cursor = opt_str("cursor")
+                m.set_peer_cursor(peer, cursor, collections_of(step))
+                return Ok(None)
+            if op == "peer_cursor":
+                return Ok({"cursor": m.peer_cursor(string(step, "peer", op), collections_of(step))})
+            if op == "open_again":
+                # A second replica on the same file while the first is open: the store refuses.
+                clock = statesync.ManualClock(replica.clock.now())
+                second = statesync.SyncManager(
+                    replica.node_id, path=replica.path, **manager_options(replica.spec, clock)
+                )
+                second.close()
+                return Ok(None)
             if op == "close":
                 last = replica.content()
                 try:
@@ -869,7 +1172,21 @@ class Run:
                 if op != "pull":
                     fail("changes_since has no counts")
                 match_counts(want["counts"], actual["counts"], "pull counts")
-        elif op == "sync":
+        elif op == "clock":
+            if not json_eq(expected, actual):
+                fail(f"clock: got {short(actual)}, expected {short(expected)}")
+        elif op == "peer_cursor":
+            want = obj(expected, "peer_cursor expect")
+            allow(want, ("cursor", "cursor_ref"), "peer_cursor expect")
+            if list(want) == ["cursor"] and want["cursor"] is None:
+                expected_cursor = None
+            elif list(want) == ["cursor_ref"]:
+                expected_cursor = self.named(want["cursor_ref"], "cursor", "peer_cursor cursor_ref")
+            else:
+                fail("peer_cursor expects {cursor: null} or {cursor_ref: name}")
+            if actual["cursor"] != expected_cursor:
+                fail(f"peer_cursor is {actual['cursor']!r}, expected {expected_cursor!r}")
+        elif op in ("sync", "sync_via"):
             want = obj(expected, "sync expect")
             allow(want, ("pulled", "pushed"), "sync expect")
             for k in ("pulled", "pushed"):
@@ -883,7 +1200,7 @@ class Run:
             fail(f"the final expect must list every replica: {sorted(self.replicas)}, got {sorted(expected)}")
         for key, replica in self.replicas.items():
             what = f"reopened {key!r}" if reopened else f"final {key!r}"
-            check_replica(replica.view(), expected[key], True, reopened, what)
+            check_replica(replica.view(), self.resolve(expected[key]), True, reopened, what)
 
     def reopen_all(self) -> None:
         """SQLite only: closes every replica, reopens it from its file and compares the exports."""
@@ -901,6 +1218,7 @@ class Run:
             clock = statesync.ManualClock(replica.clock.now())
             manager = open_manager(replica.spec, replica.node_id, replica.path, clock)
             replica.manager, replica.clock = manager, clock
+            replica.events = replica.subscription = None  # they went with the closed manager
             try:
                 after = manager.export_state()
             except statesync.SyncError as e:
@@ -948,6 +1266,8 @@ def _load_suite() -> tuple[list[Any], list[tuple[str, Any]]]:
     params: list[Any] = []
     files: list[tuple[str, Any]] = []
     for path in sorted(CONFORMANCE_DIR.glob("*.json")):
+        if path.name == MANIFEST:
+            continue
         try:
             suite = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
@@ -982,9 +1302,17 @@ def test_conformance_case(file_name: str, case: Any, mode: str, tmp_path: Path) 
         pytest.fail(f"{file_name} / {case.get('name')} [{mode}]: {e}", pytrace=False)
 
 
+def _manifest() -> Any:
+    try:
+        return json.loads((CONFORMANCE_DIR / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        pytest.fail(f"{MANIFEST} cannot be read: {e}")
+
+
 def test_suite_shape() -> None:
-    """Every file reads and knows only the documented keys, case names are unique, and the
-    suite has not shrunk."""
+    """Every file reads and knows only the documented keys, case names are unique, the files
+    and their case counts are exactly those `manifest.json` lists (a file or case this replayer
+    skipped would fail here), and the suite has not shrunk."""
     assert SUITE_FILES, f"no conformance files in {CONFORMANCE_DIR}"
     problems: list[str] = []
     names: dict[str, str] = {}
@@ -1020,9 +1348,28 @@ def test_suite_shape() -> None:
             unknown = set(case) - set(CASE_KEYS)
             if unknown:
                 problems.append(f"{file_name} / {name}: unknown keys {sorted(unknown)}")
-    for file_name, minimum in EXPECTED_MIN_CASES.items():
-        if counts.get(file_name, 0) < minimum:
-            problems.append(f"{file_name}: {counts.get(file_name, 0)} cases, expected at least {minimum}")
+    manifest = _manifest()
+    if not isinstance(manifest, dict) or set(manifest) - {"description", "files"}:
+        problems.append(f"{MANIFEST} must be an object with description and files")
+    listed = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(listed, dict):
+        problems.append(f"{MANIFEST} lists no files")
+        listed = {}
+    present = {file_name for file_name, _ in SUITE_FILES}
+    if present != set(listed):
+        problems.append(
+            f"the case files and {MANIFEST} disagree: only in the directory {sorted(present - set(listed))}, "
+            f"only in {MANIFEST} {sorted(set(listed) - present)}"
+        )
+    for file_name, pinned in listed.items():
+        if file_name in counts and counts[file_name] != pinned:
+            problems.append(f"{file_name}: {counts[file_name]} cases, {MANIFEST} pins {pinned}")
+    replayed = {p.values[0] for p in CASE_PARAMS if p.values[1] is not None}
+    if replayed != present:
+        problems.append(f"files without replayed cases: {sorted(present - replayed)}")
+    replayed_cases = sum(1 for p in CASE_PARAMS if p.values[1] is not None)
+    if replayed_cases != total:
+        problems.append(f"{replayed_cases} cases are replayed of the {total} the files hold")
     if total < MIN_CASES:
         problems.append(f"only {total} conformance cases, expected at least {MIN_CASES}")
     assert not problems, "\n".join(problems)
