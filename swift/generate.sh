@@ -6,6 +6,13 @@
 # and checks that the symbols the idiomatic layer and the tests use are there.
 # Builds the Rust library (release) and the generator first: cargo's target directory is
 # $CARGO_TARGET_DIR, or the workspace's target/. Idempotent; warm it takes a few seconds.
+#
+# Usage: swift/generate.sh             the bindings a user builds: checks that they lack the
+#                                      test-only entry point
+#        swift/generate.sh --testing   the bindings the tests build, into swift/target/generated-testing/,
+#                                      from the library with the cargo feature `testing` (profile
+#                                      ffi-testing, as kotlin/pom.xml builds it): with the entry point
+#                                      `panicForTests()`; `STATESYNC_TESTING=1 swift test` uses them
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
@@ -14,15 +21,30 @@ case "$target_dir" in /*) ;; *) target_dir="$repo/$target_dir" ;; esac
 export CARGO_TARGET_DIR="$target_dir"
 lib_name=libstatesync_ffi.so
 [ "$(uname -s)" = Darwin ] && lib_name=libstatesync_ffi.dylib
+testing=0
+case "${1:-}" in
+    "") ;;
+    --testing) testing=1 ;;
+    *) echo "usage: swift/generate.sh [--testing]" >&2; exit 2 ;;
+esac
 
-# The same two cargo invocations as kotlin/pom.xml, so neither rebuilds the other's artifacts.
-cargo build --quiet --profile release -p statesync-ffi
+# The same cargo invocations as kotlin/pom.xml, so neither rebuilds the other's artifacts.
+if [ "$testing" = 1 ]; then
+    cargo build --quiet -p statesync-ffi --features testing \
+        --config 'profile.ffi-testing.inherits="dev"' --profile ffi-testing
+    library="$target_dir/ffi-testing/$lib_name"
+    out="$repo/swift/target/generated-testing"
+    raw="$repo/swift/target/uniffi-out-testing"
+else
+    cargo build --quiet --profile release -p statesync-ffi
+    library="$target_dir/release/$lib_name"
+    out="$repo/swift/target/generated"
+    raw="$repo/swift/target/uniffi-out"
+fi
 cargo build --quiet -p statesync-uniffi-bindgen -p statesync-hub
 
-out="$repo/swift/target/generated"
-raw="$repo/swift/target/uniffi-out"
 rm -rf "$out" "$raw"
-"$target_dir/debug/uniffi-bindgen" generate --library "$target_dir/release/$lib_name" \
+"$target_dir/debug/uniffi-bindgen" generate --library "$library" \
     --language swift --no-format --out-dir "$raw" >/dev/null
 
 mkdir -p "$out/StatesyncFFI/include" "$out/StatesyncUniffi" "$out/StatesyncReadmeTests"
@@ -74,11 +96,22 @@ for symbol in \
     "open func rejections()throws" "public struct Rejection:" "public struct RejectedState:" "case stateRejected(" \
     "public var rejected: UInt64" "public var rejections: \[RejectedState\]" "maxClockSkew: TimeInterval? = nil" \
     "maxStateBytes: UInt64 = UInt64(1048576)" "public var maxBodyBytes: UInt64?" \
-    "public func decodePage(bytes: Data, encoding: Encoding)"; do
+    "public func decodePage(bytes: Data, encoding: Encoding)" "case Internal(message: String)" \
+    "public func incrementClock(clock: \[String: UInt64\], node: String)throws  -> ClockIncrement" \
+    "public func compareClocks(a: \[String: UInt64\], b: \[String: UInt64\])throws" "open func status()throws" \
+    "open func unsubscribe()throws" "public convenience init(millis: UInt64)throws" "open func asTransport()throws"; do
     check "$swift" "$symbol"
 done
 check "$header" "uniffi_statesync_ffi_fn_constructor_syncmanager_new"
 check "$header" "uniffi_statesync_ffi_fn_method_syncmanager_sync_with"
 check "$out/StatesyncFFI/include/module.modulemap" "module StatesyncFFI"
+# The test-only entry point: in the testing bindings, never in those a user builds.
+if [ "$testing" = 1 ]; then
+    check "$swift" "open func panicForTests()throws"
+    check "$header" "uniffi_statesync_ffi_fn_method_syncmanager_panic_for_tests"
+elif grep -q -i -- "panic_\?for_\?tests" "$swift" "$header"; then
+    echo "ERROR: the bindings a user builds have the test-only entry point panicForTests" >&2
+    missing=1
+fi
 [ "$missing" = 0 ] || exit 1
-echo "swift: generated $(wc -l < "$swift") lines of Swift, $(wc -l < "$header") of C header into swift/target/generated"
+echo "swift: generated $(wc -l < "$swift") lines of Swift, $(wc -l < "$header") of C header into ${out#"$repo/"}"

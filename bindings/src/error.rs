@@ -7,6 +7,11 @@
 //!   idiomatic layers add the `code` property.
 //! * [`CallbackError`]: what the application's own implementations (transport, resolver) throw
 //!   back into Rust, carrying a code and a reason, since a flat error cannot travel that way.
+//! * [`guard`], [`guard_async`] and [`guard_callback`]: every export's body runs in one of them,
+//!   so that a panic (a bug) reaches the host as `INTERNAL` of the error type it already
+//!   handles, never as uniffi's own `InternalException` (Kotlin) or a trap (Swift's `try!` on
+//!   infallible calls). That is also why no export is infallible. A test in `lib.rs` checks
+//!   that every export starts with a guard.
 
 use std::error::Error as _;
 
@@ -50,6 +55,10 @@ pub enum SyncError {
     /// `CLOSED`: the manager was closed.
     #[error("{0}")]
     Closed(String),
+    /// `INTERNAL`: a bug in statesync (a panic inside the call). The call did nothing durable
+    /// and the replica stays usable.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl SyncError {
@@ -68,6 +77,7 @@ impl SyncError {
             SyncError::Unauthorized(_) => "UNAUTHORIZED",
             SyncError::Transport(_) => "TRANSPORT",
             SyncError::Closed(_) => "CLOSED",
+            SyncError::Internal(_) => "INTERNAL",
         }
     }
 
@@ -98,6 +108,7 @@ impl From<statesync::SyncError> for SyncError {
             "UNSUPPORTED_FORMAT" => SyncError::UnsupportedFormat(text),
             "UNAUTHORIZED" => SyncError::Unauthorized(text),
             "CLOSED" => SyncError::Closed(text),
+            "INTERNAL" => SyncError::Internal(text),
             // TRANSPORT, and (as the core's `from_code` does) any code a newer core adds.
             _ => SyncError::Transport(text),
         }
@@ -160,6 +171,31 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for CallbackError {
 /// Shorthand for results of exported calls.
 pub type Result<T, E = SyncError> = std::result::Result<T, E>;
 
+/// Runs the body of a synchronous export: a panic inside becomes [`SyncError::Internal`]
+/// (through the core's [`statesync::catch_panic`], the one helper every binding uses).
+pub(crate) fn guard<T>(body: impl FnOnce() -> Result<T>) -> Result<T> {
+    statesync::catch_panic(|| Ok(body())).unwrap_or_else(|panic| Err(panic.into()))
+}
+
+/// Runs the body of an async export: a panic while polling it becomes [`SyncError::Internal`].
+/// (The blocking core calls it awaits are guarded where they run, see `manager::blocking`.)
+pub(crate) async fn guard_async<T>(body: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let mut body = std::pin::pin!(body);
+    std::future::poll_fn(move |cx| match statesync::catch_panic(|| Ok(body.as_mut().poll(cx))) {
+        Ok(poll) => poll,
+        Err(panic) => std::task::Poll::Ready(Err(panic.into())),
+    })
+    .await
+}
+
+/// Runs the body of a Rust implementation of an exported trait (the transports), which the host
+/// may call too: a panic inside becomes a [`CallbackError`] with the code `INTERNAL`.
+pub(crate) fn guard_callback<T>(
+    body: impl FnOnce() -> std::result::Result<T, CallbackError>,
+) -> std::result::Result<T, CallbackError> {
+    statesync::catch_panic(|| Ok(body())).unwrap_or_else(|panic| Err(panic.into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +215,7 @@ mod tests {
             statesync::SyncError::Unauthorized("x".into()),
             statesync::SyncError::Transport("x".into()),
             statesync::SyncError::Closed,
+            statesync::SyncError::Internal("x".into()),
         ];
         for core in errors {
             let (code, text) = (core.code(), core.to_string());
@@ -205,5 +242,24 @@ mod tests {
         let core = e.into_core();
         assert_eq!(core.code(), "TRANSPORT");
         assert_eq!(core.message(), "java.lang.IllegalStateException: boom");
+    }
+
+    #[test]
+    fn a_panic_in_any_guard_is_internal_and_results_pass_through() {
+        let e = guard::<()>(|| panic!("boom {}", 1)).unwrap_err();
+        assert_eq!(e.code(), "INTERNAL");
+        assert!(e.to_string().contains("boom 1"), "{e}");
+        assert_eq!(guard(|| Ok(5)).unwrap(), 5);
+        assert_eq!(guard::<()>(|| Err(SyncError::invalid_input("x"))).unwrap_err().code(), "INVALID_INPUT");
+
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let e = runtime.block_on(guard_async::<()>(async { panic!("async boom") })).unwrap_err();
+        assert_eq!((e.code(), e.to_string().contains("async boom")), ("INTERNAL", true));
+        assert_eq!(runtime.block_on(guard_async(async { Ok(7) })).unwrap(), 7);
+
+        let CallbackError::Failed { code, reason } = guard_callback::<()>(|| panic!("callback boom")).unwrap_err();
+        assert_eq!((code.as_str(), reason.contains("callback boom")), ("INTERNAL", true));
+        let back = guard_callback::<()>(|| panic!("again")).unwrap_err().into_core();
+        assert_eq!(back.code(), "INTERNAL", "an INTERNAL callback failure stays INTERNAL in the core");
     }
 }

@@ -1,6 +1,6 @@
 //! Status, events, and the application's listener (a foreign trait).
 
-use crate::error::CallbackError;
+use crate::error::{guard, CallbackError, Result};
 use crate::state::{SyncConflict, SyncState};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -129,7 +129,7 @@ impl From<&statesync::SyncEvent> for SyncEvent {
 #[uniffi::export(with_foreign)]
 pub trait SyncListener: Send + Sync {
     /// Called once per event. An error it returns (or throws) is ignored.
-    fn on_event(&self, event: SyncEvent) -> Result<(), CallbackError>;
+    fn on_event(&self, event: SyncEvent) -> std::result::Result<(), CallbackError>;
 }
 
 /// The core listener calling the application's.
@@ -155,7 +155,7 @@ pub struct Subscription {
 #[uniffi::export]
 impl Subscription {
     /// Removes the listener. Returns false if it was already removed (or the manager is gone).
-    pub fn unsubscribe(&self) -> bool {
-        self.manager.upgrade().is_some_and(|m| m.unsubscribe(self.id))
+    pub fn unsubscribe(&self) -> Result<bool> {
+        guard(|| Ok(self.manager.upgrade().is_some_and(|m| m.unsubscribe(self.id))))
     }
 }

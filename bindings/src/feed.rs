@@ -1,5 +1,6 @@
 //! The changes feed (DESIGN §4): scopes, pages, and what a peer supports.
 
+use crate::error::{guard, Result};
 use crate::state::SyncState;
 use std::sync::Arc;
 
@@ -120,12 +121,12 @@ impl From<SyncCapabilities> for statesync::SyncCapabilities {
 
 /// The capabilities of a peer that supports everything this build does.
 #[uniffi::export]
-pub fn full_capabilities(node_id: String) -> SyncCapabilities {
-    (&statesync::SyncCapabilities::full(node_id)).into()
+pub fn full_capabilities(node_id: String) -> Result<SyncCapabilities> {
+    guard(|| Ok((&statesync::SyncCapabilities::full(node_id)).into()))
 }
 
 /// The version of the sync protocol this build speaks.
 #[uniffi::export]
-pub fn protocol_version() -> u64 {
-    statesync::PROTOCOL_VERSION
+pub fn protocol_version() -> Result<u64> {
+    guard(|| Ok(statesync::PROTOCOL_VERSION))
 }

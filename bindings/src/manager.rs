@@ -4,7 +4,7 @@
 //! blocking the caller.
 
 use crate::clock::ManualClock;
-use crate::error::Result;
+use crate::error::{guard, guard_async, Result};
 use crate::event::{core_listener, Status, Subscription, Subscriptions, SyncListener};
 use crate::feed::{scope_of, ChangeSet, SyncContext};
 use crate::results::{ApplyResult, ReconciliationResult, Rejection, SyncReport};
@@ -94,11 +94,10 @@ impl ManagerConfig {
 }
 
 /// Runs a blocking core call on a blocking thread of the runtime and awaits it. A panic in it
-/// continues as a panic here, which uniffi turns into the host's internal error.
+/// becomes `INTERNAL` there (the thread is the runtime's: nothing may unwind through it).
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> statesync::Result<T> + Send + 'static) -> Result<T> {
-    match tokio::task::spawn_blocking(f).await {
+    match tokio::task::spawn_blocking(move || statesync::catch_panic(f)).await {
         Ok(result) => Ok(result?),
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => Err(statesync::SyncError::Transport(format!("the sync task was cancelled: {e}")).into()),
     }
 }
@@ -108,6 +107,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> statesync::Result<T> + 
 /// Thread-safe: share it between threads and coroutines freely.
 ///
 /// Releasing the object (Kotlin `close()` / `use {}`, Swift deinit) closes the replica too.
+/// Every method can fail with `INTERNAL` (a bug in statesync); the replica stays usable.
 #[derive(uniffi::Object)]
 pub struct SyncManager {
     inner: Arc<statesync::SyncManager>,
@@ -129,9 +129,13 @@ impl SyncManager {
 
 impl Drop for SyncManager {
     fn drop(&mut self) {
-        // The host released its last handle: close the replica (stops auto-sync, flushes).
-        let _ = self.inner.close();
-        self.drop_subscriptions();
+        // The host released its last handle: close the replica (stops auto-sync, flushes). Its
+        // free call is an export too, with no one to report to: a panic is caught and dropped.
+        let _ = statesync::catch_panic(|| {
+            let _ = self.inner.close();
+            self.drop_subscriptions();
+            Ok(())
+        });
     }
 }
 
@@ -140,12 +144,12 @@ impl SyncManager {
     /// Opens a replica: loads it from its store, or creates it. See also the async `open`.
     #[uniffi::constructor]
     pub fn new(config: ManagerConfig) -> Result<Arc<Self>> {
-        Ok(Self::wrap(statesync::SyncManager::open(config.into_core())?))
+        guard(|| Ok(Self::wrap(statesync::SyncManager::open(config.into_core())?)))
     }
 
     /// This replica's node id.
     pub fn node_id(&self) -> Result<String> {
-        Ok(self.inner.node_id()?)
+        guard(|| Ok(self.inner.node_id()?))
     }
 
     /// Creates a state from JSON text (`ALREADY_EXISTS` if a live one has the id). The id is a
@@ -154,93 +158,105 @@ impl SyncManager {
     /// `INVALID_INPUT`.
     #[uniffi::method(default(id = None, collection = None))]
     pub fn create_state(&self, data: String, id: Option<String>, collection: Option<String>) -> Result<SyncState> {
-        let data = statesync::data_from_json(&data)?;
-        let state = self.inner.create_state(data, statesync::CreateOptions { id, collection })?;
-        Ok((&*state).into())
+        guard(|| {
+            let data = statesync::data_from_json(&data)?;
+            let state = self.inner.create_state(data, statesync::CreateOptions { id, collection })?;
+            Ok((&*state).into())
+        })
     }
 
     /// The live state with this id, or `null` (missing or deleted).
     pub fn get_state(&self, id: String) -> Result<Option<SyncState>> {
-        Ok(self.inner.get_state(&id)?.map(|s| (&*s).into()))
+        guard(|| Ok(self.inner.get_state(&id)?.map(|s| (&*s).into())))
     }
 
     /// Replaces a live state's data (`NOT_FOUND` if missing or deleted; data as `createState`
     /// takes it).
     pub fn update_state(&self, id: String, data: String) -> Result<SyncState> {
-        let data = statesync::data_from_json(&data)?;
-        Ok((&*self.inner.update_state(&id, data)?).into())
+        guard(|| {
+            let data = statesync::data_from_json(&data)?;
+            Ok((&*self.inner.update_state(&id, data)?).into())
+        })
     }
 
     /// Deletes a live state; returns the tombstone (`NOT_FOUND` if missing or deleted).
     pub fn delete_state(&self, id: String) -> Result<SyncState> {
-        Ok((&*self.inner.delete_state(&id)?).into())
+        guard(|| Ok((&*self.inner.delete_state(&id)?).into()))
     }
 
     /// States ordered by id, optionally of one collection, tombstones only when asked.
     #[uniffi::method(default(collection = None, include_deleted = false))]
     pub fn list_states(&self, collection: Option<String>, include_deleted: bool) -> Result<Vec<SyncState>> {
-        let states = self.inner.list_states(collection.as_deref(), include_deleted)?;
-        Ok(states.iter().map(|s| (&**s).into()).collect())
+        guard(|| {
+            let states = self.inner.list_states(collection.as_deref(), include_deleted)?;
+            Ok(states.iter().map(|s| (&**s).into()).collect())
+        })
     }
 
     /// Local writes not yet acknowledged, oldest first.
     pub fn pending_operations(&self) -> Result<Vec<SyncOperation>> {
-        Ok(self.inner.pending_operations()?.iter().map(Into::into).collect())
+        guard(|| Ok(self.inner.pending_operations()?.iter().map(Into::into).collect()))
     }
 
     /// Drops acknowledged operations (unknown ids are ignored); returns how many were dropped.
     pub fn acknowledge(&self, op_ids: Vec<String>) -> Result<u64> {
-        Ok(self.inner.acknowledge(&op_ids)? as u64)
+        guard(|| Ok(self.inner.acknowledge(&op_ids)? as u64))
     }
 
     /// Applies one state from another replica. One that must be refused (malformed, larger
     /// than `maxStateBytes`, stamped more than `maxClockSkew` ahead, in another collection
     /// here) is `INVALID_STATE` and changes nothing.
     pub fn apply_remote_state(&self, state: SyncState) -> Result<ApplyResult> {
-        Ok(self.inner.apply_remote_state(state.into_core()?)?.into())
+        guard(|| Ok(self.inner.apply_remote_state(state.into_core()?)?.into()))
     }
 
     /// Applies many remote states in one transaction. A state that must be refused (see
     /// `applyRemoteState`) is refused alone and listed in the result's `rejections`; the
     /// others apply.
     pub fn reconcile(&self, states: Vec<SyncState>) -> Result<ReconciliationResult> {
-        let states = states.into_iter().map(SyncState::into_core).collect::<statesync::Result<Vec<_>>>()?;
-        Ok(self.inner.reconcile(states)?.into())
+        guard(|| {
+            let states = states.into_iter().map(SyncState::into_core).collect::<statesync::Result<Vec<_>>>()?;
+            Ok(self.inner.reconcile(states)?.into())
+        })
     }
 
     /// States refused in sync rounds and not gone through since, oldest first: versions peers
     /// sent that this replica refused (in a sync round or `applyChanges`), and versions of this
     /// replica's that a peer refused. Each was announced with a `StateRejected` event.
     pub fn rejections(&self) -> Result<Vec<Rejection>> {
-        Ok(self.inner.rejections()?.iter().map(Into::into).collect())
+        guard(|| Ok(self.inner.rejections()?.iter().map(Into::into).collect()))
     }
 
     /// Unresolved manual conflicts, oldest first.
     pub fn conflicts(&self) -> Result<Vec<SyncConflict>> {
-        Ok(self.inner.conflicts()?.iter().map(Into::into).collect())
+        guard(|| Ok(self.inner.conflicts()?.iter().map(Into::into).collect()))
     }
 
     /// Settles a manual conflict with a new local write that has seen both sides.
     pub fn resolve_conflict(&self, conflict_id: String, resolution: Resolution) -> Result<SyncState> {
-        let resolution = resolution.into_core()?;
-        Ok((&*self.inner.resolve_conflict(&conflict_id, resolution)?).into())
+        guard(|| {
+            let resolution = resolution.into_core()?;
+            Ok((&*self.inner.resolve_conflict(&conflict_id, resolution)?).into())
+        })
     }
 
     /// Changes the default strategy.
     pub fn set_strategy(&self, strategy: ConflictStrategy) -> Result<()> {
-        Ok(self.inner.set_strategy(strategy.into_core())?)
+        guard(|| Ok(self.inner.set_strategy(strategy.into_core())?))
     }
 
     /// Sets (or with `null` removes) the strategy of one collection.
     pub fn set_collection_strategy(&self, collection: String, strategy: Option<ConflictStrategy>) -> Result<()> {
-        Ok(self.inner.set_collection_strategy(&collection, strategy.map(ConflictStrategy::into_core))?)
+        guard(|| Ok(self.inner.set_collection_strategy(&collection, strategy.map(ConflictStrategy::into_core))?))
     }
 
     /// One page of the changes feed after `cursor` (`null`: from the beginning) in `context`.
     #[uniffi::method(default(cursor = None, context = None))]
     pub fn changes_since(&self, cursor: Option<String>, context: Option<SyncContext>) -> Result<ChangeSet> {
-        let context = context.unwrap_or_default().to_core()?;
-        Ok((&self.inner.changes_since(cursor.as_deref(), &context)?).into())
+        guard(|| {
+            let context = context.unwrap_or_default().to_core()?;
+            Ok((&self.inner.changes_since(cursor.as_deref(), &context)?).into())
+        })
     }
 
     /// Applies a page received from `peer` and stores its cursor for the scope, in one
@@ -253,26 +269,28 @@ impl SyncManager {
         changes: ChangeSet,
         context: Option<SyncContext>,
     ) -> Result<ReconciliationResult> {
-        let context = context.unwrap_or_default().to_core()?;
-        let changes = changes.into_core()?;
-        Ok(self.inner.apply_changes(&peer, &context, &changes)?.into())
+        guard(|| {
+            let context = context.unwrap_or_default().to_core()?;
+            let changes = changes.into_core()?;
+            Ok(self.inner.apply_changes(&peer, &context, &changes)?.into())
+        })
     }
 
     /// The cursor stored for `peer` and this set of collections (empty: all).
     #[uniffi::method(default(collections = []))]
     pub fn peer_cursor(&self, peer: String, collections: Vec<String>) -> Result<Option<String>> {
-        Ok(self.inner.peer_cursor(&peer, &scope_of(collections))?)
+        guard(|| Ok(self.inner.peer_cursor(&peer, &scope_of(collections))?))
     }
 
     /// Stores (or with `null` clears) the cursor for `peer` and this set of collections.
     #[uniffi::method(default(collections = []))]
     pub fn set_peer_cursor(&self, peer: String, cursor: Option<String>, collections: Vec<String>) -> Result<()> {
-        Ok(self.inner.set_peer_cursor(&peer, &scope_of(collections), cursor.as_deref())?)
+        guard(|| Ok(self.inner.set_peer_cursor(&peer, &scope_of(collections), cursor.as_deref())?))
     }
 
     /// This replica as a transport, for syncing with it in process.
-    pub fn as_transport(&self) -> Arc<dyn SyncTransport> {
-        Arc::new(ManagerTransport(self.inner.clone()))
+    pub fn as_transport(&self) -> Result<Arc<dyn SyncTransport>> {
+        guard(|| Ok(Arc::new(ManagerTransport(self.inner.clone())) as Arc<dyn SyncTransport>))
     }
 
     /// Syncs with `transport` every `interval` on the manager's own background runtime until
@@ -285,64 +303,70 @@ impl SyncManager {
         transport: Arc<dyn SyncTransport>,
         context: Option<SyncContext>,
     ) -> Result<()> {
-        let context = context.unwrap_or_default().to_core()?;
-        let config = statesync::AutoSyncConfig::every(interval).context(context);
-        Ok(self.inner.start_auto_sync_with(config, core_transport(transport))?)
+        guard(|| {
+            let context = context.unwrap_or_default().to_core()?;
+            let config = statesync::AutoSyncConfig::every(interval).context(context);
+            Ok(self.inner.start_auto_sync_with(config, core_transport(transport))?)
+        })
     }
 
     /// Stops auto-sync after the round in progress (waiting for it). Returns whether it ran.
-    pub fn stop_auto_sync(&self) -> bool {
-        self.inner.stop_auto_sync()
+    pub fn stop_auto_sync(&self) -> Result<bool> {
+        guard(|| Ok(self.inner.stop_auto_sync()))
     }
 
     /// Runs the next auto-sync round now. Returns whether auto-sync runs.
-    pub fn sync_now(&self) -> bool {
-        self.inner.sync_now()
+    pub fn sync_now(&self) -> Result<bool> {
+        guard(|| Ok(self.inner.sync_now()))
     }
 
     /// Whether auto-sync is running.
-    pub fn is_auto_syncing(&self) -> bool {
-        self.inner.is_auto_syncing()
+    pub fn is_auto_syncing(&self) -> Result<bool> {
+        guard(|| Ok(self.inner.is_auto_syncing()))
     }
 
     /// A snapshot of every state (tombstones included), the pending queue and the conflicts.
     pub fn export_state(&self) -> Result<Snapshot> {
-        Ok((&self.inner.export_state()?).into())
+        guard(|| Ok((&self.inner.export_state()?).into()))
     }
 
     /// Imports a snapshot: merged like `reconcile` (never overwriting newer local data), or
     /// with `replace` replacing everything. An invalid snapshot changes nothing.
     #[uniffi::method(default(replace = false))]
     pub fn import_state(&self, snapshot: Snapshot, replace: bool) -> Result<ReconciliationResult> {
-        Ok(self.inner.import_state(snapshot.into_core()?, replace)?.into())
+        guard(|| Ok(self.inner.import_state(snapshot.into_core()?, replace)?.into()))
     }
 
     /// Imports a snapshot from its JSON text (`CORRUPT` if it does not parse).
     #[uniffi::method(default(replace = false))]
     pub fn import_json(&self, json: String, replace: bool) -> Result<ReconciliationResult> {
-        Ok(self.inner.import_json(&json, replace)?.into())
+        guard(|| Ok(self.inner.import_json(&json, replace)?.into()))
     }
 
     /// The replica's status.
-    pub fn status(&self) -> Status {
-        self.inner.status().into()
+    pub fn status(&self) -> Result<Status> {
+        guard(|| Ok(self.inner.status().into()))
     }
 
     /// Registers a listener for every event (after commit, in commit order).
     pub fn subscribe(&self, listener: Arc<dyn SyncListener>) -> Result<Arc<Subscription>> {
-        let id = self.inner.subscribe_arc(core_listener(listener))?;
-        self.subscriptions.lock().unwrap_or_else(|e| e.into_inner()).push(id);
-        Ok(Arc::new(Subscription { manager: Arc::downgrade(&self.inner), id }))
+        guard(|| {
+            let id = self.inner.subscribe_arc(core_listener(listener))?;
+            self.subscriptions.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+            Ok(Arc::new(Subscription { manager: Arc::downgrade(&self.inner), id }))
+        })
     }
 
     /// Stops auto-sync, flushes and releases the store; every later call fails with `CLOSED`.
     /// Closing twice is harmless. (Kotlin names it `shutdown()`: there `close()` also releases
     /// the object, as `AutoCloseable` does.)
     pub fn close(&self) -> Result<()> {
-        let result = self.inner.close();
-        // Listeners heard the `closed` status; now they can go.
-        self.drop_subscriptions();
-        Ok(result?)
+        guard(|| {
+            let result = self.inner.close();
+            // Listeners heard the `closed` status; now they can go.
+            self.drop_subscriptions();
+            Ok(result?)
+        })
     }
 }
 
@@ -351,17 +375,23 @@ impl SyncManager {
     /// Opens a replica on a background thread (SQLite loading can take a while).
     #[uniffi::constructor]
     pub async fn open(config: ManagerConfig) -> Result<Arc<Self>> {
-        let config = config.into_core();
-        Ok(Self::wrap(blocking(move || statesync::SyncManager::open(config)).await?))
+        guard_async(async move {
+            let config = config.into_core();
+            Ok(Self::wrap(blocking(move || statesync::SyncManager::open(config)).await?))
+        })
+        .await
     }
 
     /// A complete bidirectional sync round with another replica in this process: pulls its
     /// changes, then pushes ours, from the stored cursors.
     #[uniffi::method(default(context = None))]
     pub async fn sync_with(&self, other: Arc<SyncManager>, context: Option<SyncContext>) -> Result<SyncReport> {
-        let context = context.unwrap_or_default().to_core()?;
-        let (me, other) = (self.inner.clone(), other.inner.clone());
-        Ok(blocking(move || me.sync_with_context(&other, &context)).await?.into())
+        guard_async(async move {
+            let context = context.unwrap_or_default().to_core()?;
+            let (me, other) = (self.inner.clone(), other.inner.clone());
+            Ok(blocking(move || me.sync_with_context(&other, &context)).await?.into())
+        })
+        .await
     }
 
     /// A complete sync round through a transport (the HTTP client, your own, or another
@@ -370,9 +400,25 @@ impl SyncManager {
     /// itself finishes (or fails) in the background, and its cursors keep every change safe.
     #[uniffi::method(default(context = None))]
     pub async fn sync(&self, transport: Arc<dyn SyncTransport>, context: Option<SyncContext>) -> Result<SyncReport> {
-        let context = context.unwrap_or_default().to_core()?;
-        let (me, transport) = (self.inner.clone(), core_transport(transport));
-        Ok(blocking(move || me.sync_via(transport.as_ref(), &context)).await?.into())
+        guard_async(async move {
+            let context = context.unwrap_or_default().to_core()?;
+            let (me, transport) = (self.inner.clone(), core_transport(transport));
+            Ok(blocking(move || me.sync_via(transport.as_ref(), &context)).await?.into())
+        })
+        .await
+    }
+}
+
+/// The test-only entry point (cargo feature `testing`, which only the test builds turn on):
+/// never in a shipped library.
+#[cfg(feature = "testing")]
+#[uniffi::export]
+impl SyncManager {
+    /// Panics inside the replica, in a transaction with its lock held (the core's
+    /// `panic_for_tests`): the tests of each host language prove with it that a panic arrives
+    /// as `INTERNAL` and that the replica works on afterwards.
+    pub fn panic_for_tests(&self) -> Result<()> {
+        guard(|| Ok(self.inner.panic_for_tests()?))
     }
 }
 
@@ -458,7 +504,7 @@ mod tests {
             path: None,
             strategy: None,
             collection_strategies: HashMap::new(),
-            clock: Some(ManualClock::new(1_000)),
+            clock: Some(ManualClock::new(1_000).unwrap()),
             check_resolver: false,
             durability: None,
             max_clock_skew: skew,
@@ -471,5 +517,18 @@ mod tests {
         let core = config(Some(Duration::from_secs(5)), u64::MAX).into_core();
         assert_eq!((core.max_clock_skew, core.max_state_bytes), (Duration::from_secs(5), usize::MAX));
         assert_eq!(config(None, 1).into_core().max_clock_skew, statesync::DEFAULT_MAX_CLOCK_SKEW);
+    }
+
+    #[cfg(feature = "testing")]
+    #[test]
+    fn a_panic_inside_the_replica_is_internal_and_the_replica_works_on() {
+        let m = memory("a");
+        m.create_state("1".into(), Some("before".into()), None).unwrap();
+        let e = m.panic_for_tests().unwrap_err();
+        assert_eq!(e.code(), "INTERNAL");
+        assert!(e.to_string().contains("panic_for_tests was called"), "{e}");
+        assert_eq!(m.get_state("panic-for-tests".into()).unwrap(), None, "the panicking transaction left nothing");
+        m.create_state("2".into(), Some("after".into()), None).unwrap();
+        assert_eq!(m.list_states(None, false).unwrap().len(), 2);
     }
 }

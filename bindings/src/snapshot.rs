@@ -1,6 +1,6 @@
 //! Export/import snapshots (DESIGN §5).
 
-use crate::error::Result;
+use crate::error::{guard, Result};
 use crate::state::{SyncConflict, SyncOperation, SyncState};
 
 /// A replica's full content at one instant: every state (tombstones included), the pending
@@ -47,18 +47,18 @@ impl Snapshot {
 /// The JSON text of a snapshot (the export file format).
 #[uniffi::export]
 pub fn snapshot_to_json(snapshot: Snapshot) -> Result<String> {
-    Ok(snapshot.into_core()?.to_json())
+    guard(|| Ok(snapshot.into_core()?.to_json()))
 }
 
 /// Parses and validates a snapshot: truncated or garbled text is `CORRUPT`, an unknown format
 /// `UNSUPPORTED_FORMAT`, an inconsistent state `INVALID_STATE`.
 #[uniffi::export]
 pub fn snapshot_from_json(json: String) -> Result<Snapshot> {
-    Ok((&statesync::Snapshot::from_json(&json)?).into())
+    guard(|| Ok((&statesync::Snapshot::from_json(&json)?).into()))
 }
 
 /// The snapshot format this build writes and reads.
 #[uniffi::export]
-pub fn snapshot_format() -> u64 {
-    statesync::SNAPSHOT_FORMAT
+pub fn snapshot_format() -> Result<u64> {
+    guard(|| Ok(statesync::SNAPSHOT_FORMAT))
 }

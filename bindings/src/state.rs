@@ -5,7 +5,7 @@
 //! history rides along as opaque JSON (`fields`), and the content hash is kept, so that a state
 //! read from the wire re-encodes to the very same bytes.
 
-use crate::error::Result;
+use crate::error::{guard, Result};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -139,19 +139,19 @@ impl SyncState {
 /// it): malformed or invalid text is `INVALID_STATE`.
 #[uniffi::export]
 pub fn state_from_json(json: String) -> Result<SyncState> {
-    Ok((&statesync::SyncState::from_json(&json)?).into())
+    guard(|| Ok((&statesync::SyncState::from_json(&json)?).into()))
 }
 
 /// The compact JSON text of a state (what replicas send each other).
 #[uniffi::export]
 pub fn state_to_json(state: SyncState) -> Result<String> {
-    Ok(state.into_core()?.to_json())
+    guard(|| Ok(state.into_core()?.to_json()))
 }
 
 /// The complete JSON text of a state: every field spelled out.
 #[uniffi::export]
 pub fn state_to_complete_json(state: SyncState) -> Result<String> {
-    Ok(to_json(&state.into_core()?.to_value()))
+    guard(|| Ok(to_json(&state.into_core()?.to_value())))
 }
 
 /// What a local write did.

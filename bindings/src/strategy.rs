@@ -1,7 +1,7 @@
 //! Conflict strategies, the application's custom resolver (a foreign trait), and manual
 //! resolutions.
 
-use crate::error::{CallbackError, Result};
+use crate::error::{guard, CallbackError, Result};
 use crate::state::SyncState;
 use std::sync::Arc;
 
@@ -93,15 +93,17 @@ impl ConflictStrategy {
 /// `remoteWins`, `manual`); an unknown name is `INVALID_INPUT`.
 #[uniffi::export]
 pub fn strategy_from_name(name: String) -> Result<ConflictStrategy> {
-    use statesync::ConflictStrategy as S;
-    match S::from_name(&name) {
-        Some(S::LastWriteWins) => Ok(ConflictStrategy::LastWriteWins),
-        Some(S::MergeFields) => Ok(ConflictStrategy::MergeFields),
-        Some(S::LocalWins) => Ok(ConflictStrategy::LocalWins),
-        Some(S::RemoteWins) => Ok(ConflictStrategy::RemoteWins),
-        Some(S::Manual) => Ok(ConflictStrategy::Manual),
-        _ => Err(crate::error::SyncError::invalid_input(format!("unknown conflict strategy {name:?}"))),
-    }
+    guard(|| {
+        use statesync::ConflictStrategy as S;
+        match S::from_name(&name) {
+            Some(S::LastWriteWins) => Ok(ConflictStrategy::LastWriteWins),
+            Some(S::MergeFields) => Ok(ConflictStrategy::MergeFields),
+            Some(S::LocalWins) => Ok(ConflictStrategy::LocalWins),
+            Some(S::RemoteWins) => Ok(ConflictStrategy::RemoteWins),
+            Some(S::Manual) => Ok(ConflictStrategy::Manual),
+            _ => Err(crate::error::SyncError::invalid_input(format!("unknown conflict strategy {name:?}"))),
+        }
+    })
 }
 
 /// How the application settles a manual conflict.

@@ -1,7 +1,7 @@
 //! Sync peers: the transport trait (implemented in Kotlin or Swift, or by the built-in HTTP
 //! client and in-process replicas), and its adapter to the core's blocking `SyncTransport`.
 
-use crate::error::{CallbackError, Result, SyncError};
+use crate::error::{guard, guard_callback, CallbackError, Result, SyncError};
 use crate::feed::{ChangeSet, SyncCapabilities, SyncContext};
 use crate::results::ReconciliationResult;
 use crate::wire::Encoding;
@@ -83,63 +83,78 @@ impl HttpTransport {
     /// HTTP(S), an invalid header or a zero timeout is `INVALID_INPUT`.
     #[uniffi::constructor(default(options = None))]
     pub fn new(base_url: String, options: Option<HttpOptions>) -> Result<Arc<Self>> {
-        let options =
-            options.unwrap_or(HttpOptions { headers: HashMap::new(), timeout: None, encoding: None, compress: true });
-        let mut inner = statesync::HttpTransport::new(&base_url)?;
-        let mut headers: Vec<(String, String)> = options.headers.into_iter().collect();
-        headers.sort();
-        for (name, value) in &headers {
-            inner = inner.header(name, value);
-        }
-        if let Some(timeout) = options.timeout {
-            if timeout.is_zero() {
-                return Err(SyncError::invalid_input("timeout must be positive"));
+        guard(|| {
+            let options = options.unwrap_or(HttpOptions {
+                headers: HashMap::new(),
+                timeout: None,
+                encoding: None,
+                compress: true,
+            });
+            let mut inner = statesync::HttpTransport::new(&base_url)?;
+            let mut headers: Vec<(String, String)> = options.headers.into_iter().collect();
+            headers.sort();
+            for (name, value) in &headers {
+                inner = inner.header(name, value);
             }
-            inner = inner.timeout(timeout);
-        }
-        let encoding = options.encoding.unwrap_or(Encoding::Binary);
-        inner = inner.encoding(encoding.into()).compress(options.compress);
-        Ok(Arc::new(HttpTransport { inner }))
+            if let Some(timeout) = options.timeout {
+                if timeout.is_zero() {
+                    return Err(SyncError::invalid_input("timeout must be positive"));
+                }
+                inner = inner.timeout(timeout);
+            }
+            let encoding = options.encoding.unwrap_or(Encoding::Binary);
+            inner = inner.encoding(encoding.into()).compress(options.compress);
+            Ok(Arc::new(HttpTransport { inner }))
+        })
     }
 
     /// The peer's base URL.
-    pub fn base_url(&self) -> String {
-        self.inner.base_url().to_owned()
+    pub fn base_url(&self) -> Result<String> {
+        guard(|| Ok(self.inner.base_url().to_owned()))
     }
 }
 
 #[uniffi::export]
 impl SyncTransport for HttpTransport {
     fn capabilities(&self) -> std::result::Result<SyncCapabilities, CallbackError> {
-        callback(statesync::SyncTransport::capabilities(&self.inner)).map(|c| (&c).into())
+        guard_callback(|| callback(statesync::SyncTransport::capabilities(&self.inner)).map(|c| (&c).into()))
     }
 
     fn pull(&self, cursor: Option<String>, context: SyncContext) -> std::result::Result<ChangeSet, CallbackError> {
-        let context = context.to_core()?;
-        callback(statesync::SyncTransport::pull(&self.inner, cursor.as_deref(), &context)).map(|c| (&c).into())
+        guard_callback(|| {
+            let context = context.to_core()?;
+            callback(statesync::SyncTransport::pull(&self.inner, cursor.as_deref(), &context)).map(|c| (&c).into())
+        })
     }
 
     fn push(&self, changes: ChangeSet) -> std::result::Result<ReconciliationResult, CallbackError> {
-        let changes = changes.into_core()?;
-        callback(statesync::SyncTransport::push(&self.inner, &changes)).map(Into::into)
+        guard_callback(|| {
+            let changes = changes.into_core()?;
+            callback(statesync::SyncTransport::push(&self.inner, &changes)).map(Into::into)
+        })
     }
 }
 
-/// A replica in this process as a transport (tests, examples, in-process peers).
+/// A replica in this process as a transport (tests, examples, in-process peers). Not marked as
+/// an export, but the host calls its methods through the exported trait: they are guarded too.
 pub(crate) struct ManagerTransport(pub Arc<statesync::SyncManager>);
 
 impl SyncTransport for ManagerTransport {
     fn capabilities(&self) -> std::result::Result<SyncCapabilities, CallbackError> {
-        callback(statesync::SyncTransport::capabilities(&*self.0)).map(|c| (&c).into())
+        guard_callback(|| callback(statesync::SyncTransport::capabilities(&*self.0)).map(|c| (&c).into()))
     }
 
     fn pull(&self, cursor: Option<String>, context: SyncContext) -> std::result::Result<ChangeSet, CallbackError> {
-        let context = context.to_core()?;
-        callback(statesync::SyncTransport::pull(&*self.0, cursor.as_deref(), &context)).map(|c| (&c).into())
+        guard_callback(|| {
+            let context = context.to_core()?;
+            callback(statesync::SyncTransport::pull(&*self.0, cursor.as_deref(), &context)).map(|c| (&c).into())
+        })
     }
 
     fn push(&self, changes: ChangeSet) -> std::result::Result<ReconciliationResult, CallbackError> {
-        let changes = changes.into_core()?;
-        callback(statesync::SyncTransport::push(&*self.0, &changes)).map(Into::into)
+        guard_callback(|| {
+            let changes = changes.into_core()?;
+            callback(statesync::SyncTransport::push(&*self.0, &changes)).map(Into::into)
+        })
     }
 }

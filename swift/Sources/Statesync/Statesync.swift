@@ -6,7 +6,9 @@ import Foundation
 
 extension SyncError {
     /// The stable, language-independent code (`NOT_FOUND`, `INVALID_STATE`, ...): the core's
-    /// `SyncError::code`, the same in every binding.
+    /// `SyncError::code`, the same in every binding. `INTERNAL` (`.Internal`) is a bug in
+    /// statesync, a panic caught at the boundary: any call may throw it, nothing of the call was
+    /// applied, and the replica stays usable.
     public var code: String {
         switch self {
         case .NotFound: return "NOT_FOUND"
@@ -21,6 +23,7 @@ extension SyncError {
         case .Unauthorized: return "UNAUTHORIZED"
         case .Transport: return "TRANSPORT"
         case .Closed: return "CLOSED"
+        case .Internal: return "INTERNAL"
         }
     }
 
@@ -29,7 +32,8 @@ extension SyncError {
         switch self {
         case .NotFound(let m), .AlreadyExists(let m), .InvalidState(let m), .InvalidInput(let m),
              .Conflict(let m), .Resolver(let m), .Storage(let m), .Corrupt(let m),
-             .UnsupportedFormat(let m), .Unauthorized(let m), .Transport(let m), .Closed(let m):
+             .UnsupportedFormat(let m), .Unauthorized(let m), .Transport(let m), .Closed(let m),
+             .Internal(let m):
             return m
         }
     }
@@ -87,7 +91,7 @@ extension SyncManager {
         AsyncStream { continuation in
             do {
                 let subscription = try self.subscribe { event in continuation.yield(event) }
-                continuation.onTermination = { _ in _ = subscription.unsubscribe() }
+                continuation.onTermination = { _ in _ = try? subscription.unsubscribe() }
             } catch {
                 continuation.finish()
             }

@@ -4,7 +4,9 @@ package io.statesync
 /**
  * The stable, language-independent code of this error (`NOT_FOUND`, `INVALID_STATE`, ...):
  * the core's `SyncError::code`, the same in every binding. The subclass says the same thing
- * (`SyncException.NotFound`); `message` is the readable text.
+ * (`SyncException.NotFound`); `message` is the readable text. `INTERNAL`
+ * (`SyncException.Internal`) is a bug in statesync, a panic caught at the boundary: any call
+ * may throw it, nothing of the call was applied, and the replica stays usable.
  */
 val SyncException.code: String
     get() = when (this) {
@@ -20,6 +22,7 @@ val SyncException.code: String
         is SyncException.Unauthorized -> "UNAUTHORIZED"
         is SyncException.Transport -> "TRANSPORT"
         is SyncException.Closed -> "CLOSED"
+        is SyncException.Internal -> "INTERNAL"
     }
 
 /**

@@ -576,6 +576,9 @@ class ApiTest {
         assertEquals(snapshot, decodeSnapshot(bytes, Encoding.BINARY))
         assertEquals(ClockOrdering.CONCURRENT, compareClocks(mapOf("a" to 1UL), mapOf("b" to 1UL)))
         assertEquals(mapOf("a" to 2UL, "b" to 1UL), mergeClocks(mapOf("a" to 2UL), mapOf("b" to 1UL, "a" to 1UL)))
+        assertTrue(dominates(mapOf("a" to 2UL, "b" to 1UL), mapOf("a" to 2UL)))
+        assertEquals(ClockIncrement(mapOf("a" to 2UL, "b" to 1UL), 1UL), incrementClock(mapOf("a" to 2UL), "b"))
+        assertEquals(ClockIncrement(mapOf("a" to 3UL), 3UL), incrementClock(mapOf("a" to 2UL, "z" to 0UL), "a"))
         assertEquals("730dbbcf9f17f860", stateHash("""{"theme":"dark"}""", false))
         listOf(a, b, c).forEach { it.close() }
     }

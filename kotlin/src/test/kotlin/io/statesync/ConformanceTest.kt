@@ -1,9 +1,12 @@
 package io.statesync
 
 import java.math.BigDecimal
-import java.time.Duration
 import java.nio.file.Files
 import java.nio.file.Path
+import java.time.Duration
+import java.util.Collections
+import java.util.concurrent.atomic.AtomicInteger
+import java.util.concurrent.atomic.AtomicReference
 import kotlin.io.path.name
 import kotlin.io.path.readText
 import kotlinx.coroutines.runBlocking
@@ -24,9 +27,10 @@ import kotlin.test.assertTrue
 
 /**
  * Replays the cross-language conformance suite (every `conformance/<file>.json`, format in
- * `conformance/README.md`) through the Kotlin API: a port of the Rust and Python replayers, rule
- * for rule. Every case runs on in-memory replicas, then on SQLite files that are closed,
- * reopened and checked again (the durability run). One dynamic test per case and mode.
+ * `conformance/README.md`, counts pinned by `conformance/manifest.json`) through the Kotlin API
+ * as an application uses it: a port of the Rust replayer, rule for rule. Every case runs on
+ * in-memory replicas, then on SQLite files that are closed, reopened and checked again (the
+ * durability run). One dynamic test per case and mode.
  */
 class ConformanceTest {
     @TestFactory
@@ -49,7 +53,7 @@ class ConformanceTest {
         }
 
     @Test
-    fun `the suite reads, knows only documented keys and has not shrunk`() {
+    fun `the suite reads, knows only documented keys and holds exactly what manifest json lists`() {
         val problems = mutableListOf<String>()
         val names = mutableMapOf<String, String>()
         var total = 0
@@ -78,29 +82,40 @@ class ConformanceTest {
                 (c.keys - CASE_KEYS).takeIf { it.isNotEmpty() }?.let { problems += "$file / $name: unknown keys $it" }
             }
         }
-        for ((file, minimum) in EXPECTED_MIN_CASES) {
-            if ((counts[file] ?: 0) < minimum) problems += "$file: ${counts[file] ?: 0} cases, expected at least $minimum"
+        // manifest.json pins the files and the number of cases in each: a file or a case this
+        // replayer would not see fails here instead of passing unnoticed.
+        val pinned = manifest()
+        if (pinned.keys != counts.keys) problems += "the suite's files ${counts.keys.sorted()} are not manifest.json's ${pinned.keys.sorted()}"
+        for ((file, count) in pinned) {
+            if (counts[file] != null && counts[file] != count) problems += "$file: ${counts[file]} cases, manifest.json pins $count"
         }
         if (total < MIN_CASES) problems += "only $total conformance cases, expected at least $MIN_CASES"
         assertTrue(problems.isEmpty(), problems.joinToString("\n"))
     }
 
     companion object {
-        const val MIN_CASES = 60
-        val EXPECTED_MIN_CASES = mapOf(
-            "apply.json" to 12, "bad_input.json" to 16, "crud.json" to 7, "data_shapes.json" to 10,
-            "feed.json" to 11, "hardening.json" to 8, "lww.json" to 8, "manual.json" to 12, "merge_fields.json" to 16,
-            "pending.json" to 4, "snapshot.json" to 10, "strategies.json" to 14, "versions.json" to 7,
-        )
+        /** The suite must not shrink silently (besides the per-file counts of `manifest.json`). */
+        const val MIN_CASES = 250
         val CASE_KEYS = setOf("name", "description", "replicas", "steps", "expect")
 
-        /** Every `*.json` of the suite, parsed (a file that does not parse fails the shape test). */
+        /** Every case file of the suite (`*.json` but `manifest.json`), parsed (a file that does not parse fails the shape test). */
         fun suiteFiles(): List<Pair<String, JsonElement?>> =
             Files.list(Repo.conformance).use { paths ->
-                paths.filter { it.name.endsWith(".json") }.sorted().toList()
+                paths.filter { it.name.endsWith(".json") && it.name != "manifest.json" }.sorted().toList()
             }.map { path: Path ->
                 path.name to runCatching { Json.parseToJsonElement(path.readText()) }.getOrNull()
             }.also { require(it.isNotEmpty()) { "no conformance files in ${Repo.conformance}" } }
+
+        /** `manifest.json`: each case file and its number of cases. */
+        fun manifest(): Map<String, Int> {
+            val text = Repo.conformance.resolve("manifest.json").readText()
+            val files = (Json.parseToJsonElement(text) as? JsonObject)?.get("files") as? JsonObject
+                ?: throw AssertionError("manifest.json has no files object")
+            return files.mapValues { (file, n) ->
+                (n as? JsonPrimitive)?.takeUnless { it.isString }?.content?.toIntOrNull()
+                    ?: throw AssertionError("manifest.json: the count of $file is not a whole number")
+            }
+        }
     }
 }
 
@@ -140,9 +155,11 @@ private fun allow(m: JsonObject, allowed: Collection<String>, what: String) {
 
 // ---- matchers -----------------------------------------------------------------------------------
 
-private val STATE_KEYS = listOf("id", "collection", "data", "clock", "timestamp", "modified_by", "deleted", "version", "hash")
+private val STATE_KEYS =
+    listOf("id", "collection", "data", "clock", "timestamp", "modified_by", "deleted", "version", "hash", "fields")
 private val OP_KEYS = listOf("op_id", "kind", "state_id", "collection", "data", "clock", "timestamp", "node_id")
 private val COUNT_KEYS = listOf("created", "updated", "unchanged", "ignored", "conflicts", "resolved", "rejected")
+private val EVENT_KEYS = listOf("name", "id", "data", "state_id", "code", "peer", "previous", "current")
 
 private fun matchFields(expected: JsonElement?, actual: JsonObject, allowed: List<String>, what: String) {
     val m = obj(expected, what)
@@ -170,8 +187,25 @@ private fun matchCounts(expected: JsonElement?, actual: ReconciliationResult, wh
     matchFields(JsonObject(counts - "rejections"), actual.toJsonObject(), COUNT_KEYS, what)
 }
 
-private fun matchState(expected: JsonElement?, actual: SyncState, what: String) =
-    matchFields(expected, actual.toJsonObject(), STATE_KEYS, what)
+/** True for a generated id or node id: a UUID v4 in its lower-case hyphenated form. */
+private fun isUuidV4(text: String): Boolean =
+    Regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}").matches(text)
+
+/** Checks an `id_form` / `node_id_form` expectation (`"uuid"`, or none) against [value]. */
+private fun checkForm(form: JsonElement?, value: String, what: String) {
+    when {
+        form == null -> {}
+        form is JsonPrimitive && form.isString && form.content == "uuid" ->
+            if (!isUuidV4(value)) fail("$what \"$value\" is not a generated UUID v4")
+        else -> fail("$what: unknown form ${short(form)}")
+    }
+}
+
+private fun matchState(expected: JsonElement?, actual: SyncState, what: String) {
+    val m = obj(expected, what)
+    checkForm(m["id_form"], actual.id, "$what: id")
+    matchFields(JsonObject(m - "id_form"), actual.toJsonObject(), STATE_KEYS, what)
+}
 
 private fun matchConflict(expected: JsonElement?, actual: SyncConflict, what: String) {
     val m = obj(expected, what)
@@ -182,6 +216,31 @@ private fun matchConflict(expected: JsonElement?, actual: SyncConflict, what: St
     }
     m["local"]?.let { matchState(it, actual.local, "$what.local") }
     m["remote"]?.let { matchState(it, actual.remote, "$what.remote") }
+}
+
+/** An event as the suite matches it (EVENT_MATCHER). */
+private fun eventJson(event: SyncEvent): JsonObject = buildJsonObject {
+    put("name", event.name)
+    when (event) {
+        is SyncEvent.StateCreated, is SyncEvent.StateUpdated, is SyncEvent.StateDeleted -> {
+            val state = event.state!!
+            put("id", state.id)
+            put("data", state.json)
+        }
+        is SyncEvent.ConflictDetected -> put("state_id", event.conflict.stateId)
+        is SyncEvent.ConflictResolved -> put("state_id", event.stateId)
+        is SyncEvent.StateRejected -> {
+            put("state_id", event.stateId)
+            put("code", event.code)
+        }
+        is SyncEvent.SyncStarted -> put("peer", event.peer)
+        is SyncEvent.SyncCompleted -> put("peer", event.peer)
+        is SyncEvent.SyncFailed -> put("peer", event.peer)
+        is SyncEvent.StatusChanged -> {
+            put("previous", event.previous.name.lowercase())
+            put("current", event.current.name.lowercase())
+        }
+    }
 }
 
 // ---- the named custom resolvers (README "Custom resolvers") ------------------------------------
@@ -242,7 +301,9 @@ private fun parseStrategy(value: JsonElement?): ConflictStrategy {
 private val REPLICA_KEYS =
     listOf("node_id", "strategy", "collection_strategies", "clock", "check_resolver", "max_state_bytes", "max_clock_skew_ms")
 
-private fun openManager(spec: JsonObject, nodeId: String, path: String?, clock: ManualClock): SyncManager {
+/** The configuration a replica's `spec` gives (`nodeId` null: the replica generates one and its store keeps it). */
+private fun configFor(spec: JsonObject, nodeId: String?, path: String?, clock: ManualClock): ManagerConfig {
+    val what = "replica ${nodeId ?: "(generated node id)"}"
     val config = ManagerConfig(
         nodeId = nodeId,
         path = path,
@@ -251,18 +312,20 @@ private fun openManager(spec: JsonObject, nodeId: String, path: String?, clock: 
             .mapValues { (_, s) -> parseStrategy(s) },
         clock = clock,
         checkResolver = spec.bool("check_resolver", true),
-        maxClockSkew = if ("max_clock_skew_ms" in spec) Duration.ofMillis(spec.nonNegative("max_clock_skew_ms", "replica $nodeId")) else null,
-    ).let { config ->
-        if ("max_state_bytes" in spec) config.copy(maxStateBytes = spec.nonNegative("max_state_bytes", "replica $nodeId").toULong()) else config
-    }
-    return try {
-        SyncManager(config)
-    } catch (e: SyncException) {
-        fail("opening replica $nodeId: ${e.code} ${e.message}")
-    }
+        maxClockSkew = if ("max_clock_skew_ms" in spec) Duration.ofMillis(spec.nonNegative("max_clock_skew_ms", what)) else null,
+    )
+    return if ("max_state_bytes" in spec) config.copy(maxStateBytes = spec.nonNegative("max_state_bytes", what).toULong()) else config
 }
 
+private fun openManager(spec: JsonObject, nodeId: String?, path: String?, clock: ManualClock): SyncManager =
+    try {
+        SyncManager(configFor(spec, nodeId, path, clock))
+    } catch (e: SyncException) {
+        fail("opening replica ${nodeId ?: "(generated node id)"}: ${e.code} ${e.message}")
+    }
+
 private class View(
+    val nodeId: String,
     val states: List<SyncState>,
     val pending: List<SyncOperation>,
     val conflicts: List<SyncConflict>,
@@ -270,26 +333,36 @@ private class View(
     val status: Status,
 )
 
-private class Replica(val spec: JsonObject, val nodeId: String, var clock: ManualClock, val path: String?, var manager: SyncManager) {
+/** One replica of a case; [nodeId] is the case's, `null` when the replica generated its own. */
+private class Replica(val spec: JsonObject, val nodeId: String?, var clock: ManualClock, val path: String?, var manager: SyncManager) {
     /** The export taken right before a `close` step. */
     var closed: Snapshot? = null
 
     /** The rejections held right before a `close` step. */
     var closedRejections: List<Rejection> = emptyList()
 
+    /** The events heard since a `subscribe` step (a listener appends them on the committing thread). */
+    var events: MutableList<JsonObject>? = null
+
     fun view(): View {
-        val status = manager.status()
-        closed?.let { return View(it.states, it.pending, it.conflicts, closedRejections, status) }
+        val status = try {
+            manager.status()
+        } catch (e: SyncException) {
+            fail("reading the status: ${e.code} ${e.message}")
+        }
+        closed?.let { return View(it.nodeId, it.states, it.pending, it.conflicts, closedRejections, status) }
         val (view, export) = try {
-            View(manager.listStates(includeDeleted = true), manager.pendingOperations(), manager.conflicts(), manager.rejections(), status) to
-                manager.exportState()
+            View(
+                manager.nodeId(), manager.listStates(includeDeleted = true), manager.pendingOperations(), manager.conflicts(),
+                manager.rejections(), status,
+            ) to manager.exportState()
         } catch (e: SyncException) {
             fail("reading the replica: ${e.code} ${e.message}")
         }
         if (export.states.sortedBy { it.id } != view.states.sortedBy { it.id } || export.pending != view.pending ||
-            export.conflicts != view.conflicts
+            export.conflicts != view.conflicts || export.nodeId != view.nodeId
         ) {
-            fail("exportState() disagrees with listStates/pendingOperations/conflicts")
+            fail("exportState() disagrees with nodeId/listStates/pendingOperations/conflicts")
         }
         return view
     }
@@ -302,9 +375,10 @@ private class Replica(val spec: JsonObject, val nodeId: String, var clock: Manua
     }
 }
 
-private fun checkReplica(view: View, expected: JsonElement?, requireAll: Boolean, skipStatus: Boolean, what: String) {
+private fun checkReplica(view: View, expected: JsonElement?, requireAll: Boolean, reopened: Boolean, what: String) {
     val m = obj(expected, what)
-    allow(m, listOf("states", "pending", "conflicts", "rejections", "status"), what)
+    allow(m, listOf("states", "pending", "conflicts", "rejections", "status", "node_id_form"), what)
+    checkForm(m["node_id_form"], view.nodeId, "$what: node id")
     if (requireAll) for (k in listOf("states", "pending", "conflicts")) if (k !in m) fail("$what: the final expectation must give $k")
     m["states"]?.let { statesEl ->
         val states = obj(statesEl, "$what.states")
@@ -333,10 +407,152 @@ private fun checkReplica(view: View, expected: JsonElement?, requireAll: Boolean
     }
     m["status"]?.let { s ->
         val want = (s as? JsonPrimitive)?.content ?: fail("$what.status must be a string")
-        if (!(skipStatus && want == "closed")) {
+        // Neither a closed replica nor a failed round is stored: a reopened replica is neither.
+        if (!(reopened && (want == "closed" || want == "error"))) {
             val got = view.status.name.lowercase()
             if (got != want) fail("$what: status is $got, expected $want")
         }
+    }
+}
+
+// ---- the transport of `sync_via` and `auto_sync` (README: "sync_via") -----------------------------
+
+/**
+ * A peer replica reached through a transport written here, as an application writes one: its
+ * capabilities as the step overrides them, and a failure on one call when the step asks for it.
+ */
+private class ReplayTransport(val peer: SyncManager, step: JsonObject) : SyncTransport {
+    private val overrides: JsonObject = step["capabilities"]?.let { obj(it, "capabilities") } ?: JsonObject(emptyMap())
+
+    init {
+        allow(overrides, listOf("scoped_sync", "max_batch", "max_body_bytes", "protocol", "node_id"), "capabilities")
+    }
+
+    // The overrides, read here so that a malformed one fails the case, not the round.
+    private val protocol: ULong? = number("protocol")?.toULong()
+    private val nodeId: String? = overrides.optString("node_id")
+    private val scopedSync: Boolean = overrides.bool("scoped_sync", true)
+    private val maxBatch: UInt? = number("max_batch")?.toUInt()
+    private val maxBodyBytes: ULong? = number("max_body_bytes")?.toULong()
+
+    /** `(call, code)`: that call fails with that code. */
+    private val failure: Pair<String, String>? = step["fail"]?.let { f ->
+        val m = obj(f, "fail")
+        allow(m, listOf("on", "code"), "fail")
+        val on = m.string("on", "fail")
+        if (on !in listOf("capabilities", "pull", "push")) fail("fail.on $on is not capabilities, pull or push")
+        on to m.string("code", "fail")
+    }
+
+    private fun number(key: String): Long? = overrides[key]?.let {
+        (it as? JsonPrimitive)?.takeUnless { p -> p.isString }?.longOrNull?.takeIf { n -> n >= 0 } ?: fail("capabilities.$key must be a whole number")
+    }
+
+    private fun failing(call: String) {
+        failure?.takeIf { it.first == call }?.let { throw transportFailure("the conformance transport fails on $call", code = it.second) }
+    }
+
+    /** A peer's error as the transport's failure, code kept (as any transport over a manager would). */
+    private fun <T> peerCall(body: () -> T): T = try {
+        body()
+    } catch (e: SyncException) {
+        throw e.toCallbackException()
+    }
+
+    override fun capabilities(): SyncCapabilities {
+        failing("capabilities")
+        return SyncCapabilities(
+            protocol = protocol ?: protocolVersion(),
+            nodeId = nodeId ?: peerCall { peer.nodeId() },
+            scopedSync = scopedSync,
+            binary = false,
+            zstd = false,
+            maxBatch = maxBatch,
+            maxBodyBytes = maxBodyBytes,
+        )
+    }
+
+    override fun pull(cursor: String?, context: SyncContext): ChangeSet {
+        failing("pull")
+        return peerCall { peer.changesSince(cursor, context) }
+    }
+
+    override fun push(changes: ChangeSet): ReconciliationResult {
+        failing("push")
+        return peerCall { peer.reconcile(changes.states) }
+    }
+}
+
+/**
+ * Runs auto-sync with [transport] every 10 ms until [rounds] rounds completed (at most 10 s;
+ * a failed round fails the step), then stops it.
+ */
+private fun autoSync(m: SyncManager, transport: SyncTransport, rounds: Int) {
+    val completed = AtomicInteger()
+    val failed = AtomicReference<String?>()
+    val subscription = try {
+        m.subscribe { event ->
+            when (event) {
+                is SyncEvent.SyncCompleted -> completed.incrementAndGet()
+                is SyncEvent.SyncFailed -> failed.compareAndSet(null, event.message)
+                else -> {}
+            }
+        }
+    } catch (e: SyncException) {
+        fail("subscribe: ${e.code}")
+    }
+    try {
+        try {
+            m.startAutoSync(Duration.ofMillis(10), transport)
+        } catch (e: SyncException) {
+            fail("startAutoSync: ${e.code} ${e.message}")
+        }
+        val deadline = System.nanoTime() + 10_000_000_000L
+        while (true) {
+            failed.get()?.let { fail("an auto-sync round failed: $it") }
+            if (completed.get() >= rounds) break
+            if (System.nanoTime() > deadline) fail("auto-sync completed ${completed.get()} of $rounds rounds in 10 s")
+            Thread.sleep(5)
+        }
+    } finally {
+        runCatching { m.stopAutoSync() }
+        runCatching { subscription.unsubscribe() }
+        subscription.destroy()
+    }
+}
+
+// ---- the vector clock helpers (README: "clock") ------------------------------------------------------
+
+/**
+ * A clock given by the suite. A typed binding cannot even hold a negative or fractional entry
+ * (`ULong`): such a clock is the step's `INVALID_INPUT`, as the Rust replayer has it.
+ */
+private fun clockArg(value: JsonElement?, what: String): Map<String, ULong> {
+    val bad = { why: String -> throw SyncException.InvalidInput("$what: $why") }
+    val m = value as? JsonObject ?: bad("not a clock object")
+    return m.mapValues { (node, v) ->
+        (v as? JsonPrimitive)?.takeUnless { it.isString }?.content?.toULongOrNull() ?: bad("entry \"$node\" is $v")
+    }
+}
+
+private fun clockCall(step: JsonObject): JsonElement {
+    val fn = step.string("fn", "clock")
+    if (fn !in listOf("compare", "merge", "dominates", "increment")) fail("unknown clock fn $fn")
+    val a = clockArg(step["a"], "a")
+    if (fn == "increment") {
+        if ("b" in step) fail("increment takes no b")
+        val incremented = incrementClock(a, step.string("node", "clock increment"))
+        return buildJsonObject {
+            put("clock", clockJson(incremented.clock))
+            put("value", incremented.value.toLong())
+        }
+    }
+    if ("node" in step) fail("$fn takes no node")
+    val b = clockArg(step["b"], "b")
+    return when (fn) {
+        "compare" -> JsonPrimitive(compareClocks(a, b).name.lowercase())
+        "merge" -> clockJson(mergeClocks(a, b))
+        else -> JsonPrimitive(dominates(a, b))
     }
 }
 
@@ -344,7 +560,7 @@ private fun checkReplica(view: View, expected: JsonElement?, requireAll: Boolean
 
 private val COMMON_KEYS = listOf("replica", "op", "expect", "expect_error", "comment")
 private val STEP_KEYS = mapOf(
-    "create" to listOf("id", "collection", "data"),
+    "create" to listOf("id", "collection", "data", "as"),
     "update" to listOf("id", "data"),
     "delete" to listOf("id"),
     "get" to listOf("id"),
@@ -363,7 +579,21 @@ private val STEP_KEYS = mapOf(
     "changes_since" to listOf("cursor", "cursor_ref", "collections", "limit", "as"),
     "pull" to listOf("from", "collections", "limit"),
     "sync" to listOf("with", "collections", "limit"),
+    "clock" to listOf("fn", "a", "b", "node"),
+    "subscribe" to listOf(),
+    "events" to listOf(),
+    "set_peer_cursor" to listOf("peer", "collections", "cursor", "cursor_ref"),
+    "peer_cursor" to listOf("peer", "collections"),
+    "sync_via" to listOf("with", "collections", "limit", "capabilities", "fail"),
+    "auto_sync" to listOf("with", "rounds"),
+    "open_again" to listOf(),
 )
+
+/** Steps that read or arrange but call nothing: they never expect an error. */
+private val NOT_A_CALL = listOf("set_clock", "check", "capture", "capture_conflict", "subscribe", "events")
+
+/** Steps whose result nothing checks. */
+private val NO_EXPECT = listOf("set_clock", "capture", "capture_conflict", "close", "subscribe", "set_peer_cursor", "auto_sync", "open_again")
 
 /** The result of a core call: a value or the binding's error. */
 private sealed class Outcome {
@@ -371,7 +601,7 @@ private sealed class Outcome {
     class Err(val error: SyncException) : Outcome()
 }
 
-private class Run(case: JsonObject, mode: String, dir: Path) {
+private class Run(case: JsonObject, val mode: String, dir: Path) {
     val replicas = linkedMapOf<String, Replica>()
     val names = mutableMapOf<String, Pair<String, Any>>()
 
@@ -381,7 +611,7 @@ private class Run(case: JsonObject, mode: String, dir: Path) {
         specs.entries.forEachIndexed { i, (key, specEl) ->
             val spec = obj(specEl, "replica $key")
             allow(spec, REPLICA_KEYS, key)
-            val nodeId = spec.string("node_id", key)
+            val nodeId = if ("node_id" in spec) spec.string("node_id", key) else null
             val millis = if ("clock" in spec) spec.nonNegative("clock", "replica $key") else 1000L
             val clock = ManualClock(millis.toULong())
             val path = if (mode == "sqlite") dir.resolve("replica-$i.db").toString() else null
@@ -401,6 +631,21 @@ private class Run(case: JsonObject, mode: String, dir: Path) {
         val entry = (name as? JsonPrimitive)?.takeIf { it.isString }?.let { names[it.content] }
         if (entry == null || entry.first != kind) fail("$what: ${short(name)} names no remembered $kind")
         return entry.second
+    }
+
+    /** [raw], or for `"$name"` the id of the state created or captured as `name`. */
+    fun id(raw: String): String =
+        if (raw.startsWith("$")) (named(JsonPrimitive(raw.drop(1)), "state", "id $raw") as SyncState).id else raw
+
+    /** [expected] with every string (object keys included) `"$name"` naming a created or captured state replaced by its id. */
+    fun resolve(expected: JsonElement): JsonElement {
+        fun name(text: String): String =
+            names[text.removePrefix("$")]?.takeIf { text.startsWith("$") && it.first == "state" }?.let { (it.second as SyncState).id } ?: text
+        return when (expected) {
+            is JsonObject -> JsonObject(expected.entries.associate { (k, v) -> name(k) to resolve(v) })
+            is JsonArray -> JsonArray(expected.map(::resolve))
+            is JsonPrimitive -> if (expected.isString) JsonPrimitive(name(expected.content)) else expected
+        }
     }
 
     /** A remote state given by `ref`, `state` or `json`. */
@@ -436,15 +681,19 @@ private class Run(case: JsonObject, mode: String, dir: Path) {
         val allowed = STEP_KEYS[op] ?: fail("unknown op $op")
         allow(step, COMMON_KEYS + allowed, op)
         if ("expect" in step && "expect_error" in step) fail("a step has expect or expect_error, not both")
-        val notACall = op in listOf("set_clock", "check", "capture", "capture_conflict")
-        if (notACall && "expect_error" in step) fail("$op is not a core call and takes no expect_error")
-        if (op in listOf("set_clock", "capture", "capture_conflict", "close") && "expect" in step) fail("$op takes no expect")
+        if (op in NOT_A_CALL && "expect_error" in step) fail("$op is not a core call and takes no expect_error")
+        if (op in NO_EXPECT && "expect" in step) fail("$op takes no expect")
+        if (op == "open_again") {
+            if ((step["expect_error"] as? JsonPrimitive)?.content != "STORAGE") fail("open_again always expects STORAGE")
+            // Nothing to open twice in memory (SQLite files are the only store here, and they lock).
+            if (mode == "memory") return
+        }
         val replica = replica(key)
         when (op) {
             "set_clock" -> return replica.clock.set(step.nonNegative("millis", op).toULong())
-            "check" -> return checkReplica(replica.view(), step["expect"] ?: fail("check needs expect"), false, false, "check of $key")
+            "check" -> return checkReplica(replica.view(), resolve(step["expect"] ?: fail("check needs expect")), false, false, "check of $key")
             "capture" -> {
-                val id = step.string("id", op)
+                val id = id(step.string("id", op))
                 val states = try {
                     replica.manager.listStates(includeDeleted = true)
                 } catch (e: SyncException) {
@@ -457,6 +706,22 @@ private class Run(case: JsonObject, mode: String, dir: Path) {
                 names[step.string("as", op)] = "conflict" to conflictOf(key, step.string("state_id", op))
                 return
             }
+            "subscribe" -> {
+                val events = Collections.synchronizedList(mutableListOf<JsonObject>())
+                try {
+                    replica.manager.subscribe { event -> events += eventJson(event) }
+                } catch (e: SyncException) {
+                    fail("subscribe: ${e.code}")
+                }
+                replica.events = events
+                return
+            }
+            "events" -> {
+                val expected = resolve(step["expect"] ?: fail("events needs expect"))
+                val recorded = replica.events ?: fail("events before subscribe")
+                val got = synchronized(recorded) { recorded.toList().also { recorded.clear() } }
+                return matchList(expected, got, EVENT_KEYS, "events of $key")
+            }
         }
         val expectError = step["expect_error"]?.let { (it as? JsonPrimitive)?.takeIf { p -> p.isString }?.content ?: fail("expect_error must be a string") }
         val before = if (expectError != null) replica.content() else null
@@ -467,14 +732,15 @@ private class Run(case: JsonObject, mode: String, dir: Path) {
                 is Outcome.Err -> {
                     val e = result.error
                     if (e.code != expectError) fail("expected error $expectError, got ${e.code} (${e.javaClass.simpleName}: ${e.message})")
-                    if (replica(key).content() != before) fail("the failing step ($expectError) changed the replica")
+                    // A failed round keeps what it finished before failing (README: "Error steps").
+                    if (op != "sync_via" && replica(key).content() != before) fail("the failing step ($expectError) changed the replica")
                 }
             }
             return
         }
         when (result) {
             is Outcome.Err -> fail("unexpected error ${result.error.code} (${result.error.message})")
-            is Outcome.Ok -> step["expect"]?.let { checkResult(op, it, result.value) }
+            is Outcome.Ok -> step["expect"]?.let { checkResult(op, resolve(it), result.value) }
         }
     }
 
@@ -487,7 +753,16 @@ private class Run(case: JsonObject, mode: String, dir: Path) {
         return SyncContext(collections = collections ?: emptyList(), limit = limit)
     }
 
-    fun collections(step: JsonObject): List<String> = context(step).collections
+    /** `cursor` (a string, or null to clear) or `cursor_ref` (a remembered cursor) of a `set_peer_cursor` step. */
+    fun cursorArg(step: JsonObject): String? = when {
+        "cursor" in step && "cursor_ref" !in step -> when (val c = step["cursor"]) {
+            is JsonNull -> null
+            is JsonPrimitive -> if (c.isString) c.content else fail("cursor must be a string or null")
+            else -> fail("cursor must be a string or null")
+        }
+        "cursor_ref" in step && "cursor" !in step -> named(step["cursor_ref"], "cursor", "cursor_ref") as String
+        else -> fail("set_peer_cursor takes a cursor (string or null) or a cursor_ref")
+    }
 
     fun call(key: String, op: String, step: JsonObject): Outcome {
         val replica = replica(key)
@@ -496,10 +771,11 @@ private class Run(case: JsonObject, mode: String, dir: Path) {
         return try {
             Outcome.Ok(
                 when (op) {
-                    "create" -> m.createState(data(), id = step.optString("id"), collection = step.optString("collection"))
-                    "update" -> m.updateState(step.string("id", op), data())
-                    "delete" -> m.deleteState(step.string("id", op))
-                    "get" -> m.getState(step.string("id", op))
+                    "create" -> m.createState(data(), id = step.optString("id")?.let(::id), collection = step.optString("collection"))
+                        .also { created -> step.optString("as")?.let { names[it] = "state" to created } }
+                    "update" -> m.updateState(id(step.string("id", op)), data())
+                    "delete" -> m.deleteState(id(step.string("id", op)))
+                    "get" -> m.getState(id(step.string("id", op)))
                     "list" -> m.listStates(step.optString("collection"), step.bool("include_deleted", false)).map { it.id }
                     "apply" -> when (val src = source(step, op)) {
                         is Outcome.Err -> return src
@@ -568,6 +844,24 @@ private class Run(case: JsonObject, mode: String, dir: Path) {
                         page to m.applyChanges(peer, page, context)
                     }
                     "sync" -> runBlocking { m.syncWith(replica(step.string("with", op)).manager, context(step)) }
+                    "sync_via" -> {
+                        val transport = ReplayTransport(replica(step.string("with", op)).manager, step)
+                        runBlocking { m.sync(transport, context(step)) }
+                    }
+                    "auto_sync" -> {
+                        val rounds = step.nonNegative("rounds", op).takeIf { it >= 1 } ?: fail("rounds must be at least 1")
+                        autoSync(m, ReplayTransport(replica(step.string("with", op)).manager, JsonObject(emptyMap())), rounds.toInt())
+                        null
+                    }
+                    "clock" -> clockCall(step)
+                    "set_peer_cursor" -> m.setPeerCursor(step.string("peer", op), cursorArg(step), context(step).collections)
+                    "peer_cursor" -> m.peerCursor(step.string("peer", op), context(step).collections)
+                    "open_again" -> {
+                        // The same file, while the replica has it open: its store is locked.
+                        val second = SyncManager(configFor(replica.spec, replica.nodeId, replica.path, ManualClock(replica.clock.now())))
+                        second.use { it.shutdown() }
+                        null
+                    }
                     "close" -> {
                         val last = replica.content()
                         val rejections = runCatching { m.rejections() }.getOrDefault(emptyList())
@@ -637,12 +931,23 @@ private class Run(case: JsonObject, mode: String, dir: Path) {
                     matchCounts(it, counts, "pull counts")
                 }
             }
-            "sync" -> {
+            "sync", "sync_via" -> {
                 val want = obj(expected, "sync expect")
                 allow(want, listOf("pulled", "pushed"), "sync expect")
                 val report = actual as SyncReport
-                want["pulled"]?.let { matchCounts(it, report.pulled, "sync pulled") }
-                want["pushed"]?.let { matchCounts(it, report.pushed, "sync pushed") }
+                want["pulled"]?.let { matchCounts(it, report.pulled, "$op pulled") }
+                want["pushed"]?.let { matchCounts(it, report.pushed, "$op pushed") }
+            }
+            "clock" -> if (!jsonEq(expected, actual as JsonElement)) fail("clock: got ${short(actual)}, expected ${short(expected)}")
+            "peer_cursor" -> {
+                val want = obj(expected, "peer_cursor expect")
+                allow(want, listOf("cursor", "cursor_ref"), "peer_cursor expect")
+                val expectedCursor = when {
+                    want.keys == setOf("cursor") && want["cursor"] is JsonNull -> null
+                    want.keys == setOf("cursor_ref") -> named(want["cursor_ref"], "cursor", "cursor_ref") as String
+                    else -> fail("peer_cursor expects {cursor: null} or {cursor_ref: name}")
+                }
+                if (actual != expectedCursor) fail("peer_cursor is ${short(actual)}, expected ${short(expectedCursor)}")
             }
             else -> fail("op $op takes no expect")
         }
@@ -651,7 +956,7 @@ private class Run(case: JsonObject, mode: String, dir: Path) {
     fun checkFinal(expected: JsonObject, reopened: Boolean) {
         if (expected.keys != replicas.keys) fail("the final expect must list every replica: ${replicas.keys}, got ${expected.keys}")
         for ((key, replica) in replicas) {
-            checkReplica(replica.view(), expected[key], true, reopened, if (reopened) "reopened $key" else "final $key")
+            checkReplica(replica.view(), resolve(expected[key] ?: JsonNull), true, reopened, if (reopened) "reopened $key" else "final $key")
         }
     }
 
@@ -665,6 +970,7 @@ private class Run(case: JsonObject, mode: String, dir: Path) {
             }
             replica.manager.close()
             val clock = ManualClock(replica.clock.now())
+            // A replica whose node id was generated reopens without one and must find the same.
             replica.manager = openManager(replica.spec, replica.nodeId, replica.path, clock)
             replica.clock = clock
             val after = try {

@@ -4,6 +4,7 @@ import java.math.BigDecimal
 import java.nio.file.Files
 import java.nio.file.Path
 import java.nio.file.Paths
+import kotlinx.serialization.json.Json
 import kotlinx.serialization.json.JsonArray
 import kotlinx.serialization.json.JsonElement
 import kotlinx.serialization.json.JsonNull
@@ -72,6 +73,7 @@ fun SyncState.toJsonObject(): JsonObject = buildJsonObject {
     put("deleted", deleted)
     put("version", version.toLong())
     put("hash", hash)
+    put("fields", fields?.let { Json.parseToJsonElement(it) } ?: JsonNull)
 }
 
 /** An operation record as JSON, built from its fields. */
