@@ -14,7 +14,10 @@
 //!    `SyncState`s: id, collection, data, clock, timestamp, version, hash, deleted);
 //! 3. no acknowledged write is lost: for every write a client made that returned `Ok`, the
 //!    final state of that id exists and its clock dominates (is equal to or after) the
-//!    write's clock;
+//!    write's clock; and every final value, on the hub and on each client, is the
+//!    last-writer-wins model's: the data (or deletion) of the acknowledged write with the
+//!    greatest `(timestamp, node)` to that id, with that write's timestamp (every id the
+//!    replicas hold was written, and every id written is held);
 //! 4. no client keeps pending operations: the hub accepted everything;
 //! 5. the crashes really happened mid-traffic: some rounds failed, and every client also
 //!    completed rounds;
@@ -23,10 +26,11 @@
 //! Bounded: the run lasts `RUN` (about 12 s) and at most `MAX_ITERATIONS` per client; every
 //! request has a timeout; the whole test takes about 20 s.
 
-use serde_json::json;
+use serde_json::{json, Value};
 use statesync::{
-    CreateOptions, Encoding, HttpTransport, ManagerConfig, SyncContext, SyncManager, SyncState, VectorClock,
+    CreateOptions, Encoding, HttpTransport, ManagerConfig, SyncContext, SyncManager, SyncState, Timestamp, VectorClock,
 };
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -108,12 +112,22 @@ fn start_hub(db: &Path) -> HubProcess {
     HubProcess { child, url }
 }
 
+/// A write that returned `Ok`.
+struct Acked {
+    id: String,
+    /// The clock and timestamp of the version it made.
+    clock: VectorClock,
+    timestamp: Timestamp,
+    /// What it asked the state to hold; `None` for a delete.
+    data: Option<Value>,
+}
+
 /// What one client thread leaves behind.
 struct Client {
     manager: SyncManager,
     node: String,
-    /// Every write that returned `Ok`: the id and the clock of the version it made.
-    writes: Vec<(String, VectorClock)>,
+    /// Every write that returned `Ok`.
+    writes: Vec<Acked>,
     rounds_ok: u64,
     rounds_failed: u64,
     /// The last error of a failed round, for the failure messages.
@@ -144,8 +158,8 @@ fn context(i: usize) -> SyncContext {
     }
 }
 
-/// One random write; returns the version it made, or `None` if it failed.
-fn random_write(m: &SyncManager, node: &str, rng: &mut Rng, n: usize) -> Option<Arc<SyncState>> {
+/// One random write; returns it, or `None` if it failed.
+fn random_write(m: &SyncManager, node: &str, rng: &mut Rng, n: usize) -> Option<Acked> {
     // An id always lives in the same collection (the collection is part of its identity).
     let (id, collection) = if rng.below(10) < 7 {
         let k = rng.below(SHARED_KEYS);
@@ -154,12 +168,19 @@ fn random_write(m: &SyncManager, node: &str, rng: &mut Rng, n: usize) -> Option<
         (format!("{node}-{}", rng.below(10)), "own")
     };
     let data = json!({"by": node, "n": n, "r": rng.below(1_000_000)});
-    let written = match m.get_state(&id).expect("get") {
-        Some(_) if rng.below(5) == 0 => m.delete_state(&id),
-        Some(_) => m.update_state(&id, data),
-        None => m.create_state(data, CreateOptions::id(id).in_collection(collection)),
+    let (written, data) = match m.get_state(&id).expect("get") {
+        Some(_) if rng.below(5) == 0 => (m.delete_state(&id), None),
+        Some(_) => (m.update_state(&id, data.clone()), Some(data)),
+        None => (m.create_state(data.clone(), CreateOptions::id(id).in_collection(collection)), Some(data)),
     };
-    written.ok()
+    let state: Arc<SyncState> = written.ok()?;
+    assert_eq!(
+        (!state.deleted).then_some(&state.data),
+        data.as_ref(),
+        "{node}'s write of {} holds what it wrote",
+        state.id
+    );
+    Some(Acked { id: state.id.clone(), clock: state.clock.clone(), timestamp: state.timestamp.clone(), data })
 }
 
 fn run_client(i: usize, dir: PathBuf, url: Arc<RwLock<String>>, start: Instant) -> Client {
@@ -171,8 +192,8 @@ fn run_client(i: usize, dir: PathBuf, url: Arc<RwLock<String>>, start: Instant) 
             break;
         }
         for _ in 0..=rng.below(3) {
-            if let Some(state) = random_write(&client.manager, &client.node, &mut rng, n) {
-                client.writes.push((state.id.clone(), state.clock.clone()));
+            if let Some(write) = random_write(&client.manager, &client.node, &mut rng, n) {
+                client.writes.push(write);
             }
         }
         let current = url.read().expect("url").clone();
@@ -293,16 +314,42 @@ fn twenty_clients_converge_through_a_hub_that_crashes() {
         }
     }
 
-    // (3) Every acknowledged write is present or superseded.
+    // (3) Every acknowledged write is present or superseded...
     let by_id: std::collections::HashMap<&str, &SyncState> = expected.iter().map(|s| (s.id.as_str(), s)).collect();
     for c in &clients {
-        for (id, clock) in &c.writes {
+        for w in &c.writes {
+            let id = &w.id;
             let state = by_id.get(id.as_str()).unwrap_or_else(|| panic!("{}'s write to {id} is lost", c.node));
             assert!(
-                state.clock.dominates(clock),
-                "{}'s write to {id} ({clock:?}) is not in the final version ({:?})",
+                state.clock.dominates(&w.clock),
+                "{}'s write to {id} ({:?}) is not in the final version ({:?})",
                 c.node,
+                w.clock,
                 state.clock
+            );
+        }
+    }
+    // ... and every replica holds the last writer's value of every id.
+    let mut winners: BTreeMap<&str, &Acked> = BTreeMap::new();
+    for w in clients.iter().flat_map(|c| &c.writes) {
+        let best = winners.entry(w.id.as_str()).or_insert(w);
+        if w.timestamp > best.timestamp {
+            *best = w;
+        }
+    }
+    let replicas = std::iter::once(("hub", expected.clone()))
+        .chain(clients.iter().map(|c| (c.node.as_str(), c.manager.export_state().expect("export").states)));
+    for (name, states) in replicas {
+        let mut ids: Vec<&str> = states.iter().map(|s| s.id.as_str()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, winners.keys().copied().collect::<Vec<_>>(), "{name} holds exactly the ids written");
+        for s in &states {
+            let w = winners[s.id.as_str()];
+            assert_eq!(
+                ((!s.deleted).then_some(&s.data), &s.timestamp),
+                (w.data.as_ref(), &w.timestamp),
+                "{name}'s {} is not the last write's value (last-writer-wins)",
+                s.id
             );
         }
     }
