@@ -23,7 +23,7 @@ module.exports = {
   ChangeSet: values.ChangeSet,
   Snapshot: values.Snapshot,
   DELETED: values.DELETED,
-  ManualClock: native.ManualClock,
+  ManualClock: values.ManualClock,
   HttpTransport,
   ...wire,
 }

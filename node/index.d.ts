@@ -373,6 +373,8 @@ export type ClockOrdering = 'equal' | 'before' | 'after' | 'concurrent'
 export declare function compareClocks(a: Clock, b: Clock): ClockOrdering
 export declare function mergeClocks(a: Clock, b: Clock): Clock
 export declare function dominates(a: Clock, b: Clock): boolean
+/** `clock` after one more write of `node`: its entry is the new counter (a missing node was 0). */
+export declare function incrementClock(clock: Clock, node: string): Clock
 
 /** Anything the wire format carries. */
 export type WireMessage = SyncState | ChangeSet | Snapshot | SyncOperation[]

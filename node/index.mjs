@@ -26,6 +26,7 @@ export const {
   decompress,
   compareClocks,
   mergeClocks,
+  incrementClock,
   dominates,
 } = statesync
 export default statesync

@@ -47,7 +47,9 @@ const NAPI_ARGUMENT_CODES = new Set([
 
 /**
  * The SyncError for anything a native call threw. The native module writes core errors as
- * "[CODE] message"; `cause` is what an application callback (resolver, transport) threw.
+ * "[CODE] message" (a panic inside the core is "[INTERNAL] a bug in statesync: ..."); an error
+ * without a code, such as a Rust panic napi caught outside the core, is INTERNAL. `cause` is what
+ * an application callback (resolver, transport) threw.
  */
 function toSyncError(error, cause) {
   if (error instanceof SyncError) return error
@@ -70,6 +72,32 @@ function callNative(f, ...args) {
   }
 }
 
+/**
+ * Makes every getter and method of a native class (and its static methods) throw a SyncError
+ * instead of what the native module throws: those classes are handed to the application as they
+ * are, so no call of theirs passes through a JS wrapper otherwise.
+ */
+function guardNativeClass(cls) {
+  const guard = (f) =>
+    function (...args) {
+      try {
+        return f.apply(this, args)
+      } catch (error) {
+        throw toSyncError(error)
+      }
+    }
+  for (const target of [cls.prototype, cls]) {
+    for (const [name, d] of Object.entries(Object.getOwnPropertyDescriptors(target))) {
+      if (name === 'constructor' || name === 'prototype' || !d.configurable) continue
+      if (typeof d.get === 'function') d.get = guard(d.get)
+      else if (typeof d.value === 'function') d.value = Object.defineProperty(guard(d.value), 'name', { value: name })
+      else continue
+      Object.defineProperty(target, name, d)
+    }
+  }
+  return cls
+}
+
 /** "[CODE] message" for an error an application callback threw: a SyncError keeps its code. */
 function describeForNative(error, otherCode) {
   if (error instanceof SyncError) return `[${error.code}] ${error.message}`
@@ -82,4 +110,4 @@ function invalidInput(message, cause) {
   throw new SyncError('INVALID_INPUT', message, cause === undefined ? undefined : { cause })
 }
 
-module.exports = { SyncError, toSyncError, callNative, describeForNative, invalidInput }
+module.exports = { SyncError, toSyncError, callNative, guardNativeClass, describeForNative, invalidInput }

@@ -6,7 +6,7 @@
 const { EventEmitter } = require('node:events')
 const { inspect } = require('node:util')
 const native = require('../native.cjs')
-const { SyncError, toSyncError, invalidInput } = require('./errors.cjs')
+const { SyncError, toSyncError, callNative, invalidInput } = require('./errors.cjs')
 const {
   SyncState,
   ChangeSet,
@@ -85,6 +85,13 @@ function wholeOption(options, name, min, unit) {
 
 const kCreate = Symbol('statesync.create')
 
+/**
+ * The native manager of a SyncManager, for the package's own tests (`test/panic.test.mjs` calls
+ * the test build's entry point that panics on it); not part of the API (index.cjs does not
+ * export it).
+ */
+let nativeOf
+
 /** One replica. Cheap reads and local writes are synchronous; I/O that can block returns a Promise. */
 class SyncManager {
   #n
@@ -98,8 +105,12 @@ class SyncManager {
   constructor(key, nativeManager, slot) {
     if (key !== kCreate) throw new TypeError('use `await SyncManager.open({...})`')
     this.#n = nativeManager
-    this.#r = nativeManager.replica()
+    this.#r = callNative(() => nativeManager.replica())
     this.#slot = slot
+  }
+
+  static {
+    nativeOf = (manager) => manager.#n
   }
 
   /** Opens (creating if missing) a replica. */
@@ -363,11 +374,19 @@ class SyncManager {
   }
 
   syncNow() {
-    return this.#n.syncNow()
+    try {
+      return this.#n.syncNow()
+    } catch (error) {
+      throw this.#fail(error)
+    }
   }
 
   get isAutoSyncing() {
-    return this.#n.isAutoSyncing
+    try {
+      return this.#n.isAutoSyncing
+    } catch (error) {
+      throw this.#fail(error)
+    }
   }
 
   exportState() {
@@ -390,7 +409,11 @@ class SyncManager {
   }
 
   status() {
-    return this.#n.status()
+    try {
+      return this.#n.status()
+    } catch (error) {
+      throw this.#fail(error)
+    }
   }
 
   on(event, listener) {
@@ -409,10 +432,7 @@ class SyncManager {
 
   off(event, listener) {
     this.#emitter.off(event, listener)
-    if (this.#subscription !== null && this.#listenerCount() === 0) {
-      this.#n.unsubscribe(this.#subscription)
-      this.#subscription = null
-    }
+    if (this.#subscription !== null && this.#listenerCount() === 0) this.#unsubscribe()
     return this
   }
 
@@ -466,14 +486,13 @@ class SyncManager {
 
   /** Stops auto-sync, flushes and releases the store; later calls throw CLOSED. */
   async close() {
-    if (this.#subscription !== null) {
-      this.#n.unsubscribe(this.#subscription)
-      this.#subscription = null
-    }
     try {
       await this.#n.close()
     } catch (error) {
       throw this.#fail(error)
+    } finally {
+      // Only now: listeners still get what closing emits (statusChanged to "closed").
+      if (this.#subscription !== null) this.#unsubscribe()
     }
   }
 
@@ -486,6 +505,16 @@ class SyncManager {
     let n = 0
     for (const name of EVENT_NAMES) n += this.#emitter.listenerCount(name)
     return n
+  }
+
+  #unsubscribe() {
+    const id = this.#subscription
+    this.#subscription = null
+    try {
+      this.#n.unsubscribe(id)
+    } catch (error) {
+      throw this.#fail(error)
+    }
   }
 
   #listen() {
@@ -516,4 +545,4 @@ if (typeof Symbol.asyncDispose === 'symbol') {
   }
 }
 
-module.exports = { SyncManager, SyncError }
+module.exports = { SyncManager, SyncError, nativeOf }

@@ -53,11 +53,10 @@ function nativeTransport(transport, slot) {
         if (!(changes instanceof ChangeSet)) {
           throw new TypeError('transport.pull() must return a ChangeSet (decodeChangeSet() makes one from bytes)')
         }
-        return {
-          bytes: native.encodeChangeSet(handlesOf(changes.states, 'states'), changes.cursor, changes.hasMore, 'binary'),
-        }
+        const states = handlesOf(changes.states, 'states')
+        return { bytes: callNative(native.encodeChangeSet, states, changes.cursor, changes.hasMore, 'binary') }
       }
-      const changes = ChangeSet.fromParts(native.decodeChangeSet(arg, 'binary'))
+      const changes = ChangeSet.fromParts(callNative(native.decodeChangeSet, arg, 'binary'))
       return { text: pushCounts(await transport.push(changes)) }
     } catch (error) {
       slot.cause = error

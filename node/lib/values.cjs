@@ -6,9 +6,23 @@
 
 const { inspect } = require('node:util')
 const native = require('../native.cjs')
-const { SyncError, callNative, invalidInput } = require('./errors.cjs')
+const { SyncError, toSyncError, callNative, guardNativeClass, invalidInput } = require('./errors.cjs')
 
-const { SyncOperation, SyncConflict, Snapshot } = native
+// The native classes the application gets as they are: each of their calls throws SyncError.
+const SyncOperation = guardNativeClass(native.SyncOperation)
+const SyncConflict = guardNativeClass(native.SyncConflict)
+const Snapshot = guardNativeClass(native.Snapshot)
+
+/** A wall clock moved by hand (tests, simulations): the native clock, throwing SyncError. */
+class ManualClock extends guardNativeClass(native.ManualClock) {
+  constructor(millis) {
+    try {
+      super(millis)
+    } catch (error) {
+      throw toSyncError(error)
+    }
+  }
+}
 
 /** Returned by a resolver: the merged result is a deletion. */
 const DELETED = Symbol('statesync.DELETED')
@@ -57,31 +71,31 @@ class SyncState {
   }
 
   get id() {
-    return native.stateId(handleOf(this))
+    return field(this, native.stateId)
   }
   get collection() {
-    return native.stateCollection(handleOf(this))
+    return field(this, native.stateCollection)
   }
   get data() {
-    return JSON.parse(native.stateDataJson(handleOf(this)))
+    return JSON.parse(field(this, native.stateDataJson))
   }
   get clock() {
-    return native.stateClock(handleOf(this))
+    return field(this, native.stateClock)
   }
   get timestamp() {
-    return native.stateTimestamp(handleOf(this))
+    return field(this, native.stateTimestamp)
   }
   get modifiedBy() {
-    return native.stateModifiedBy(handleOf(this))
+    return field(this, native.stateModifiedBy)
   }
   get deleted() {
-    return native.stateDeleted(handleOf(this))
+    return field(this, native.stateDeleted)
   }
   get version() {
-    return native.stateVersion(handleOf(this))
+    return field(this, native.stateVersion)
   }
   get hash() {
-    return native.stateHash(handleOf(this))
+    return field(this, native.stateHash)
   }
 
   /** Parses the wire JSON form (text or parsed object); INVALID_STATE when malformed. */
@@ -92,18 +106,27 @@ class SyncState {
 
   /** The wire JSON form, as an object (what JSON.stringify uses). */
   toJSON() {
-    return JSON.parse(native.stateWireJson(handleOf(this)))
+    return JSON.parse(field(this, native.stateWireJson))
   }
 
   /** True when both are the same version. */
   equals(other) {
-    return other instanceof SyncState && native.stateEquals(handleOf(this), handleOf(other))
+    return other instanceof SyncState && callNative(native.stateEquals, handleOf(this), handleOf(other))
+  }
+}
+
+/** `read` of a state's native version; whatever the native module throws, as SyncError. */
+function field(state, read) {
+  try {
+    return read(handleOf(state))
+  } catch (error) {
+    throw toSyncError(error)
   }
 }
 
 /** The native handle of a state. */
 function handleOf(state) {
-  return (state[kHandle] ??= native.stateFromWireJson(state[kText]))
+  return (state[kHandle] ??= callNative(native.stateFromWireJson, state[kText]))
 }
 
 /** The SyncState of a native handle (null stays null). */
@@ -136,7 +159,7 @@ class ChangeSet {
   }
 
   toJSON() {
-    return JSON.parse(native.changeSetWireJson(handlesOf(this.states, 'states'), this.cursor, this.hasMore))
+    return JSON.parse(callNative(native.changeSetWireJson, handlesOf(this.states, 'states'), this.cursor, this.hasMore))
   }
 }
 
@@ -211,6 +234,7 @@ function nativeStrategy(strategy, slot) {
 }
 
 module.exports = {
+  ManualClock,
   SyncState,
   SyncOperation,
   SyncConflict,

@@ -41,6 +41,10 @@ function clock(value) {
 const compareClocks = (a, b) => callNative(native.compareClocks, clock(a), clock(b))
 const mergeClocks = (a, b) => callNative(native.mergeClocks, clock(a), clock(b))
 const dominates = (a, b) => callNative(native.dominates, clock(a), clock(b))
+const incrementClock = (a, node) => {
+  if (typeof node !== 'string') invalidInput('incrementClock() takes a clock and a node id')
+  return callNative(native.incrementClock, clock(a), node)
+}
 
 module.exports = {
   encode,
@@ -53,4 +57,5 @@ module.exports = {
   compareClocks,
   mergeClocks,
   dominates,
+  incrementClock,
 }

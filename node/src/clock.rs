@@ -24,20 +24,20 @@ pub struct JsManualClock(pub(crate) Arc<statesync::ManualClock>);
 #[napi]
 impl JsManualClock {
     /// A clock showing `millis`.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(millis: f64) -> Result<Self> {
         Ok(JsManualClock(Arc::new(statesync::ManualClock::new(self::millis(millis)?))))
     }
 
     /// Sets the time.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set(&self, millis: f64) -> Result<()> {
         self.0.set(self::millis(millis)?);
         Ok(())
     }
 
     /// The time.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn now(&self) -> i64 {
         use statesync::WallClock;
         self.0.now_millis() as i64
@@ -45,7 +45,7 @@ impl JsManualClock {
 }
 
 /// `equal`, `before`, `after` or `concurrent`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn compare_clocks(a: HashMap<String, f64>, b: HashMap<String, f64>) -> Result<&'static str> {
     Ok(match clock_from_js(a)?.compare(&clock_from_js(b)?) {
         ClockOrdering::Equal => "equal",
@@ -56,7 +56,7 @@ pub fn compare_clocks(a: HashMap<String, f64>, b: HashMap<String, f64>) -> Resul
 }
 
 /// The entrywise maximum.
-#[napi]
+#[napi(catch_unwind)]
 pub fn merge_clocks(a: HashMap<String, f64>, b: HashMap<String, f64>) -> Result<HashMap<String, i64>> {
     let mut merged = clock_from_js(a)?;
     merged.merge(&clock_from_js(b)?);
@@ -64,7 +64,16 @@ pub fn merge_clocks(a: HashMap<String, f64>, b: HashMap<String, f64>) -> Result<
 }
 
 /// `a` has seen everything `b` has.
-#[napi]
+#[napi(catch_unwind)]
 pub fn dominates(a: HashMap<String, f64>, b: HashMap<String, f64>) -> Result<bool> {
     Ok(clock_from_js(a)?.dominates(&clock_from_js(b)?))
+}
+
+/// The clock after counting one more write of `node` (the core's `VectorClock::increment`): the
+/// entry of `node` is the new counter.
+#[napi(catch_unwind)]
+pub fn increment_clock(clock: HashMap<String, f64>, node: String) -> Result<HashMap<String, i64>> {
+    let mut incremented = clock_from_js(clock)?;
+    incremented.increment(&node);
+    Ok(clock_to_js(&incremented))
 }

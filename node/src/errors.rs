@@ -5,6 +5,13 @@
 //! its own. An error thrown by an application callback (resolver, transport) comes back the same
 //! way: the JS adapter rethrows a `SyncError` as `"[CODE] message"` and keeps the original as the
 //! cause of what the call finally throws.
+//!
+//! No panic crosses into JS: every `#[napi]` function has napi's `catch_unwind` (which also covers
+//! the conversion of its arguments and result: the panic becomes a JS error without a code, which
+//! `lib/errors.cjs` makes `INTERNAL`), and every call into a replica goes through
+//! [`statesync::catch_panic`] ([`guarded`]), which makes the core's panic `INTERNAL` with the
+//! core's own words. Work on libuv's thread pool is not covered by napi at all (a panic there
+//! would abort the process), so the tasks of `crate::tasks` call the core through [`guarded`] too.
 
 use napi::{Error, Status};
 use statesync::SyncError;
@@ -25,6 +32,13 @@ pub(crate) fn to_js(error: SyncError) -> Error {
 /// An `INVALID_INPUT` JS error for a bad argument.
 pub(crate) fn invalid_input(message: impl Into<String>) -> Error {
     to_js(SyncError::InvalidInput(message.into()))
+}
+
+/// Runs a call into the core: its result, its error as a JS error, and a panic inside it as the
+/// `INTERNAL` error of [`statesync::catch_panic`] (the replica stays usable: a transaction
+/// commits whole or not at all).
+pub(crate) fn guarded<T>(f: impl FnOnce() -> statesync::Result<T>) -> napi::Result<T> {
+    statesync::catch_panic(f).map_err(to_js)
 }
 
 /// Maps a core result to a napi result.

@@ -14,6 +14,8 @@ mod errors;
 mod manager;
 mod replica;
 mod tasks;
+#[cfg(feature = "testing")]
+mod testing;
 mod values;
 mod wire;
 
@@ -34,7 +36,7 @@ pub const MAX_DATA_DEPTH: u32 = statesync::MAX_DATA_DEPTH as u32;
 /// W1a of docs/performance.md run by the core itself (`statesync::bench::w1a`), for
 /// `npm run bench`: `updates` calls of `update_state` in memory, round-robin over `keys` keys.
 /// Returns the seconds it took.
-#[napi]
+#[napi(catch_unwind)]
 pub fn rust_w1(updates: u32, keys: u32) -> napi::Result<f64> {
     statesync::bench::w1a(keys as usize, updates as usize).map(|d| d.as_secs_f64()).map_err(errors::to_js)
 }

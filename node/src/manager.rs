@@ -6,7 +6,7 @@
 
 use crate::callbacks::{JsResolver, JsSyncEvent, JsTransport, Owner, TransportAdapter};
 use crate::clock::JsManualClock;
-use crate::errors::{invalid_input, to_js, OrThrow};
+use crate::errors::{guarded, invalid_input, OrThrow};
 use crate::tasks::{CloseTask, OpenTask, RoundTask, StopAutoSyncTask};
 use crate::values::{
     change_set, handle, states_of, ApplyResult, ChangeSetParts, Counts, JsSnapshot, JsSyncConflict, JsSyncOperation,
@@ -73,7 +73,7 @@ impl NativeTransport {
         encoding: Option<String>,
         compress: Option<bool>,
     ) -> Result<NativeTransport> {
-        let mut transport = statesync::HttpTransport::new(&base_url).or_throw()?;
+        let mut transport = guarded(|| statesync::HttpTransport::new(&base_url))?;
         for (name, value) in headers.unwrap_or_default() {
             transport = transport.header(&name, &value);
         }
@@ -112,14 +112,15 @@ impl NativeManager {
     }
 }
 
-/// Runs a call of the JS thread on `core`, marked as such for resolvers waiting on that thread.
+/// Runs a call of the JS thread on `core`, marked as such for resolvers waiting on that thread;
+/// a panic in it is `INTERNAL` (see `crate::errors`).
 pub(crate) fn run_on<T>(
     owner: &Owner,
     core: &SyncManager,
     f: impl FnOnce(&SyncManager) -> statesync::Result<T>,
 ) -> Result<T> {
     let _busy = owner.enter();
-    f(core).map_err(to_js)
+    guarded(|| f(core))
 }
 
 #[napi]
@@ -175,7 +176,7 @@ impl NativeManager {
     }
 
     /// The handle the hot calls of `crate::replica` take.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn replica(&self) -> crate::replica::ReplicaHandle {
         crate::replica::handle(self.core.clone(), self.owner.clone())
     }
@@ -353,7 +354,7 @@ impl NativeManager {
         config.context = context(collections, None);
         let transport = transport.0.clone();
         let _busy = self.owner.enter();
-        self.core.start_auto_sync_with(config, transport).or_throw()
+        guarded(|| self.core.start_auto_sync_with(config, transport))
     }
 
     /// Stops auto-sync, resolving when its running round has ended.
@@ -364,14 +365,14 @@ impl NativeManager {
 
     /// Asks auto-sync for a round now.
     #[napi(catch_unwind)]
-    pub fn sync_now(&self) -> bool {
-        self.core.sync_now()
+    pub fn sync_now(&self) -> Result<bool> {
+        guarded(|| Ok(self.core.sync_now()))
     }
 
     /// Whether auto-sync runs.
     #[napi(getter, catch_unwind)]
-    pub fn is_auto_syncing(&self) -> bool {
-        self.core.is_auto_syncing()
+    pub fn is_auto_syncing(&self) -> Result<bool> {
+        guarded(|| Ok(self.core.is_auto_syncing()))
     }
 
     /// A snapshot of the whole replica.
@@ -395,8 +396,8 @@ impl NativeManager {
 
     /// `idle`, `syncing`, `conflict`, `error` or `closed`.
     #[napi(catch_unwind)]
-    pub fn status(&self) -> &'static str {
-        self.core.status().as_str()
+    pub fn status(&self) -> Result<&'static str> {
+        guarded(|| Ok(self.core.status().as_str()))
     }
 
     /// Delivers every event to `listener` on the JS thread; returns the subscription id.
@@ -415,10 +416,11 @@ impl NativeManager {
 
     /// Ends a subscription; false if it had ended.
     #[napi(catch_unwind)]
-    pub fn unsubscribe(&self, id: u32) -> bool {
-        match self.subscriptions.lock().unwrap_or_else(|e| e.into_inner()).remove(&id) {
-            Some(subscription) => self.core.unsubscribe(subscription),
-            None => false,
+    pub fn unsubscribe(&self, id: u32) -> Result<bool> {
+        let subscription = self.subscriptions.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        match subscription {
+            Some(subscription) => guarded(|| Ok(self.core.unsubscribe(subscription))),
+            None => Ok(false),
         }
     }
 

@@ -1,8 +1,9 @@
 //! The calls that run off the JS thread, as libuv work: each resolves its Promise on the JS
-//! thread when done.
+//! thread when done. napi does not catch a panic on the thread pool (it would abort the
+//! process), so every `compute` calls the core through `catch_panic`.
 
 use crate::callbacks::{Owner, JS_THREAD_BUSY};
-use crate::errors::to_js;
+use crate::errors::{guarded, to_js};
 use crate::manager::NativeManager;
 use crate::values::SyncReport;
 use napi::bindgen_prelude::*;
@@ -22,7 +23,7 @@ impl Task for OpenTask {
 
     fn compute(&mut self) -> Result<SyncManager> {
         let config = self.config.take().ok_or_else(|| Error::from_reason("the open task ran twice"))?;
-        SyncManager::open(config).map_err(to_js)
+        guarded(|| SyncManager::open(config))
     }
 
     fn resolve(&mut self, _env: Env, output: SyncManager) -> Result<NativeManager> {
@@ -76,7 +77,7 @@ impl Task for RoundTask {
     fn compute(&mut self) -> Result<statesync::SyncReport> {
         let mut tries = 0;
         loop {
-            match self.once() {
+            match statesync::catch_panic(|| self.once()) {
                 Err(SyncError::Resolver(message)) if message.contains(JS_THREAD_BUSY) && tries < BUSY_RETRIES => {
                     tries += 1;
                     std::thread::sleep(Duration::from_millis(5));
@@ -99,7 +100,7 @@ impl Task for StopAutoSyncTask {
     type JsValue = bool;
 
     fn compute(&mut self) -> Result<bool> {
-        Ok(self.0.stop_auto_sync())
+        guarded(|| Ok(self.0.stop_auto_sync()))
     }
 
     fn resolve(&mut self, _env: Env, output: bool) -> Result<bool> {
@@ -115,7 +116,7 @@ impl Task for CloseTask {
     type JsValue = ();
 
     fn compute(&mut self) -> Result<()> {
-        self.0.close().map_err(to_js)
+        guarded(|| self.0.close())
     }
 
     fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {

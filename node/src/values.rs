@@ -60,61 +60,61 @@ pub(crate) fn handle(state: Arc<statesync::SyncState>) -> StateHandle {
 }
 
 /// The state id.
-#[napi]
+#[napi(catch_unwind)]
 pub fn state_id(state: &StateHandle) -> String {
     state.id.clone()
 }
 
 /// The collection.
-#[napi]
+#[napi(catch_unwind)]
 pub fn state_collection(state: &StateHandle) -> String {
     state.collection.clone()
 }
 
 /// The data as JSON text (`data` parses it).
-#[napi]
+#[napi(catch_unwind)]
 pub fn state_data_json(state: &StateHandle) -> String {
     state.data.to_string()
 }
 
 /// The vector clock.
-#[napi]
+#[napi(catch_unwind)]
 pub fn state_clock(state: &StateHandle) -> HashMap<String, i64> {
     clock_to_js(&state.clock)
 }
 
 /// The hybrid timestamp of the write.
-#[napi]
+#[napi(catch_unwind)]
 pub fn state_timestamp(state: &StateHandle) -> Timestamp {
     (&state.timestamp).into()
 }
 
 /// The node that wrote this version.
-#[napi]
+#[napi(catch_unwind)]
 pub fn state_modified_by(state: &StateHandle) -> String {
     state.modified_by.clone()
 }
 
 /// Tombstone flag.
-#[napi]
+#[napi(catch_unwind)]
 pub fn state_deleted(state: &StateHandle) -> bool {
     state.deleted
 }
 
 /// The version number.
-#[napi]
+#[napi(catch_unwind)]
 pub fn state_version(state: &StateHandle) -> i64 {
     state.version as i64
 }
 
 /// 16 hex characters of the content hash.
-#[napi]
+#[napi(catch_unwind)]
 pub fn state_hash(state: &StateHandle) -> String {
     state.hash.clone()
 }
 
 /// The wire JSON text (`toJSON()` parses it).
-#[napi]
+#[napi(catch_unwind)]
 pub fn state_wire_json(state: &StateHandle) -> String {
     state.to_json()
 }
@@ -126,7 +126,7 @@ pub fn state_from_wire_json(text: String) -> Result<StateHandle> {
 }
 
 /// True when both are the same version.
-#[napi]
+#[napi(catch_unwind)]
 pub fn state_equals(a: &StateHandle, b: &StateHandle) -> bool {
     Arc::ptr_eq(a, b) || ***a == ***b
 }
@@ -143,55 +143,55 @@ pub struct JsSyncOperation(pub(crate) Arc<statesync::SyncOperation>);
 #[napi]
 impl JsSyncOperation {
     /// `"<node_id>:<counter>"`.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn op_id(&self) -> String {
         self.0.op_id.clone()
     }
 
     /// `"create"`, `"update"` or `"delete"`.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn kind(&self) -> &'static str {
         self.0.kind.as_str()
     }
 
     /// The state written.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn state_id(&self) -> String {
         self.0.state_id.clone()
     }
 
     /// Its collection.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn collection(&self) -> String {
         self.0.collection.clone()
     }
 
     /// The data written, as JSON text.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn data_json(&self) -> String {
         self.0.data.to_string()
     }
 
     /// The clock of the write.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn clock(&self) -> HashMap<String, i64> {
         clock_to_js(&self.0.clock)
     }
 
     /// The timestamp of the write.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn timestamp(&self) -> Timestamp {
         (&self.0.timestamp).into()
     }
 
     /// The writing node.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn node_id(&self) -> String {
         self.0.node_id.clone()
     }
 
     /// The JSON text of the operation.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn wire_json(&self) -> String {
         serde_json::to_string(&*self.0).unwrap_or_default()
     }
@@ -204,37 +204,37 @@ pub struct JsSyncConflict(pub(crate) Arc<statesync::SyncConflict>);
 #[napi]
 impl JsSyncConflict {
     /// Stable id.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn conflict_id(&self) -> String {
         self.0.conflict_id.clone()
     }
 
     /// The state in conflict.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn state_id(&self) -> String {
         self.0.state_id.clone()
     }
 
     /// The local version at detection (`local` wraps it).
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn local_handle(&self) -> StateHandle {
         handle(Arc::new(self.0.local.clone()))
     }
 
     /// The concurrent remote version (`remote` wraps it).
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn remote_handle(&self) -> StateHandle {
         handle(Arc::new(self.0.remote.clone()))
     }
 
     /// Milliseconds (hybrid clock) at detection.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn detected_at(&self) -> i64 {
         self.0.detected_at as i64
     }
 
     /// The JSON text of the conflict.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn wire_json(&self) -> String {
         serde_json::to_string(&*self.0).unwrap_or_default()
     }
@@ -263,7 +263,7 @@ pub(crate) fn change_set(states: Vec<&StateHandle>, cursor: String, has_more: bo
 }
 
 /// The wire JSON text of a change set.
-#[napi]
+#[napi(catch_unwind)]
 pub fn change_set_wire_json(states: Vec<&StateHandle>, cursor: String, has_more: bool) -> String {
     let changes = change_set(states, cursor, has_more);
     String::from_utf8(statesync::encode(&changes, statesync::Encoding::Json)).unwrap_or_default()
@@ -276,37 +276,37 @@ pub struct JsSnapshot(pub(crate) Arc<statesync::Snapshot>);
 #[napi]
 impl JsSnapshot {
     /// The snapshot format version.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn format(&self) -> i64 {
         self.0.format as i64
     }
 
     /// The exporting node.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn node_id(&self) -> String {
         self.0.node_id.clone()
     }
 
     /// Every state, tombstones included (`states` wraps them).
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn state_handles(&self) -> Vec<StateHandle> {
         self.0.states.iter().map(|s| handle(Arc::new(s.clone()))).collect()
     }
 
     /// The pending queue.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn pending(&self) -> Vec<JsSyncOperation> {
         self.0.pending.iter().map(|o| JsSyncOperation(Arc::new(o.clone()))).collect()
     }
 
     /// Unresolved manual conflicts.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn conflicts(&self) -> Vec<JsSyncConflict> {
         self.0.conflicts.iter().map(|c| JsSyncConflict(Arc::new(c.clone()))).collect()
     }
 
     /// The snapshot's JSON text.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn wire_json(&self) -> String {
         self.0.to_json()
     }

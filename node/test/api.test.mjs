@@ -419,6 +419,32 @@ test('wire helpers and clocks from JS', () => {
     () => s.compareClocks({ a: -1 }, {}),
     (e) => e.code === 'INVALID_INPUT',
   )
+  const clock = { a: 2, b: 5 }
+  assert.deepEqual(s.incrementClock(clock, 'b'), { a: 2, b: 6 })
+  assert.deepEqual(s.incrementClock(clock, 'c'), { a: 2, b: 5, c: 1 })
+  assert.deepEqual(clock, { a: 2, b: 5 }, 'the clock given is left as it was')
+  assert.deepEqual(s.incrementClock({ a: 0 }, 'a'), { a: 1 })
+  assert.equal(s.compareClocks(s.incrementClock(clock, 'a'), clock), 'after')
+  for (const bad of [{ a: 1.5 }, { a: -1 }, { a: 'x' }, null, [1]]) {
+    assert.throws(
+      () => s.incrementClock(bad, 'a'),
+      (e) => e instanceof SyncError && e.code === 'INVALID_INPUT',
+      `incrementClock(${JSON.stringify(bad)})`,
+    )
+  }
+  assert.throws(
+    () => s.incrementClock({}, 7),
+    (e) => e instanceof SyncError && e.code === 'INVALID_INPUT',
+  )
+  // The native clock class too throws SyncError, not the native module's plain Error.
+  assert.throws(
+    () => new ManualClock(-1),
+    (e) => e instanceof SyncError && e.code === 'INVALID_INPUT',
+  )
+  assert.throws(
+    () => new ManualClock(1).set(0.5),
+    (e) => e instanceof SyncError && e.code === 'INVALID_INPUT',
+  )
   assert.throws(
     () => s.decodeState(Buffer.from('{"format": 99}')),
     (e) => e instanceof SyncError,

@@ -9,6 +9,9 @@ import {
   ChangeSet,
   decodeChangeSet,
   encode,
+  incrementClock,
+  compareClocks,
+  type Clock,
   type Transport,
   type SyncEvent,
   type ReconciliationResult,
@@ -47,6 +50,8 @@ async function everyday(): Promise<void> {
   const snapshot = m.exportState()
   m.importState(snapshot, { replace: false })
   const status: Status = m.status()
+  const counted: Clock = incrementClock(s.clock, m.nodeId)
+  const newer: boolean = compareClocks(counted, s.clock) === 'after'
   m.on('stateUpdated', (e) => console.log(e.state.id))
   m.on('statusChanged', (e) => console.log(e.previous, e.current))
   m.on('event', (e: SyncEvent) => console.log(e.name))
@@ -59,7 +64,7 @@ async function everyday(): Promise<void> {
     if (e instanceof SyncError && e.code === 'NOT_FOUND') console.log(e.message)
   }
   await m.close()
-  void [data, version, maybe, outcome, counts, next, pulled, status, refused, why, since, limited]
+  void [data, version, maybe, outcome, counts, next, pulled, status, refused, why, since, limited, newer]
 }
 
 // A peer of an older release answers a push without rejections: still a Transport.
@@ -116,6 +121,8 @@ async function misuse(m: SyncManager): Promise<void> {
   await SyncManager.open({ maxStateBytes: '1MB' })
   // @ts-expect-error: a rejection's state is stateId
   m.rejections()[0].id
+  // @ts-expect-error: a node id is a string
+  incrementClock({}, 1)
   void notYet
 }
 

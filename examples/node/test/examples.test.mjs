@@ -4,7 +4,7 @@
 // checked against the same expectations, so the Node hub answers as the Rust one does and the
 // Node client works with all three.
 //
-//   cd examples/node && npm install && node --test test/
+//   cd examples/node && npm ci && node --test test/
 //
 // Needs the Python venv (scripts/test-python.sh builds target/python-venv) and the Rust hub
 // (cargo build -p statesync-hub); a clear error says which is missing.
@@ -31,7 +31,7 @@ const RUST_HUB = path.join(path.resolve(ROOT, process.env.CARGO_TARGET_DIR ?? 't
 function checkPrerequisites() {
   const missing = []
   if (!fs.existsSync(path.join(HERE, 'node_modules/fastify'))) {
-    missing.push('fastify: run `npm install` in examples/node')
+    missing.push('fastify: run `npm ci` in examples/node')
   }
   if (!fs.existsSync(PYTHON)) {
     missing.push(`${PYTHON}: run scripts/test-python.sh (it builds the venv with the statesync package)`)
