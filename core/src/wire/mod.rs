@@ -6,13 +6,14 @@ mod binary;
 mod compress;
 mod crc32;
 mod json;
+mod snapshot;
 pub(crate) use json::check_format;
+pub use snapshot::{Snapshot, SNAPSHOT_FORMAT};
 
-use crate::error::{Result, SyncError};
-use crate::feed::ChangeSet;
-use crate::operation::SyncOperation;
-use crate::snapshot::Snapshot;
-use crate::state::SyncState;
+use crate::model::change_set::ChangeSet;
+use crate::model::error::{Result, SyncError};
+use crate::model::operation::SyncOperation;
+use crate::model::state::SyncState;
 use binary::{Reader, Writer};
 
 #[cfg(feature = "zstd")]
@@ -99,7 +100,7 @@ fn validate_operations(operations: &[SyncOperation]) -> Result<()> {
 
 mod sealed {
     use super::binary::{Kind, Reader, Writer};
-    use crate::error::Result;
+    use crate::model::error::Result;
 
     /// How one message type is written and read; private, so [`super::WireMessage`] is sealed.
     pub trait Codec: Sized {
