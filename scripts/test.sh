@@ -13,6 +13,9 @@ need node "install Node.js 18 or newer with npm: https://nodejs.org"
 need java "the Kotlin bindings need a JDK 17 or newer (Debian: apt-get install openjdk-17-jdk-headless)"
 need mvn "the Kotlin bindings build with Maven (Debian: apt-get install maven)"
 
+step "layers: no import cycle (scripts/check_layers.py, docs/architecture.md)"
+python3 scripts/check_layers.py --quiet
+
 step "rust: format"
 cargo fmt --all -- --check
 

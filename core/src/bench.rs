@@ -2,8 +2,8 @@
 //! W1 figure measured through Python, Node, Kotlin or the browser means something only next to
 //! the core's own figure on the same machine, in the same run, for exactly the same work.
 
-use crate::error::{Result, SyncError};
 use crate::manager::{CreateOptions, ManagerConfig, SyncManager};
+use crate::model::error::{Result, SyncError};
 use serde_json::json;
 use std::time::{Duration, Instant};
 

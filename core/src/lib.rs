@@ -15,71 +15,56 @@
 //! assert_eq!(laptop.get_state("settings")?.unwrap().data, json!({"theme": "dark"}));
 //! # Ok::<(), statesync::SyncError>(())
 //! ```
+//!
+//! The crate is built in layers, lowest first: `model` (values and their rules), `wire` (their
+//! encodings), `replica` (one replica without its API), `manager` ([`SyncManager`]) and `sync`
+//! (peers, rounds, auto-sync, the HTTP protocol). Each imports only the layers below it;
+//! everything public is re-exported here. The module map, one line per module, is
+//! docs/architecture.md in the repository.
 
 #![warn(missing_docs)]
 
-mod admission;
-mod backoff;
+// The layers, lowest first: each imports only the ones before it (docs/architecture.md,
+// checked by scripts/check_layers.py).
 pub mod bench;
-mod canonical;
-mod clock;
-mod conflict;
-mod error;
-mod event;
-mod feed;
-mod fields;
-#[cfg(feature = "http")]
-mod http_client;
-pub mod http_protocol;
-mod json_text;
 mod manager;
-mod operation;
-mod pending;
+mod model;
 mod replica;
-mod round;
-#[cfg(feature = "runtime")]
-mod session;
-mod settle;
-mod snapshot;
-mod state;
-mod store;
-mod timestamp;
-mod transport;
-mod txn;
+mod sync;
 mod wire;
 
-pub use admission::{RejectedState, Rejection, DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_STATE_BYTES};
-pub use backoff::backoff_delay;
-pub use canonical::{canonical_json, state_hash};
-pub use clock::{ClockOrdering, VectorClock};
-pub use conflict::{ConflictResolver, ConflictStrategy, Resolution, Resolved, SyncConflict};
-pub use error::{catch_panic, Result, SyncError};
-pub use event::{Listener, Status, Subscription, SyncEvent};
-pub use feed::{ChangeSet, SyncContext};
-pub use fields::{FieldKind, FieldNode};
-#[cfg(feature = "http")]
-pub use http_client::HttpTransport;
-pub use json_text::data_from_json;
 #[cfg(feature = "sqlite")]
 pub use manager::Durability;
-pub use manager::{CreateOptions, ManagerConfig, StorageConfig, SyncManager, SyncReport, WriteBatch};
-pub use operation::{OperationKind, SyncOperation};
-pub use round::{RoundStep, SyncRound};
-#[cfg(feature = "runtime")]
-pub use session::AutoSyncConfig;
-pub use snapshot::{Snapshot, SNAPSHOT_FORMAT};
-pub use state::{
-    forbidden_char, validate_collection, validate_data, validate_id, validate_node_id, SyncState, DEFAULT_COLLECTION,
-    MAX_COLLECTION_BYTES, MAX_COUNTER, MAX_DATA_DEPTH, MAX_ID_BYTES, MAX_NODE_ID_BYTES, MAX_SAFE_INTEGER,
-};
-pub use store::journal::{
-    JournalCursor, JournalImage, JournalMeta, JournalOp, JournalRecord, JournalRow, JournalSink, JournalStorage,
+pub use manager::{CreateOptions, ManagerConfig, StorageConfig, SyncManager, WriteBatch};
+pub use model::canonical::{canonical_json, state_hash};
+pub use model::change_set::{ChangeSet, SyncContext};
+pub use model::clock::{ClockOrdering, VectorClock, MAX_COUNTER};
+pub use model::conflict::{ConflictResolver, ConflictStrategy, Resolution, Resolved, SyncConflict};
+pub use model::error::{catch_panic, error_causes, ErrorCode, Result, SyncError};
+pub use model::fields::{FieldKind, FieldNode};
+pub use model::json_text::MAX_SAFE_INTEGER;
+pub use model::operation::{OperationKind, SyncOperation};
+pub use model::state::{
+    data_from_json, forbidden_char, validate_collection, validate_data, validate_id, validate_node_id, SyncState,
+    DEFAULT_COLLECTION, MAX_COLLECTION_BYTES, MAX_DATA_DEPTH, MAX_ID_BYTES, MAX_NODE_ID_BYTES,
 };
 #[cfg(not(target_family = "wasm"))]
-pub use timestamp::SystemClock;
-pub use timestamp::{ManualClock, Timestamp, WallClock};
-pub use transport::{SyncCapabilities, SyncTransport, PROTOCOL_VERSION};
-pub use txn::{ApplyOutcome, ApplyResult, ReconciliationResult};
+pub use model::timestamp::SystemClock;
+pub use model::timestamp::{ManualClock, Timestamp, WallClock};
+pub use replica::admission::{RejectedState, Rejection, DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_STATE_BYTES};
+pub use replica::event::{Listener, Status, Subscription, SyncEvent};
+pub use replica::outcome::{ApplyOutcome, ApplyResult, ReconciliationResult};
+pub use replica::store::journal::{
+    JournalCursor, JournalImage, JournalMeta, JournalOp, JournalRecord, JournalRow, JournalSink, JournalStorage,
+};
+#[cfg(feature = "runtime")]
+pub use sync::auto_sync::AutoSyncConfig;
+pub use sync::backoff::backoff_delay;
+#[cfg(feature = "http")]
+pub use sync::http_client::HttpTransport;
+pub use sync::http_protocol;
+pub use sync::round::{RoundStep, SyncReport, SyncRound};
+pub use sync::transport::{SyncCapabilities, SyncTransport, PROTOCOL_VERSION};
 pub use wire::*;
 
 /// The README's examples, compiled and run as doctests so the README stays true.

@@ -2,7 +2,7 @@
 //! where the C library is not available).
 
 use super::MAX_MESSAGE_BYTES;
-use crate::error::{Result, SyncError};
+use crate::model::error::{Result, SyncError};
 use std::io::Read;
 
 /// zstd's default level: fast, and most of the gain on wire messages.

@@ -2,10 +2,10 @@
 //! states and operations. (The snapshot's JSON form is [`crate::Snapshot::to_json`] itself.)
 
 use super::{validate_operations, PendingOperations, WIRE_FORMAT};
-use crate::error::{Result, SyncError};
-use crate::feed::ChangeSet;
-use crate::operation::SyncOperation;
-use crate::state::SyncState;
+use crate::model::change_set::ChangeSet;
+use crate::model::error::{Result, SyncError};
+use crate::model::operation::SyncOperation;
+use crate::model::state::SyncState;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -93,7 +93,7 @@ pub(crate) fn check_format(bytes: &[u8], what: &str, expected: u64) -> Result<()
 
 fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8], kind: &str) -> Result<T> {
     check_format(bytes, &format!("{kind} message"), WIRE_FORMAT)?;
-    crate::json_text::check_integer_literals(bytes).map_err(SyncError::InvalidState)?;
+    crate::model::json_text::check_integer_literals(bytes).map_err(SyncError::InvalidState)?;
     serde_json::from_slice(bytes).map_err(|e| SyncError::Corrupt(format!("malformed {kind} message: {e}")))
 }
 

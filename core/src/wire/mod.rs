@@ -6,13 +6,14 @@ mod binary;
 mod compress;
 mod crc32;
 mod json;
+mod snapshot;
 pub(crate) use json::check_format;
+pub use snapshot::{Snapshot, SNAPSHOT_FORMAT};
 
-use crate::error::{Result, SyncError};
-use crate::feed::ChangeSet;
-use crate::operation::SyncOperation;
-use crate::snapshot::Snapshot;
-use crate::state::SyncState;
+use crate::model::change_set::ChangeSet;
+use crate::model::error::{Result, SyncError};
+use crate::model::operation::SyncOperation;
+use crate::model::state::SyncState;
 use binary::{Reader, Writer};
 
 #[cfg(feature = "zstd")]
@@ -51,6 +52,27 @@ impl Encoding {
         let media = s.split(';').next().unwrap_or("").trim();
         [Encoding::Json, Encoding::Binary].into_iter().find(|e| media.eq_ignore_ascii_case(e.content_type()))
     }
+
+    /// The name every binding's options use for this form: `"json"` or `"binary"`; what
+    /// [`Encoding::from_str`](std::str::FromStr) takes back.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Json => "json",
+            Encoding::Binary => "binary",
+        }
+    }
+}
+
+/// Parses an encoding's [name](Encoding::name), exactly (`"json"` or `"binary"`, lowercase as
+/// every binding has always spelled them); anything else is `INVALID_INPUT` naming both.
+impl std::str::FromStr for Encoding {
+    type Err = SyncError;
+
+    fn from_str(name: &str) -> Result<Encoding> {
+        [Encoding::Json, Encoding::Binary].into_iter().find(|e| e.name() == name).ok_or_else(|| {
+            SyncError::InvalidInput(format!("unknown wire encoding {name:?}: use \"json\" or \"binary\""))
+        })
+    }
 }
 
 /// The pending queue as a wire message of its own (DESIGN §2: operations in queue order).
@@ -78,7 +100,7 @@ fn validate_operations(operations: &[SyncOperation]) -> Result<()> {
 
 mod sealed {
     use super::binary::{Kind, Reader, Writer};
-    use crate::error::Result;
+    use crate::model::error::Result;
 
     /// How one message type is written and read; private, so [`super::WireMessage`] is sealed.
     pub trait Codec: Sized {
@@ -297,5 +319,22 @@ impl sealed::Codec for PendingOperations {
 
     fn check(&self) -> Result<()> {
         self.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Encoding;
+
+    #[test]
+    fn encodings_parse_from_their_names_only() {
+        for e in [Encoding::Json, Encoding::Binary] {
+            assert_eq!(e.name().parse::<Encoding>().unwrap(), e);
+        }
+        for bad in ["JSON", "Binary", "", "application/json", "zstd"] {
+            let e = bad.parse::<Encoding>().unwrap_err();
+            assert_eq!(e.code(), "INVALID_INPUT", "{bad:?}");
+            assert_eq!(e.message(), format!("unknown wire encoding {bad:?}: use \"json\" or \"binary\""));
+        }
     }
 }

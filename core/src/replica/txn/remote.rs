@@ -1,0 +1,328 @@
+//! The remote half of a transaction: applying and reconciling remote states (admission, the
+//! conflict strategies, manual conflicts), recording refusals, resolving conflicts and
+//! replacing the whole content on import.
+
+// The transaction's own imports: this file is the other half of `txn/mod.rs`.
+use super::*;
+
+impl Txn<'_> {
+    /// Applies remote states and counts the outcomes. A state that must be refused (invalid,
+    /// too large, too far ahead, in another collection here: `INVALID_STATE`) is refused alone
+    /// and reported in the result; the rest applies. Any other error fails the whole batch.
+    pub fn reconcile(&mut self, states: impl IntoIterator<Item = Arc<SyncState>>) -> Result<ReconciliationResult> {
+        let mut result = ReconciliationResult::default();
+        for state in states {
+            match self.apply_remote(state.clone()) {
+                Ok(applied) => result.count(&applied),
+                Err(e @ SyncError::InvalidState(_)) => result.reject(&state.id, &e),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(result)
+    }
+
+    /// Applies one remote state by the rules of DESIGN §3, once it is admitted (see
+    /// `admission.rs`). A refused state is `INVALID_STATE` and leaves the transaction as it was.
+    pub fn apply_remote(&mut self, remote: Arc<SyncState>) -> Result<ApplyResult> {
+        self.limits.admit(&remote, self.now())?;
+        if let Some(local) = self.state(&remote.id) {
+            if local.collection != remote.collection {
+                return Err(SyncError::InvalidState(format!(
+                    "state {:?} belongs to collection {:?} here, not {:?}",
+                    remote.id, local.collection, remote.collection
+                )));
+            }
+        }
+        // What may still refuse the state below (a strategy's rewrite that cannot be written)
+        // does so before storing anything; only the clocks have moved by then.
+        let (hlc, counter) = (self.batch.meta.hlc, self.batch.meta.counter);
+        let applied = self.observe(&remote).ok_or_else(|| {
+            SyncError::InvalidState(format!(
+                "state {:?}: its timestamp would move the hybrid clock past 2^53 - 1 ms",
+                remote.id
+            ))
+        });
+        let applied = applied.and_then(|()| self.apply_admitted(remote));
+        if applied.is_err() {
+            (self.batch.meta.hlc, self.batch.meta.counter) = (hlc, counter);
+        }
+        applied
+    }
+
+    fn apply_admitted(&mut self, remote: Arc<SyncState>) -> Result<ApplyResult> {
+        let Some(local) = self.state(&remote.id) else {
+            self.put(remote.clone());
+            return Ok(ApplyResult { outcome: ApplyOutcome::Created, state: remote, resolved: false, conflict: None });
+        };
+        let unchanged = |outcome, state: &Arc<SyncState>| ApplyResult {
+            outcome,
+            state: state.clone(),
+            resolved: false,
+            conflict: None,
+        };
+        match remote.clock.compare(&local.clock) {
+            ClockOrdering::Equal if same_version(local, &remote) => Ok(unchanged(ApplyOutcome::Unchanged, local)),
+            ClockOrdering::Equal => {
+                // The same writes, merged along different paths: a custom resolver folded in a
+                // version that was later superseded on one replica but not on the other. Joining
+                // the two again (a no-op for identical ones) is what lets a resolver that is a
+                // semilattice join converge. Strategies that rewrite have nothing to join.
+                let local = local.clone();
+                let strategy = self.strategies.for_collection(&local.collection);
+                match settle(&local, &remote, strategy, self.strategies.check_resolver)? {
+                    Settlement::Merged(merged) if !same_version(&local, &merged) => {
+                        self.store_merged(*merged, strategy)
+                    }
+                    _ => Ok(unchanged(ApplyOutcome::Unchanged, &local)),
+                }
+            }
+            ClockOrdering::Before => Ok(unchanged(ApplyOutcome::Ignored, local)),
+            ClockOrdering::After => {
+                self.put(remote.clone());
+                Ok(ApplyResult { outcome: ApplyOutcome::Updated, state: remote, resolved: false, conflict: None })
+            }
+            ClockOrdering::Concurrent => {
+                let local = local.clone();
+                let strategy = self.strategies.for_collection(&local.collection);
+                match settle(&local, &remote, strategy, self.strategies.check_resolver)? {
+                    Settlement::Merged(merged) => self.store_merged(*merged, strategy),
+                    Settlement::Rewrite { data, deleted } => {
+                        let state = self.rewrite(local, &remote.clock, remote.version, data, deleted)?;
+                        Ok(ApplyResult { outcome: ApplyOutcome::Conflict, state, resolved: true, conflict: None })
+                    }
+                    Settlement::Manual => {
+                        let conflict = self.record_conflict(&local, &remote);
+                        Ok(ApplyResult {
+                            outcome: ApplyOutcome::Conflict,
+                            state: local,
+                            resolved: false,
+                            conflict: Some(conflict),
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- rejections ----------------------------------------------------------------------------
+
+    fn has_rejections(&self) -> bool {
+        (!self.batch.clear && !self.base.rejections.is_empty()) || !self.batch.rejections.is_empty()
+    }
+
+    /// Records refused states durably, one record per state (a later refusal replaces an earlier
+    /// one), each announced with `StateRejected`. `whose` says who refused what, for the message.
+    pub fn record_rejections(&mut self, rejected: &[RejectedState], whose: impl Fn(&RejectedState) -> String) {
+        let now = self.now();
+        for r in rejected {
+            let rejection =
+                Rejection { state_id: r.id.clone(), code: r.code.clone(), message: whose(r), rejected_at: now };
+            if self.emit {
+                self.events.push(SyncEvent::StateRejected {
+                    state_id: rejection.state_id.clone(),
+                    code: rejection.code.clone(),
+                    message: rejection.message.clone(),
+                });
+            }
+            self.batch.rejections.insert(r.id.clone(), Some(rejection));
+        }
+    }
+
+    /// Drops the rejection records of states that have since gone through (applied here, or
+    /// accepted by the peer that refused an earlier version).
+    pub fn clear_rejections<'s>(&mut self, ids: impl IntoIterator<Item = &'s str>) {
+        if !self.has_rejections() {
+            return;
+        }
+        for id in ids {
+            let recorded = match self.batch.rejections.get(id) {
+                Some(r) => r.is_some(),
+                None => !self.batch.clear && self.base.rejections.contains_key(id),
+            };
+            if recorded {
+                self.batch.rejections.insert(id.to_owned(), None);
+            }
+        }
+    }
+
+    /// Stores a version an automatic strategy merged from a concurrent pair, once it passes
+    /// the rules a write passes: a merge holds data no side wrote (a custom resolver's, or the
+    /// union of two sides' fields), which must be no larger and no less portable than what a
+    /// write may hold. A custom resolver's bad result is its error (`RESOLVER`); a field merge
+    /// that would grow past `max_state_bytes` refuses the remote version (`INVALID_STATE`).
+    fn store_merged(&mut self, merged: SyncState, strategy: &ConflictStrategy) -> Result<ApplyResult> {
+        if !matches!(strategy, ConflictStrategy::LastWriteWins) {
+            self.check_merged(&merged, strategy)?;
+        }
+        let merged = Arc::new(merged);
+        self.put(merged.clone());
+        Ok(ApplyResult { outcome: ApplyOutcome::Conflict, state: merged, resolved: true, conflict: None })
+    }
+
+    /// The check of `store_merged`; last-write-wins needs none, its data being one side's.
+    fn check_merged(&self, merged: &SyncState, strategy: &ConflictStrategy) -> Result<()> {
+        let (_, bytes) = state_hash_measured(&merged.data, merged.deleted);
+        let broken = validate_data(&merged.data).err().or_else(|| {
+            (bytes > self.limits.max_state_bytes).then(|| {
+                format!("it is {bytes} bytes, more than the {} this replica accepts", self.limits.max_state_bytes)
+            })
+        });
+        if let Some(why) = broken {
+            return Err(match strategy {
+                ConflictStrategy::Custom(_) => {
+                    SyncError::Resolver(format!("the custom resolver's result for state {:?}: {why}", merged.id))
+                }
+                _ => SyncError::InvalidState(format!("merging state {:?} cannot be stored: {why}", merged.id)),
+            });
+        }
+        Ok(())
+    }
+
+    /// A new local write of `data` over `local`, having seen `other_clock` too.
+    fn rewrite(
+        &mut self,
+        local: Arc<SyncState>,
+        other_clock: &VectorClock,
+        other_version: u64,
+        data: Value,
+        deleted: bool,
+    ) -> Result<Arc<SyncState>> {
+        let kind = match (local.is_live(), deleted) {
+            (_, true) => OperationKind::Delete,
+            (false, false) => OperationKind::Create,
+            (true, false) => OperationKind::Update,
+        };
+        self.write_local(
+            kind,
+            local.id.clone(),
+            local.collection.clone(),
+            (!deleted).then_some(data),
+            Base {
+                clock: local.clock.merged(other_clock),
+                version: local.version.max(other_version),
+                state: Some(local),
+            },
+        )
+    }
+
+    fn record_conflict(&mut self, local: &SyncState, remote: &SyncState) -> SyncConflict {
+        let key =
+            format!("{}\0{}\0{}", remote.id, serde_json::to_string(&remote.clock).unwrap_or_default(), remote.hash);
+        let conflict_id = digest16(&key);
+        if let Some(existing) = self.conflict(&conflict_id) {
+            return existing.conflict.clone();
+        }
+        // A late, older version that a recorded one has seen is superseded already: recording it
+        // would make the set of conflicts depend on the order of delivery.
+        for id in self.conflict_ids_of(&remote.id) {
+            if let Some(newer) = self.conflict(&id).filter(|c| c.conflict.remote.clock.dominates(&remote.clock)) {
+                return newer.conflict.clone();
+            }
+        }
+        // An older concurrent version that this one has seen is superseded by it.
+        self.drop_conflicts_dominated_by(&remote.id, &remote.clock);
+        let conflict = SyncConflict {
+            conflict_id: conflict_id.clone(),
+            state_id: remote.id.clone(),
+            local: local.clone(),
+            remote: remote.clone(),
+            detected_at: self.batch.meta.hlc.millis,
+        };
+        let seq = self.next_seq();
+        self.batch.conflicts.insert(conflict_id, Some(StoredConflict { conflict: conflict.clone(), seq }));
+        if self.emit {
+            self.events.push(SyncEvent::ConflictDetected(conflict.clone()));
+        }
+        conflict
+    }
+
+    /// Settles a manual conflict with a new local write that has seen both sides.
+    pub fn resolve_conflict(&mut self, conflict_id: &str, resolution: Resolution) -> Result<Arc<SyncState>> {
+        let conflict = self
+            .conflict(conflict_id)
+            .map(|c| c.conflict.clone())
+            .ok_or_else(|| SyncError::NotFound(format!("conflict {conflict_id:?}")))?;
+        let local = self
+            .state(&conflict.state_id)
+            .cloned()
+            .ok_or_else(|| SyncError::NotFound(format!("state {:?}", conflict.state_id)))?;
+        let (data, deleted) = match resolution {
+            Resolution::Local => (local.data.clone(), local.deleted),
+            Resolution::Remote => (conflict.remote.data.clone(), conflict.remote.deleted),
+            Resolution::Custom(data) => {
+                validate_data(&data).map_err(SyncError::InvalidInput)?;
+                (data, false)
+            }
+        };
+        self.rewrite(local, &conflict.remote.clock, conflict.remote.version, data, deleted)
+    }
+
+    // ---- import ------------------------------------------------------------------------------
+
+    /// Replaces everything with a snapshot's states, operations and conflicts (all validated).
+    /// All or nothing: a state or operation that must be refused (see `admission.rs`) fails the
+    /// whole import with `INVALID_STATE`.
+    pub fn replace_all(
+        &mut self,
+        states: Vec<SyncState>,
+        pending: Vec<SyncOperation>,
+        conflicts: Vec<SyncConflict>,
+    ) -> Result<()> {
+        self.batch.clear = true;
+        // The feed is renumbered from here: peers' cursors must not skip what it now holds.
+        self.batch.meta.feed = crate::replica::image::new_feed_id();
+        self.batch.meta_row = true;
+        self.batch.states.clear();
+        self.batch.ops_added.clear();
+        self.batch.ops_removed.clear();
+        self.batch.conflicts.clear();
+        self.batch.rejections.clear();
+        // What this replica pulled before is no longer what it holds: every pull starts over
+        // (re-applying a version changes nothing), or it would skip what the snapshot lacks.
+        let cursors: Vec<(String, String)> = self.base.cursors.keys().cloned().collect();
+        for (peer, scope) in cursors {
+            self.batch.cursors.insert((peer, scope), None);
+        }
+        let exhausted = |id: &str| {
+            SyncError::InvalidState(format!("state {id:?}: its timestamp would move the hybrid clock past 2^53 - 1 ms"))
+        };
+        for state in states {
+            self.limits.admit(&state, self.now())?;
+            let state = Arc::new(state);
+            self.observe(&state).ok_or_else(|| exhausted(&state.id))?;
+            let seq = self.next_seq();
+            if self.emit {
+                let old = self.base.states.get(&state.id).map(|s| &*s.state);
+                if let Some(e) = SyncEvent::for_change(old, &state) {
+                    self.events.push(e);
+                }
+            }
+            self.batch.states.put(Stored { state, seq });
+        }
+        if self.emit {
+            let base = self.base;
+            let dropped =
+                base.states.values().filter(|s| s.state.is_live() && self.batch.states.get(&s.state.id).is_none());
+            let events: Vec<SyncEvent> = dropped.map(|s| SyncEvent::StateDeleted(s.state.clone())).collect();
+            self.events.extend(events);
+        }
+        for op in pending {
+            let now = self.now();
+            self.limits.check_timestamp(&op.state_id, op.timestamp.millis, now)?;
+            self.observe_time(&op.timestamp).ok_or_else(|| exhausted(&op.state_id))?;
+            self.adopt_counter(&op.clock);
+            let seq = self.next_seq();
+            self.batch.ops_added.push((seq, PendingOp::Imported(op)));
+        }
+        for conflict in conflicts {
+            let seq = self.next_seq();
+            self.batch.conflicts.insert(conflict.conflict_id.clone(), Some(StoredConflict { conflict, seq }));
+        }
+        Ok(())
+    }
+}
+
+/// True when two versions with equal clocks also agree on everything a merge decides.
+fn same_version(a: &SyncState, b: &SyncState) -> bool {
+    a.hash == b.hash && a.version == b.version && a.timestamp == b.timestamp && a.fields == b.fields
+}
