@@ -26,7 +26,8 @@ pub enum StorageConfig {
 pub struct ManagerConfig {
     /// The replica's node id; generated (and persisted) on first open when `None`.
     pub node_id: Option<String>,
-    /// Memory or SQLite.
+    /// Where the replica lives: memory, an SQLite file, or a journal the host persists (the
+    /// browser keeps it in IndexedDB).
     pub storage: StorageConfig,
     /// Strategy for collections without their own.
     pub strategy: ConflictStrategy,

@@ -1,4 +1,4 @@
-//! The changes feed (DESIGN §4): every stored change has a local, monotonic sequence number;
+//! The changes feed (docs/design.md#4-sync-protocol): every stored change has a local, monotonic sequence number;
 //! a peer asks for the latest version of every state changed after its cursor, in pages.
 
 use crate::model::change_set::{ChangeSet, SyncContext};

@@ -211,7 +211,7 @@ impl Jitter {
     }
 }
 
-/// Auto-sync (DESIGN §7).
+/// Auto-sync (docs/design.md#7-status-events-and-auto-sync).
 impl SyncManager {
     /// Syncs with `transport` every `interval` in the background until [`stop_auto_sync`] or
     /// [`close`]; failed rounds are retried with backoff. See [`AutoSyncConfig`].

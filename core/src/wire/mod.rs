@@ -1,4 +1,4 @@
-//! Wire formats (DESIGN §4): see [`WireMessage`] for the forms, conformance/wire/README.md for
+//! Wire formats (docs/design.md#4-sync-protocol): see [`WireMessage`] for the forms, conformance/wire/README.md for
 //! the byte-level specification and docs/adr/0010-wire-formats.md for the choices.
 
 mod binary;
@@ -75,7 +75,7 @@ impl std::str::FromStr for Encoding {
     }
 }
 
-/// The pending queue as a wire message of its own (DESIGN §2: operations in queue order).
+/// The pending queue as a wire message of its own (docs/design.md#25-operation-and-the-pending-queue: operations in queue order).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PendingOperations(pub Vec<SyncOperation>);
 

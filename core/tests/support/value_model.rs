@@ -2,7 +2,7 @@
 //! models the simulation (`core/tests/simulation.rs`) holds every strategy's result against.
 //!
 //! Nothing here calls the core's merge code: the field model below is derived from the text of
-//! ADR 3 (docs/adr/0003-merge-fields-as-a-register-tree.md), the others from DESIGN §3 and the
+//! ADR 3 (docs/adr/0003-merge-fields-as-a-register-tree.md), the others from docs/design.md#31-strategies and the
 //! strategies' documentation. A model that agrees with the core only because it asks the core
 //! would prove nothing.
 #![allow(dead_code)] // the unit tests at the end use a different subset than the simulation

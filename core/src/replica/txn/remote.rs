@@ -21,7 +21,7 @@ impl Txn<'_> {
         Ok(result)
     }
 
-    /// Applies one remote state by the rules of DESIGN §3, once it is admitted (see
+    /// Applies one remote state by the rules of docs/design.md#3-applying-a-remote-state, once it is admitted (see
     /// `admission.rs`). A refused state is `INVALID_STATE` and leaves the transaction as it was.
     pub fn apply_remote(&mut self, remote: Arc<SyncState>) -> Result<ApplyResult> {
         self.limits.admit(&remote, self.now())?;
