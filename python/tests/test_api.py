@@ -1362,6 +1362,32 @@ def test_transport_error_keeps_the_cause(managers: Callable[..., statesync.SyncM
     assert info.value.__cause__ is original
 
 
+def test_names_and_scopes_are_checked_by_the_core_with_its_messages(
+    managers: Callable[..., statesync.SyncManager],
+) -> None:
+    """Strategy and encoding names, collections and limits are parsed and checked by the core:
+    INVALID_INPUT with the core's message, the same in every binding."""
+    m = managers("A")
+    with pytest.raises(statesync.InvalidInputError) as info:
+        m.set_strategy("bogus")  # type: ignore[arg-type]
+    assert info.value.code == "INVALID_INPUT"
+    assert info.value.message == (
+        'unknown conflict strategy "bogus": use lastWriteWins, mergeFields, localWins, remoteWins, manual'
+    )
+    m.set_strategy("mergeFields")  # type: ignore[arg-type]  # a value of the enum is accepted too
+    state = m.create_state(1, id="s")
+    with pytest.raises(statesync.InvalidInputError) as info:
+        statesync.encode(state, "xml")  # type: ignore[arg-type]
+    assert info.value.message == 'unknown wire encoding "xml": use "json" or "binary"'
+    for limit in (0, -3):
+        with pytest.raises(statesync.InvalidInputError) as info:
+            m.changes_since(None, None, limit)
+        assert info.value.message == f"limit must be at least 1, not {limit}"
+    with pytest.raises(statesync.InvalidInputError):
+        m.changes_since(None, [""])
+    assert [s.id for s in m.changes_since(None, ["default"], 1).states] == ["s"]
+
+
 class _AppError(Exception):
     """An application's own exception class, raised by its callbacks in the cause tests."""
 
@@ -1382,8 +1408,8 @@ RESOLVER_CALLS: dict[str, Callable[[statesync.SyncManager, statesync.SyncManager
 def test_a_resolver_exception_is_the_cause_itself(
     call: str, check: bool, managers: Callable[..., statesync.SyncManager]
 ) -> None:
-    """The cause design (docs/design.md, shared with Node and the browser): the error a call
-    raises has the callback's code, and its `__cause__` is the very object the callback raised."""
+    """The cause design, the same in Python, Node and the browser: the error a call raises has
+    the callback's code, and its `__cause__` is the very object the callback raised."""
     original = _AppError("cannot merge")
 
     def resolver(local: statesync.SyncState, remote: statesync.SyncState) -> Any:
