@@ -1,5 +1,5 @@
 //! The value classes: immutable (`frozen`), comparable, printable wrappers of core values.
-//! Values pickle through their wire JSON (see `crate::pickle`).
+//! Values pickle through their wire JSON (see the module `pickle`).
 //!
 //! One submodule per family of values; `common` holds what they share. Imports go downward
 //! only: `common` ← `state` ← `results`, `exchange`, `event`; nothing here imports `wire`,

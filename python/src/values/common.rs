@@ -1,5 +1,5 @@
 //! What every value class shares: Python-style `repr()` texts, `hash()`, text arguments and the
-//! pickling protocol (`__reduce__` through `statesync._native._unpickle`, see `crate::pickle`).
+//! pickling protocol (`__reduce__` through `statesync._native._unpickle`, see the module `pickle`).
 
 use crate::errors::{invalid_input, to_py_plain};
 use crate::json::{to_py, type_name};
