@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Python part of the test command: builds the `statesync` package fresh from ./python into a
-# private venv (target/python-venv), then type-checks, lints and tests it and its examples; then
-# builds the wheel a user would get (without the test-only call) and runs the README and the
-# benchmark on that.
+# private venv (target/python-venv), then type-checks (mypy --strict, pyright), lints and tests it,
+# its examples and the READMEs' Python examples; then builds the wheel a user would get (without
+# the test-only call) and runs the READMEs' examples and the benchmark on that.
 # Usage: scripts/test-python.sh      (standalone; scripts/test.sh calls it too)
 # Idempotent: the venv and the tools are made once and kept; every run rebuilds the package.
 set -euo pipefail
@@ -100,7 +100,7 @@ cat >"$README_EXAMPLES/pyrightconfig.json" <<'PYRIGHT_EOF'
 { "typeCheckingMode": "standard", "reportMissingModuleSource": "none" }
 PYRIGHT_EOF
 "$PY" -m pyright --project "$README_EXAMPLES/pyrightconfig.json" --pythonpath "$PY" \
-    examples/python/*.py python/statesync/bench.py "$README_EXAMPLES"/*.py
+    examples/python/*.py python/statesync "$README_EXAMPLES"/*.py
 # The installed package itself, stubs included.
 (cd target && "$PY" -m mypy --strict -p statesync)
 # stubtest keeps its cache in the working directory: run it from target/.
