@@ -14,13 +14,14 @@ cd "$(dirname "$0")/.."
 need python3 "3.9 or newer, for the Python package and its tests"
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))' || fail "'python3' is older than 3.9"
 need cargo "install Rust with rustup: https://rustup.rs"
+need node "Node.js, which runs pyright (a type checker of the examples): https://nodejs.org"
 
 VENV=target/python-venv
 PY="$PWD/$VENV/bin/python"
 # The venv's tools first: maturin's build backend runs `maturin` from PATH.
 export PATH="$PWD/$VENV/bin:$PATH"
 # The tools, each with the oldest version these scripts and examples are known to work with.
-# pyright is the PyPI wrapper of the type checker: it runs it with Node (fetched on its first run).
+# pyright's PyPI package bundles the type checker, which runs on the `node` found on PATH.
 TOOLS=("maturin>=1.9.4,<2" "pytest>=7" "mypy>=1.10" "pyright>=1.1.380" "ruff>=0.5" "fastapi>=0.110" "uvicorn>=0.29")
 
 step "python: venv ($VENV) and tools"
