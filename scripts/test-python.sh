@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Python part of the test command: builds the `statesync` package fresh from ./python into a
-# private venv (target/python-venv), then type-checks, lints and tests it and its examples; then
-# builds the wheel a user would get (without the test-only call) and runs the README and the
-# benchmark on that.
+# private venv (target/python-venv), then type-checks (mypy --strict, pyright), lints and tests it,
+# its examples and the READMEs' Python examples; then builds the wheel a user would get (without
+# the test-only call) and runs the READMEs' examples and the benchmark on that.
 # Usage: scripts/test-python.sh      (standalone; scripts/test.sh calls it too)
 # Idempotent: the venv and the tools are made once and kept; every run rebuilds the package.
 set -euo pipefail
@@ -14,13 +14,15 @@ cd "$(dirname "$0")/.."
 need python3 "3.9 or newer, for the Python package and its tests"
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))' || fail "'python3' is older than 3.9"
 need cargo "install Rust with rustup: https://rustup.rs"
+need node "Node.js, which runs pyright (a type checker of the examples): https://nodejs.org"
 
 VENV=target/python-venv
 PY="$PWD/$VENV/bin/python"
 # The venv's tools first: maturin's build backend runs `maturin` from PATH.
 export PATH="$PWD/$VENV/bin:$PATH"
 # The tools, each with the oldest version these scripts and examples are known to work with.
-TOOLS=("maturin>=1.9.4,<2" "pytest>=7" "mypy>=1.10" "ruff>=0.5" "fastapi>=0.110" "uvicorn>=0.29")
+# pyright's PyPI package bundles the type checker, which runs on the `node` found on PATH.
+TOOLS=("maturin>=1.9.4,<2" "pytest>=7" "mypy>=1.10" "pyright>=1.1.380" "ruff>=0.5" "fastapi>=0.110" "uvicorn>=0.29")
 
 step "python: venv ($VENV) and tools"
 if [ ! -x "$PY" ] || ! "$PY" -c 'import pip' >/dev/null 2>&1; then
@@ -69,10 +71,37 @@ step "python: lint (ruff check, ruff format --check)"
 "$PY" -m ruff check python examples/python
 "$PY" -m ruff format --check python examples/python
 
-step "python: types (mypy --strict on the examples, stubtest of the stubs against the package)"
+step "python: types (mypy --strict and pyright on the examples and the READMEs' examples, stubtest of the stubs)"
+# Every ```python block of the READMEs is a whole program: one file each, checked as the
+# examples are, then run (below).
+README_EXAMPLES="$PWD/target/readme-examples"
+rm -rf "$README_EXAMPLES"
+mkdir -p "$README_EXAMPLES"
+"$PY" - "$README_EXAMPLES" README.md python/README.md <<'EXTRACT_EOF'
+import re
+import sys
+from pathlib import Path
+
+out = Path(sys.argv[1])
+for readme in sys.argv[2:]:
+    text = Path(readme).read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)
+    if not blocks:
+        sys.exit(f"{readme}: no python example found")
+    for n, code in enumerate(blocks, 1):
+        name = re.sub(r"\W", "_", readme.removesuffix(".md").lower())
+        (out / f"{name}_{n}.py").write_text(f"# {readme}, python example {n}\n{code}", encoding="utf-8")
+        print(f"{readme}: example {n} -> {name}_{n}.py")
+EXTRACT_EOF
 # From inside examples/python, so that `import statesync` is the installed package.
 export MYPY_CACHE_DIR="$PWD/target/mypy-cache"
-(cd examples/python && "$PY" -m mypy --strict ./*.py ../../python/statesync/bench.py)
+(cd examples/python && "$PY" -m mypy --strict ./*.py ../../python/statesync/bench.py "$README_EXAMPLES"/*.py)
+# pyright in its standard mode, resolving `statesync` in the venv (the installed package).
+cat >"$README_EXAMPLES/pyrightconfig.json" <<'PYRIGHT_EOF'
+{ "typeCheckingMode": "standard", "reportMissingModuleSource": "none" }
+PYRIGHT_EOF
+"$PY" -m pyright --project "$README_EXAMPLES/pyrightconfig.json" --pythonpath "$PY" \
+    examples/python/*.py python/statesync "$README_EXAMPLES"/*.py
 # The installed package itself, stubs included.
 (cd target && "$PY" -m mypy --strict -p statesync)
 # stubtest keeps its cache in the working directory: run it from target/.
@@ -110,15 +139,22 @@ assert not hasattr(statesync.SyncManager, "_panic_for_tests"), "the installed wh
 print(f"{wheel}: no test-only call")
 WHEEL_EOF
 
-step "python: the README's Python example runs unchanged"
-"$PY" - README.md <<'README_EOF'
-import re
+step "python: the READMEs' Python examples run unchanged (on the shipped wheel, in a scratch directory)"
+# A scratch directory: examples may write a replica's SQLite file (path="phone.db").
+"$PY" - "$README_EXAMPLES" <<'README_EOF'
+import os
 import sys
+import tempfile
+from pathlib import Path
 
-text = open(sys.argv[1], encoding="utf-8").read()
-section = text.split("## Use it from Python", 1)[1]
-code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-exec(compile(code, "README.md (Use it from Python)", "exec"), {"__name__": "__readme__"})
+examples = sorted(Path(sys.argv[1]).glob("*.py"))
+assert examples, "no README example extracted"
+with tempfile.TemporaryDirectory() as scratch:
+    os.chdir(scratch)
+    for example in examples:
+        code = example.read_text(encoding="utf-8")
+        exec(compile(code, example.name, "exec"), {"__name__": "__readme__"})
+        print(f"{example.name}: ran")
 README_EOF
 
 step "python: benchmark smoke run (python -m statesync.bench --quick)"

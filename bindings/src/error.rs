@@ -12,8 +12,33 @@
 //!   handles, never as uniffi's own `InternalException` (Kotlin) or a trap (Swift's `try!` on
 //!   infallible calls). That is also why no export is infallible. A test in `lib.rs` checks
 //!   that every export starts with a guard.
+//!
+//! Codes, the cause chain's text and their order are the core's ([`ErrorCode`],
+//! `SyncError::text_with_causes`); this module only maps them onto the host's types.
+//!
+//! # The callback's exception as the cause: not possible through uniffi
+//!
+//! Python, Node and the browser make the exception an application callback (resolver,
+//! transport) threw the `cause` of the error the call then raises, the very same object.
+//! Kotlin and Swift keep today's behaviour instead: the error has the callback's code
+//! (`RESOLVER`; a transport's [`CallbackError`] code, else `TRANSPORT`) and the callback's
+//! reason in its message, and no `cause`, because uniffi (0.32) carries no foreign object
+//! across either crossing:
+//!
+//! * into Rust, a declared [`CallbackError`] is lowered to its fields (`code`, `reason`), and
+//!   any other exception to [`uniffi::UnexpectedUniFFICallbackError`], which holds only a
+//!   `reason` string; the `Throwable` / Swift `Error` itself stays on the foreign side, and no
+//!   handle to it reaches Rust;
+//! * back out, a `#[uniffi(flat_error)]` [`SyncError`] is lifted as a fresh exception from its
+//!   variant and its `Display` text: the generated code builds it, and offers no hook to set
+//!   its `cause` (Kotlin) or to wrap an underlying error (Swift).
+//!
+//! Keeping the object would need a hand-written host layer around every generated call that
+//! remembers the thrown exception per thread and attaches it while rethrowing, i.e. wrapping
+//! the whole generated API (which is the public API of both packages) — not a type
+//! conversion, so not done here.
 
-use std::error::Error as _;
+use statesync::ErrorCode;
 
 /// A statesync call failed. The variant is the stable code of DESIGN §8.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
@@ -64,20 +89,25 @@ pub enum SyncError {
 impl SyncError {
     /// The stable code (`NOT_FOUND`, ...): the core's, for every variant.
     pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    /// The core's code of this variant (one variant per code, see `From<statesync::SyncError>`).
+    pub(crate) fn error_code(&self) -> ErrorCode {
         match self {
-            SyncError::NotFound(_) => "NOT_FOUND",
-            SyncError::AlreadyExists(_) => "ALREADY_EXISTS",
-            SyncError::InvalidState(_) => "INVALID_STATE",
-            SyncError::InvalidInput(_) => "INVALID_INPUT",
-            SyncError::Conflict(_) => "CONFLICT",
-            SyncError::Resolver(_) => "RESOLVER",
-            SyncError::Storage(_) => "STORAGE",
-            SyncError::Corrupt(_) => "CORRUPT",
-            SyncError::UnsupportedFormat(_) => "UNSUPPORTED_FORMAT",
-            SyncError::Unauthorized(_) => "UNAUTHORIZED",
-            SyncError::Transport(_) => "TRANSPORT",
-            SyncError::Closed(_) => "CLOSED",
-            SyncError::Internal(_) => "INTERNAL",
+            SyncError::NotFound(_) => ErrorCode::NotFound,
+            SyncError::AlreadyExists(_) => ErrorCode::AlreadyExists,
+            SyncError::InvalidState(_) => ErrorCode::InvalidState,
+            SyncError::InvalidInput(_) => ErrorCode::InvalidInput,
+            SyncError::Conflict(_) => ErrorCode::Conflict,
+            SyncError::Resolver(_) => ErrorCode::Resolver,
+            SyncError::Storage(_) => ErrorCode::Storage,
+            SyncError::Corrupt(_) => ErrorCode::Corrupt,
+            SyncError::UnsupportedFormat(_) => ErrorCode::UnsupportedFormat,
+            SyncError::Unauthorized(_) => ErrorCode::Unauthorized,
+            SyncError::Transport(_) => ErrorCode::Transport,
+            SyncError::Closed(_) => ErrorCode::Closed,
+            SyncError::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -90,27 +120,22 @@ impl SyncError {
 impl From<statesync::SyncError> for SyncError {
     fn from(error: statesync::SyncError) -> Self {
         // The core's text, then the causes (SQLite, I/O) that the host cannot hold otherwise.
-        let mut text = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            text.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
-        match error.code() {
-            "NOT_FOUND" => SyncError::NotFound(text),
-            "ALREADY_EXISTS" => SyncError::AlreadyExists(text),
-            "INVALID_STATE" => SyncError::InvalidState(text),
-            "INVALID_INPUT" => SyncError::InvalidInput(text),
-            "CONFLICT" => SyncError::Conflict(text),
-            "RESOLVER" => SyncError::Resolver(text),
-            "STORAGE" => SyncError::Storage(text),
-            "CORRUPT" => SyncError::Corrupt(text),
-            "UNSUPPORTED_FORMAT" => SyncError::UnsupportedFormat(text),
-            "UNAUTHORIZED" => SyncError::Unauthorized(text),
-            "CLOSED" => SyncError::Closed(text),
-            "INTERNAL" => SyncError::Internal(text),
-            // TRANSPORT, and (as the core's `from_code` does) any code a newer core adds.
-            _ => SyncError::Transport(text),
+        let text = error.text_with_causes();
+        // Exhaustive: a code the core adds does not compile here until it has its variant.
+        match error.error_code() {
+            ErrorCode::NotFound => SyncError::NotFound(text),
+            ErrorCode::AlreadyExists => SyncError::AlreadyExists(text),
+            ErrorCode::InvalidState => SyncError::InvalidState(text),
+            ErrorCode::InvalidInput => SyncError::InvalidInput(text),
+            ErrorCode::Conflict => SyncError::Conflict(text),
+            ErrorCode::Resolver => SyncError::Resolver(text),
+            ErrorCode::Storage => SyncError::Storage(text),
+            ErrorCode::Corrupt => SyncError::Corrupt(text),
+            ErrorCode::UnsupportedFormat => SyncError::UnsupportedFormat(text),
+            ErrorCode::Unauthorized => SyncError::Unauthorized(text),
+            ErrorCode::Transport => SyncError::Transport(text),
+            ErrorCode::Closed => SyncError::Closed(text),
+            ErrorCode::Internal => SyncError::Internal(text),
         }
     }
 }
@@ -143,7 +168,7 @@ impl CallbackError {
     /// The reason alone (resolvers: the core wraps it as `RESOLVER`).
     pub(crate) fn into_reason(self) -> String {
         let CallbackError::Failed { code, reason } = self;
-        if code.is_empty() || code == "RESOLVER" {
+        if code.is_empty() || code == ErrorCode::Resolver.as_str() {
             reason
         } else {
             format!("{code}: {reason}")
@@ -164,7 +189,7 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for CallbackError {
     /// foreign stack trace stays out of the message).
     fn from(error: uniffi::UnexpectedUniFFICallbackError) -> Self {
         let reason = error.reason.lines().next().unwrap_or_default().trim().to_owned();
-        CallbackError::Failed { code: "TRANSPORT".into(), reason }
+        CallbackError::Failed { code: ErrorCode::Transport.as_str().into(), reason }
     }
 }
 
@@ -224,6 +249,15 @@ mod tests {
             assert_eq!(ffi.to_string(), text);
             let back = CallbackError::from(core).into_core();
             assert_eq!((back.code(), back.to_string()), (code, text));
+        }
+    }
+
+    #[test]
+    fn every_error_code_has_its_variant() {
+        for code in ErrorCode::ALL {
+            let ffi = SyncError::from(statesync::SyncError::from_code(code.as_str(), "x"));
+            assert_eq!(ffi.error_code(), code);
+            assert_eq!(ffi.code(), code.as_str());
         }
     }
 

@@ -16,12 +16,10 @@ pub struct SyncContext {
 }
 
 impl SyncContext {
-    /// The core context (its validation happens in the core).
+    /// The core context, checked by the core's `SyncContext::new` (valid collection names, a
+    /// limit of at least 1).
     pub(crate) fn to_core(&self) -> statesync::Result<statesync::SyncContext> {
-        if self.limit == Some(0) {
-            return Err(statesync::SyncError::InvalidInput("limit must be at least 1".into()));
-        }
-        Ok(statesync::SyncContext { collections: self.collections.clone(), limit: self.limit.map(|l| l as usize) })
+        statesync::SyncContext::new(self.collections.clone(), self.limit.map(i64::from))
     }
 }
 

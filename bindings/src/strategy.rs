@@ -95,14 +95,16 @@ impl ConflictStrategy {
 pub fn strategy_from_name(name: String) -> Result<ConflictStrategy> {
     guard(|| {
         use statesync::ConflictStrategy as S;
-        match S::from_name(&name) {
-            Some(S::LastWriteWins) => Ok(ConflictStrategy::LastWriteWins),
-            Some(S::MergeFields) => Ok(ConflictStrategy::MergeFields),
-            Some(S::LocalWins) => Ok(ConflictStrategy::LocalWins),
-            Some(S::RemoteWins) => Ok(ConflictStrategy::RemoteWins),
-            Some(S::Manual) => Ok(ConflictStrategy::Manual),
-            _ => Err(crate::error::SyncError::invalid_input(format!("unknown conflict strategy {name:?}"))),
-        }
+        // The core parses the name (and words the error); this converts its built-in strategy.
+        Ok(match name.parse::<S>()? {
+            S::LastWriteWins => ConflictStrategy::LastWriteWins,
+            S::MergeFields => ConflictStrategy::MergeFields,
+            S::LocalWins => ConflictStrategy::LocalWins,
+            S::RemoteWins => ConflictStrategy::RemoteWins,
+            S::Manual => ConflictStrategy::Manual,
+            // A bug if reached (INTERNAL through the guard): a name is never a custom strategy.
+            S::Custom(_) => unreachable!("the core parsed {name:?} as a custom strategy"),
+        })
     })
 }
 

@@ -126,7 +126,8 @@ def pull(
     if not (limit is None or (type(limit) is int and limit >= 1)):
         raise HubError(400, "INVALID_INPUT", "limit must be at least 1")
     page = replica.changes_since(cursor, collections, MAX_BATCH if limit is None else min(limit, MAX_BATCH))
-    encoding: statesync.WireEncoding = next((TYPES[t] for t in accepted(accept) if t in TYPES), "json")
+    offered: list[statesync.WireEncoding] = [TYPES[t] for t in accepted(accept) if t in TYPES]  # in the header's order
+    encoding: statesync.WireEncoding = offered[0] if offered else "json"
     answer, headers = statesync.encode(page, encoding), {"Vary": "accept, accept-encoding"}
     if "zstd" in accepted(accept_encoding) and len(answer) >= COMPRESS_FROM:
         answer, headers["Content-Encoding"] = statesync.compress(answer), "zstd"

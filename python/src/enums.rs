@@ -10,13 +10,25 @@ static CONFLICT_STRATEGY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static STATUS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 const OPERATION_KINDS: [(&str, &str); 3] = [("CREATE", "create"), ("UPDATE", "update"), ("DELETE", "delete")];
-const STRATEGIES: [(&str, &str); 5] = [
-    ("LAST_WRITE_WINS", "lastWriteWins"),
-    ("MERGE_FIELDS", "mergeFields"),
-    ("LOCAL_WINS", "localWins"),
-    ("REMOTE_WINS", "remoteWins"),
-    ("MANUAL", "manual"),
-];
+
+/// The `ConflictStrategy` members: the core's built-in strategies, each named in Python's
+/// style after its core name (`mergeFields` → `MERGE_FIELDS`), with that name as its value.
+fn strategies() -> Vec<(String, &'static str)> {
+    statesync::ConflictStrategy::built_in().iter().map(|s| (member_name(s.name()), s.name())).collect()
+}
+
+/// A core name in camelCase as a Python enum member's name in UPPER_SNAKE_CASE.
+fn member_name(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 4);
+    for c in camel.chars() {
+        if c.is_ascii_uppercase() && !out.is_empty() {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
 const STATUSES: [(&str, &str); 5] =
     [("IDLE", "idle"), ("SYNCING", "syncing"), ("CONFLICT", "conflict"), ("ERROR", "error"), ("CLOSED", "closed")];
 
@@ -25,13 +37,14 @@ fn make<'py>(
     cell: &PyOnceLock<Py<PyType>>,
     name: &str,
     doc: &str,
-    members: &[(&str, &str)],
+    members: &[(impl AsRef<str>, &str)],
 ) -> PyResult<()> {
     let py = m.py();
     let kwargs = PyDict::new(py);
     kwargs.set_item("module", "statesync")?;
     kwargs.set_item("qualname", name)?;
-    let class = py.import("enum")?.getattr("Enum")?.call((name, members.to_vec()), Some(&kwargs))?;
+    let members: Vec<(&str, &str)> = members.iter().map(|(name, value)| (name.as_ref(), *value)).collect();
+    let class = py.import("enum")?.getattr("Enum")?.call((name, members), Some(&kwargs))?;
     class.setattr("__doc__", doc)?;
     let class = class.cast_into::<PyType>()?;
     let _ = cell.set(py, class.clone().unbind());
@@ -46,7 +59,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         &CONFLICT_STRATEGY,
         "ConflictStrategy",
         "How concurrent versions of a state are settled (a resolver callable is the custom strategy).",
-        &STRATEGIES,
+        &strategies(),
     )?;
     make(m, &STATUS, "Status", "What a replica is doing.", &STATUSES)
 }

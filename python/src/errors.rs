@@ -5,8 +5,8 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyType;
+use statesync::ErrorCode;
 use std::cell::RefCell;
-use std::error::Error as _;
 
 create_exception!(
     statesync,
@@ -38,32 +38,38 @@ create_exception!(
     "INTERNAL: a bug in statesync (a panic, caught at the boundary); the replica stays usable."
 );
 
-/// Every exception class with its code and its Python name.
-fn classes(py: Python<'_>) -> [(&'static str, &'static str, Bound<'_, PyType>); 14] {
-    [
-        ("TRANSPORT", "SyncError", py.get_type::<SyncError>()),
-        ("NOT_FOUND", "NotFoundError", py.get_type::<NotFoundError>()),
-        ("ALREADY_EXISTS", "AlreadyExistsError", py.get_type::<AlreadyExistsError>()),
-        ("INVALID_STATE", "InvalidStateError", py.get_type::<InvalidStateError>()),
-        ("INVALID_INPUT", "InvalidInputError", py.get_type::<InvalidInputError>()),
-        ("CONFLICT", "ConflictError", py.get_type::<ConflictError>()),
-        ("RESOLVER", "ResolverError", py.get_type::<ResolverError>()),
-        ("STORAGE", "StorageError", py.get_type::<StorageError>()),
-        ("CORRUPT", "CorruptError", py.get_type::<CorruptError>()),
-        ("UNSUPPORTED_FORMAT", "UnsupportedFormatError", py.get_type::<UnsupportedFormatError>()),
-        ("TRANSPORT", "TransportError", py.get_type::<TransportError>()),
-        ("UNAUTHORIZED", "UnauthorizedError", py.get_type::<UnauthorizedError>()),
-        ("CLOSED", "ClosedError", py.get_type::<ClosedError>()),
-        ("INTERNAL", "InternalError", py.get_type::<InternalError>()),
-    ]
+/// The exception class of a code. An exhaustive match: a code the core adds does not compile
+/// here until it has its class. (The codes themselves are the core's `ErrorCode`.)
+fn class_of(py: Python<'_>, code: ErrorCode) -> Bound<'_, PyType> {
+    match code {
+        ErrorCode::NotFound => py.get_type::<NotFoundError>(),
+        ErrorCode::AlreadyExists => py.get_type::<AlreadyExistsError>(),
+        ErrorCode::InvalidState => py.get_type::<InvalidStateError>(),
+        ErrorCode::InvalidInput => py.get_type::<InvalidInputError>(),
+        ErrorCode::Conflict => py.get_type::<ConflictError>(),
+        ErrorCode::Resolver => py.get_type::<ResolverError>(),
+        ErrorCode::Storage => py.get_type::<StorageError>(),
+        ErrorCode::Corrupt => py.get_type::<CorruptError>(),
+        ErrorCode::UnsupportedFormat => py.get_type::<UnsupportedFormatError>(),
+        ErrorCode::Unauthorized => py.get_type::<UnauthorizedError>(),
+        ErrorCode::Transport => py.get_type::<TransportError>(),
+        ErrorCode::Closed => py.get_type::<ClosedError>(),
+        ErrorCode::Internal => py.get_type::<InternalError>(),
+    }
 }
 
 /// Adds the classes to the module. Each carries its code as a class attribute too, so an
-/// exception the application raises itself (`NotFoundError("gone")` in a transport) has one.
+/// exception the application raises itself (`NotFoundError("gone")` in a transport) has one;
+/// a bare `SyncError` an application raises is `TRANSPORT`, as any other transport failure.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    for (code, name, class) in classes(m.py()) {
-        class.setattr("code", code)?;
-        m.add(name, class)?;
+    let py = m.py();
+    let base = py.get_type::<SyncError>();
+    base.setattr("code", ErrorCode::Transport.as_str())?;
+    m.add("SyncError", base)?;
+    for code in ErrorCode::ALL {
+        let class = class_of(py, code);
+        class.setattr("code", code.as_str())?;
+        m.add(class.name()?, class)?;
     }
     Ok(())
 }
@@ -114,27 +120,13 @@ pub(crate) fn invalid_input_from(py: Python<'_>, message: impl Into<String>, cau
 }
 
 fn build(py: Python<'_>, error: &statesync::SyncError, cause: Option<PyErr>) -> PyErr {
-    let code = error.code();
-    let mut text = error.to_string();
-    let mut message = error.message();
-    // The Rust source chain (SQLite, I/O) goes into the message: Python cannot hold it.
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
-        message.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    let class = classes(py)
-        .into_iter()
-        .skip(1)
-        .find(|(c, _, _)| *c == code)
-        .map(|(_, _, class)| class)
-        .unwrap_or_else(|| py.get_type::<SyncError>());
-    let err = PyErr::from_type(class, (text,));
+    let code = error.error_code();
+    // The Rust source chain (SQLite, I/O) goes into the texts: Python cannot hold it.
+    let err = PyErr::from_type(class_of(py, code), (error.text_with_causes(),));
     let value = err.value(py);
     // Setting attributes on a fresh exception instance cannot fail short of memory errors.
-    let _ = value.setattr("code", code);
-    let _ = value.setattr("message", message);
+    let _ = value.setattr("code", code.as_str());
+    let _ = value.setattr("message", error.message_with_causes());
     if let Some(cause) = cause {
         err.set_cause(py, Some(cause));
     }
@@ -147,7 +139,10 @@ fn build(py: Python<'_>, error: &statesync::SyncError, cause: Option<PyErr>) -> 
 pub(crate) fn from_py(py: Python<'_>, err: PyErr, others: fn(String) -> statesync::SyncError) -> statesync::SyncError {
     let value = err.value(py);
     let converted = if err.is_instance_of::<SyncError>(py) {
-        let code = value.getattr("code").and_then(|c| c.extract::<String>()).unwrap_or_else(|_| "TRANSPORT".into());
+        let code = value
+            .getattr("code")
+            .and_then(|c| c.extract::<String>())
+            .unwrap_or_else(|_| ErrorCode::Transport.as_str().into());
         let message = value
             .getattr("message")
             .and_then(|m| m.extract::<String>())

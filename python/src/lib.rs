@@ -19,6 +19,7 @@ mod errors;
 mod http;
 mod json;
 mod manager;
+mod pickle;
 mod values;
 mod wire;
 
@@ -71,7 +72,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_function(wrap_pyfunction!(wire::dominates, m)?)?;
         m.add_function(wrap_pyfunction!(wire::increment_clock, m)?)?;
         m.add_function(wrap_pyfunction!(manager::_rust_w1, m)?)?;
-        let unpickle = wrap_pyfunction!(values::_unpickle, m)?;
+        let unpickle = wrap_pyfunction!(pickle::_unpickle, m)?;
         // pickle finds the reconstructor by its module and name.
         unpickle.setattr("__module__", "statesync._native")?;
         m.add_function(unpickle)?;

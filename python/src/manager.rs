@@ -48,8 +48,7 @@ pub(crate) fn strategy(obj: &Bound<'_, PyAny>) -> PyResult<ConflictStrategy> {
         None => obj.cast::<PyString>().ok().map(|s| s.to_string_lossy().into_owned()),
     };
     if let Some(name) = name {
-        return ConflictStrategy::from_name(&name)
-            .ok_or_else(|| invalid_input(py, format!("unknown conflict strategy {name:?}")));
+        return name.parse::<ConflictStrategy>().map_err(|e| to_py_plain(py, e));
     }
     if obj.is_callable() {
         return Ok(ConflictStrategy::Custom(Arc::new(PyResolver(obj.clone().unbind()))));
@@ -60,16 +59,10 @@ pub(crate) fn strategy(obj: &Bound<'_, PyAny>) -> PyResult<ConflictStrategy> {
     )))
 }
 
-/// The scope of a call: collections (empty or `None`: all) and a page size.
+/// The scope of a call: collections (empty or `None`: all) and a page size, checked by the
+/// core's `SyncContext::new` (valid collection names, a limit of at least 1).
 fn context(py: Python<'_>, collections: Option<Vec<String>>, limit: Option<i64>) -> PyResult<SyncContext> {
-    let mut context = SyncContext::collections(collections.unwrap_or_default());
-    if let Some(limit) = limit {
-        if limit < 1 {
-            return Err(invalid_input(py, format!("limit must be at least 1, not {limit}")));
-        }
-        context.limit = Some(usize::try_from(limit).unwrap_or(usize::MAX));
-    }
-    Ok(context)
+    SyncContext::new(collections.unwrap_or_default(), limit).map_err(|e| to_py_plain(py, e))
 }
 
 /// What `sync` and `start_auto_sync` accept as a peer.

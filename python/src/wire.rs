@@ -10,13 +10,9 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use statesync::{decode, encode, Encoding, PendingOperations, WireMessage};
 use std::sync::Arc;
 
-/// `"json"` or `"binary"`.
+/// An encoding by its name (`"json"` or `"binary"`, the core's `Encoding::from_str`).
 pub(crate) fn encoding(py: Python<'_>, name: &str) -> PyResult<Encoding> {
-    match name {
-        "json" => Ok(Encoding::Json),
-        "binary" => Ok(Encoding::Binary),
-        other => Err(invalid_input(py, format!("unknown wire encoding {other:?}: use \"json\" or \"binary\""))),
-    }
+    name.parse().map_err(|e| to_py_plain(py, e))
 }
 
 fn bytes_arg(data: &Bound<'_, PyAny>) -> PyResult<PyBackedBytes> {

@@ -7,10 +7,11 @@ Example::
     with SyncManager(node_id="phone") as phone, SyncManager(node_id="laptop") as laptop:
         phone.create_state({"theme": "dark"}, id="settings", collection="prefs")
         report = laptop.sync_with(phone)                    # pull, then push
-        assert laptop.get_state("settings").data == {"theme": "dark"}
+        settings = laptop.get_state("settings")            # None when there is no such state
+        assert settings is not None and settings.data == {"theme": "dark"}
         laptop.update_state("settings", {"theme": "light"})
         laptop.sync_with(phone)
-        print(phone.get_state("settings").data)             # {'theme': 'light'}
+        print(phone.get_state("settings"))                  # SyncState(id='settings', ...)
         print(report.pulled.created)                        # 1
 
 JSON data is native Python: dict (str keys), list, str, int, float, bool, None. The native

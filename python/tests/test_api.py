@@ -1362,6 +1362,110 @@ def test_transport_error_keeps_the_cause(managers: Callable[..., statesync.SyncM
     assert info.value.__cause__ is original
 
 
+def test_names_and_scopes_are_checked_by_the_core_with_its_messages(
+    managers: Callable[..., statesync.SyncManager],
+) -> None:
+    """Strategy and encoding names, collections and limits are parsed and checked by the core:
+    INVALID_INPUT with the core's message, the same in every binding."""
+    m = managers("A")
+    with pytest.raises(statesync.InvalidInputError) as info:
+        m.set_strategy("bogus")  # type: ignore[arg-type]
+    assert info.value.code == "INVALID_INPUT"
+    assert info.value.message == (
+        'unknown conflict strategy "bogus": use lastWriteWins, mergeFields, localWins, remoteWins, manual'
+    )
+    m.set_strategy("mergeFields")  # type: ignore[arg-type]  # a value of the enum is accepted too
+    state = m.create_state(1, id="s")
+    with pytest.raises(statesync.InvalidInputError) as info:
+        statesync.encode(state, "xml")  # type: ignore[arg-type]
+    assert info.value.message == 'unknown wire encoding "xml": use "json" or "binary"'
+    for limit in (0, -3):
+        with pytest.raises(statesync.InvalidInputError) as info:
+            m.changes_since(None, None, limit)
+        assert info.value.message == f"limit must be at least 1, not {limit}"
+    with pytest.raises(statesync.InvalidInputError):
+        m.changes_since(None, [""])
+    assert [s.id for s in m.changes_since(None, ["default"], 1).states] == ["s"]
+
+
+class _AppError(Exception):
+    """An application's own exception class, raised by its callbacks in the cause tests."""
+
+
+# Every call that runs a custom resolver on a concurrent remote version.
+RESOLVER_CALLS: dict[str, Callable[[statesync.SyncManager, statesync.SyncManager, statesync.SyncState], object]] = {
+    "apply_remote_state": lambda a, b, remote: a.apply_remote_state(remote),
+    "reconcile": lambda a, b, remote: a.reconcile([remote]),
+    "apply_changes": lambda a, b, remote: a.apply_changes("B", b.changes_since()),
+    "import_state": lambda a, b, remote: a.import_state(b.export_state()),
+    "sync_with": lambda a, b, remote: a.sync_with(b),
+    "sync": lambda a, b, remote: a.sync(PeerTransport(b)),
+}
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["plain", "check_resolver"])
+@pytest.mark.parametrize("call", list(RESOLVER_CALLS))
+def test_a_resolver_exception_is_the_cause_itself(
+    call: str, check: bool, managers: Callable[..., statesync.SyncManager]
+) -> None:
+    """The cause design, the same in Python, Node and the browser: the error a call raises has
+    the callback's code, and its `__cause__` is the very object the callback raised."""
+    original = _AppError("cannot merge")
+
+    def resolver(local: statesync.SyncState, remote: statesync.SyncState) -> Any:
+        raise original
+
+    a, b, remote = concurrent_pair(managers, strategy=resolver, check_resolver=check)
+    with pytest.raises(statesync.ResolverError) as info:
+        RESOLVER_CALLS[call](a, b, remote)
+    assert info.value.code == "RESOLVER"
+    assert info.value.__cause__ is original
+    # The next call that fails for another reason does not inherit the old cause.
+    with pytest.raises(statesync.NotFoundError) as later:
+        a.update_state("missing", 1)
+    assert later.value.__cause__ is None
+
+
+class _FailingPeer(PeerTransport):
+    """A Python transport over another manager whose method `where` raises `error`."""
+
+    def __init__(self, other: statesync.SyncManager, where: str, error: BaseException) -> None:
+        super().__init__(other)
+        self.where, self.error = where, error
+
+    def capabilities(self) -> statesync.Capabilities:
+        if self.where == "capabilities":
+            raise self.error
+        return super().capabilities()
+
+    def pull(self, cursor: str | None, collections: list[str], limit: int | None) -> statesync.ChangeSet:
+        if self.where == "pull":
+            raise self.error
+        return super().pull(cursor, collections, limit)
+
+    def push(self, changes: statesync.ChangeSet) -> Any:
+        if self.where == "push":
+            raise self.error
+        return super().push(changes)
+
+
+@pytest.mark.parametrize("where", ["capabilities", "pull", "push"])
+def test_a_transport_exception_is_the_cause_itself(where: str, managers: Callable[..., statesync.SyncManager]) -> None:
+    a, b = managers("A"), managers("B")
+    a.create_state(1, id="to-push")  # so that the round reaches push
+    original = _AppError(f"{where} failed")
+    with pytest.raises(statesync.TransportError) as info:
+        a.sync(_FailingPeer(b, where, original))
+    assert info.value.code == "TRANSPORT"
+    assert info.value.__cause__ is original
+    # A SyncError raised by the transport keeps its code; it is the cause of the error raised.
+    refused = statesync.UnauthorizedError("token expired")
+    with pytest.raises(statesync.UnauthorizedError) as info:
+        a.sync(_FailingPeer(b, where, refused))
+    assert info.value.code == "UNAUTHORIZED"
+    assert info.value.__cause__ is refused
+
+
 def test_a_transport_raising_a_sync_error_keeps_its_code(managers: Callable[..., statesync.SyncManager]) -> None:
     """Raising a SyncError from a transport fails the round with that error, not TRANSPORT."""
     a, b = managers("A"), managers("B")
