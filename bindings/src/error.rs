@@ -40,7 +40,7 @@
 
 use statesync::ErrorCode;
 
-/// A statesync call failed. The variant is the stable code of DESIGN §8.
+/// A statesync call failed. The variant is the stable code of docs/design.md#8-errors.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 #[uniffi(flat_error)]
 pub enum SyncError {

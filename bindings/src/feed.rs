@@ -1,4 +1,4 @@
-//! The changes feed (DESIGN §4): scopes, pages, and what a peer supports.
+//! The changes feed (docs/design.md#4-sync-protocol): scopes, pages, and what a peer supports.
 
 use crate::error::{guard, Result};
 use crate::state::SyncState;

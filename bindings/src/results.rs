@@ -2,7 +2,7 @@
 
 use crate::state::{SyncConflict, SyncState};
 
-/// What applying one remote state did (DESIGN §3).
+/// What applying one remote state did (docs/design.md#3-applying-a-remote-state).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, uniffi::Enum)]
 pub enum ApplyOutcome {
     /// The state was unknown and is now stored.

@@ -1,4 +1,4 @@
-//! Export/import snapshots (DESIGN §5).
+//! Export/import snapshots (docs/design.md#5-export-and-import).
 
 use crate::error::{guard, Result};
 use crate::state::{SyncConflict, SyncOperation, SyncState};

@@ -47,7 +47,7 @@ impl statesync::ConflictResolver for ForeignResolver {
     }
 }
 
-/// How concurrent versions of a state are settled (DESIGN §3).
+/// How concurrent versions of a state are settled (docs/design.md#31-strategies).
 #[derive(Clone, uniffi::Enum)]
 pub enum ConflictStrategy {
     /// The later `(timestamp, node)` wins whole; clocks merge. The default.

@@ -1,4 +1,4 @@
-//! The wire formats (DESIGN §4): encode and decode every message in JSON or binary, zstd, the
+//! The wire formats (docs/design.md#4-sync-protocol): encode and decode every message in JSON or binary, zstd, the
 //! content hash and the vector clock helpers.
 
 use crate::error::{guard, Result};

@@ -1,4 +1,4 @@
-"""Type stubs of the statesync Python package: the contract of the Python API (DESIGN §9).
+"""Type stubs of the statesync Python package: the contract of the Python API (docs/design.md#9-names-per-language).
 
 JSON data is native Python: dict, list, str, int, float, bool, None. Anything else (including a
 non-str dict key, NaN or an infinity, an int beyond ±(2**53 - 1), or nesting deeper than
