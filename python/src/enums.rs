@@ -9,7 +9,10 @@ static OPERATION_KIND: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static CONFLICT_STRATEGY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static STATUS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
-const OPERATION_KINDS: [(&str, &str); 3] = [("CREATE", "create"), ("UPDATE", "update"), ("DELETE", "delete")];
+/// The `OperationKind` members: the core's kinds, `CREATE` = `"create"`, ...
+fn operation_kinds() -> Vec<(String, &'static str)> {
+    statesync::OperationKind::ALL.iter().map(|k| (member_name(k.as_str()), k.as_str())).collect()
+}
 
 /// The `ConflictStrategy` members: the core's built-in strategies, each named in Python's
 /// style after its core name (`mergeFields` → `MERGE_FIELDS`), with that name as its value.
@@ -29,8 +32,10 @@ fn member_name(camel: &str) -> String {
     out
 }
 
-const STATUSES: [(&str, &str); 5] =
-    [("IDLE", "idle"), ("SYNCING", "syncing"), ("CONFLICT", "conflict"), ("ERROR", "error"), ("CLOSED", "closed")];
+/// The `Status` members: the core's statuses, `IDLE` = `"idle"`, ...
+fn statuses() -> Vec<(String, &'static str)> {
+    statesync::Status::ALL.iter().map(|s| (member_name(s.as_str()), s.as_str())).collect()
+}
 
 fn make<'py>(
     m: &Bound<'py, PyModule>,
@@ -53,7 +58,7 @@ fn make<'py>(
 
 /// Creates the enum classes and adds them to the module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    make(m, &OPERATION_KIND, "OperationKind", "What a local write did.", &OPERATION_KINDS)?;
+    make(m, &OPERATION_KIND, "OperationKind", "What a local write did.", &operation_kinds())?;
     make(
         m,
         &CONFLICT_STRATEGY,
@@ -61,7 +66,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "How concurrent versions of a state are settled (a resolver callable is the custom strategy).",
         &strategies(),
     )?;
-    make(m, &STATUS, "Status", "What a replica is doing.", &STATUSES)
+    make(m, &STATUS, "Status", "What a replica is doing.", &statuses())
 }
 
 fn member<'py>(py: Python<'py>, cell: &PyOnceLock<Py<PyType>>, value: &str) -> PyResult<Bound<'py, PyAny>> {

@@ -18,6 +18,9 @@ pub enum OperationKind {
 }
 
 impl OperationKind {
+    /// Every kind, in declaration order: what a host enum is built from.
+    pub const ALL: [OperationKind; 3] = [OperationKind::Create, OperationKind::Update, OperationKind::Delete];
+
     /// The lower-case name used on the wire and in every binding.
     pub fn as_str(self) -> &'static str {
         match self {

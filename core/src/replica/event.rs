@@ -26,6 +26,9 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in declaration order: what a host enum is built from.
+    pub const ALL: [Status; 5] = [Status::Idle, Status::Syncing, Status::Conflict, Status::Error, Status::Closed];
+
     /// The lower-camel-case name used by every binding.
     pub fn as_str(self) -> &'static str {
         match self {
