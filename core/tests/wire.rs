@@ -743,6 +743,31 @@ fn content_types() {
     assert_eq!(Encoding::from_content_type(""), None);
 }
 
+/// A value hidden in a MergeFields state's field history (a sub-field of a removed key) obeys
+/// the data's rules: an integer beyond 2^53 - 1 there is refused by both forms alike, as the
+/// JSON reader refuses it anywhere in the text. Found by `damaged_binary_never_panics`: the
+/// binary form accepted such a state, which then failed its JSON round trip.
+#[test]
+fn a_large_integer_hidden_in_the_field_history_is_refused_by_both_forms() {
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let phone = replica("phone", &clock, ConflictStrategy::MergeFields);
+    phone.create_state(json!({"font": {"size": 12}}), CreateOptions::id("prefs")).expect("create");
+    clock.advance(5);
+    let mut state = own(phone.update_state("prefs", json!({})).expect("update"));
+    let removed = state.fields.as_mut().expect("field history").children.get_mut("font").expect("tombstone");
+    let size = removed.children.get_mut("size").expect("hidden sub-field");
+    size.kind = statesync::FieldKind::Value(json!(MAX_SAFE_INTEGER + 1));
+    assert_eq!(state.data, json!({}), "the changed value is hidden");
+    let err = state.validate().expect_err("a hidden large integer is refused");
+    assert_eq!(err.code(), "INVALID_STATE", "{err}");
+    assert!(err.to_string().contains("field history"), "{err}");
+    for encoding in BOTH {
+        let bytes = encode(&state, encoding);
+        let err = decode::<SyncState>(&bytes, encoding).expect_err("refused on decoding");
+        assert_eq!(err.code(), "INVALID_STATE", "{encoding:?}: {err}");
+    }
+}
+
 #[test]
 fn oversize_input_is_refused_before_parsing() {
     let big = vec![b' '; MAX_MESSAGE_BYTES + 1];

@@ -117,6 +117,15 @@ impl FieldNode {
         self.subtree_max()
     }
 
+    /// Calls `f` on every value the tree holds, hidden ones included, in key order, stopping at
+    /// the first error.
+    pub(crate) fn try_for_each_value<E>(&self, f: &mut impl FnMut(&Value) -> Result<(), E>) -> Result<(), E> {
+        if let FieldKind::Value(v) = &self.kind {
+            f(v)?;
+        }
+        self.children.values().try_for_each(|child| child.try_for_each_value(f))
+    }
+
     fn subtree_max(&self) -> &Timestamp {
         self.children.values().map(FieldNode::subtree_max).fold(&self.ts, |a, b| a.max(b))
     }

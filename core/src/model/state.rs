@@ -241,6 +241,12 @@ impl SyncState {
             if *fields.newest() > self.timestamp {
                 return bad("field history is newer than the state's timestamp".into());
             }
+            // Hidden values travel with the state and a merge can bring them back into view: they
+            // obey the rules of the data, so that the JSON form (whose reader refuses a large
+            // integer anywhere in the text) and the binary form refuse the same states.
+            if let Err(e) = fields.try_for_each_value(&mut |v| check_data(v, rules)) {
+                return bad(format!("field history: {e}"));
+            }
         }
         Ok(data_bytes)
     }
