@@ -7,14 +7,14 @@
 //! `lib/` never throw: they answer with an envelope, so a failing callback is an ordinary error
 //! here and never an uncaught exception in the host.
 
-use crate::errors::from_js;
+use crate::errors::{from_js, guarded};
 use crate::values::{handle, StateHandle};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use statesync::{
     ChangeSet, ConflictResolver, Encoding, ReconciliationResult, RejectedState, Resolved, SyncCapabilities,
-    SyncContext, SyncError, SyncEvent, SyncState, SyncTransport,
+    SyncContext, SyncError, SyncEvent, SyncManager, SyncState, SyncTransport,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -44,6 +44,17 @@ impl Owner {
         self.busy.fetch_add(1, Ordering::SeqCst);
         Busy(self)
     }
+}
+
+/// Runs a call of the JS thread on `core`, marked as such for resolvers waiting on that thread;
+/// a panic in it is `INTERNAL` (see `crate::errors`).
+pub(crate) fn run_on<T>(
+    owner: &Owner,
+    core: &SyncManager,
+    f: impl FnOnce(&SyncManager) -> statesync::Result<T>,
+) -> Result<T> {
+    let _busy = owner.enter();
+    guarded(|| f(core))
 }
 
 /// A JS-thread call in progress (see [`Owner::enter`]).

@@ -4,10 +4,10 @@
 //! Cheap calls run on the JS thread; calls that can block on I/O or on a peer (open, rounds,
 //! stopping auto-sync, close) are `AsyncTask`s on libuv's thread pool and return Promises.
 
-use crate::callbacks::{JsResolver, JsSyncEvent, JsTransport, Owner, TransportAdapter};
+use crate::callbacks::{run_on, JsResolver, JsSyncEvent, JsTransport, Owner, TransportAdapter};
 use crate::clock::JsManualClock;
 use crate::errors::{guarded, invalid_input, OrThrow};
-use crate::tasks::{CloseTask, OpenTask, RoundTask, StopAutoSyncTask};
+use crate::tasks::{CloseTask, RoundTask, StopAutoSyncTask};
 use crate::values::{
     change_set, handle, states_of, ApplyResult, ChangeSetParts, Counts, JsSnapshot, JsSyncConflict, JsSyncOperation,
     Rejection, StateHandle,
@@ -112,15 +112,24 @@ impl NativeManager {
     }
 }
 
-/// Runs a call of the JS thread on `core`, marked as such for resolvers waiting on that thread;
-/// a panic in it is `INTERNAL` (see `crate::errors`).
-pub(crate) fn run_on<T>(
-    owner: &Owner,
-    core: &SyncManager,
-    f: impl FnOnce(&SyncManager) -> statesync::Result<T>,
-) -> Result<T> {
-    let _busy = owner.enter();
-    guarded(|| f(core))
+/// Opens a replica (SQLite open and load can take a while).
+pub struct OpenTask {
+    config: Option<ManagerConfig>,
+    owner: Arc<Owner>,
+}
+
+impl Task for OpenTask {
+    type Output = SyncManager;
+    type JsValue = NativeManager;
+
+    fn compute(&mut self) -> Result<SyncManager> {
+        let config = self.config.take().ok_or_else(|| Error::from_reason("the open task ran twice"))?;
+        guarded(|| SyncManager::open(config))
+    }
+
+    fn resolve(&mut self, _env: Env, output: SyncManager) -> Result<NativeManager> {
+        Ok(NativeManager::new(Arc::new(output), self.owner.clone()))
+    }
 }
 
 #[napi]

@@ -1,35 +1,17 @@
 //! The calls that run off the JS thread, as libuv work: each resolves its Promise on the JS
 //! thread when done. napi does not catch a panic on the thread pool (it would abort the
 //! process), so every `compute` calls the core through `catch_panic`.
+//!
+//! Below `manager` (which starts these tasks and owns `OpenTask`, the one whose result is a
+//! `NativeManager`): nothing here imports it, so the modules form no cycle.
 
-use crate::callbacks::{Owner, JS_THREAD_BUSY};
+use crate::callbacks::JS_THREAD_BUSY;
 use crate::errors::{guarded, to_js};
-use crate::manager::NativeManager;
 use crate::values::SyncReport;
 use napi::bindgen_prelude::*;
-use statesync::{ManagerConfig, SyncContext, SyncError, SyncManager, SyncTransport};
+use statesync::{SyncContext, SyncError, SyncManager, SyncTransport};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Opens a replica (SQLite open and load can take a while).
-pub struct OpenTask {
-    pub(crate) config: Option<ManagerConfig>,
-    pub(crate) owner: Arc<Owner>,
-}
-
-impl Task for OpenTask {
-    type Output = SyncManager;
-    type JsValue = NativeManager;
-
-    fn compute(&mut self) -> Result<SyncManager> {
-        let config = self.config.take().ok_or_else(|| Error::from_reason("the open task ran twice"))?;
-        guarded(|| SyncManager::open(config))
-    }
-
-    fn resolve(&mut self, _env: Env, output: SyncManager) -> Result<NativeManager> {
-        Ok(NativeManager::new(Arc::new(output), self.owner.clone()))
-    }
-}
 
 /// The peer of a round.
 enum Peer {

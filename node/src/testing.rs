@@ -3,7 +3,8 @@
 //! panic, inside the core or in the binding's own code, reaches JS as a `SyncError` with code
 //! `INTERNAL`, and that the replica stays usable.
 
-use crate::manager::{run_on, NativeManager};
+use crate::callbacks::run_on;
+use crate::manager::NativeManager;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
