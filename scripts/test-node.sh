@@ -45,12 +45,12 @@ node -e 'if (typeof require("./node/native.cjs").panicForTests !== "function") p
     fail "the test build lacks panicForTests"
 
 step "node: format (prettier --check)"
-(cd node && npx --no-install prettier --check --log-level warn index.cjs index.mjs index.d.ts lib test bench ../examples/node/*.mjs ../examples/node/test)
+(cd node && npx --no-install prettier --check --log-level warn index.cjs index.mjs index.d.ts lib test bench ../js ../examples/node/*.mjs ../examples/node/test)
 
 step "node: the Rust hub the tests sync with (cargo build -p statesync-hub)"
 cargo build --quiet -p statesync-hub
 
-step "node: tests (node --test) and types (tsc --noEmit over a typed usage file)"
+step "node: tests (node --test; the conformance suite through js/conformance/, in memory and on SQLite) and types (tsc --noEmit over a typed usage file)"
 (cd node && npm test --silent)
 
 step "node: the READMEs' JavaScript examples type-check (tsc --strict, checkJs; README.md, node/, wasm/)"
