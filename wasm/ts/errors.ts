@@ -18,3 +18,13 @@ export function asSyncError(e: unknown, code: ErrorCode = "INTERNAL"): SyncError
   const message = e instanceof Error ? e.message : String(e);
   return new SyncError(code, message, { cause: e });
 }
+
+/**
+ * The error a call fails with when an application callback (a transport method) threw `e`:
+ * `code`, or the code of a SyncError the callback threw itself, with `e` itself as the cause,
+ * whatever it is. The same rule in every binding (js/tests/callback-cause.mjs checks it).
+ */
+export function callbackError(e: unknown, code: ErrorCode): SyncError {
+  const message = e instanceof Error ? e.message : String(e);
+  return new SyncError(e instanceof SyncError ? e.code : code, message, { cause: e });
+}

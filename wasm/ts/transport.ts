@@ -4,7 +4,7 @@
 import type * as shape from "./statesync.js";
 import type { Manager } from "./wasm/statesync_wasm.js";
 import { wasm } from "./runtime.js";
-import { SyncError, asSyncError } from "./errors.js";
+import { SyncError, asSyncError, callbackError } from "./errors.js";
 import { ChangeSet, SyncState } from "./values.js";
 
 const BINARY = "application/vnd.statesync+binary";
@@ -77,6 +77,15 @@ function protocolCapabilities(c: shape.Capabilities): string {
   });
 }
 
+/** Calls a method of the application's transport: what it throws becomes `callbackError`. */
+async function appCall<T>(f: () => Promise<T> | T): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw callbackError(e, "TRANSPORT");
+  }
+}
+
 /**
  * Runs one round of `manager` with `transport`; `flush` delivers events and journal writes.
  * `glue` is that of the instance `manager` lives in (another instance refuses its handle).
@@ -102,7 +111,7 @@ export async function runRound(
         // The core reports malformed capabilities below.
       }
     } else {
-      capabilities = protocolCapabilities(await (transport as shape.Transport).capabilities());
+      capabilities = protocolCapabilities(await appCall(() => (transport as shape.Transport).capabilities()));
     }
   } catch (e) {
     const error = asSyncError(e, "TRANSPORT");
@@ -136,7 +145,7 @@ export async function runRound(
             const isBinary = glue.replyIsBinary(http.baseUrl + "/v1/pull", reply.type ?? undefined);
             round.pulledBytes(reply.body, isBinary);
           } else {
-            const page = await (transport as shape.Transport).pull(step.cursor, step.collections, step.limit);
+            const page = await appCall(() => (transport as shape.Transport).pull(step.cursor, step.collections, step.limit));
             if (!(page instanceof ChangeSet)) throw new SyncError("INVALID_INPUT", "invalid input: pull must return a ChangeSet");
             round.pulledJson(page._json());
           }
@@ -153,7 +162,7 @@ export async function runRound(
           } else {
             const [cursor, hasMore] = JSON.parse(round.pushPosition()) as [string, boolean];
             const states = round.pushStates().map(SyncState._fromHandle);
-            result = JSON.stringify(await (transport as shape.Transport).push(new ChangeSet(states, cursor, hasMore)));
+            result = JSON.stringify(await appCall(() => (transport as shape.Transport).push(new ChangeSet(states, cursor, hasMore))));
           }
           round.pushed(result);
         }

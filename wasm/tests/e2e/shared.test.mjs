@@ -1,8 +1,9 @@
-// The conformance suite through the browser package's JS API in headless Chromium (the release
-// build, wasm/dist): every case in memory, and on IndexedDB databases (closed, reopened and
-// checked again: the durability run). The replayer is the one the Node package runs
-// (js/conformance/replay.mjs), loaded into the page as it is; this side reads conformance/ from
-// disk, hands the files' text to the page and asks it for one case at a time.
+// The shared JS test vectors through the browser package's JS API in headless Chromium (the
+// release build, wasm/dist), loaded into the page as they are, the same ones the Node package and
+// the wasm build in Node run: the whole conformance suite (js/conformance/replay.mjs), every case
+// in memory and on IndexedDB databases (closed, reopened and checked again: the durability run),
+// and what a callback's exception becomes (js/tests/callback-cause.mjs). This side reads
+// conformance/ from disk, hands the files' text to the page and asks it for one check at a time.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -13,6 +14,7 @@ import { chromium } from "playwright-core";
 import { startServer } from "./server.mjs";
 import { readSuite } from "../../../js/conformance/node-runner.mjs";
 import { loadSuite } from "../../../js/conformance/replay.mjs";
+import { checks } from "../../../js/tests/callback-cause.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--no-first-run"];
@@ -23,6 +25,16 @@ const PAGE = `<!doctype html><meta charset="utf-8"><script type="importmap">{"im
 <script type="module">
 const S = await import("statesync-wasm");
 const R = await import("/js/conformance/replay.mjs");
+const { checks } = await import("/js/tests/callback-cause.mjs");
+window.checkNames = checks.map(([name]) => name);
+window.check = async (i) => {
+  try {
+    await checks[i][1](S);
+    return null;
+  } catch (e) {
+    return String(e?.stack ?? e);
+  }
+};
 R.bind(S);
 let suite = null;
 let runs = 0;
@@ -86,3 +98,11 @@ for (const mode of ["memory", "indexeddb"]) {
     });
   });
 }
+
+checks.forEach(([name], i) => {
+  test(`${name} [wasm in Chromium]`, async () => {
+    assert.equal(await page.evaluate((k) => window.checkNames[k], i), name);
+    const failure = await page.evaluate((k) => window.check(k), i);
+    assert.equal(failure, null, failure);
+  });
+});
