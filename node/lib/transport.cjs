@@ -35,7 +35,8 @@ function pushCounts(result) {
 
 /**
  * The native transport for `transport`: the HTTP client as is, or an adapter for a JS object.
- * The adapter never rejects: a failure is answered as "[CODE] message", its error kept in `slot`.
+ * The adapter never rejects: a failure is answered as `{ error, errorCode }` (node/src/callbacks.rs
+ * TransportReply), what was thrown kept in `slot`.
  */
 function nativeTransport(transport, slot) {
   if (transport instanceof HttpTransport) return transport[kNative]
@@ -60,7 +61,8 @@ function nativeTransport(transport, slot) {
       return { text: pushCounts(await transport.push(changes)) }
     } catch (error) {
       slot.cause = error
-      return { error: describeForNative(error, 'TRANSPORT') }
+      const { code, message } = describeForNative(error, 'TRANSPORT')
+      return { error: message, errorCode: code }
     }
   }
   return callNative(() => native.NativeTransport.fromFunction(adapter))

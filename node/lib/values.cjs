@@ -205,21 +205,22 @@ ChangeSet.prototype[inspect.custom] = fields(['states', 'cursor', 'hasMore'])
 Snapshot.prototype[inspect.custom] = fields(['format', 'nodeId', 'states', 'pending', 'conflicts'])
 
 /**
- * The function the native resolver calls: never throws, answers "d<json>" (data), "x"
- * (deleted) or "e<message>" (the application's resolver failed; its error goes to `slot.cause`).
+ * The function the native resolver calls: never throws, answers `{ data }` (JSON text),
+ * `{ deleted: true }` or `{ error }` (the application's resolver failed; what it threw goes to
+ * `slot.cause`): node/src/callbacks.rs ResolverReply.
  */
 function resolverAdapter(resolver, slot) {
   return (localHandle, remoteHandle) => {
     try {
       const out = resolver(wrapState(localHandle), wrapState(remoteHandle))
-      if (out === DELETED) return 'x'
+      if (out === DELETED) return { deleted: true }
       if (out !== null && typeof out === 'object' && typeof out.then === 'function') {
         throw new SyncError('RESOLVER', 'a resolver must return its result, not a Promise')
       }
-      return 'd' + dataJson(out, 'the resolver result')
+      return { data: dataJson(out, 'the resolver result') }
     } catch (error) {
       slot.cause = error
-      return 'e' + (error instanceof Error ? `${error.name}: ${error.message}` : String(error))
+      return { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }
     }
   }
 }

@@ -4,10 +4,10 @@
 //! JS runs on one thread per isolate, the core on any. A resolver is called directly when the
 //! core calls it on the JS thread that owns the manager (a synchronous `reconcile`), and through
 //! a threadsafe function otherwise (a round running off the JS thread). The JS adapters in
-//! `lib/` never throw: they answer with an envelope, so a failing callback is an ordinary error
-//! here and never an uncaught exception in the host.
+//! `lib/` never throw: they answer with a typed reply ([`ResolverReply`], [`TransportReply`]),
+//! so a failing callback is an ordinary error here and never an uncaught exception in the host.
 
-use crate::errors::{from_js, guarded};
+use crate::errors::{from_callback, guarded, Result};
 use crate::values::{handle, StateHandle};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -16,6 +16,7 @@ use statesync::{
     ChangeSet, ConflictResolver, Encoding, ReconciliationResult, RejectedState, Resolved, SyncCapabilities,
     SyncContext, SyncError, SyncEvent, SyncManager, SyncState, SyncTransport,
 };
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::ThreadId;
@@ -66,23 +67,46 @@ impl Drop for Busy<'_> {
     }
 }
 
-/// The message of the error a round gets when its resolver could not reach the JS thread.
-pub(crate) const JS_THREAD_BUSY: &str = "the JS thread is waiting for this replica";
+thread_local! {
+    /// Set when a resolver called on this thread gave way: it could not reach the JS thread,
+    /// which was waiting to enter the replica the calling round holds. The typed signal a round
+    /// reads (`tasks::RoundTask`) to try again, rather than the error's text.
+    static GAVE_WAY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether a resolver called on this thread gave way since the last call (which clears it).
+pub(crate) fn resolver_gave_way() -> bool {
+    GAVE_WAY.with(|g| g.replace(false))
+}
+
+/// What the JS resolver adapter answers (`lib/values.cjs`): `data`, or `deleted`, or `error`.
+#[napi(object)]
+pub struct ResolverReply {
+    /// The merged data, JSON text.
+    pub data: Option<String>,
+    /// True: the resolver returned `DELETED`.
+    pub deleted: Option<bool>,
+    /// The resolver threw; its description (the adapter keeps what it threw as the cause).
+    pub error: Option<String>,
+}
 
 pub(crate) type ResolverArgs = FnArgs<(StateHandle, StateHandle)>;
-type ResolverTsfn = ThreadsafeFunction<(Arc<SyncState>, Arc<SyncState>), String, ResolverArgs, Status, false, true>;
+type ResolverTsfn =
+    ThreadsafeFunction<(Arc<SyncState>, Arc<SyncState>), ResolverReply, ResolverArgs, Status, false, true>;
 
-/// A resolver function `(local, remote) => envelope`: `"d<json>"` merged data, `"x"` deleted,
-/// `"e<message>"` the application's resolver threw (the adapter keeps the exception as the cause).
+/// A resolver function `(local, remote) => ResolverReply`.
 pub(crate) struct JsResolver {
     owner: Arc<Owner>,
-    direct: FunctionRef<ResolverArgs, String>,
+    direct: FunctionRef<ResolverArgs, ResolverReply>,
     queued: ResolverTsfn,
 }
 
 impl JsResolver {
     /// Wraps the adapter function, on the JS thread that owns the manager.
-    pub(crate) fn new(owner: Arc<Owner>, function: Function<'_, ResolverArgs, String>) -> Result<JsResolver> {
+    pub(crate) fn new(
+        owner: Arc<Owner>,
+        function: Function<'_, ResolverArgs, ResolverReply>,
+    ) -> napi::Result<JsResolver> {
         let queued = function
             .build_threadsafe_function::<(Arc<SyncState>, Arc<SyncState>)>()
             .callee_handled::<false>()
@@ -91,7 +115,7 @@ impl JsResolver {
         Ok(JsResolver { owner, direct: function.create_ref()?, queued })
     }
 
-    fn call_here(&self, local: &SyncState, remote: &SyncState) -> std::result::Result<String, String> {
+    fn call_here(&self, local: &SyncState, remote: &SyncState) -> std::result::Result<ResolverReply, String> {
         let env = Env::from_raw(self.owner.env as napi::sys::napi_env);
         let function = self.direct.borrow_back(&env).map_err(|e| e.reason.clone())?;
         let args = (handle(Arc::new(local.clone())), handle(Arc::new(remote.clone())));
@@ -100,12 +124,12 @@ impl JsResolver {
 
     /// Asks the JS thread and waits, giving up if that thread enters this manager meanwhile:
     /// it would wait for the lock this call holds, and neither could go on.
-    fn call_queued(&self, local: &SyncState, remote: &SyncState) -> std::result::Result<String, String> {
+    fn call_queued(&self, local: &SyncState, remote: &SyncState) -> std::result::Result<ResolverReply, String> {
         let (tx, rx) = mpsc::channel();
         let status = self.queued.call_with_return_value(
             (Arc::new(local.clone()), Arc::new(remote.clone())),
             ThreadsafeFunctionCallMode::NonBlocking,
-            move |answer: Result<String>, _| {
+            move |answer: napi::Result<ResolverReply>, _| {
                 let _ = tx.send(answer.map_err(|e| e.reason));
                 Ok(())
             },
@@ -118,7 +142,8 @@ impl JsResolver {
                 Ok(answer) => return answer,
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Err("the JS environment is gone".into()),
                 Err(mpsc::RecvTimeoutError::Timeout) if self.owner.busy.load(Ordering::SeqCst) > 0 => {
-                    return Err(JS_THREAD_BUSY.into())
+                    GAVE_WAY.with(|g| g.set(true));
+                    return Err("the JS thread is waiting for this replica".into());
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
@@ -130,13 +155,13 @@ impl ConflictResolver for JsResolver {
     fn resolve(&self, local: &SyncState, remote: &SyncState) -> std::result::Result<Resolved, String> {
         let answer =
             if self.owner.on_js_thread() { self.call_here(local, remote) } else { self.call_queued(local, remote) }?;
-        match answer.split_at_checked(1) {
-            Some(("d", json)) => statesync::data_from_json(json)
+        match answer {
+            ResolverReply { error: Some(message), .. } => Err(message),
+            ResolverReply { deleted: Some(true), data: None, .. } => Ok(Resolved::Deleted),
+            ResolverReply { data: Some(json), deleted: None | Some(false), .. } => statesync::data_from_json(&json)
                 .map(Resolved::Data)
                 .map_err(|e| format!("the resolver result: {}", e.message())),
-            Some(("x", "")) => Ok(Resolved::Deleted),
-            Some(("e", message)) => Err(message.to_string()),
-            _ => Err(format!("unexpected resolver answer {answer:?}")),
+            _ => Err("the resolver adapter answered neither data, deleted nor an error".into()),
         }
     }
 }
@@ -237,7 +262,7 @@ impl From<SyncEvent> for JsSyncEvent {
 pub(crate) type ListenerTsfn = ThreadsafeFunction<SyncEvent, (), FnArgs<(JsSyncEvent,)>, Status, false, true>;
 
 /// Makes the listener's threadsafe function.
-pub(crate) fn listener(function: Function<'_, FnArgs<(JsSyncEvent,)>, ()>) -> Result<ListenerTsfn> {
+pub(crate) fn listener(function: Function<'_, FnArgs<(JsSyncEvent,)>, ()>) -> napi::Result<ListenerTsfn> {
     function
         .build_threadsafe_function::<SyncEvent>()
         .callee_handled::<false>()
@@ -252,8 +277,10 @@ pub struct TransportReply {
     pub bytes: Option<Uint8Array>,
     /// `capabilities` and `push`: JSON text.
     pub text: Option<String>,
-    /// The failure, `"[CODE] message"` for a SyncError.
+    /// The failure's message (the adapter keeps what the method threw as the cause).
     pub error: Option<String>,
+    /// The failure's code: that of a SyncError the method threw, else `TRANSPORT`.
+    pub error_code: Option<String>,
 }
 
 /// A request to the JS transport adapter.
@@ -275,7 +302,7 @@ pub(crate) struct JsTransport {
 
 impl JsTransport {
     /// Wraps the adapter function.
-    pub(crate) fn new(function: TransportAdapter<'_>) -> Result<JsTransport> {
+    pub(crate) fn new(function: TransportAdapter<'_>) -> napi::Result<JsTransport> {
         let tsfn = function
             .build_threadsafe_function::<TransportCall>()
             .callee_handled::<false>()
@@ -298,8 +325,8 @@ impl JsTransport {
             promise.await
         })
         .map_err(|e| SyncError::Transport(format!("transport.{method}() could not be called: {}", e.reason)))?;
-        match &reply.error {
-            Some(error) => Err(from_js(&napi::Error::from_reason(error.clone()), SyncError::Transport)),
+        match reply.error {
+            Some(message) => Err(from_callback(reply.error_code.as_deref(), message, SyncError::Transport)),
             None => Ok(reply),
         }
     }

@@ -37,6 +37,6 @@ pub const MAX_DATA_DEPTH: u32 = statesync::MAX_DATA_DEPTH as u32;
 /// `npm run bench`: `updates` calls of `update_state` in memory, round-robin over `keys` keys.
 /// Returns the seconds it took.
 #[napi(catch_unwind)]
-pub fn rust_w1(updates: u32, keys: u32) -> napi::Result<f64> {
+pub fn rust_w1(updates: u32, keys: u32) -> errors::Result<f64> {
     statesync::bench::w1a(keys as usize, updates as usize).map(|d| d.as_secs_f64()).map_err(errors::to_js)
 }

@@ -4,9 +4,9 @@
 //! Cheap calls run on the JS thread; calls that can block on I/O or on a peer (open, rounds,
 //! stopping auto-sync, close) are `AsyncTask`s on libuv's thread pool and return Promises.
 
-use crate::callbacks::{run_on, JsResolver, JsSyncEvent, JsTransport, Owner, TransportAdapter};
+use crate::callbacks::{run_on, JsResolver, JsSyncEvent, JsTransport, Owner, ResolverReply, TransportAdapter};
 use crate::clock::JsManualClock;
-use crate::errors::{guarded, invalid_input, OrThrow};
+use crate::errors::{guarded, invalid_input, js_error, OrNapi, OrThrow, Result};
 use crate::tasks::{CloseTask, RoundTask, StopAutoSyncTask};
 use crate::values::{
     change_set, handle, states_of, ApplyResult, ChangeSetParts, Counts, JsSnapshot, JsSyncConflict, JsSyncOperation,
@@ -21,9 +21,9 @@ use std::time::Duration;
 
 /// A strategy from JS: a name, or the resolver adapter function.
 pub(crate) fn strategy(owner: &Arc<Owner>, value: Unknown<'_>) -> Result<ConflictStrategy> {
-    match value.get_type()? {
+    match value.get_type().or_napi()? {
         ValueType::String => {
-            let name: String = unsafe { value.cast()? };
+            let name: String = unsafe { value.cast().or_napi()? };
             ConflictStrategy::from_name(&name).ok_or_else(|| {
                 invalid_input(format!(
                     "unknown strategy {name:?}: lastWriteWins, mergeFields, localWins, remoteWins, manual or a \
@@ -32,8 +32,9 @@ pub(crate) fn strategy(owner: &Arc<Owner>, value: Unknown<'_>) -> Result<Conflic
             })
         }
         ValueType::Function => {
-            let function: Function<'_, crate::callbacks::ResolverArgs, String> = unsafe { value.cast()? };
-            Ok(ConflictStrategy::Custom(Arc::new(JsResolver::new(owner.clone(), function)?)))
+            let function: Function<'_, crate::callbacks::ResolverArgs, ResolverReply> =
+                unsafe { value.cast().or_napi()? };
+            Ok(ConflictStrategy::Custom(Arc::new(JsResolver::new(owner.clone(), function).or_napi()?)))
         }
         other => Err(invalid_input(format!("a strategy is a name or a function, not {other}"))),
     }
@@ -88,7 +89,7 @@ impl NativeTransport {
     /// A transport written in JS, through its adapter `(op, arg) => Promise<reply>`.
     #[napi(factory, catch_unwind)]
     pub fn from_function(adapter: TransportAdapter<'_>) -> Result<NativeTransport> {
-        Ok(NativeTransport(Arc::new(JsTransport::new(adapter)?)))
+        Ok(NativeTransport(Arc::new(JsTransport::new(adapter).or_napi()?)))
     }
 }
 
@@ -119,16 +120,19 @@ pub struct OpenTask {
 }
 
 impl Task for OpenTask {
-    type Output = SyncManager;
+    type Output = statesync::Result<SyncManager>;
     type JsValue = NativeManager;
 
-    fn compute(&mut self) -> Result<SyncManager> {
-        let config = self.config.take().ok_or_else(|| Error::from_reason("the open task ran twice"))?;
-        guarded(|| SyncManager::open(config))
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let config = self.config.take().ok_or_else(|| napi::Error::from_reason("the open task ran twice"))?;
+        Ok(statesync::catch_panic(|| SyncManager::open(config)))
     }
 
-    fn resolve(&mut self, _env: Env, output: SyncManager) -> Result<NativeManager> {
-        Ok(NativeManager::new(Arc::new(output), self.owner.clone()))
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<NativeManager> {
+        match output {
+            Ok(core) => Ok(NativeManager::new(Arc::new(core), self.owner.clone())),
+            Err(error) => Err(js_error(&env, error)),
+        }
     }
 }
 
@@ -272,7 +276,7 @@ impl NativeManager {
     #[napi(catch_unwind)]
     pub fn set_collection_strategy(&self, collection: String, strategy: Option<Unknown<'_>>) -> Result<()> {
         let strategy = match strategy {
-            Some(s) if !matches!(s.get_type()?, ValueType::Null | ValueType::Undefined) => {
+            Some(s) if !matches!(s.get_type().or_napi()?, ValueType::Null | ValueType::Undefined) => {
                 Some(self::strategy(&self.owner, s)?)
             }
             _ => None,
@@ -412,7 +416,7 @@ impl NativeManager {
     /// Delivers every event to `listener` on the JS thread; returns the subscription id.
     #[napi(catch_unwind)]
     pub fn subscribe(&self, listener: Function<'_, FnArgs<(JsSyncEvent,)>, ()>) -> Result<u32> {
-        let tsfn = crate::callbacks::listener(listener)?;
+        let tsfn = crate::callbacks::listener(listener).or_napi()?;
         let subscription = self.run(|m| {
             m.subscribe(move |event| {
                 tsfn.call(event.clone(), napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking);

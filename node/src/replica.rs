@@ -8,7 +8,7 @@
 //! (`lib/values.cjs` parses a handle from it when a field is first read).
 
 use crate::callbacks::{run_on, Owner};
-use crate::errors::OrThrow;
+use crate::errors::{OrThrow, Result};
 use crate::values::{handle as state_handle, StateHandle};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;

@@ -4,12 +4,12 @@
 //! `INTERNAL`, and that the replica stays usable.
 
 use crate::callbacks::run_on;
+use crate::errors::Result;
 use crate::manager::NativeManager;
-use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 /// Panics inside a transaction of `manager`'s replica with its lock held
-/// (`SyncManager::panic_for_tests`): always throws, `[INTERNAL] ...`.
+/// (`SyncManager::panic_for_tests`): always throws, an error with code `INTERNAL`.
 #[napi(catch_unwind)]
 pub fn panic_for_tests(manager: &NativeManager) -> Result<()> {
     run_on(&manager.owner, &manager.core, |m| m.panic_for_tests())

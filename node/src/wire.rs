@@ -1,6 +1,6 @@
 //! The wire functions: `encode`, `decode*`, `compress`, `decompress`.
 
-use crate::errors::{invalid_input, OrThrow};
+use crate::errors::{invalid_input, OrThrow, Result};
 use crate::values::{change_set, handle, ChangeSetParts, JsSnapshot, JsSyncOperation, StateHandle};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
