@@ -16,6 +16,8 @@ export type Clock = Record<string, number>
 /** The encodings of the wire format (docs/protocol.md). */
 export type WireEncoding = 'json' | 'binary'
 /** The codes of `SyncError`, one per core variant. */
+// In the core's order (`cargo run -p statesync --example error_codes`); core/tests/error_codes.rs
+// checks the list between the markers. statesync:error-codes
 export type ErrorCode =
   | 'NOT_FOUND'
   | 'ALREADY_EXISTS'
@@ -26,10 +28,11 @@ export type ErrorCode =
   | 'STORAGE'
   | 'CORRUPT'
   | 'UNSUPPORTED_FORMAT'
-  | 'TRANSPORT'
   | 'UNAUTHORIZED'
+  | 'TRANSPORT'
   | 'CLOSED'
   | 'INTERNAL'
+// statesync:error-codes-end
 
 /** The package version. */
 export declare const VERSION: string

@@ -1,5 +1,6 @@
 //! Conflicts between concurrent versions, the strategies that settle them, and manual resolution.
 
+use crate::error::SyncError;
 use crate::state::SyncState;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -109,10 +110,61 @@ impl ConflictStrategy {
             _ => return None,
         })
     }
+
+    /// The built-in strategies, in the order of their variants: what [`ConflictStrategy::name`]
+    /// and [`ConflictStrategy::from_name`] know (`Custom` has no name form).
+    pub fn built_in() -> [ConflictStrategy; 5] {
+        [
+            ConflictStrategy::LastWriteWins,
+            ConflictStrategy::MergeFields,
+            ConflictStrategy::LocalWins,
+            ConflictStrategy::RemoteWins,
+            ConflictStrategy::Manual,
+        ]
+    }
+}
+
+/// Parses a built-in strategy's [name](ConflictStrategy::name), as
+/// [`ConflictStrategy::from_name`] does, with an `INVALID_INPUT` error that lists the names
+/// (a binding that also takes a resolver says so in its own message).
+impl std::str::FromStr for ConflictStrategy {
+    type Err = SyncError;
+
+    fn from_str(name: &str) -> Result<ConflictStrategy, SyncError> {
+        ConflictStrategy::from_name(name).ok_or_else(|| {
+            let names: Vec<&str> = ConflictStrategy::built_in().iter().map(ConflictStrategy::name).collect();
+            SyncError::InvalidInput(format!("unknown conflict strategy {name:?}: use {}", names.join(", ")))
+        })
+    }
 }
 
 impl fmt::Debug for ConflictStrategy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConflictStrategy;
+
+    #[test]
+    fn built_in_strategies_parse_from_their_names() {
+        for s in ConflictStrategy::built_in() {
+            let parsed: ConflictStrategy = s.name().parse().unwrap();
+            assert_eq!(parsed.name(), s.name());
+            assert_eq!(ConflictStrategy::from_name(s.name()).unwrap().name(), s.name());
+        }
+        for bad in ["custom", "MERGE_FIELDS", "LastWriteWins", ""] {
+            let e = bad.parse::<ConflictStrategy>().unwrap_err();
+            assert_eq!(e.code(), "INVALID_INPUT");
+            assert_eq!(
+                e.message(),
+                format!(
+                    "unknown conflict strategy {bad:?}: use lastWriteWins, mergeFields, localWins, remoteWins, manual"
+                )
+            );
+            assert!(ConflictStrategy::from_name(bad).is_none());
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! `code` is [`SyncError::code`].
 
 use std::error::Error as StdError;
+use std::fmt;
 
 /// Every way a statesync call can fail. Each variant has a stable code (see [`SyncError::code`]).
 #[derive(Debug, thiserror::Error)]
@@ -58,24 +59,146 @@ pub enum SyncError {
     Internal(String),
 }
 
-impl SyncError {
-    /// The stable, language-independent code of this error (`NOT_FOUND`, `INVALID_STATE`, ...).
-    pub fn code(&self) -> &'static str {
+/// The stable, language-independent code of a [`SyncError`]: one per variant, the same in every
+/// binding and on the wire (`{"error":{"code":"NOT_FOUND",...}}`). Hosts that need a literal
+/// list of the codes take it from [`ErrorCode::ALL`] (`cargo run -p statesync --example
+/// error_codes` prints it); `core/tests/error_codes.rs` checks that every such list in the
+/// repository matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// `NOT_FOUND`: see [`SyncError::NotFound`].
+    NotFound,
+    /// `ALREADY_EXISTS`: see [`SyncError::AlreadyExists`].
+    AlreadyExists,
+    /// `INVALID_STATE`: see [`SyncError::InvalidState`].
+    InvalidState,
+    /// `INVALID_INPUT`: see [`SyncError::InvalidInput`].
+    InvalidInput,
+    /// `CONFLICT`: see [`SyncError::Conflict`].
+    Conflict,
+    /// `RESOLVER`: see [`SyncError::Resolver`].
+    Resolver,
+    /// `STORAGE`: see [`SyncError::Storage`].
+    Storage,
+    /// `CORRUPT`: see [`SyncError::Corrupt`].
+    Corrupt,
+    /// `UNSUPPORTED_FORMAT`: see [`SyncError::UnsupportedFormat`].
+    UnsupportedFormat,
+    /// `UNAUTHORIZED`: see [`SyncError::Unauthorized`].
+    Unauthorized,
+    /// `TRANSPORT`: see [`SyncError::Transport`].
+    Transport,
+    /// `CLOSED`: see [`SyncError::Closed`].
+    Closed,
+    /// `INTERNAL`: see [`SyncError::Internal`].
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, in the order of [`SyncError`]'s variants: the order of every host's list.
+    pub const ALL: [ErrorCode; 13] = [
+        ErrorCode::NotFound,
+        ErrorCode::AlreadyExists,
+        ErrorCode::InvalidState,
+        ErrorCode::InvalidInput,
+        ErrorCode::Conflict,
+        ErrorCode::Resolver,
+        ErrorCode::Storage,
+        ErrorCode::Corrupt,
+        ErrorCode::UnsupportedFormat,
+        ErrorCode::Unauthorized,
+        ErrorCode::Transport,
+        ErrorCode::Closed,
+        ErrorCode::Internal,
+    ];
+
+    /// The code as every binding and the wire spell it (`"NOT_FOUND"`, ...).
+    pub fn as_str(self) -> &'static str {
         match self {
-            SyncError::NotFound(_) => "NOT_FOUND",
-            SyncError::AlreadyExists(_) => "ALREADY_EXISTS",
-            SyncError::InvalidState(_) => "INVALID_STATE",
-            SyncError::InvalidInput(_) => "INVALID_INPUT",
-            SyncError::Conflict(_) => "CONFLICT",
-            SyncError::Resolver(_) => "RESOLVER",
-            SyncError::Storage { .. } => "STORAGE",
-            SyncError::Corrupt(_) => "CORRUPT",
-            SyncError::UnsupportedFormat(_) => "UNSUPPORTED_FORMAT",
-            SyncError::Unauthorized(_) => "UNAUTHORIZED",
-            SyncError::Transport(_) => "TRANSPORT",
-            SyncError::Closed => "CLOSED",
-            SyncError::Internal(_) => "INTERNAL",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::AlreadyExists => "ALREADY_EXISTS",
+            ErrorCode::InvalidState => "INVALID_STATE",
+            ErrorCode::InvalidInput => "INVALID_INPUT",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::Resolver => "RESOLVER",
+            ErrorCode::Storage => "STORAGE",
+            ErrorCode::Corrupt => "CORRUPT",
+            ErrorCode::UnsupportedFormat => "UNSUPPORTED_FORMAT",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::Transport => "TRANSPORT",
+            ErrorCode::Closed => "CLOSED",
+            ErrorCode::Internal => "INTERNAL",
         }
+    }
+
+    /// The code spelled `code` ([`ErrorCode::as_str`]'s spelling exactly, no aliases); `None`
+    /// for any other text. Aliases a peer may send (`FORBIDDEN`) are [`SyncError::from_code`]'s.
+    pub fn parse(code: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == code)
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The messages of `error`'s causes (`error.source()`, then its source, ...), in order, without
+/// `error`'s own message: what a host that cannot hold a Rust error chain appends to its text
+/// (a SQLite or I/O failure under a `STORAGE` error).
+pub fn error_causes(error: &(dyn StdError + 'static)) -> Vec<String> {
+    let mut causes = Vec::new();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    causes
+}
+
+impl SyncError {
+    /// The stable code of this error; see [`ErrorCode`].
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            SyncError::NotFound(_) => ErrorCode::NotFound,
+            SyncError::AlreadyExists(_) => ErrorCode::AlreadyExists,
+            SyncError::InvalidState(_) => ErrorCode::InvalidState,
+            SyncError::InvalidInput(_) => ErrorCode::InvalidInput,
+            SyncError::Conflict(_) => ErrorCode::Conflict,
+            SyncError::Resolver(_) => ErrorCode::Resolver,
+            SyncError::Storage { .. } => ErrorCode::Storage,
+            SyncError::Corrupt(_) => ErrorCode::Corrupt,
+            SyncError::UnsupportedFormat(_) => ErrorCode::UnsupportedFormat,
+            SyncError::Unauthorized(_) => ErrorCode::Unauthorized,
+            SyncError::Transport(_) => ErrorCode::Transport,
+            SyncError::Closed => ErrorCode::Closed,
+            SyncError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The stable, language-independent code of this error (`NOT_FOUND`, `INVALID_STATE`, ...):
+    /// `self.error_code().as_str()`.
+    pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    /// The messages of this error's causes, in order (see [`error_causes`]); empty for every
+    /// variant but a `Storage` error that keeps its underlying failure.
+    pub fn causes(&self) -> Vec<String> {
+        error_causes(self)
+    }
+
+    /// `Display` followed by `": cause"` for each cause: the whole text for a host error that
+    /// cannot keep the Rust cause chain (`storage error: commit: disk full`).
+    pub fn text_with_causes(&self) -> String {
+        with_causes(self.to_string(), self.causes())
+    }
+
+    /// [`SyncError::message`] followed by `": cause"` for each cause: the bare message of a host
+    /// error that carries its code separately.
+    pub fn message_with_causes(&self) -> String {
+        with_causes(self.message(), self.causes())
     }
 
     /// The message without the variant's prefix: what [`SyncError::from_code`] takes back, so
@@ -102,21 +225,26 @@ impl SyncError {
     /// HTTP protocol's error body). An unknown code becomes `Transport`.
     pub fn from_code(code: &str, message: impl Into<String>) -> SyncError {
         let message = message.into();
+        let code = match (code, ErrorCode::parse(code)) {
+            (_, Some(code)) => code,
+            // An older spelling of a refusal of credentials (an authorization hook's 403).
+            ("FORBIDDEN", None) => ErrorCode::Unauthorized,
+            (_, None) => return SyncError::Transport(format!("{code}: {message}")),
+        };
         match code {
-            "NOT_FOUND" => SyncError::NotFound(message),
-            "ALREADY_EXISTS" => SyncError::AlreadyExists(message),
-            "INVALID_STATE" => SyncError::InvalidState(message),
-            "INVALID_INPUT" => SyncError::InvalidInput(message),
-            "CONFLICT" => SyncError::Conflict(message),
-            "RESOLVER" => SyncError::Resolver(message),
-            "STORAGE" => SyncError::Storage { message, source: None },
-            "CORRUPT" => SyncError::Corrupt(message),
-            "UNSUPPORTED_FORMAT" => SyncError::UnsupportedFormat(message),
-            "CLOSED" => SyncError::Closed,
-            "UNAUTHORIZED" | "FORBIDDEN" => SyncError::Unauthorized(message),
-            "TRANSPORT" => SyncError::Transport(message),
-            "INTERNAL" => SyncError::Internal(message),
-            _ => SyncError::Transport(format!("{code}: {message}")),
+            ErrorCode::NotFound => SyncError::NotFound(message),
+            ErrorCode::AlreadyExists => SyncError::AlreadyExists(message),
+            ErrorCode::InvalidState => SyncError::InvalidState(message),
+            ErrorCode::InvalidInput => SyncError::InvalidInput(message),
+            ErrorCode::Conflict => SyncError::Conflict(message),
+            ErrorCode::Resolver => SyncError::Resolver(message),
+            ErrorCode::Storage => SyncError::Storage { message, source: None },
+            ErrorCode::Corrupt => SyncError::Corrupt(message),
+            ErrorCode::UnsupportedFormat => SyncError::UnsupportedFormat(message),
+            ErrorCode::Unauthorized => SyncError::Unauthorized(message),
+            ErrorCode::Transport => SyncError::Transport(message),
+            ErrorCode::Closed => SyncError::Closed,
+            ErrorCode::Internal => SyncError::Internal(message),
         }
     }
 
@@ -145,5 +273,98 @@ pub fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     })
 }
 
+/// `text` followed by `": cause"` for each of `causes`.
+fn with_causes(mut text: String, causes: Vec<String>) -> String {
+    for cause in causes {
+        text.push_str(": ");
+        text.push_str(&cause);
+    }
+    text
+}
+
 /// Shorthand used throughout the crate.
 pub type Result<T, E = SyncError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One error of each code, with a message where the variant has one.
+    fn one_of_each() -> Vec<SyncError> {
+        ErrorCode::ALL.iter().map(|c| SyncError::from_code(c.as_str(), "m")).collect()
+    }
+
+    #[test]
+    fn every_code_is_spelled_once_and_parses_back() {
+        let names: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "NOT_FOUND",
+                "ALREADY_EXISTS",
+                "INVALID_STATE",
+                "INVALID_INPUT",
+                "CONFLICT",
+                "RESOLVER",
+                "STORAGE",
+                "CORRUPT",
+                "UNSUPPORTED_FORMAT",
+                "UNAUTHORIZED",
+                "TRANSPORT",
+                "CLOSED",
+                "INTERNAL"
+            ]
+        );
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+            assert_eq!(code.to_string(), code.as_str());
+        }
+        assert_eq!(ErrorCode::parse("FORBIDDEN"), None, "aliases are from_code's, not the code's");
+        assert_eq!(ErrorCode::parse("not_found"), None);
+        assert_eq!(ErrorCode::parse(""), None);
+    }
+
+    #[test]
+    fn each_variant_has_its_own_code_and_from_code_rebuilds_it() {
+        let errors = one_of_each();
+        for (error, code) in errors.iter().zip(ErrorCode::ALL) {
+            assert_eq!(error.error_code(), code);
+            assert_eq!(error.code(), code.as_str());
+        }
+        assert_eq!(SyncError::from_code("NOT_FOUND", "x").to_string(), "not found: x");
+        assert_eq!(SyncError::from_code("CLOSED", "ignored").to_string(), "the sync manager is closed");
+        let forbidden = SyncError::from_code("FORBIDDEN", "no");
+        assert_eq!((forbidden.code(), forbidden.message().as_str()), ("UNAUTHORIZED", "no"));
+        let unknown = SyncError::from_code("TIMEOUT", "slow");
+        assert_eq!((unknown.code(), unknown.message().as_str()), ("TRANSPORT", "TIMEOUT: slow"));
+    }
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl fmt::Display for Layer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl StdError for Layer {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            self.1.as_deref().map(|l| l as &(dyn StdError + 'static))
+        }
+    }
+
+    #[test]
+    fn causes_are_the_source_chain_without_the_error_itself() {
+        let io = Layer("disk full", Some(Box::new(Layer("device gone", None))));
+        let error = SyncError::Storage { message: "commit".into(), source: Some(Box::new(io)) };
+        assert_eq!(error.causes(), ["disk full", "device gone"]);
+        assert_eq!(error_causes(&error), ["disk full", "device gone"]);
+        assert_eq!(error.text_with_causes(), "storage error: commit: disk full: device gone");
+        assert_eq!(error.message_with_causes(), "commit: disk full: device gone");
+        let plain = SyncError::NotFound("s".into());
+        assert!(plain.causes().is_empty());
+        assert_eq!((plain.text_with_causes().as_str(), plain.message_with_causes().as_str()), ("not found: s", "s"));
+        assert!(one_of_each().iter().all(|e| e.causes().is_empty()));
+    }
+}

@@ -16,6 +16,27 @@ pub struct SyncContext {
 }
 
 impl SyncContext {
+    /// A context from a binding's arguments, checked: every collection name valid (as a state's
+    /// collection must be, see [`crate::validate_collection`]) and a `limit` of at least 1 that
+    /// fits this platform's `usize`; anything else is `INVALID_INPUT`. The strictest of the
+    /// checks bindings made by hand (a negative, zero or too large limit is refused, never
+    /// clamped), so every host refuses the same arguments before any work starts.
+    pub fn new(collections: Vec<String>, limit: Option<i64>) -> Result<SyncContext> {
+        let limit = match limit {
+            None => None,
+            Some(l) if l < 1 => return Err(SyncError::InvalidInput(format!("limit must be at least 1, not {l}"))),
+            Some(l) => Some(usize::try_from(l).map_err(|_| {
+                SyncError::InvalidInput(format!(
+                    "limit {l} is larger than this platform's largest page ({})",
+                    usize::MAX
+                ))
+            })?),
+        };
+        let context = SyncContext { collections, limit };
+        context.validate()?;
+        Ok(context)
+    }
+
     /// Every collection, no page limit.
     pub fn all() -> Self {
         Self::default()
@@ -149,4 +170,29 @@ pub(crate) fn json_len(value: &impl serde::Serialize) -> usize {
     // Writing to a counter fails only if serialising fails, which it never does for states.
     let _ = serde_json::to_writer(&mut count, value);
     count.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SyncContext;
+
+    #[test]
+    fn a_context_is_built_only_from_valid_arguments() {
+        let context = SyncContext::new(vec!["notes".into(), "todos".into()], Some(50)).unwrap();
+        assert_eq!(context, SyncContext::collections(["notes", "todos"]).with_limit(50));
+        assert_eq!(SyncContext::new(vec![], None).unwrap(), SyncContext::all());
+        for limit in [0, -1, i64::MIN] {
+            let e = SyncContext::new(vec![], Some(limit)).unwrap_err();
+            assert_eq!((e.code(), e.message()), ("INVALID_INPUT", format!("limit must be at least 1, not {limit}")));
+        }
+        if usize::BITS < 64 {
+            assert_eq!(SyncContext::new(vec![], Some(i64::MAX)).unwrap_err().code(), "INVALID_INPUT");
+        } else {
+            assert_eq!(SyncContext::new(vec![], Some(i64::MAX)).unwrap().limit, Some(i64::MAX as usize));
+        }
+        for bad in ["", "a\u{0}b", &"c".repeat(crate::MAX_COLLECTION_BYTES + 1)] {
+            let e = SyncContext::new(vec!["ok".into(), bad.to_owned()], None).unwrap_err();
+            assert_eq!(e.code(), "INVALID_INPUT", "{bad:?}");
+        }
+    }
 }

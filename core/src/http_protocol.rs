@@ -6,30 +6,43 @@
 //! way and report the same errors.
 
 use crate::admission::RejectedState;
-use crate::error::{Result, SyncError};
+use crate::error::{ErrorCode, Result, SyncError};
 use crate::feed::SyncContext;
 use crate::transport::{SyncCapabilities, PROTOCOL_VERSION};
 use crate::txn::ReconciliationResult;
 use crate::Encoding;
 use serde::{Deserialize, Serialize};
 
-/// The body of `POST /v1/pull`.
-#[derive(Serialize)]
-struct PullRequest<'a> {
-    format: u64,
-    cursor: Option<&'a str>,
-    collections: &'a [String],
-    limit: Option<usize>,
+/// The body of `POST /v1/pull` (docs/protocol.md): the protocol `format`, the cursor to start
+/// after (`None`: from the beginning), the collections (empty: all) and the page limit. A hub
+/// reads it with every field but `format` optional (checking `format` first, see
+/// docs/protocol.md); a client writes every field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequest {
+    /// The protocol version the body is in ([`PROTOCOL_VERSION`]).
+    pub format: u64,
+    /// Where the page starts: after this cursor of the peer's feed.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// The collections asked for; empty means all.
+    #[serde(default)]
+    pub collections: Vec<String>,
+    /// The largest page the client wants; `None`: the peer's own limit.
+    #[serde(default)]
+    pub limit: Option<usize>,
 }
 
 /// The body of a successful `POST /v1/push`: the counts, and beside them the states the peer
-/// refused (left out by peers of older releases).
-#[derive(Serialize, Deserialize)]
-struct PushResponse {
-    format: u64,
-    result: ReconciliationResult,
+/// refused (left out by peers of older releases, so optional when read).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PushResponse {
+    /// The protocol version the body is in ([`PROTOCOL_VERSION`]).
+    pub format: u64,
+    /// What the pushed states did; its `rejections` travel in [`PushResponse::rejected`].
+    pub result: ReconciliationResult,
+    /// The states the peer refused, each with its code and message.
     #[serde(default)]
-    rejected: Vec<RejectedState>,
+    pub rejected: Vec<RejectedState>,
 }
 
 /// The JSON body a peer answers a successful `POST /v1/push` with: `{"format", "result":
@@ -39,24 +52,69 @@ pub fn push_answer_body(mut result: ReconciliationResult) -> Vec<u8> {
     serde_json::to_vec(&PushResponse { format: PROTOCOL_VERSION, result, rejected }).expect("counts always serialise")
 }
 
-/// The typed error body: `{"error":{"code":"...","message":"..."}}`.
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
+/// The typed error body of every non-2xx answer: `{"error":{"code":"...","message":"..."}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error itself.
+    pub error: ErrorDetail,
 }
 
-#[derive(Deserialize)]
-struct ErrorDetail {
-    code: String,
+/// The inside of an [`ErrorBody`]: a code and the bare message (without the variant's prefix,
+/// so [`SyncError::from_code`] rebuilds the same `Display`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// An [`ErrorCode`] spelling, or one of the server's own codes (`FORBIDDEN`, `TIMEOUT`,
+    /// `REJECTED`, see docs/protocol.md).
+    pub code: String,
+    /// The message; absent in an answer reads as empty.
     #[serde(default)]
-    message: String,
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// The body for `code` and `message`.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> ErrorBody {
+        ErrorBody { error: ErrorDetail { code: code.into(), message: message.into() } }
+    }
+
+    /// The body of a core error: its code and bare message.
+    pub fn of(error: &SyncError) -> ErrorBody {
+        ErrorBody::new(error.code(), error.message())
+    }
+
+    /// The body as JSON bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("strings always serialise")
+    }
+}
+
+/// The HTTP status a server answers a core error of `code` with (docs/protocol.md, "Errors"):
+/// 400 for a malformed request, 404, 415, 503 for a closing server (retry later), 500 for
+/// every failure of the server itself.
+pub fn status_for(code: ErrorCode) -> u16 {
+    match code {
+        ErrorCode::InvalidInput | ErrorCode::InvalidState | ErrorCode::Corrupt | ErrorCode::AlreadyExists => 400,
+        ErrorCode::NotFound => 404,
+        ErrorCode::UnsupportedFormat => 415,
+        ErrorCode::Closed => 503,
+        ErrorCode::Conflict
+        | ErrorCode::Resolver
+        | ErrorCode::Storage
+        | ErrorCode::Unauthorized
+        | ErrorCode::Transport
+        | ErrorCode::Internal => 500,
+    }
 }
 
 /// The JSON body of `POST /v1/pull`: the page after `cursor` (`None`: from the beginning) of
 /// the collections and with the page limit of `context`.
 pub fn pull_request_body(cursor: Option<&str>, context: &SyncContext) -> String {
-    let request =
-        PullRequest { format: PROTOCOL_VERSION, cursor, collections: &context.collections, limit: context.limit };
+    let request = PullRequest {
+        format: PROTOCOL_VERSION,
+        cursor: cursor.map(str::to_owned),
+        collections: context.collections.clone(),
+        limit: context.limit,
+    };
     serde_json::to_string(&request).expect("a pull request always serialises")
 }
 
@@ -161,5 +219,45 @@ mod tests {
         assert_eq!(capabilities_answer(url, b"<html>").unwrap_err().code(), "CORRUPT");
         let body = pull_request_body(Some("c1"), &SyncContext { collections: vec!["a".into()], limit: Some(5) });
         assert_eq!(body, r#"{"format":1,"cursor":"c1","collections":["a"],"limit":5}"#);
+        let read: PullRequest = serde_json::from_str(&body).unwrap();
+        assert_eq!(read.collections, ["a"]);
+        let bare: PullRequest = serde_json::from_str(r#"{"format":1}"#).unwrap();
+        assert_eq!((bare.cursor, bare.collections.len(), bare.limit), (None, 0, None));
+    }
+
+    #[test]
+    fn error_bodies_are_written_and_read_in_one_shape() {
+        let body = ErrorBody::of(&SyncError::InvalidInput("limit must be at least 1".into())).to_bytes();
+        assert_eq!(
+            String::from_utf8(body.clone()).unwrap(),
+            r#"{"error":{"code":"INVALID_INPUT","message":"limit must be at least 1"}}"#
+        );
+        let read: ErrorBody = serde_json::from_slice(&body).unwrap();
+        assert_eq!(read, ErrorBody::new("INVALID_INPUT", "limit must be at least 1"));
+        let bare: ErrorBody = serde_json::from_str(r#"{"error":{"code":"CLOSED"}}"#).unwrap();
+        assert_eq!(bare.error.message, "");
+    }
+
+    #[test]
+    fn each_code_has_the_status_of_the_protocol_table() {
+        let statuses: Vec<(&str, u16)> = ErrorCode::ALL.iter().map(|c| (c.as_str(), status_for(*c))).collect();
+        assert_eq!(
+            statuses,
+            [
+                ("NOT_FOUND", 404),
+                ("ALREADY_EXISTS", 400),
+                ("INVALID_STATE", 400),
+                ("INVALID_INPUT", 400),
+                ("CONFLICT", 500),
+                ("RESOLVER", 500),
+                ("STORAGE", 500),
+                ("CORRUPT", 400),
+                ("UNSUPPORTED_FORMAT", 415),
+                ("UNAUTHORIZED", 500),
+                ("TRANSPORT", 500),
+                ("CLOSED", 503),
+                ("INTERNAL", 500),
+            ]
+        );
     }
 }

@@ -53,7 +53,7 @@ pub use backoff::backoff_delay;
 pub use canonical::{canonical_json, state_hash};
 pub use clock::{ClockOrdering, VectorClock};
 pub use conflict::{ConflictResolver, ConflictStrategy, Resolution, Resolved, SyncConflict};
-pub use error::{catch_panic, Result, SyncError};
+pub use error::{catch_panic, error_causes, ErrorCode, Result, SyncError};
 pub use event::{Listener, Status, Subscription, SyncEvent};
 pub use feed::{ChangeSet, SyncContext};
 pub use fields::{FieldKind, FieldNode};

@@ -8,8 +8,9 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use statesync::{ChangeSet, Encoding, SyncContext, SyncError, PROTOCOL_VERSION};
+use serde::Deserialize;
+use statesync::http_protocol::{status_for, ErrorBody, PullRequest};
+use statesync::{ChangeSet, Encoding, ErrorCode, SyncContext, SyncError, PROTOCOL_VERSION};
 use std::sync::Arc;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -31,48 +32,32 @@ pub(crate) struct ApiError {
     message: String,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: &'a str,
-}
-
 impl ApiError {
+    /// An answer with any code: the hub's own ones (`FORBIDDEN`, `TIMEOUT`, `REJECTED`) too.
     pub(crate) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
         ApiError { status, code: code.to_owned(), message: message.into() }
     }
-}
 
-/// The HTTP status of each error code (docs/protocol.md, "Errors").
-fn status_of(code: &str) -> StatusCode {
-    match code {
-        "INVALID_INPUT" | "INVALID_STATE" | "CORRUPT" | "ALREADY_EXISTS" => StatusCode::BAD_REQUEST,
-        "NOT_FOUND" => StatusCode::NOT_FOUND,
-        "UNSUPPORTED_FORMAT" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "CLOSED" => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    /// An answer with a core error code, for failures the hub finds itself (a body too large,
+    /// an unknown `Content-Type`), whose status the protocol sets per case (413, 405, ...).
+    fn coded(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError::new(status, code.as_str(), message)
     }
 }
 
 impl From<SyncError> for ApiError {
     fn from(e: SyncError) -> ApiError {
-        let code = e.code();
-        // The bare message: the client rebuilds the error from code and message, and its
-        // `Display` adds the variant's prefix ("invalid input: ...") again.
-        let message = e.message();
-        ApiError::new(status_of(code), code, message)
+        // The status of the protocol's table (statesync::http_protocol::status_for), and the
+        // bare message: the client rebuilds the error from code and message, and its `Display`
+        // adds the variant's prefix ("invalid input: ...") again.
+        let status = StatusCode::from_u16(status_for(e.error_code())).expect("the table holds valid statuses");
+        ApiError::new(status, e.code(), e.message())
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&ErrorBody { error: ErrorDetail { code: &self.code, message: &self.message } })
-            .expect("strings always serialise");
+        let body = ErrorBody::new(self.code, self.message).to_bytes();
         let mut response = (self.status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -86,7 +71,7 @@ impl IntoResponse for ApiError {
 /// Runs a manager call on the blocking pool. A panic in it is a 500 `INTERNAL`.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-        Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", format!("the hub failed: {e}")))
+        Err(ApiError::coded(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, format!("the hub failed: {e}")))
     })
 }
 
@@ -106,7 +91,7 @@ pub(crate) async fn authorize(State(hub): HubState, request: Request, next: Next
     if let Some(hook) = &hub.authorize {
         if let Err((status, message)) = hook(request.headers()) {
             let code = match status {
-                StatusCode::UNAUTHORIZED => "UNAUTHORIZED",
+                StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized.as_str(),
                 StatusCode::FORBIDDEN => "FORBIDDEN",
                 _ => "REJECTED",
             };
@@ -133,11 +118,11 @@ pub(crate) async fn deadline(State(hub): HubState, request: Request, next: Next)
 }
 
 pub(crate) async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint (see docs/protocol.md)")
+    ApiError::coded(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such endpoint (see docs/protocol.md)")
 }
 
 pub(crate) async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "INVALID_INPUT", "method not allowed on this endpoint")
+    ApiError::coded(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::InvalidInput, "method not allowed on this endpoint")
 }
 
 pub(crate) async fn capabilities(State(hub): HubState) -> Result<Response, ApiError> {
@@ -146,26 +131,17 @@ pub(crate) async fn capabilities(State(hub): HubState) -> Result<Response, ApiEr
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-/// The body of `POST /v1/pull`, read into these fields only: its `format` is checked first
-/// (`statesync::http_protocol::check_pull_format`), unknown fields are skipped without being
-/// kept.
-#[derive(Deserialize)]
-struct PullRequest {
-    #[serde(default)]
-    cursor: Option<String>,
-    #[serde(default)]
-    collections: Vec<String>,
-    #[serde(default)]
-    limit: Option<usize>,
-}
-
 /// The body bytes, or the typed answer to a body that could not be read: 413 past `limit`.
 fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             too_large(limit)
         } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "CORRUPT", format!("the body could not be read: {rejection}"))
+            ApiError::coded(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::Corrupt,
+                format!("the body could not be read: {rejection}"),
+            )
         }
     })?;
     if body.len() > limit {
@@ -175,9 +151,9 @@ fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes
 }
 
 fn too_large(limit: usize) -> ApiError {
-    ApiError::new(
+    ApiError::coded(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "INVALID_INPUT",
+        ErrorCode::InvalidInput,
         format!("the body is larger than {limit} bytes: send smaller pages"),
     )
 }
@@ -186,8 +162,9 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<&s
     headers
         .get(&name)
         .map(|v| {
-            v.to_str()
-                .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_INPUT", format!("{name} is not text")))
+            v.to_str().map_err(|_| {
+                ApiError::coded(StatusCode::BAD_REQUEST, ErrorCode::InvalidInput, format!("{name} is not text"))
+            })
         })
         .transpose()
 }
@@ -238,9 +215,9 @@ fn decoded_body(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes,
             Err(SyncError::InvalidInput(_)) => Err(too_large(limit)),
             Err(e) => Err(e.into()),
         },
-        Some(other) => Err(ApiError::new(
+        Some(other) => Err(ApiError::coded(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_FORMAT",
+            ErrorCode::UnsupportedFormat,
             format!(
                 "unsupported Content-Encoding {other:?}: send {}",
                 if cfg!(feature = "zstd") { "zstd or none" } else { "none" }
@@ -340,9 +317,9 @@ pub(crate) async fn push(
     let encoding = match header_str(&headers, header::CONTENT_TYPE)?.map(media_type) {
         None => Encoding::Json,
         Some(t) => Encoding::from_content_type(t).ok_or_else(|| {
-            ApiError::new(
+            ApiError::coded(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_FORMAT",
+                ErrorCode::UnsupportedFormat,
                 format!(
                     "unsupported Content-Type {t:?}: send {} or {}",
                     Encoding::Json.content_type(),
@@ -362,9 +339,9 @@ pub(crate) async fn push(
         let page: ChangeSet = statesync::decode_page(&body, encoding)?;
         drop(body);
         if page.states.len() > hub.max_batch {
-            return Err(ApiError::new(
+            return Err(ApiError::coded(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "INVALID_INPUT",
+                ErrorCode::InvalidInput,
                 format!(
                     "the page holds {} states, more than this hub's max_batch of {}: send smaller pages",
                     page.states.len(),

@@ -90,6 +90,12 @@ MAX_DATA_DEPTH: Final[int]
 
 # ---- errors: one subclass per core variant, each with `.code` ------------------------------
 
+# The codes `.code` holds, in the core's order (`cargo run -p statesync --example error_codes`;
+# core/tests/error_codes.rs checks this list). statesync:error-codes
+#   "NOT_FOUND", "ALREADY_EXISTS", "INVALID_STATE", "INVALID_INPUT", "CONFLICT", "RESOLVER",
+#   "STORAGE", "CORRUPT", "UNSUPPORTED_FORMAT", "UNAUTHORIZED", "TRANSPORT", "CLOSED", "INTERNAL"
+# statesync:error-codes-end
+
 class SyncError(Exception):
     code: str
     message: str

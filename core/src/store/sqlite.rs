@@ -23,6 +23,30 @@ pub enum Durability {
     Normal,
 }
 
+impl Durability {
+    /// The name every binding's options use: `"full"` or `"normal"`; what
+    /// [`Durability::from_str`](std::str::FromStr) takes back.
+    pub fn name(self) -> &'static str {
+        match self {
+            Durability::Full => "full",
+            Durability::Normal => "normal",
+        }
+    }
+}
+
+/// Parses a durability's [name](Durability::name), exactly; anything else is `INVALID_INPUT`
+/// naming both.
+impl std::str::FromStr for Durability {
+    type Err = SyncError;
+
+    fn from_str(name: &str) -> Result<Durability> {
+        [Durability::Full, Durability::Normal]
+            .into_iter()
+            .find(|d| d.name() == name)
+            .ok_or_else(|| SyncError::InvalidInput(format!("durability is \"full\" or \"normal\", not {name:?}")))
+    }
+}
+
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -518,5 +542,17 @@ mod tests {
         let sql: String =
             conn.query_row("SELECT sql FROM sqlite_master WHERE name = 'states'", [], |r| r.get(0)).unwrap();
         assert!(sql.contains("WITHOUT ROWID"), "{sql}");
+    }
+
+    #[test]
+    fn durabilities_parse_from_their_names_only() {
+        for d in [Durability::Full, Durability::Normal] {
+            assert_eq!(d.name().parse::<Durability>().unwrap(), d);
+        }
+        let e = "FULL".parse::<Durability>().unwrap_err();
+        assert_eq!(
+            (e.code(), e.message().as_str()),
+            ("INVALID_INPUT", r#"durability is "full" or "normal", not "FULL""#)
+        );
     }
 }

@@ -51,6 +51,27 @@ impl Encoding {
         let media = s.split(';').next().unwrap_or("").trim();
         [Encoding::Json, Encoding::Binary].into_iter().find(|e| media.eq_ignore_ascii_case(e.content_type()))
     }
+
+    /// The name every binding's options use for this form: `"json"` or `"binary"`; what
+    /// [`Encoding::from_str`](std::str::FromStr) takes back.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Json => "json",
+            Encoding::Binary => "binary",
+        }
+    }
+}
+
+/// Parses an encoding's [name](Encoding::name), exactly (`"json"` or `"binary"`, lowercase as
+/// every binding has always spelled them); anything else is `INVALID_INPUT` naming both.
+impl std::str::FromStr for Encoding {
+    type Err = SyncError;
+
+    fn from_str(name: &str) -> Result<Encoding> {
+        [Encoding::Json, Encoding::Binary].into_iter().find(|e| e.name() == name).ok_or_else(|| {
+            SyncError::InvalidInput(format!("unknown wire encoding {name:?}: use \"json\" or \"binary\""))
+        })
+    }
 }
 
 /// The pending queue as a wire message of its own (DESIGN §2: operations in queue order).
@@ -297,5 +318,22 @@ impl sealed::Codec for PendingOperations {
 
     fn check(&self) -> Result<()> {
         self.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Encoding;
+
+    #[test]
+    fn encodings_parse_from_their_names_only() {
+        for e in [Encoding::Json, Encoding::Binary] {
+            assert_eq!(e.name().parse::<Encoding>().unwrap(), e);
+        }
+        for bad in ["JSON", "Binary", "", "application/json", "zstd"] {
+            let e = bad.parse::<Encoding>().unwrap_err();
+            assert_eq!(e.code(), "INVALID_INPUT", "{bad:?}");
+            assert_eq!(e.message(), format!("unknown wire encoding {bad:?}: use \"json\" or \"binary\""));
+        }
     }
 }

@@ -10,6 +10,7 @@ extension SyncError {
     /// statesync, a panic caught at the boundary: any call may throw it, nothing of the call was
     /// applied, and the replica stays usable.
     public var code: String {
+        // In the core's order; core/tests/error_codes.rs checks the list. statesync:error-codes
         switch self {
         case .NotFound: return "NOT_FOUND"
         case .AlreadyExists: return "ALREADY_EXISTS"
@@ -24,6 +25,7 @@ extension SyncError {
         case .Transport: return "TRANSPORT"
         case .Closed: return "CLOSED"
         case .Internal: return "INTERNAL"
+        // statesync:error-codes-end
         }
     }
 

@@ -9,6 +9,7 @@ package io.statesync
  * may throw it, nothing of the call was applied, and the replica stays usable.
  */
 val SyncException.code: String
+    // In the core's order; core/tests/error_codes.rs checks the list. statesync:error-codes
     get() = when (this) {
         is SyncException.NotFound -> "NOT_FOUND"
         is SyncException.AlreadyExists -> "ALREADY_EXISTS"
@@ -24,6 +25,7 @@ val SyncException.code: String
         is SyncException.Closed -> "CLOSED"
         is SyncException.Internal -> "INTERNAL"
     }
+// statesync:error-codes-end
 
 /**
  * The error a [SyncTransport] of your own throws: [code] is a statesync code (`TRANSPORT` for
