@@ -1,22 +1,8 @@
 'use strict'
 // SyncError, and the one conversion of every error the native module throws into it.
 
-/** The codes of the core's error variants, plus INTERNAL for a bug (a Rust panic). */
-const CODES = new Set([
-  'NOT_FOUND',
-  'ALREADY_EXISTS',
-  'INVALID_STATE',
-  'INVALID_INPUT',
-  'CONFLICT',
-  'RESOLVER',
-  'STORAGE',
-  'CORRUPT',
-  'UNSUPPORTED_FORMAT',
-  'TRANSPORT',
-  'UNAUTHORIZED',
-  'CLOSED',
-  'INTERNAL',
-])
+/** The core's error codes (`statesync::ErrorCode::ALL`, INTERNAL for a bug among them), read from the core. */
+const CODES = new Set(require('../native.cjs').errorCodes())
 
 /** The one error type of the package: `code` says which core variant it is. */
 class SyncError extends Error {

@@ -4,7 +4,6 @@
 // application callback threw as the cause) and native events into EventEmitter events.
 
 const { EventEmitter } = require('node:events')
-const { inspect } = require('node:util')
 const native = require('../native.cjs')
 const { SyncError, toSyncError, callNative, invalidInput } = require('./errors.cjs')
 const {
@@ -65,22 +64,9 @@ function collectionsOf(options) {
   return collections
 }
 
+/** The page limit of a feed read or a round, as given (null: none); the core checks it. */
 function limitOf(options) {
-  const limit = options?.limit
-  if (limit === undefined || limit === null) return undefined
-  if (!Number.isInteger(limit) || limit < 1 || limit >= 2 ** 32)
-    invalidInput(`limit is ${limit}: a whole number above 0`)
-  return limit
-}
-
-/** A whole-number option of open(): undefined when omitted, INVALID_INPUT unless from `min` to 2^53 - 1. */
-function wholeOption(options, name, min, unit) {
-  const value = options[name]
-  if (value === undefined || value === null) return undefined
-  if (!Number.isSafeInteger(value) || value < min) {
-    invalidInput(`${name} is ${inspect(value)}: a whole number of ${unit}, at least ${min}`)
-  }
-  return value
+  return options?.limit ?? undefined
 }
 
 const kCreate = Symbol('statesync.create')
@@ -117,8 +103,9 @@ class SyncManager {
   static async open(options = {}) {
     if (options === null || typeof options !== 'object') invalidInput('open() takes an options object')
     const { nodeId, path, strategy, collectionStrategies, clock, checkResolver, durability } = options
-    const maxClockSkewMs = wholeOption(options, 'maxClockSkewMs', 0, 'milliseconds')
-    const maxStateBytes = wholeOption(options, 'maxStateBytes', 1, 'bytes')
+    // The native open checks these (whole numbers, in range) and the durability name.
+    const maxClockSkewMs = options.maxClockSkewMs ?? undefined
+    const maxStateBytes = options.maxStateBytes ?? undefined
     const slot = { cause: undefined }
     const collections = ['']
     const strategies = [nativeStrategy(strategy ?? 'lastWriteWins', slot)]

@@ -225,13 +225,12 @@ function resolverAdapter(resolver, slot) {
   }
 }
 
-const STRATEGIES = new Set(['lastWriteWins', 'mergeFields', 'localWins', 'remoteWins', 'manual'])
-
-/** A strategy for the native module: its name, or the resolver's adapter. */
+/**
+ * A strategy for the native module: the resolver's adapter for a function, anything else as it
+ * is (the core parses a strategy's name and refuses what is neither a name nor a function).
+ */
 function nativeStrategy(strategy, slot) {
-  if (typeof strategy === 'function') return resolverAdapter(strategy, slot)
-  if (typeof strategy === 'string' && STRATEGIES.has(strategy)) return strategy
-  invalidInput(`unknown strategy ${inspect(strategy)}: ${[...STRATEGIES].join(', ')} or a resolver function`)
+  return typeof strategy === 'function' ? resolverAdapter(strategy, slot) : strategy
 }
 
 module.exports = {

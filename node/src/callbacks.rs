@@ -372,20 +372,19 @@ fn count(value: &serde_json::Value, key: &str, method: &str) -> statesync::Resul
 
 impl SyncTransport for JsTransport {
     fn capabilities(&self) -> statesync::Result<SyncCapabilities> {
-        let value = Self::text(self.call(TransportCall::Capabilities, "capabilities")?, "capabilities")?;
-        let node_id = value.get("nodeId").and_then(|n| n.as_str()).ok_or_else(|| {
-            SyncError::Transport("transport.capabilities() must return an object with a string nodeId".into())
-        })?;
-        let flag = |key: &str| value.get(key).and_then(|v| v.as_bool()).unwrap_or(false);
-        Ok(SyncCapabilities {
-            protocol: count(&value, "protocol", "capabilities")?.unwrap_or(statesync::PROTOCOL_VERSION),
-            node_id: node_id.to_string(),
-            scoped_sync: flag("scopedSync"),
-            binary: flag("binary"),
-            zstd: flag("zstd"),
-            max_batch: count(&value, "maxBatch", "capabilities")?.map(|m| m as usize),
-            max_body_bytes: count(&value, "maxBodyBytes", "capabilities")?.map(|m| m as usize),
-        })
+        let reply = self.call(TransportCall::Capabilities, "capabilities")?;
+        let text =
+            reply.text.ok_or_else(|| SyncError::Transport("transport.capabilities() returned nothing".into()))?;
+        // The core reads the camelCase names a JS transport returns; what it refuses is the
+        // transport's fault, so TRANSPORT.
+        let capabilities = SyncCapabilities::from_json(&text)
+            .map_err(|e| SyncError::Transport(format!("transport.capabilities() returned {}", e.message())))?;
+        if capabilities.node_id.is_empty() {
+            return Err(SyncError::Transport(
+                "transport.capabilities() must return an object with a string nodeId".into(),
+            ));
+        }
+        Ok(capabilities)
     }
 
     fn pull(&self, cursor: Option<&str>, context: &SyncContext) -> statesync::Result<ChangeSet> {

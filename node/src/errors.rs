@@ -18,8 +18,7 @@
 //! `statesync::catch_panic` too.
 
 use napi::bindgen_prelude::{Env, JsError, Unknown};
-use statesync::SyncError;
-use std::error::Error as _;
+use statesync::{ErrorCode, SyncError};
 
 /// The `code` of the JS errors this module throws: a core error code (`NOT_FOUND`, ...), or a
 /// status of napi-rs itself (`InvalidArg`, ...) for a failure of napi's own machinery.
@@ -38,16 +37,10 @@ pub(crate) type Error = napi::Error<Code>;
 /// The result of an export: its error is thrown as a JS error carrying `code`.
 pub(crate) type Result<T> = napi::Result<T, Code>;
 
-/// The JS error of a core error. The source chain (SQLite, I/O) goes into the message: JS
-/// cannot hold a Rust error.
+/// The JS error of a core error. The source chain (SQLite, I/O) goes into the message
+/// (`SyncError::message_with_causes`): JS cannot hold a Rust error.
 pub(crate) fn to_js(error: SyncError) -> Error {
-    let mut message = error.message();
-    let mut source = error.source();
-    while let Some(s) = source {
-        message.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    Error::new(Code(error.code().into()), message)
+    Error::new(Code(error.code().into()), error.message_with_causes())
 }
 
 /// The typed error for a failure of napi-rs itself (a value of the wrong type, a function that
@@ -102,12 +95,10 @@ impl<T> OrNapi<T> for napi::Result<T> {
 
 /// The core error for what a JS callback's adapter answered: `code` (the code of the `SyncError`
 /// the callback threw, or the one the adapter gives to any other exception) and `message`;
-/// without a code, `others`.
+/// without a code the core knows, `others`.
 pub(crate) fn from_callback(code: Option<&str>, message: String, others: fn(String) -> SyncError) -> SyncError {
-    match code {
-        Some(code) if !code.is_empty() && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') => {
-            SyncError::from_code(code, message)
-        }
-        _ => others(message),
+    match code.and_then(ErrorCode::parse) {
+        Some(code) => SyncError::from_code(code.as_str(), message),
+        None => others(message),
     }
 }

@@ -29,6 +29,13 @@ pub const PROTOCOL_VERSION: u32 = statesync::PROTOCOL_VERSION as u32;
 #[napi]
 pub const WIRE_FORMAT: u32 = statesync::WIRE_FORMAT as u32;
 
+/// Every error code, in the core's order (`statesync::ErrorCode::ALL`): `lib/errors.cjs` takes
+/// its list from here rather than spelling it out.
+#[napi(catch_unwind)]
+pub fn error_codes() -> Vec<&'static str> {
+    statesync::ErrorCode::ALL.iter().map(|code| code.as_str()).collect()
+}
+
 /// The deepest nesting of data accepted.
 #[napi]
 pub const MAX_DATA_DEPTH: u32 = statesync::MAX_DATA_DEPTH as u32;

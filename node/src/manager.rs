@@ -24,12 +24,7 @@ pub(crate) fn strategy(owner: &Arc<Owner>, value: Unknown<'_>) -> Result<Conflic
     match value.get_type().or_napi()? {
         ValueType::String => {
             let name: String = unsafe { value.cast().or_napi()? };
-            ConflictStrategy::from_name(&name).ok_or_else(|| {
-                invalid_input(format!(
-                    "unknown strategy {name:?}: lastWriteWins, mergeFields, localWins, remoteWins, manual or a \
-                     resolver function"
-                ))
-            })
+            name.parse::<ConflictStrategy>().or_throw()
         }
         ValueType::Function => {
             let function: Function<'_, crate::callbacks::ResolverArgs, ResolverReply> =
@@ -40,17 +35,33 @@ pub(crate) fn strategy(owner: &Arc<Owner>, value: Unknown<'_>) -> Result<Conflic
     }
 }
 
-/// The scope of a feed read or a round.
-pub(crate) fn context(collections: Option<Vec<String>>, limit: Option<u32>) -> SyncContext {
-    let context = SyncContext::collections(collections.unwrap_or_default());
-    match limit {
-        Some(limit) => context.with_limit(limit as usize),
-        None => context,
+/// The scope of a feed read or a round, checked by the core (`SyncContext::new`: collection
+/// names, a limit of at least 1). A JS number that is not whole is refused here: it has no
+/// integer the core could check.
+pub(crate) fn context(collections: Option<Vec<String>>, limit: Option<f64>) -> Result<SyncContext> {
+    let limit = match limit {
+        Some(l) if !(l.is_finite() && l.fract() == 0.0) => {
+            return Err(invalid_input(format!("limit is {l}: a whole number above 0")));
+        }
+        // Saturating: a limit beyond i64 is beyond any page.
+        Some(l) => Some(l as i64),
+        None => None,
+    };
+    SyncContext::new(collections.unwrap_or_default(), limit).or_throw()
+}
+
+/// A number option of `open` as the application gave it: none for null or undefined,
+/// INVALID_INPUT naming the option for a value of another type.
+fn number(value: Option<Unknown<'_>>, name: &str) -> Result<Option<f64>> {
+    let Some(value) = value else { return Ok(None) };
+    match value.get_type().or_napi()? {
+        ValueType::Null | ValueType::Undefined => Ok(None),
+        ValueType::Number => Ok(Some(unsafe { value.cast::<f64>() }.or_napi()?)),
+        other => Err(invalid_input(format!("{name} is a {other}: a whole number"))),
     }
 }
 
 /// A whole number option of `open`, from 0 (or `min`) to 2^53 - 1; INVALID_INPUT otherwise.
-/// `lib/manager.cjs` checks the same first, naming the option as the application spelled it.
 fn whole(value: f64, name: &str, min: f64) -> Result<u64> {
     if value.fract() == 0.0 && value >= min && value <= statesync::MAX_SAFE_INTEGER as f64 {
         Ok(value as u64)
@@ -152,8 +163,8 @@ impl NativeManager {
         clock: Option<&JsManualClock>,
         check_resolver: bool,
         durability: Option<String>,
-        max_clock_skew_ms: Option<f64>,
-        max_state_bytes: Option<f64>,
+        max_clock_skew_ms: Option<Unknown<'_>>,
+        max_state_bytes: Option<Unknown<'_>>,
     ) -> Result<AsyncTask<OpenTask>> {
         let owner = Owner::current(&env);
         let mut config = match path {
@@ -174,15 +185,13 @@ impl NativeManager {
             config = config.clock(clock.0.clone());
         }
         config = config.check_resolver(check_resolver);
-        config = match durability.as_deref() {
-            None | Some("full") => config.durability(statesync::Durability::Full),
-            Some("normal") => config.durability(statesync::Durability::Normal),
-            Some(other) => return Err(invalid_input(format!("durability is \"full\" or \"normal\", not {other:?}"))),
-        };
-        if let Some(ms) = max_clock_skew_ms {
+        if let Some(name) = durability {
+            config = config.durability(name.parse::<statesync::Durability>().or_throw()?);
+        }
+        if let Some(ms) = number(max_clock_skew_ms, "maxClockSkewMs")? {
             config = config.max_clock_skew(Duration::from_millis(whole(ms, "maxClockSkewMs", 0.0)?));
         }
-        if let Some(bytes) = max_state_bytes {
+        if let Some(bytes) = number(max_state_bytes, "maxStateBytes")? {
             config = config.max_state_bytes(whole(bytes, "maxStateBytes", 1.0)? as usize);
         }
         Ok(AsyncTask::new(OpenTask { config: Some(config), owner }))
@@ -290,9 +299,9 @@ impl NativeManager {
         &self,
         cursor: Option<String>,
         collections: Option<Vec<String>>,
-        limit: Option<u32>,
+        limit: Option<f64>,
     ) -> Result<ChangeSetParts> {
-        let context = context(collections, limit);
+        let context = context(collections, limit)?;
         self.run(|m| m.changes_since(cursor.as_deref(), &context)).map(ChangeSetParts::from)
     }
 
@@ -306,7 +315,7 @@ impl NativeManager {
         has_more: bool,
         collections: Option<Vec<String>>,
     ) -> Result<Counts> {
-        let context = context(collections, None);
+        let context = context(collections, None)?;
         let changes = change_set(states, cursor, has_more);
         self.run(|m| m.apply_changes(&peer, &context, &changes)).map(Counts::from)
     }
@@ -314,7 +323,7 @@ impl NativeManager {
     /// The stored cursor for a peer and scope.
     #[napi(catch_unwind)]
     pub fn peer_cursor(&self, peer: String, collections: Option<Vec<String>>) -> Result<Option<String>> {
-        let scope = context(collections, None).scope();
+        let scope = context(collections, None)?.scope();
         self.run(|m| m.peer_cursor(&peer, &scope))
     }
 
@@ -326,7 +335,7 @@ impl NativeManager {
         cursor: Option<String>,
         collections: Option<Vec<String>>,
     ) -> Result<()> {
-        let scope = context(collections, None).scope();
+        let scope = context(collections, None)?.scope();
         self.run(|m| m.set_peer_cursor(&peer, &scope, cursor.as_deref()))
     }
 
@@ -336,9 +345,10 @@ impl NativeManager {
         &self,
         other: &NativeManager,
         collections: Option<Vec<String>>,
-        limit: Option<u32>,
-    ) -> AsyncTask<RoundTask> {
-        AsyncTask::new(RoundTask::with_replica(self.core.clone(), other.core.clone(), context(collections, limit)))
+        limit: Option<f64>,
+    ) -> Result<AsyncTask<RoundTask>> {
+        let context = context(collections, limit)?;
+        Ok(AsyncTask::new(RoundTask::with_replica(self.core.clone(), other.core.clone(), context)))
     }
 
     /// A round through a transport, off the JS thread.
@@ -347,9 +357,10 @@ impl NativeManager {
         &self,
         transport: &NativeTransport,
         collections: Option<Vec<String>>,
-        limit: Option<u32>,
-    ) -> AsyncTask<RoundTask> {
-        AsyncTask::new(RoundTask::with_transport(self.core.clone(), transport.0.clone(), context(collections, limit)))
+        limit: Option<f64>,
+    ) -> Result<AsyncTask<RoundTask>> {
+        let context = context(collections, limit)?;
+        Ok(AsyncTask::new(RoundTask::with_transport(self.core.clone(), transport.0.clone(), context)))
     }
 
     /// Starts auto-sync on the core's runtime.
@@ -364,7 +375,7 @@ impl NativeManager {
             return Err(invalid_input(format!("interval is {interval_ms} ms: at least 1 ms")));
         }
         let mut config = AutoSyncConfig::every(Duration::from_secs_f64(interval_ms / 1000.0));
-        config.context = context(collections, None);
+        config.context = context(collections, None)?;
         let transport = transport.0.clone();
         let _busy = self.owner.enter();
         guarded(|| self.core.start_auto_sync_with(config, transport))
