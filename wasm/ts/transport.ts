@@ -64,19 +64,6 @@ export class HttpTransport {
   }
 }
 
-/** The capabilities as the protocol spells them (what the core parses). */
-function protocolCapabilities(c: shape.Capabilities): string {
-  return JSON.stringify({
-    protocol: c.protocol,
-    node_id: c.nodeId,
-    scoped_sync: c.scopedSync,
-    binary: c.binary,
-    zstd: c.zstd,
-    max_batch: c.maxBatch ?? null,
-    max_body_bytes: c.maxBodyBytes ?? null,
-  });
-}
-
 /** Calls a method of the application's transport: what it throws becomes `callbackError`. */
 async function appCall<T>(f: () => Promise<T> | T): Promise<T> {
   try {
@@ -111,7 +98,8 @@ export async function runRound(
         // The core reports malformed capabilities below.
       }
     } else {
-      capabilities = protocolCapabilities(await appCall(() => (transport as shape.Transport).capabilities()));
+      // The core reads the camelCase names as they are (SyncCapabilities::from_json).
+      capabilities = JSON.stringify(await appCall(() => (transport as shape.Transport).capabilities()));
     }
   } catch (e) {
     const error = asSyncError(e, "TRANSPORT");
