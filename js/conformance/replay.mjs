@@ -2,7 +2,7 @@
 // one replayer for every JS engine of the package's API (index.d.ts). The Node package on its
 // napi addon (node/test/conformance.test.mjs), the browser package's WebAssembly build in Node
 // (wasm/tests/node/conformance.test.mjs) and in headless Chromium
-// (wasm/tests/e2e/conformance.test.mjs) each bind it to their module and run every case.
+// (wasm/tests/e2e/shared.test.mjs) each bind it to their module and run every case.
 //
 // The format is specified in `conformance/README.md`; this follows the Rust replayer
 // (`core/tests/support/conformance_replay.rs`) rule for rule. Every case runs on in-memory
