@@ -18,6 +18,8 @@ const {
   handlesOf,
 } = require('./values.cjs')
 const { nativeTransport } = require('./transport.cjs')
+// Compiled from js/src/ by the package build (npm run build): the code both packages share.
+const { eventsIterator } = require('./shared/events.js')
 
 const EVENT_NAMES = new Set([
   'stateCreated',
@@ -426,49 +428,11 @@ class SyncManager {
   /**
    * Every event from the moment of the call, until the signal aborts or the loop stops. While it
    * runs it keeps the process alive, as a server does: events are delivered through an
-   * unreferenced handle.
+   * unreferenced handle. The iterator is the one both packages share (js/src/events.ts).
    */
   events(options = {}) {
-    const { signal } = options
-    const queue = []
-    let wake = null
-    let done = false
-    const keepAlive = setInterval(() => {}, 2 ** 30)
-    const listener = (event) => {
-      queue.push(event)
-      wake?.()
-    }
-    const finish = () => {
-      if (done) return
-      done = true
-      clearInterval(keepAlive)
-      signal?.removeEventListener('abort', finish)
-      this.off('event', listener)
-      wake?.()
-    }
-    // Listening starts now, not at the first next(): nothing committed after this call is missed.
-    this.on('event', listener)
-    if (signal?.aborted) finish()
-    signal?.addEventListener('abort', finish)
-    return {
-      [Symbol.asyncIterator]() {
-        return this
-      },
-      async next() {
-        while (!done && queue.length === 0) {
-          await new Promise((resolve) => {
-            wake = resolve
-          })
-          wake = null
-        }
-        if (queue.length > 0 && !done) return { value: queue.shift(), done: false }
-        return { value: undefined, done: true }
-      },
-      async return() {
-        finish()
-        return { value: undefined, done: true }
-      },
-    }
+    const source = { on: (l) => this.on('event', l), off: (l) => this.off('event', l) }
+    return eventsIterator(source, { signal: options.signal, keepAlive: true })
   }
 
   /** Stops auto-sync, flushes and releases the store; later calls throw CLOSED. */

@@ -10,6 +10,8 @@ import { ChangeSet, DELETED, ManualClock, Snapshot, SyncConflict, SyncOperation,
 import { IdbStore, type JournalRecord } from "./storage.js";
 import { TabChannel, leaseSlot, slotNames, type TabMessage } from "./tabs.js";
 import { HttpTransport, runRound } from "./transport.js";
+// Compiled from js/src/ by build.sh (into dist/shared/): the code both packages share.
+import { eventsIterator } from "./shared/events.js";
 
 type JSONValue = shape.JSONValue;
 type Strategy = shape.Strategy;
@@ -498,38 +500,10 @@ export class SyncManager {
     }
   }
 
-  /** Every event from now on, until the signal aborts or the loop breaks. */
+  /** Every event from now on, until the signal aborts or the loop breaks (js/src/events.ts, shared with Node). */
   events(options: { signal?: AbortSignal } = {}): AsyncIterableIterator<shape.SyncEvent> {
-    const queue: shape.SyncEvent[] = [];
-    let wake: (() => void) | null = null;
-    let done = false;
-    const listener = (e: shape.SyncEvent) => {
-      queue.push(e);
-      wake?.();
-    };
-    const finish = () => {
-      done = true;
-      this.off("event", listener);
-      wake?.();
-    };
-    this.on("event", listener);
-    options.signal?.addEventListener("abort", finish, { once: true });
-    const iterator: AsyncIterableIterator<shape.SyncEvent> = {
-      next: async () => {
-        while (queue.length === 0 && !done) await new Promise<void>((r) => (wake = r));
-        wake = null;
-        if (queue.length > 0) return { value: queue.shift()!, done: false };
-        return { value: undefined, done: true };
-      },
-      return: async () => {
-        finish();
-        return { value: undefined, done: true };
-      },
-      [Symbol.asyncIterator]() {
-        return iterator;
-      },
-    };
-    return iterator;
+    const source = { on: (l: Listener) => this.on("event", l), off: (l: Listener) => this.off("event", l) };
+    return eventsIterator<shape.SyncEvent>(source, { signal: options.signal });
   }
 
   /**
