@@ -1,20 +1,13 @@
 'use strict'
 // SyncError, and the one conversion of every error the native module throws into it.
 
+// SyncError and the callback rule are the JS code both packages share (js/src/errors.ts,
+// compiled into lib/shared/ by the package build).
+const { SyncError, useErrorCodes, callbackCode } = require('./shared/errors.js')
+
 /** The core's error codes (`statesync::ErrorCode::ALL`, INTERNAL for a bug among them), read from the core. */
 const CODES = new Set(require('../native.cjs').errorCodes())
-
-/** The one error type of the package: `code` says which core variant it is. */
-class SyncError extends Error {
-  constructor(code, message, options) {
-    super(message, options)
-    this.code = CODES.has(code) ? code : 'INTERNAL'
-  }
-
-  get name() {
-    return 'SyncError'
-  }
-}
+useErrorCodes([...CODES])
 
 // napi-rs's own argument conversion failures: the application passed a value of the wrong type.
 const NAPI_ARGUMENT_CODES = new Set([
@@ -92,7 +85,7 @@ function guardNativeClass(cls) {
 function describeForNative(error, otherCode) {
   if (error instanceof SyncError) return { code: error.code, message: error.message }
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-  return { code: otherCode, message }
+  return { code: callbackCode(error, otherCode), message }
 }
 
 /** Throws INVALID_INPUT. */
