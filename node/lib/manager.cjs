@@ -1,9 +1,8 @@
 'use strict'
 // SyncManager: the public replica. It forwards every call to the native manager, turning
 // options objects into arguments, data into JSON text, errors into SyncError (with what an
-// application callback threw as the cause) and native events into EventEmitter events.
+// application callback threw as the cause) and native events into the listeners' events.
 
-const { EventEmitter } = require('node:events')
 const native = require('../native.cjs')
 const { SyncError, toSyncError, callNative, invalidInput } = require('./errors.cjs')
 const {
@@ -20,20 +19,7 @@ const {
 const { nativeTransport } = require('./transport.cjs')
 // Compiled from js/src/ by the package build (npm run build): the code both packages share.
 const { eventsIterator } = require('./shared/events.js')
-
-const EVENT_NAMES = new Set([
-  'stateCreated',
-  'stateUpdated',
-  'stateDeleted',
-  'conflictDetected',
-  'conflictResolved',
-  'stateRejected',
-  'syncStarted',
-  'syncCompleted',
-  'syncFailed',
-  'statusChanged',
-  'event',
-])
+const { Listeners } = require('./shared/listeners.js')
 
 /** The public form of a native event: only the fields its kind has. */
 function publicEvent(e) {
@@ -87,7 +73,8 @@ class SyncManager {
   #r
   /** What the last application callback (resolver, transport) threw: the cause of the error it led to. */
   #slot
-  #emitter = new EventEmitter()
+  /** The application's listeners (js/src/listeners.ts): the native subscription runs while there are any. */
+  #listeners = new Listeners()
   #subscription = null
 
   constructor(key, nativeManager, slot) {
@@ -406,22 +393,20 @@ class SyncManager {
   }
 
   on(event, listener) {
-    this.#checkEvent(event, listener)
-    this.#emitter.on(event, listener)
+    this.#listeners.add(event, listener)
+    // As before close(): every on/once (re)subscribes when needed, so a closed replica says CLOSED.
     this.#listen()
     return this
   }
 
   once(event, listener) {
-    this.#checkEvent(event, listener)
-    this.#emitter.once(event, listener)
+    this.#listeners.add(event, listener, true)
     this.#listen()
     return this
   }
 
   off(event, listener) {
-    this.#emitter.off(event, listener)
-    if (this.#subscription !== null && this.#listenerCount() === 0) this.#unsubscribe()
+    if (this.#listeners.remove(event, listener)) this.#unsubscribe()
     return this
   }
 
@@ -447,19 +432,9 @@ class SyncManager {
     }
   }
 
-  #checkEvent(event, listener) {
-    if (!EVENT_NAMES.has(event)) invalidInput(`unknown event ${String(event)}: ${[...EVENT_NAMES].join(', ')}`)
-    if (typeof listener !== 'function') invalidInput('a listener is a function')
-  }
-
-  #listenerCount() {
-    let n = 0
-    for (const name of EVENT_NAMES) n += this.#emitter.listenerCount(name)
-    return n
-  }
-
   #unsubscribe() {
     const id = this.#subscription
+    if (id === null) return
     this.#subscription = null
     try {
       this.#n.unsubscribe(id)
@@ -470,20 +445,9 @@ class SyncManager {
 
   #listen() {
     if (this.#subscription !== null) return
-    const emitter = this.#emitter
+    const listeners = this.#listeners
     try {
-      this.#subscription = this.#n.subscribe((nativeEvent) => {
-        const event = publicEvent(nativeEvent)
-        try {
-          emitter.emit(event.name, event)
-          emitter.emit('event', event)
-        } catch (error) {
-          // As for any EventEmitter: a listener's exception is the application's, uncaught.
-          process.nextTick(() => {
-            throw error
-          })
-        }
-      })
+      this.#subscription = this.#n.subscribe((nativeEvent) => listeners.dispatch(publicEvent(nativeEvent)))
     } catch (error) {
       throw this.#fail(error)
     }

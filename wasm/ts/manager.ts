@@ -12,6 +12,7 @@ import { TabChannel, leaseSlot, slotNames, type TabMessage } from "./tabs.js";
 import { HttpTransport, runRound } from "./transport.js";
 // Compiled from js/src/ by build.sh (into dist/shared/): the code both packages share.
 import { eventsIterator } from "./shared/events.js";
+import { Listeners } from "./shared/listeners.js";
 
 type JSONValue = shape.JSONValue;
 type Strategy = shape.Strategy;
@@ -94,7 +95,8 @@ export class SyncManager {
   readonly #store: IdbStore | null;
   readonly #release: () => void;
   #tabs: TabChannel | null = null;
-  #listeners = new Map<string, Set<Listener>>();
+  /** The application's listeners (js/src/listeners.ts, shared with Node). */
+  #listeners = new Listeners<shape.SyncEvent>();
   #listening = false;
   #auto: AutoSync | null = null;
   #closed = false;
@@ -451,53 +453,36 @@ export class SyncManager {
   }
 
   on<K extends shape.SyncEventName>(event: K, listener: shape.SyncEventListener<K>): this {
-    let set = this.#listeners.get(event);
-    if (!set) this.#listeners.set(event, (set = new Set()));
-    set.add(listener as Listener);
-    if (!this.#listening && !this.#closed) {
-      this.#m.setListening(true);
-      this.#listening = true;
-    }
+    this.#listeners.add(event, listener as Listener);
+    this.#listen();
     return this;
   }
 
   once<K extends shape.SyncEventName>(event: K, listener: shape.SyncEventListener<K>): this {
-    const wrapper = ((e: shape.SyncEvent) => {
-      this.off(event, wrapper as shape.SyncEventListener<K>);
-      (listener as Listener)(e);
-    }) as shape.SyncEventListener<K>;
-    (wrapper as { listener?: unknown }).listener = listener;
-    return this.on(event, wrapper);
+    this.#listeners.add(event, listener as Listener, true);
+    this.#listen();
+    return this;
   }
 
   off<K extends shape.SyncEventName>(event: K, listener: shape.SyncEventListener<K>): this {
-    const set = this.#listeners.get(event);
-    if (set) {
-      for (const l of set) {
-        if (l === listener || (l as { listener?: unknown }).listener === listener) {
-          set.delete(l);
-          break;
-        }
-      }
-      if (set.size === 0) this.#listeners.delete(event);
+    // The last listener gone: the core stops queueing events (and writes flush less).
+    if (this.#listeners.remove(event, listener as Listener) && this.#listening && !this.#closed) {
+      this.#m.setListening(false);
+      this.#listening = false;
     }
     return this;
   }
 
-  #dispatch(list: shape.SyncEvent[]): void {
-    for (const e of list) {
-      for (const key of [e.name, "event"]) {
-        for (const l of [...(this.#listeners.get(key) ?? [])]) {
-          try {
-            l(e);
-          } catch (err) {
-            queueMicrotask(() => {
-              throw err;
-            });
-          }
-        }
-      }
+  /** Has the core queue events for the listeners, unless it does or the replica is closed. */
+  #listen(): void {
+    if (!this.#listening && !this.#closed) {
+      this.#m.setListening(true);
+      this.#listening = true;
     }
+  }
+
+  #dispatch(list: shape.SyncEvent[]): void {
+    for (const e of list) this.#listeners.dispatch(e);
   }
 
   /** Every event from now on, until the signal aborts or the loop breaks (js/src/events.ts, shared with Node). */
