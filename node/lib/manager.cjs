@@ -20,6 +20,7 @@ const { nativeTransport } = require('./transport.cjs')
 // Compiled from js/src/ by the package build (npm run build): the code both packages share.
 const { eventsIterator } = require('./shared/events.js')
 const { Listeners } = require('./shared/listeners.js')
+const { resolutionParts } = require('./shared/convert.js')
 
 /** The public form of a native event: only the fields its kind has. */
 function publicEvent(e) {
@@ -235,14 +236,7 @@ class SyncManager {
   }
 
   resolveConflict(conflictId, resolution) {
-    let pick, data
-    if (resolution && (resolution.pick === 'local' || resolution.pick === 'remote') && !('data' in resolution)) {
-      pick = resolution.pick
-    } else if (resolution && 'data' in resolution && !('pick' in resolution)) {
-      data = dataJson(resolution.data, 'the resolution data')
-    } else {
-      invalidInput('a resolution is { pick: "local" }, { pick: "remote" } or { data: <JSON value> }')
-    }
+    const { pick, data } = resolutionParts(resolution)
     try {
       return wrapState(this.#n.resolveConflict(conflictId, pick, data))
     } catch (error) {

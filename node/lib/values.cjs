@@ -32,17 +32,8 @@ const kHandle = Symbol('statesync.handle')
 const kText = Symbol('statesync.text')
 const kInternal = Symbol('statesync.internal')
 
-/** JSON text of application data, following JSON.stringify's rules. */
-function dataJson(data, what = 'data') {
-  let json
-  try {
-    json = JSON.stringify(data)
-  } catch (error) {
-    invalidInput(`${what} cannot be written as JSON: ${error.message}`, error)
-  }
-  if (json === undefined) invalidInput(`${what} is ${typeof data}, which JSON cannot represent`)
-  return json
-}
+// JSON text of application data (JSON.stringify's rules): shared with the browser package.
+const { dataJson } = require('./shared/convert.js')
 
 function define(cls, name, get) {
   Object.defineProperty(cls.prototype, name, { get, enumerable: true, configurable: true })

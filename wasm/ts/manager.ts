@@ -13,6 +13,7 @@ import { HttpTransport, runRound } from "./transport.js";
 // Compiled from js/src/ by build.sh (into dist/shared/): the code both packages share.
 import { eventsIterator } from "./shared/events.js";
 import { Listeners } from "./shared/listeners.js";
+import { dataJson, resolutionParts } from "./shared/convert.js";
 
 type JSONValue = shape.JSONValue;
 type Strategy = shape.Strategy;
@@ -20,11 +21,8 @@ type Listener = (event: shape.SyncEvent) => void;
 
 const INTERNAL = Symbol("internal");
 
-function json(data: JSONValue): string {
-  const text = JSON.stringify(data);
-  if (text === undefined) throw new SyncError("INVALID_INPUT", "invalid input: data must be a JSON value");
-  return text;
-}
+/** JSON text of application data (js/src/convert.ts, shared with Node). */
+const json: (data: JSONValue) => string = dataJson;
 
 /** A strategy as the core takes it: a name, or "custom" with a resolver over JSON text. */
 function strategyArgs(strategy: Strategy): [string, ((l: string, r: string) => string | undefined) | undefined] {
@@ -297,10 +295,8 @@ export class SyncManager {
   }
 
   resolveConflict(conflictId: string, resolution: shape.Resolution): SyncState {
-    const r = resolution as { pick?: string; data?: JSONValue };
-    const h = this.#run(() =>
-      "data" in r ? this.#m.resolveConflict(conflictId, undefined, json(r.data as JSONValue)) : this.#m.resolveConflict(conflictId, r.pick, undefined),
-    );
+    const { pick, data } = resolutionParts(resolution);
+    const h = this.#run(() => this.#m.resolveConflict(conflictId, pick, data));
     return SyncState._fromHandle(h);
   }
 
