@@ -146,3 +146,37 @@ checks.push([
     }
   },
 ])
+
+checks.push([
+  'a transport without capabilities(), pull() and push() is INVALID_INPUT, before any round',
+  async (S) => {
+    const a = await S.SyncManager.open({ nodeId: 'a' })
+    try {
+      const e = await thrown(() => a.sync({ pull() {} }))
+      check(e instanceof S.SyncError && e.code === 'INVALID_INPUT', `expected INVALID_INPUT, got ${String(e)}`)
+    } finally {
+      await a.close()
+    }
+  },
+])
+
+for (const [method, answer, what] of [
+  ['pull', { states: [] }, 'no ChangeSet'],
+  ['push', 7, 'no counts object'],
+]) {
+  checks.push([
+    `transport.${method}() that returns ${what}: TRANSPORT, its cause the TypeError that says so`,
+    async (S) => {
+      const a = await S.SyncManager.open({ nodeId: 'a' })
+      const hub = await S.SyncManager.open({ nodeId: 'hub' })
+      a.createState({ n: 1 }, { id: 'one' })
+      try {
+        const e = await thrown(() => a.sync(loopback(S, hub, { [method]: async () => answer })))
+        check(e instanceof S.SyncError && e.code === 'TRANSPORT', `expected TRANSPORT, got ${String(e)}`)
+        check(e.cause instanceof TypeError, `the cause is ${String(e.cause)}, not a TypeError`)
+      } finally {
+        await Promise.all([a.close(), hub.close()])
+      }
+    },
+  ])
+}

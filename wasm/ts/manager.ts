@@ -14,6 +14,7 @@ import { HttpTransport, runRound } from "./transport.js";
 import { eventsIterator } from "./shared/events.js";
 import { Listeners } from "./shared/listeners.js";
 import { dataJson, resolutionParts } from "./shared/convert.js";
+import { checkTransport } from "./shared/transport.js";
 
 type JSONValue = shape.JSONValue;
 type Strategy = shape.Strategy;
@@ -360,6 +361,7 @@ export class SyncManager {
     this.#inst.check([]);
     if (this.#closed) throw new SyncError("CLOSED", "the sync manager is closed");
     if (this.#auto) throw new SyncError("INVALID_INPUT", "invalid input: auto-sync is already running: stop it first");
+    if (!(transport instanceof HttpTransport)) checkTransport(transport);
     const backoffBaseMs = options.backoffBaseMs ?? 500;
     const backoffMaxMs = options.backoffMaxMs ?? 60_000;
     if (!(intervalMs > 0) || !(backoffBaseMs > 0) || backoffMaxMs < backoffBaseMs) {

@@ -5,6 +5,8 @@ import type * as shape from "./statesync.js";
 import type { Manager } from "./wasm/statesync_wasm.js";
 import { wasm } from "./runtime.js";
 import { SyncError, asSyncError, callbackError } from "./errors.js";
+// What an application's transport must look like and return: shared with the Node package.
+import { checkTransport, pushCounts } from "./shared/transport.js";
 import { ChangeSet, SyncState } from "./values.js";
 
 const BINARY = "application/vnd.statesync+binary";
@@ -86,6 +88,7 @@ export async function runRound(
 ): Promise<shape.SyncReport> {
   const collections = options.collections ?? [];
   const http = transport instanceof HttpTransport ? transport : null;
+  if (!http) checkTransport(transport);
   let capabilities: string;
   let binary = false;
   try {
@@ -133,8 +136,13 @@ export async function runRound(
             const isBinary = glue.replyIsBinary(http.baseUrl + "/v1/pull", reply.type ?? undefined);
             round.pulledBytes(reply.body, isBinary);
           } else {
-            const page = await appCall(() => (transport as shape.Transport).pull(step.cursor, step.collections, step.limit));
-            if (!(page instanceof ChangeSet)) throw new SyncError("INVALID_INPUT", "invalid input: pull must return a ChangeSet");
+            const page = await appCall(async () => {
+              const p = await (transport as shape.Transport).pull(step.cursor, step.collections, step.limit);
+              if (!(p instanceof ChangeSet)) {
+                throw new TypeError("transport.pull() must return a ChangeSet (decodeChangeSet() makes one from bytes)");
+              }
+              return p;
+            });
             round.pulledJson(page._json());
           }
         } else {
@@ -150,7 +158,7 @@ export async function runRound(
           } else {
             const [cursor, hasMore] = JSON.parse(round.pushPosition()) as [string, boolean];
             const states = round.pushStates().map(SyncState._fromHandle);
-            result = JSON.stringify(await appCall(() => (transport as shape.Transport).push(new ChangeSet(states, cursor, hasMore))));
+            result = await appCall(async () => pushCounts(await (transport as shape.Transport).push(new ChangeSet(states, cursor, hasMore))));
           }
           round.pushed(result);
         }
