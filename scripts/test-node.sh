@@ -2,7 +2,8 @@
 # The Node part of the test command: builds the `statesync` npm package from ./node (napi-rs,
 # release) with its test-only entry point, then lints, type-checks and tests it; builds it again
 # as it ships (without that entry point, which is checked), installs its packed tarball into a
-# fresh folder, runs the Node examples (with the Python client) and the README's Node example.
+# fresh folder, runs the Node examples (with the Python client) and the README's Node example;
+# type-checks the READMEs' JavaScript examples (Node and browser) under tsc --strict.
 # Usage: scripts/test-node.sh      (standalone after scripts/test-python.sh; scripts/test.sh calls it)
 # Idempotent: npm packages are installed only when missing or when package-lock.json changed.
 # Leaves the tracked tree as it found it (checked at the end for the lock files npm could touch).
@@ -44,13 +45,16 @@ node -e 'if (typeof require("./node/native.cjs").panicForTests !== "function") p
     fail "the test build lacks panicForTests"
 
 step "node: format (prettier --check)"
-(cd node && npx --no-install prettier --check --log-level warn index.cjs index.mjs index.d.ts lib test bench ../examples/node/*.mjs ../examples/node/test)
+(cd node && npx --no-install prettier --check --log-level warn index.cjs index.mjs index.d.ts lib test bench ../js ../examples/node/*.mjs ../examples/node/test)
 
 step "node: the Rust hub the tests sync with (cargo build -p statesync-hub)"
 cargo build --quiet -p statesync-hub
 
-step "node: tests (node --test) and types (tsc --noEmit over a typed usage file)"
+step "node: tests (node --test; the conformance suite through js/conformance/, in memory and on SQLite) and types (tsc --noEmit over a typed usage file)"
 (cd node && npm test --silent)
+
+step "node: the READMEs' JavaScript examples type-check (tsc --strict, checkJs; README.md, node/, wasm/)"
+(cd node && node test/readme-types.mjs)
 
 step "node: build the package as it ships (napi build --release, no test-only entry point)"
 (cd node && npm run --silent build >/dev/null)

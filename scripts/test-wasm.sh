@@ -7,8 +7,10 @@
 #   its size budget, the test build (`testing`: Manager.panicForTests, into
 #   target/wasm-testing/dist, never wasm/dist), the TypeScript shape check, the wasm-bindgen
 #   tests (conformance suite + wire golden files) under Node and in headless Chromium, the Node
-#   tests of the TS layer (the recovery after a panic among them, and a check that the shipped
-#   module lacks the test-only entry point), the Chromium end-to-end tests (with the hub and the
+#   tests of the TS layer (the shared JS test vectors: the whole conformance suite through the JS
+#   API with js/conformance/, and js/tests/; the recovery after a panic, and a check that the
+#   shipped module lacks the test-only entry point), the Chromium end-to-end tests (the shared
+#   vectors again, the conformance suite in memory and on IndexedDB; with the hub and the
 #   Python client when target/python-venv exists, else a Node client; the recovery from
 #   IndexedDB), and a bench smoke run.
 # Usage: scripts/test-wasm.sh          Idempotent; warm, it takes a few minutes.
@@ -66,13 +68,13 @@ step "wasm: the implementation satisfies node/index.d.ts (tsc --noEmit)"
 step "wasm: wasm-bindgen tests (conformance suite, wire golden files) under Node and in headless Chromium"
 wasm/test-rust.sh both
 
-step "wasm: Node tests of the TypeScript layer (the recovery after a panic; the shipped module lacks panicForTests)"
+step "wasm: Node tests of the TypeScript layer (the shared JS test vectors: conformance suite, callback causes; the recovery after a panic; the shipped module lacks panicForTests)"
 (cd wasm && node --test tests/node/)
 
 step "wasm: the Rust hub for the end-to-end tests (cargo build -p statesync-hub)"
 cargo build --quiet -p statesync-hub
 
-step "wasm: end-to-end tests in Chromium (tabs, reload, crash, recovery after a panic, hub + Python/Node client, README snippet, screenshot)"
+step "wasm: end-to-end tests in Chromium (the shared JS test vectors: conformance suite in memory and on IndexedDB, callback causes; tabs, reload, crash, recovery after a panic, hub + Python/Node client, README snippet, screenshot)"
 (cd wasm && node --test tests/e2e/)
 
 step "wasm: W1 benchmark smoke run (npm run bench -- --quick)"

@@ -4,7 +4,8 @@
 #      std built with its optimize_for_size feature: 13 KB less gzipped),
 #   2. wasm-opt -Oz (binaryen) when present (the size budget is met only with it),
 #   3. the JS glue with wasm-bindgen (the exact version of wasm/Cargo.lock),
-#   4. the TypeScript layer (ts/ -> dist/), and the API shape (node/index.d.ts) copied beside it.
+#   4. the TypeScript layer (the shared js/src/ -> dist/shared/, then ts/ -> dist/), and the API
+#      shape (node/index.d.ts) copied beside it.
 # Usage: wasm/build.sh [--debug] [--testing]     Needs scripts/install-wasm-toolchain.sh to have run.
 #   --testing: the test build, never the package: the crate with its `testing` feature
 #   (`Manager.panicForTests`), steps 1 and 3 as above, into target/wasm-testing/dist beside a
@@ -75,6 +76,9 @@ mkdir -p dist/wasm
 cp "$glue"/statesync_wasm.js "$glue"/statesync_wasm.d.ts "$glue"/statesync_wasm_bg.wasm dist/wasm/
 # The public API shape is the Node package's file: shipped as is, never edited here.
 cp "$root/node/index.d.ts" dist/statesync.d.ts
+# The JS layer both packages share (js/src/), as an ES module beside the browser layer: first, as
+# ts/ imports it (./shared/*.js, found in dist/ through tsconfig.json's rootDirs).
+node_modules/.bin/tsc -p "$root/js/tsconfig.wasm.json"
 node_modules/.bin/tsc -p tsconfig.json
 cp ts/index.d.ts ts/node.d.ts ts/browser.d.ts dist/
 echo "built wasm/dist ($profile): $(gzip -9 -c dist/wasm/statesync_wasm_bg.wasm | wc -c) bytes of .wasm gzipped"

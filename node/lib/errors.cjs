@@ -1,34 +1,13 @@
 'use strict'
 // SyncError, and the one conversion of every error the native module throws into it.
 
-/** The codes of the core's error variants, plus INTERNAL for a bug (a Rust panic). */
-const CODES = new Set([
-  'NOT_FOUND',
-  'ALREADY_EXISTS',
-  'INVALID_STATE',
-  'INVALID_INPUT',
-  'CONFLICT',
-  'RESOLVER',
-  'STORAGE',
-  'CORRUPT',
-  'UNSUPPORTED_FORMAT',
-  'TRANSPORT',
-  'UNAUTHORIZED',
-  'CLOSED',
-  'INTERNAL',
-])
+// SyncError and the callback rule are the JS code both packages share (js/src/errors.ts,
+// compiled into lib/shared/ by the package build).
+const { SyncError, useErrorCodes, callbackCode } = require('./shared/errors.js')
 
-/** The one error type of the package: `code` says which core variant it is. */
-class SyncError extends Error {
-  constructor(code, message, options) {
-    super(message, options)
-    this.code = CODES.has(code) ? code : 'INTERNAL'
-  }
-
-  get name() {
-    return 'SyncError'
-  }
-}
+/** The core's error codes (`statesync::ErrorCode::ALL`, INTERNAL for a bug among them), read from the core. */
+const CODES = new Set(require('../native.cjs').errorCodes())
+useErrorCodes([...CODES])
 
 // napi-rs's own argument conversion failures: the application passed a value of the wrong type.
 const NAPI_ARGUMENT_CODES = new Set([
@@ -46,17 +25,17 @@ const NAPI_ARGUMENT_CODES = new Set([
 ])
 
 /**
- * The SyncError for anything a native call threw. The native module writes core errors as
- * "[CODE] message" (a panic inside the core is "[INTERNAL] a bug in statesync: ..."); an error
- * without a code, such as a Rust panic napi caught outside the core, is INTERNAL. `cause` is what
- * an application callback (resolver, transport) threw.
+ * The SyncError for anything a native call threw. The native module throws a core error as an
+ * Error whose `code` is the core's code and whose message is the core's (node/src/errors.rs; a
+ * panic inside the core is INTERNAL, "a bug in statesync: ..."); an error with another code, such
+ * as a Rust panic napi caught outside the core, is INTERNAL. `cause` is what an application
+ * callback (resolver, transport) threw.
  */
 function toSyncError(error, cause) {
   if (error instanceof SyncError) return error
   const text = error instanceof Error ? error.message : String(error)
-  const match = /^\[([A-Z_]+)\] ([\s\S]*)$/.exec(text)
   const options = cause === undefined ? undefined : { cause }
-  if (match) return new SyncError(match[1], match[2], options)
+  if (error instanceof Error && CODES.has(error.code)) return new SyncError(error.code, text, options)
   if (error instanceof Error && NAPI_ARGUMENT_CODES.has(error.code)) {
     return new SyncError('INVALID_INPUT', text, { cause: error })
   }
@@ -98,11 +77,15 @@ function guardNativeClass(cls) {
   return cls
 }
 
-/** "[CODE] message" for an error an application callback threw: a SyncError keeps its code. */
+/**
+ * The code and message the native module gets for what an application callback threw: a
+ * SyncError keeps its code, anything else is `otherCode` (the thrown value itself stays in JS,
+ * as the cause of the error the call fails with).
+ */
 function describeForNative(error, otherCode) {
-  if (error instanceof SyncError) return `[${error.code}] ${error.message}`
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-  return `[${otherCode}] ${text}`
+  if (error instanceof SyncError) return { code: error.code, message: error.message }
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+  return { code: callbackCode(error, otherCode), message }
 }
 
 /** Throws INVALID_INPUT. */

@@ -1,10 +1,8 @@
 'use strict'
 // SyncManager: the public replica. It forwards every call to the native manager, turning
 // options objects into arguments, data into JSON text, errors into SyncError (with what an
-// application callback threw as the cause) and native events into EventEmitter events.
+// application callback threw as the cause) and native events into the listeners' events.
 
-const { EventEmitter } = require('node:events')
-const { inspect } = require('node:util')
 const native = require('../native.cjs')
 const { SyncError, toSyncError, callNative, invalidInput } = require('./errors.cjs')
 const {
@@ -19,20 +17,10 @@ const {
   handlesOf,
 } = require('./values.cjs')
 const { nativeTransport } = require('./transport.cjs')
-
-const EVENT_NAMES = new Set([
-  'stateCreated',
-  'stateUpdated',
-  'stateDeleted',
-  'conflictDetected',
-  'conflictResolved',
-  'stateRejected',
-  'syncStarted',
-  'syncCompleted',
-  'syncFailed',
-  'statusChanged',
-  'event',
-])
+// Compiled from js/src/ by the package build (npm run build): the code both packages share.
+const { eventsIterator } = require('./shared/events.js')
+const { Listeners } = require('./shared/listeners.js')
+const { resolutionParts } = require('./shared/convert.js')
 
 /** The public form of a native event: only the fields its kind has. */
 function publicEvent(e) {
@@ -65,22 +53,9 @@ function collectionsOf(options) {
   return collections
 }
 
+/** The page limit of a feed read or a round, as given (null: none); the core checks it. */
 function limitOf(options) {
-  const limit = options?.limit
-  if (limit === undefined || limit === null) return undefined
-  if (!Number.isInteger(limit) || limit < 1 || limit >= 2 ** 32)
-    invalidInput(`limit is ${limit}: a whole number above 0`)
-  return limit
-}
-
-/** A whole-number option of open(): undefined when omitted, INVALID_INPUT unless from `min` to 2^53 - 1. */
-function wholeOption(options, name, min, unit) {
-  const value = options[name]
-  if (value === undefined || value === null) return undefined
-  if (!Number.isSafeInteger(value) || value < min) {
-    invalidInput(`${name} is ${inspect(value)}: a whole number of ${unit}, at least ${min}`)
-  }
-  return value
+  return options?.limit ?? undefined
 }
 
 const kCreate = Symbol('statesync.create')
@@ -99,7 +74,8 @@ class SyncManager {
   #r
   /** What the last application callback (resolver, transport) threw: the cause of the error it led to. */
   #slot
-  #emitter = new EventEmitter()
+  /** The application's listeners (js/src/listeners.ts): the native subscription runs while there are any. */
+  #listeners = new Listeners()
   #subscription = null
 
   constructor(key, nativeManager, slot) {
@@ -117,8 +93,9 @@ class SyncManager {
   static async open(options = {}) {
     if (options === null || typeof options !== 'object') invalidInput('open() takes an options object')
     const { nodeId, path, strategy, collectionStrategies, clock, checkResolver, durability } = options
-    const maxClockSkewMs = wholeOption(options, 'maxClockSkewMs', 0, 'milliseconds')
-    const maxStateBytes = wholeOption(options, 'maxStateBytes', 1, 'bytes')
+    // The native open checks these (whole numbers, in range) and the durability name.
+    const maxClockSkewMs = options.maxClockSkewMs ?? undefined
+    const maxStateBytes = options.maxStateBytes ?? undefined
     const slot = { cause: undefined }
     const collections = ['']
     const strategies = [nativeStrategy(strategy ?? 'lastWriteWins', slot)]
@@ -259,14 +236,7 @@ class SyncManager {
   }
 
   resolveConflict(conflictId, resolution) {
-    let pick, data
-    if (resolution && (resolution.pick === 'local' || resolution.pick === 'remote') && !('data' in resolution)) {
-      pick = resolution.pick
-    } else if (resolution && 'data' in resolution && !('pick' in resolution)) {
-      data = dataJson(resolution.data, 'the resolution data')
-    } else {
-      invalidInput('a resolution is { pick: "local" }, { pick: "remote" } or { data: <JSON value> }')
-    }
+    const { pick, data } = resolutionParts(resolution)
     try {
       return wrapState(this.#n.resolveConflict(conflictId, pick, data))
     } catch (error) {
@@ -417,71 +387,31 @@ class SyncManager {
   }
 
   on(event, listener) {
-    this.#checkEvent(event, listener)
-    this.#emitter.on(event, listener)
+    this.#listeners.add(event, listener)
+    // As before close(): every on/once (re)subscribes when needed, so a closed replica says CLOSED.
     this.#listen()
     return this
   }
 
   once(event, listener) {
-    this.#checkEvent(event, listener)
-    this.#emitter.once(event, listener)
+    this.#listeners.add(event, listener, true)
     this.#listen()
     return this
   }
 
   off(event, listener) {
-    this.#emitter.off(event, listener)
-    if (this.#subscription !== null && this.#listenerCount() === 0) this.#unsubscribe()
+    if (this.#listeners.remove(event, listener)) this.#unsubscribe()
     return this
   }
 
   /**
    * Every event from the moment of the call, until the signal aborts or the loop stops. While it
    * runs it keeps the process alive, as a server does: events are delivered through an
-   * unreferenced handle.
+   * unreferenced handle. The iterator is the one both packages share (js/src/events.ts).
    */
   events(options = {}) {
-    const { signal } = options
-    const queue = []
-    let wake = null
-    let done = false
-    const keepAlive = setInterval(() => {}, 2 ** 30)
-    const listener = (event) => {
-      queue.push(event)
-      wake?.()
-    }
-    const finish = () => {
-      if (done) return
-      done = true
-      clearInterval(keepAlive)
-      signal?.removeEventListener('abort', finish)
-      this.off('event', listener)
-      wake?.()
-    }
-    // Listening starts now, not at the first next(): nothing committed after this call is missed.
-    this.on('event', listener)
-    if (signal?.aborted) finish()
-    signal?.addEventListener('abort', finish)
-    return {
-      [Symbol.asyncIterator]() {
-        return this
-      },
-      async next() {
-        while (!done && queue.length === 0) {
-          await new Promise((resolve) => {
-            wake = resolve
-          })
-          wake = null
-        }
-        if (queue.length > 0 && !done) return { value: queue.shift(), done: false }
-        return { value: undefined, done: true }
-      },
-      async return() {
-        finish()
-        return { value: undefined, done: true }
-      },
-    }
+    const source = { on: (l) => this.on('event', l), off: (l) => this.off('event', l) }
+    return eventsIterator(source, { signal: options.signal, keepAlive: true })
   }
 
   /** Stops auto-sync, flushes and releases the store; later calls throw CLOSED. */
@@ -496,19 +426,9 @@ class SyncManager {
     }
   }
 
-  #checkEvent(event, listener) {
-    if (!EVENT_NAMES.has(event)) invalidInput(`unknown event ${String(event)}: ${[...EVENT_NAMES].join(', ')}`)
-    if (typeof listener !== 'function') invalidInput('a listener is a function')
-  }
-
-  #listenerCount() {
-    let n = 0
-    for (const name of EVENT_NAMES) n += this.#emitter.listenerCount(name)
-    return n
-  }
-
   #unsubscribe() {
     const id = this.#subscription
+    if (id === null) return
     this.#subscription = null
     try {
       this.#n.unsubscribe(id)
@@ -519,20 +439,9 @@ class SyncManager {
 
   #listen() {
     if (this.#subscription !== null) return
-    const emitter = this.#emitter
+    const listeners = this.#listeners
     try {
-      this.#subscription = this.#n.subscribe((nativeEvent) => {
-        const event = publicEvent(nativeEvent)
-        try {
-          emitter.emit(event.name, event)
-          emitter.emit('event', event)
-        } catch (error) {
-          // As for any EventEmitter: a listener's exception is the application's, uncaught.
-          process.nextTick(() => {
-            throw error
-          })
-        }
-      })
+      this.#subscription = this.#n.subscribe((nativeEvent) => listeners.dispatch(publicEvent(nativeEvent)))
     } catch (error) {
       throw this.#fail(error)
     }

@@ -25,25 +25,17 @@ class HttpTransport {
   }
 }
 
-/** Counts from a push result; anything else is a TRANSPORT error. */
-function pushCounts(result) {
-  if (result === null || typeof result !== 'object') {
-    throw new TypeError(`transport.push() returned ${typeof result}, expected a ReconciliationResult`)
-  }
-  return JSON.stringify(result)
-}
+// What an application's transport must look like and return: shared with the browser package.
+const { checkTransport, pushCounts } = require('./shared/transport.js')
 
 /**
  * The native transport for `transport`: the HTTP client as is, or an adapter for a JS object.
- * The adapter never rejects: a failure is answered as "[CODE] message", its error kept in `slot`.
+ * The adapter never rejects: a failure is answered as `{ error, errorCode }` (node/src/callbacks.rs
+ * TransportReply), what was thrown kept in `slot`.
  */
 function nativeTransport(transport, slot) {
   if (transport instanceof HttpTransport) return transport[kNative]
-  for (const method of ['capabilities', 'pull', 'push']) {
-    if (transport === null || typeof transport !== 'object' || typeof transport[method] !== 'function') {
-      invalidInput(`a transport is an HttpTransport or an object with capabilities(), pull() and push()`)
-    }
-  }
+  checkTransport(transport)
   const adapter = async (op, arg) => {
     try {
       if (op === 'capabilities') return { text: JSON.stringify(await transport.capabilities()) }
@@ -60,7 +52,8 @@ function nativeTransport(transport, slot) {
       return { text: pushCounts(await transport.push(changes)) }
     } catch (error) {
       slot.cause = error
-      return { error: describeForNative(error, 'TRANSPORT') }
+      const { code, message } = describeForNative(error, 'TRANSPORT')
+      return { error: message, errorCode: code }
     }
   }
   return callNative(() => native.NativeTransport.fromFunction(adapter))

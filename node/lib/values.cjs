@@ -32,17 +32,8 @@ const kHandle = Symbol('statesync.handle')
 const kText = Symbol('statesync.text')
 const kInternal = Symbol('statesync.internal')
 
-/** JSON text of application data, following JSON.stringify's rules. */
-function dataJson(data, what = 'data') {
-  let json
-  try {
-    json = JSON.stringify(data)
-  } catch (error) {
-    invalidInput(`${what} cannot be written as JSON: ${error.message}`, error)
-  }
-  if (json === undefined) invalidInput(`${what} is ${typeof data}, which JSON cannot represent`)
-  return json
-}
+// JSON text of application data (JSON.stringify's rules): shared with the browser package.
+const { dataJson } = require('./shared/convert.js')
 
 function define(cls, name, get) {
   Object.defineProperty(cls.prototype, name, { get, enumerable: true, configurable: true })
@@ -205,32 +196,32 @@ ChangeSet.prototype[inspect.custom] = fields(['states', 'cursor', 'hasMore'])
 Snapshot.prototype[inspect.custom] = fields(['format', 'nodeId', 'states', 'pending', 'conflicts'])
 
 /**
- * The function the native resolver calls: never throws, answers "d<json>" (data), "x"
- * (deleted) or "e<message>" (the application's resolver failed; its error goes to `slot.cause`).
+ * The function the native resolver calls: never throws, answers `{ data }` (JSON text),
+ * `{ deleted: true }` or `{ error }` (the application's resolver failed; what it threw goes to
+ * `slot.cause`): node/src/callbacks.rs ResolverReply.
  */
 function resolverAdapter(resolver, slot) {
   return (localHandle, remoteHandle) => {
     try {
       const out = resolver(wrapState(localHandle), wrapState(remoteHandle))
-      if (out === DELETED) return 'x'
+      if (out === DELETED) return { deleted: true }
       if (out !== null && typeof out === 'object' && typeof out.then === 'function') {
         throw new SyncError('RESOLVER', 'a resolver must return its result, not a Promise')
       }
-      return 'd' + dataJson(out, 'the resolver result')
+      return { data: dataJson(out, 'the resolver result') }
     } catch (error) {
       slot.cause = error
-      return 'e' + (error instanceof Error ? `${error.name}: ${error.message}` : String(error))
+      return { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }
     }
   }
 }
 
-const STRATEGIES = new Set(['lastWriteWins', 'mergeFields', 'localWins', 'remoteWins', 'manual'])
-
-/** A strategy for the native module: its name, or the resolver's adapter. */
+/**
+ * A strategy for the native module: the resolver's adapter for a function, anything else as it
+ * is (the core parses a strategy's name and refuses what is neither a name nor a function).
+ */
 function nativeStrategy(strategy, slot) {
-  if (typeof strategy === 'function') return resolverAdapter(strategy, slot)
-  if (typeof strategy === 'string' && STRATEGIES.has(strategy)) return strategy
-  invalidInput(`unknown strategy ${inspect(strategy)}: ${[...STRATEGIES].join(', ')} or a resolver function`)
+  return typeof strategy === 'function' ? resolverAdapter(strategy, slot) : strategy
 }
 
 module.exports = {

@@ -4,18 +4,19 @@
 //! JS runs on one thread per isolate, the core on any. A resolver is called directly when the
 //! core calls it on the JS thread that owns the manager (a synchronous `reconcile`), and through
 //! a threadsafe function otherwise (a round running off the JS thread). The JS adapters in
-//! `lib/` never throw: they answer with an envelope, so a failing callback is an ordinary error
-//! here and never an uncaught exception in the host.
+//! `lib/` never throw: they answer with a typed reply ([`ResolverReply`], [`TransportReply`]),
+//! so a failing callback is an ordinary error here and never an uncaught exception in the host.
 
-use crate::errors::from_js;
+use crate::errors::{from_callback, guarded, Result};
 use crate::values::{handle, StateHandle};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use statesync::{
     ChangeSet, ConflictResolver, Encoding, ReconciliationResult, RejectedState, Resolved, SyncCapabilities,
-    SyncContext, SyncError, SyncEvent, SyncState, SyncTransport,
+    SyncContext, SyncError, SyncEvent, SyncManager, SyncState, SyncTransport,
 };
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::ThreadId;
@@ -46,6 +47,17 @@ impl Owner {
     }
 }
 
+/// Runs a call of the JS thread on `core`, marked as such for resolvers waiting on that thread;
+/// a panic in it is `INTERNAL` (see `crate::errors`).
+pub(crate) fn run_on<T>(
+    owner: &Owner,
+    core: &SyncManager,
+    f: impl FnOnce(&SyncManager) -> statesync::Result<T>,
+) -> Result<T> {
+    let _busy = owner.enter();
+    guarded(|| f(core))
+}
+
 /// A JS-thread call in progress (see [`Owner::enter`]).
 pub(crate) struct Busy<'a>(&'a Owner);
 
@@ -55,23 +67,46 @@ impl Drop for Busy<'_> {
     }
 }
 
-/// The message of the error a round gets when its resolver could not reach the JS thread.
-pub(crate) const JS_THREAD_BUSY: &str = "the JS thread is waiting for this replica";
+thread_local! {
+    /// Set when a resolver called on this thread gave way: it could not reach the JS thread,
+    /// which was waiting to enter the replica the calling round holds. The typed signal a round
+    /// reads (`tasks::RoundTask`) to try again, rather than the error's text.
+    static GAVE_WAY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether a resolver called on this thread gave way since the last call (which clears it).
+pub(crate) fn resolver_gave_way() -> bool {
+    GAVE_WAY.with(|g| g.replace(false))
+}
+
+/// What the JS resolver adapter answers (`lib/values.cjs`): `data`, or `deleted`, or `error`.
+#[napi(object)]
+pub struct ResolverReply {
+    /// The merged data, JSON text.
+    pub data: Option<String>,
+    /// True: the resolver returned `DELETED`.
+    pub deleted: Option<bool>,
+    /// The resolver threw; its description (the adapter keeps what it threw as the cause).
+    pub error: Option<String>,
+}
 
 pub(crate) type ResolverArgs = FnArgs<(StateHandle, StateHandle)>;
-type ResolverTsfn = ThreadsafeFunction<(Arc<SyncState>, Arc<SyncState>), String, ResolverArgs, Status, false, true>;
+type ResolverTsfn =
+    ThreadsafeFunction<(Arc<SyncState>, Arc<SyncState>), ResolverReply, ResolverArgs, Status, false, true>;
 
-/// A resolver function `(local, remote) => envelope`: `"d<json>"` merged data, `"x"` deleted,
-/// `"e<message>"` the application's resolver threw (the adapter keeps the exception as the cause).
+/// A resolver function `(local, remote) => ResolverReply`.
 pub(crate) struct JsResolver {
     owner: Arc<Owner>,
-    direct: FunctionRef<ResolverArgs, String>,
+    direct: FunctionRef<ResolverArgs, ResolverReply>,
     queued: ResolverTsfn,
 }
 
 impl JsResolver {
     /// Wraps the adapter function, on the JS thread that owns the manager.
-    pub(crate) fn new(owner: Arc<Owner>, function: Function<'_, ResolverArgs, String>) -> Result<JsResolver> {
+    pub(crate) fn new(
+        owner: Arc<Owner>,
+        function: Function<'_, ResolverArgs, ResolverReply>,
+    ) -> napi::Result<JsResolver> {
         let queued = function
             .build_threadsafe_function::<(Arc<SyncState>, Arc<SyncState>)>()
             .callee_handled::<false>()
@@ -80,7 +115,7 @@ impl JsResolver {
         Ok(JsResolver { owner, direct: function.create_ref()?, queued })
     }
 
-    fn call_here(&self, local: &SyncState, remote: &SyncState) -> std::result::Result<String, String> {
+    fn call_here(&self, local: &SyncState, remote: &SyncState) -> std::result::Result<ResolverReply, String> {
         let env = Env::from_raw(self.owner.env as napi::sys::napi_env);
         let function = self.direct.borrow_back(&env).map_err(|e| e.reason.clone())?;
         let args = (handle(Arc::new(local.clone())), handle(Arc::new(remote.clone())));
@@ -89,12 +124,12 @@ impl JsResolver {
 
     /// Asks the JS thread and waits, giving up if that thread enters this manager meanwhile:
     /// it would wait for the lock this call holds, and neither could go on.
-    fn call_queued(&self, local: &SyncState, remote: &SyncState) -> std::result::Result<String, String> {
+    fn call_queued(&self, local: &SyncState, remote: &SyncState) -> std::result::Result<ResolverReply, String> {
         let (tx, rx) = mpsc::channel();
         let status = self.queued.call_with_return_value(
             (Arc::new(local.clone()), Arc::new(remote.clone())),
             ThreadsafeFunctionCallMode::NonBlocking,
-            move |answer: Result<String>, _| {
+            move |answer: napi::Result<ResolverReply>, _| {
                 let _ = tx.send(answer.map_err(|e| e.reason));
                 Ok(())
             },
@@ -107,7 +142,8 @@ impl JsResolver {
                 Ok(answer) => return answer,
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Err("the JS environment is gone".into()),
                 Err(mpsc::RecvTimeoutError::Timeout) if self.owner.busy.load(Ordering::SeqCst) > 0 => {
-                    return Err(JS_THREAD_BUSY.into())
+                    GAVE_WAY.with(|g| g.set(true));
+                    return Err("the JS thread is waiting for this replica".into());
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
@@ -119,13 +155,13 @@ impl ConflictResolver for JsResolver {
     fn resolve(&self, local: &SyncState, remote: &SyncState) -> std::result::Result<Resolved, String> {
         let answer =
             if self.owner.on_js_thread() { self.call_here(local, remote) } else { self.call_queued(local, remote) }?;
-        match answer.split_at_checked(1) {
-            Some(("d", json)) => statesync::data_from_json(json)
+        match answer {
+            ResolverReply { error: Some(message), .. } => Err(message),
+            ResolverReply { deleted: Some(true), data: None, .. } => Ok(Resolved::Deleted),
+            ResolverReply { data: Some(json), deleted: None | Some(false), .. } => statesync::data_from_json(&json)
                 .map(Resolved::Data)
                 .map_err(|e| format!("the resolver result: {}", e.message())),
-            Some(("x", "")) => Ok(Resolved::Deleted),
-            Some(("e", message)) => Err(message.to_string()),
-            _ => Err(format!("unexpected resolver answer {answer:?}")),
+            _ => Err("the resolver adapter answered neither data, deleted nor an error".into()),
         }
     }
 }
@@ -226,7 +262,7 @@ impl From<SyncEvent> for JsSyncEvent {
 pub(crate) type ListenerTsfn = ThreadsafeFunction<SyncEvent, (), FnArgs<(JsSyncEvent,)>, Status, false, true>;
 
 /// Makes the listener's threadsafe function.
-pub(crate) fn listener(function: Function<'_, FnArgs<(JsSyncEvent,)>, ()>) -> Result<ListenerTsfn> {
+pub(crate) fn listener(function: Function<'_, FnArgs<(JsSyncEvent,)>, ()>) -> napi::Result<ListenerTsfn> {
     function
         .build_threadsafe_function::<SyncEvent>()
         .callee_handled::<false>()
@@ -241,8 +277,10 @@ pub struct TransportReply {
     pub bytes: Option<Uint8Array>,
     /// `capabilities` and `push`: JSON text.
     pub text: Option<String>,
-    /// The failure, `"[CODE] message"` for a SyncError.
+    /// The failure's message (the adapter keeps what the method threw as the cause).
     pub error: Option<String>,
+    /// The failure's code: that of a SyncError the method threw, else `TRANSPORT`.
+    pub error_code: Option<String>,
 }
 
 /// A request to the JS transport adapter.
@@ -264,7 +302,7 @@ pub(crate) struct JsTransport {
 
 impl JsTransport {
     /// Wraps the adapter function.
-    pub(crate) fn new(function: TransportAdapter<'_>) -> Result<JsTransport> {
+    pub(crate) fn new(function: TransportAdapter<'_>) -> napi::Result<JsTransport> {
         let tsfn = function
             .build_threadsafe_function::<TransportCall>()
             .callee_handled::<false>()
@@ -287,8 +325,8 @@ impl JsTransport {
             promise.await
         })
         .map_err(|e| SyncError::Transport(format!("transport.{method}() could not be called: {}", e.reason)))?;
-        match &reply.error {
-            Some(error) => Err(from_js(&napi::Error::from_reason(error.clone()), SyncError::Transport)),
+        match reply.error {
+            Some(message) => Err(from_callback(reply.error_code.as_deref(), message, SyncError::Transport)),
             None => Ok(reply),
         }
     }
@@ -334,20 +372,19 @@ fn count(value: &serde_json::Value, key: &str, method: &str) -> statesync::Resul
 
 impl SyncTransport for JsTransport {
     fn capabilities(&self) -> statesync::Result<SyncCapabilities> {
-        let value = Self::text(self.call(TransportCall::Capabilities, "capabilities")?, "capabilities")?;
-        let node_id = value.get("nodeId").and_then(|n| n.as_str()).ok_or_else(|| {
-            SyncError::Transport("transport.capabilities() must return an object with a string nodeId".into())
-        })?;
-        let flag = |key: &str| value.get(key).and_then(|v| v.as_bool()).unwrap_or(false);
-        Ok(SyncCapabilities {
-            protocol: count(&value, "protocol", "capabilities")?.unwrap_or(statesync::PROTOCOL_VERSION),
-            node_id: node_id.to_string(),
-            scoped_sync: flag("scopedSync"),
-            binary: flag("binary"),
-            zstd: flag("zstd"),
-            max_batch: count(&value, "maxBatch", "capabilities")?.map(|m| m as usize),
-            max_body_bytes: count(&value, "maxBodyBytes", "capabilities")?.map(|m| m as usize),
-        })
+        let reply = self.call(TransportCall::Capabilities, "capabilities")?;
+        let text =
+            reply.text.ok_or_else(|| SyncError::Transport("transport.capabilities() returned nothing".into()))?;
+        // The core reads the camelCase names a JS transport returns; what it refuses is the
+        // transport's fault, so TRANSPORT.
+        let capabilities = SyncCapabilities::from_json(&text)
+            .map_err(|e| SyncError::Transport(format!("transport.capabilities() returned {}", e.message())))?;
+        if capabilities.node_id.is_empty() {
+            return Err(SyncError::Transport(
+                "transport.capabilities() must return an object with a string nodeId".into(),
+            ));
+        }
+        Ok(capabilities)
     }
 
     fn pull(&self, cursor: Option<&str>, context: &SyncContext) -> statesync::Result<ChangeSet> {

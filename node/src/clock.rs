@@ -1,8 +1,7 @@
 //! The hand-moved wall clock, and the vector clock helpers.
 
-use crate::errors::invalid_input;
+use crate::errors::{invalid_input, Result};
 use crate::values::{clock_from_js, clock_to_js};
-use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use statesync::ClockOrdering;
 use std::collections::HashMap;

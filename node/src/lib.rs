@@ -29,6 +29,13 @@ pub const PROTOCOL_VERSION: u32 = statesync::PROTOCOL_VERSION as u32;
 #[napi]
 pub const WIRE_FORMAT: u32 = statesync::WIRE_FORMAT as u32;
 
+/// Every error code, in the core's order (`statesync::ErrorCode::ALL`): `lib/errors.cjs` takes
+/// its list from here rather than spelling it out.
+#[napi(catch_unwind)]
+pub fn error_codes() -> Vec<&'static str> {
+    statesync::ErrorCode::ALL.iter().map(|code| code.as_str()).collect()
+}
+
 /// The deepest nesting of data accepted.
 #[napi]
 pub const MAX_DATA_DEPTH: u32 = statesync::MAX_DATA_DEPTH as u32;
@@ -37,6 +44,6 @@ pub const MAX_DATA_DEPTH: u32 = statesync::MAX_DATA_DEPTH as u32;
 /// `npm run bench`: `updates` calls of `update_state` in memory, round-robin over `keys` keys.
 /// Returns the seconds it took.
 #[napi(catch_unwind)]
-pub fn rust_w1(updates: u32, keys: u32) -> napi::Result<f64> {
+pub fn rust_w1(updates: u32, keys: u32) -> errors::Result<f64> {
     statesync::bench::w1a(keys as usize, updates as usize).map(|d| d.as_secs_f64()).map_err(errors::to_js)
 }

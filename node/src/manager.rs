@@ -4,10 +4,10 @@
 //! Cheap calls run on the JS thread; calls that can block on I/O or on a peer (open, rounds,
 //! stopping auto-sync, close) are `AsyncTask`s on libuv's thread pool and return Promises.
 
-use crate::callbacks::{JsResolver, JsSyncEvent, JsTransport, Owner, TransportAdapter};
+use crate::callbacks::{run_on, JsResolver, JsSyncEvent, JsTransport, Owner, ResolverReply, TransportAdapter};
 use crate::clock::JsManualClock;
-use crate::errors::{guarded, invalid_input, OrThrow};
-use crate::tasks::{CloseTask, OpenTask, RoundTask, StopAutoSyncTask};
+use crate::errors::{guarded, invalid_input, js_error, OrNapi, OrThrow, Result};
+use crate::tasks::{CloseTask, RoundTask, StopAutoSyncTask};
 use crate::values::{
     change_set, handle, states_of, ApplyResult, ChangeSetParts, Counts, JsSnapshot, JsSyncConflict, JsSyncOperation,
     Rejection, StateHandle,
@@ -21,35 +21,47 @@ use std::time::Duration;
 
 /// A strategy from JS: a name, or the resolver adapter function.
 pub(crate) fn strategy(owner: &Arc<Owner>, value: Unknown<'_>) -> Result<ConflictStrategy> {
-    match value.get_type()? {
+    match value.get_type().or_napi()? {
         ValueType::String => {
-            let name: String = unsafe { value.cast()? };
-            ConflictStrategy::from_name(&name).ok_or_else(|| {
-                invalid_input(format!(
-                    "unknown strategy {name:?}: lastWriteWins, mergeFields, localWins, remoteWins, manual or a \
-                     resolver function"
-                ))
-            })
+            let name: String = unsafe { value.cast().or_napi()? };
+            name.parse::<ConflictStrategy>().or_throw()
         }
         ValueType::Function => {
-            let function: Function<'_, crate::callbacks::ResolverArgs, String> = unsafe { value.cast()? };
-            Ok(ConflictStrategy::Custom(Arc::new(JsResolver::new(owner.clone(), function)?)))
+            let function: Function<'_, crate::callbacks::ResolverArgs, ResolverReply> =
+                unsafe { value.cast().or_napi()? };
+            Ok(ConflictStrategy::Custom(Arc::new(JsResolver::new(owner.clone(), function).or_napi()?)))
         }
         other => Err(invalid_input(format!("a strategy is a name or a function, not {other}"))),
     }
 }
 
-/// The scope of a feed read or a round.
-pub(crate) fn context(collections: Option<Vec<String>>, limit: Option<u32>) -> SyncContext {
-    let context = SyncContext::collections(collections.unwrap_or_default());
-    match limit {
-        Some(limit) => context.with_limit(limit as usize),
-        None => context,
+/// The scope of a feed read or a round, checked by the core (`SyncContext::new`: collection
+/// names, a limit of at least 1). A JS number that is not whole is refused here: it has no
+/// integer the core could check.
+pub(crate) fn context(collections: Option<Vec<String>>, limit: Option<f64>) -> Result<SyncContext> {
+    let limit = match limit {
+        Some(l) if !(l.is_finite() && l.fract() == 0.0) => {
+            return Err(invalid_input(format!("limit is {l}: a whole number above 0")));
+        }
+        // Saturating: a limit beyond i64 is beyond any page.
+        Some(l) => Some(l as i64),
+        None => None,
+    };
+    SyncContext::new(collections.unwrap_or_default(), limit).or_throw()
+}
+
+/// A number option of `open` as the application gave it: none for null or undefined,
+/// INVALID_INPUT naming the option for a value of another type.
+fn number(value: Option<Unknown<'_>>, name: &str) -> Result<Option<f64>> {
+    let Some(value) = value else { return Ok(None) };
+    match value.get_type().or_napi()? {
+        ValueType::Null | ValueType::Undefined => Ok(None),
+        ValueType::Number => Ok(Some(unsafe { value.cast::<f64>() }.or_napi()?)),
+        other => Err(invalid_input(format!("{name} is a {other}: a whole number"))),
     }
 }
 
 /// A whole number option of `open`, from 0 (or `min`) to 2^53 - 1; INVALID_INPUT otherwise.
-/// `lib/manager.cjs` checks the same first, naming the option as the application spelled it.
 fn whole(value: f64, name: &str, min: f64) -> Result<u64> {
     if value.fract() == 0.0 && value >= min && value <= statesync::MAX_SAFE_INTEGER as f64 {
         Ok(value as u64)
@@ -88,7 +100,7 @@ impl NativeTransport {
     /// A transport written in JS, through its adapter `(op, arg) => Promise<reply>`.
     #[napi(factory, catch_unwind)]
     pub fn from_function(adapter: TransportAdapter<'_>) -> Result<NativeTransport> {
-        Ok(NativeTransport(Arc::new(JsTransport::new(adapter)?)))
+        Ok(NativeTransport(Arc::new(JsTransport::new(adapter).or_napi()?)))
     }
 }
 
@@ -112,15 +124,27 @@ impl NativeManager {
     }
 }
 
-/// Runs a call of the JS thread on `core`, marked as such for resolvers waiting on that thread;
-/// a panic in it is `INTERNAL` (see `crate::errors`).
-pub(crate) fn run_on<T>(
-    owner: &Owner,
-    core: &SyncManager,
-    f: impl FnOnce(&SyncManager) -> statesync::Result<T>,
-) -> Result<T> {
-    let _busy = owner.enter();
-    guarded(|| f(core))
+/// Opens a replica (SQLite open and load can take a while).
+pub struct OpenTask {
+    config: Option<ManagerConfig>,
+    owner: Arc<Owner>,
+}
+
+impl Task for OpenTask {
+    type Output = statesync::Result<SyncManager>;
+    type JsValue = NativeManager;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let config = self.config.take().ok_or_else(|| napi::Error::from_reason("the open task ran twice"))?;
+        Ok(statesync::catch_panic(|| SyncManager::open(config)))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<NativeManager> {
+        match output {
+            Ok(core) => Ok(NativeManager::new(Arc::new(core), self.owner.clone())),
+            Err(error) => Err(js_error(&env, error)),
+        }
+    }
 }
 
 #[napi]
@@ -139,8 +163,8 @@ impl NativeManager {
         clock: Option<&JsManualClock>,
         check_resolver: bool,
         durability: Option<String>,
-        max_clock_skew_ms: Option<f64>,
-        max_state_bytes: Option<f64>,
+        max_clock_skew_ms: Option<Unknown<'_>>,
+        max_state_bytes: Option<Unknown<'_>>,
     ) -> Result<AsyncTask<OpenTask>> {
         let owner = Owner::current(&env);
         let mut config = match path {
@@ -161,15 +185,13 @@ impl NativeManager {
             config = config.clock(clock.0.clone());
         }
         config = config.check_resolver(check_resolver);
-        config = match durability.as_deref() {
-            None | Some("full") => config.durability(statesync::Durability::Full),
-            Some("normal") => config.durability(statesync::Durability::Normal),
-            Some(other) => return Err(invalid_input(format!("durability is \"full\" or \"normal\", not {other:?}"))),
-        };
-        if let Some(ms) = max_clock_skew_ms {
+        if let Some(name) = durability {
+            config = config.durability(name.parse::<statesync::Durability>().or_throw()?);
+        }
+        if let Some(ms) = number(max_clock_skew_ms, "maxClockSkewMs")? {
             config = config.max_clock_skew(Duration::from_millis(whole(ms, "maxClockSkewMs", 0.0)?));
         }
-        if let Some(bytes) = max_state_bytes {
+        if let Some(bytes) = number(max_state_bytes, "maxStateBytes")? {
             config = config.max_state_bytes(whole(bytes, "maxStateBytes", 1.0)? as usize);
         }
         Ok(AsyncTask::new(OpenTask { config: Some(config), owner }))
@@ -263,7 +285,7 @@ impl NativeManager {
     #[napi(catch_unwind)]
     pub fn set_collection_strategy(&self, collection: String, strategy: Option<Unknown<'_>>) -> Result<()> {
         let strategy = match strategy {
-            Some(s) if !matches!(s.get_type()?, ValueType::Null | ValueType::Undefined) => {
+            Some(s) if !matches!(s.get_type().or_napi()?, ValueType::Null | ValueType::Undefined) => {
                 Some(self::strategy(&self.owner, s)?)
             }
             _ => None,
@@ -277,9 +299,9 @@ impl NativeManager {
         &self,
         cursor: Option<String>,
         collections: Option<Vec<String>>,
-        limit: Option<u32>,
+        limit: Option<f64>,
     ) -> Result<ChangeSetParts> {
-        let context = context(collections, limit);
+        let context = context(collections, limit)?;
         self.run(|m| m.changes_since(cursor.as_deref(), &context)).map(ChangeSetParts::from)
     }
 
@@ -293,7 +315,7 @@ impl NativeManager {
         has_more: bool,
         collections: Option<Vec<String>>,
     ) -> Result<Counts> {
-        let context = context(collections, None);
+        let context = context(collections, None)?;
         let changes = change_set(states, cursor, has_more);
         self.run(|m| m.apply_changes(&peer, &context, &changes)).map(Counts::from)
     }
@@ -301,7 +323,7 @@ impl NativeManager {
     /// The stored cursor for a peer and scope.
     #[napi(catch_unwind)]
     pub fn peer_cursor(&self, peer: String, collections: Option<Vec<String>>) -> Result<Option<String>> {
-        let scope = context(collections, None).scope();
+        let scope = context(collections, None)?.scope();
         self.run(|m| m.peer_cursor(&peer, &scope))
     }
 
@@ -313,7 +335,7 @@ impl NativeManager {
         cursor: Option<String>,
         collections: Option<Vec<String>>,
     ) -> Result<()> {
-        let scope = context(collections, None).scope();
+        let scope = context(collections, None)?.scope();
         self.run(|m| m.set_peer_cursor(&peer, &scope, cursor.as_deref()))
     }
 
@@ -323,9 +345,10 @@ impl NativeManager {
         &self,
         other: &NativeManager,
         collections: Option<Vec<String>>,
-        limit: Option<u32>,
-    ) -> AsyncTask<RoundTask> {
-        AsyncTask::new(RoundTask::with_replica(self.core.clone(), other.core.clone(), context(collections, limit)))
+        limit: Option<f64>,
+    ) -> Result<AsyncTask<RoundTask>> {
+        let context = context(collections, limit)?;
+        Ok(AsyncTask::new(RoundTask::with_replica(self.core.clone(), other.core.clone(), context)))
     }
 
     /// A round through a transport, off the JS thread.
@@ -334,9 +357,10 @@ impl NativeManager {
         &self,
         transport: &NativeTransport,
         collections: Option<Vec<String>>,
-        limit: Option<u32>,
-    ) -> AsyncTask<RoundTask> {
-        AsyncTask::new(RoundTask::with_transport(self.core.clone(), transport.0.clone(), context(collections, limit)))
+        limit: Option<f64>,
+    ) -> Result<AsyncTask<RoundTask>> {
+        let context = context(collections, limit)?;
+        Ok(AsyncTask::new(RoundTask::with_transport(self.core.clone(), transport.0.clone(), context)))
     }
 
     /// Starts auto-sync on the core's runtime.
@@ -351,7 +375,7 @@ impl NativeManager {
             return Err(invalid_input(format!("interval is {interval_ms} ms: at least 1 ms")));
         }
         let mut config = AutoSyncConfig::every(Duration::from_secs_f64(interval_ms / 1000.0));
-        config.context = context(collections, None);
+        config.context = context(collections, None)?;
         let transport = transport.0.clone();
         let _busy = self.owner.enter();
         guarded(|| self.core.start_auto_sync_with(config, transport))
@@ -403,7 +427,7 @@ impl NativeManager {
     /// Delivers every event to `listener` on the JS thread; returns the subscription id.
     #[napi(catch_unwind)]
     pub fn subscribe(&self, listener: Function<'_, FnArgs<(JsSyncEvent,)>, ()>) -> Result<u32> {
-        let tsfn = crate::callbacks::listener(listener)?;
+        let tsfn = crate::callbacks::listener(listener).or_napi()?;
         let subscription = self.run(|m| {
             m.subscribe(move |event| {
                 tsfn.call(event.clone(), napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking);

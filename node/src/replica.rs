@@ -7,9 +7,8 @@
 //! make than a native object with a finalizer, and most writes never read their result
 //! (`lib/values.cjs` parses a handle from it when a field is first read).
 
-use crate::callbacks::Owner;
-use crate::errors::OrThrow;
-use crate::manager::run_on;
+use crate::callbacks::{run_on, Owner};
+use crate::errors::{OrThrow, Result};
 use crate::values::{handle as state_handle, StateHandle};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;

@@ -1,35 +1,19 @@
 //! The calls that run off the JS thread, as libuv work: each resolves its Promise on the JS
 //! thread when done. napi does not catch a panic on the thread pool (it would abort the
-//! process), so every `compute` calls the core through `catch_panic`.
+//! process), so every `compute` calls the core through `catch_panic`. A task's output is the
+//! core's result; `resolve`, on the JS thread, makes a core error the typed JS error the
+//! Promise rejects with (`errors::js_error`).
+//!
+//! Below `manager` (which starts these tasks and owns `OpenTask`, the one whose result is a
+//! `NativeManager`): nothing here imports it, so the modules form no cycle.
 
-use crate::callbacks::{Owner, JS_THREAD_BUSY};
-use crate::errors::{guarded, to_js};
-use crate::manager::NativeManager;
+use crate::callbacks::resolver_gave_way;
+use crate::errors::js_error;
 use crate::values::SyncReport;
 use napi::bindgen_prelude::*;
-use statesync::{ManagerConfig, SyncContext, SyncError, SyncManager, SyncTransport};
+use statesync::{SyncContext, SyncError, SyncManager, SyncTransport};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Opens a replica (SQLite open and load can take a while).
-pub struct OpenTask {
-    pub(crate) config: Option<ManagerConfig>,
-    pub(crate) owner: Arc<Owner>,
-}
-
-impl Task for OpenTask {
-    type Output = SyncManager;
-    type JsValue = NativeManager;
-
-    fn compute(&mut self) -> Result<SyncManager> {
-        let config = self.config.take().ok_or_else(|| Error::from_reason("the open task ran twice"))?;
-        guarded(|| SyncManager::open(config))
-    }
-
-    fn resolve(&mut self, _env: Env, output: SyncManager) -> Result<NativeManager> {
-        Ok(NativeManager::new(Arc::new(output), self.owner.clone()))
-    }
-}
 
 /// The peer of a round.
 enum Peer {
@@ -66,29 +50,34 @@ impl RoundTask {
 }
 
 /// How often a round is tried again when a JS resolver could not run because the JS thread
-/// entered the replica meanwhile. A failed round changed nothing it had not committed, and
-/// rounds resume from their cursors, so trying again is safe.
+/// entered the replica meanwhile (the resolver gave way: `callbacks::resolver_gave_way`). A
+/// failed round changed nothing it had not committed, and rounds resume from their cursors, so
+/// trying again is safe.
 const BUSY_RETRIES: u32 = 200;
 
 impl Task for RoundTask {
-    type Output = statesync::SyncReport;
+    type Output = statesync::Result<statesync::SyncReport>;
     type JsValue = SyncReport;
 
-    fn compute(&mut self) -> Result<statesync::SyncReport> {
+    fn compute(&mut self) -> napi::Result<Self::Output> {
         let mut tries = 0;
         loop {
-            match statesync::catch_panic(|| self.once()) {
-                Err(SyncError::Resolver(message)) if message.contains(JS_THREAD_BUSY) && tries < BUSY_RETRIES => {
+            // The resolver runs on this thread (the core calls it inside the round): the signal
+            // is this thread's, set by this round only.
+            resolver_gave_way();
+            let result = statesync::catch_panic(|| self.once());
+            match result {
+                Err(SyncError::Resolver(_)) if resolver_gave_way() && tries < BUSY_RETRIES => {
                     tries += 1;
                     std::thread::sleep(Duration::from_millis(5));
                 }
-                other => return other.map_err(to_js),
+                other => return Ok(other),
             }
         }
     }
 
-    fn resolve(&mut self, _env: Env, output: statesync::SyncReport) -> Result<SyncReport> {
-        Ok(output.into())
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<SyncReport> {
+        output.map(Into::into).map_err(|error| js_error(&env, error))
     }
 }
 
@@ -96,15 +85,15 @@ impl Task for RoundTask {
 pub struct StopAutoSyncTask(pub(crate) Arc<SyncManager>);
 
 impl Task for StopAutoSyncTask {
-    type Output = bool;
+    type Output = statesync::Result<bool>;
     type JsValue = bool;
 
-    fn compute(&mut self) -> Result<bool> {
-        guarded(|| Ok(self.0.stop_auto_sync()))
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(statesync::catch_panic(|| Ok(self.0.stop_auto_sync())))
     }
 
-    fn resolve(&mut self, _env: Env, output: bool) -> Result<bool> {
-        Ok(output)
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<bool> {
+        output.map_err(|error| js_error(&env, error))
     }
 }
 
@@ -112,14 +101,14 @@ impl Task for StopAutoSyncTask {
 pub struct CloseTask(pub(crate) Arc<SyncManager>);
 
 impl Task for CloseTask {
-    type Output = ();
+    type Output = statesync::Result<()>;
     type JsValue = ();
 
-    fn compute(&mut self) -> Result<()> {
-        guarded(|| self.0.close())
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(statesync::catch_panic(|| self.0.close()))
     }
 
-    fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {
-        Ok(())
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<()> {
+        output.map_err(|error| js_error(&env, error))
     }
 }

@@ -3,12 +3,13 @@
 //! panic, inside the core or in the binding's own code, reaches JS as a `SyncError` with code
 //! `INTERNAL`, and that the replica stays usable.
 
-use crate::manager::{run_on, NativeManager};
-use napi::bindgen_prelude::*;
+use crate::callbacks::run_on;
+use crate::errors::Result;
+use crate::manager::NativeManager;
 use napi_derive::napi;
 
 /// Panics inside a transaction of `manager`'s replica with its lock held
-/// (`SyncManager::panic_for_tests`): always throws, `[INTERNAL] ...`.
+/// (`SyncManager::panic_for_tests`): always throws, an error with code `INTERNAL`.
 #[napi(catch_unwind)]
 pub fn panic_for_tests(manager: &NativeManager) -> Result<()> {
     run_on(&manager.owner, &manager.core, |m| m.panic_for_tests())

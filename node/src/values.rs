@@ -5,7 +5,7 @@
 //! JSON data cross as JSON text: `lib/values.cjs` defines `data` and `toJSON()` on the classes
 //! with `JSON.parse`, which V8 does faster than building objects property by property here.
 
-use crate::errors::{invalid_input, OrThrow};
+use crate::errors::{invalid_input, OrThrow, Result};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use statesync::{ApplyOutcome, ReconciliationResult, VectorClock};

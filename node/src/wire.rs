@@ -1,19 +1,15 @@
 //! The wire functions: `encode`, `decode*`, `compress`, `decompress`.
 
-use crate::errors::{invalid_input, OrThrow};
+use crate::errors::{OrThrow, Result};
 use crate::values::{change_set, handle, ChangeSetParts, JsSnapshot, JsSyncOperation, StateHandle};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use statesync::{decode, Encoding, PendingOperations};
 use std::sync::Arc;
 
-/// `"json"` (the default) or `"binary"`.
+/// `"json"` (the default) or `"binary"`, named as the core parses them.
 pub(crate) fn encoding(name: Option<&str>) -> Result<Encoding> {
-    match name {
-        None | Some("json") => Ok(Encoding::Json),
-        Some("binary") => Ok(Encoding::Binary),
-        Some(other) => Err(invalid_input(format!("unknown wire encoding {other:?}: use \"json\" or \"binary\""))),
-    }
+    name.map_or(Ok(Encoding::Json), |name| name.parse::<Encoding>().or_throw())
 }
 
 /// Encodes a state.

@@ -1,9 +1,10 @@
 // What the Node binding adds to the core: Promises, errors, events, JS callbacks on the right
 // thread, JS and HTTP transports, auto-sync, worker threads and garbage collection. The
-// behaviour itself is the conformance suite's (conformance.test.mjs).
+// behaviour itself is the conformance suite's (conformance.test.mjs, js/conformance/).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
+import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
 import * as s from '../index.mjs'
 import { tempDir, waitFor, startHub } from './support.mjs'
@@ -24,6 +25,37 @@ async function throwsCode(f, code) {
   assert.ok(error instanceof Error)
   return error
 }
+
+test('errors cross the native boundary typed: an Error with the core code as `code`, the message as is, sync and async', async (t) => {
+  const native = createRequire(import.meta.url)('../native.cjs')
+  const dir = tempDir(t)
+  const rejected = await native.NativeManager.open(
+    undefined,
+    path.join(dir, 'no', 'such', 'dir.db'),
+    [''],
+    ['lastWriteWins'],
+    undefined,
+    false,
+  ).then(
+    () => null,
+    (e) => e,
+  )
+  assert.ok(rejected instanceof Error, 'a task rejects with an Error')
+  assert.equal(rejected.code, 'STORAGE')
+  assert.doesNotMatch(rejected.message, /^\[/)
+  const m = await native.NativeManager.open(undefined, undefined, [''], ['lastWriteWins'], undefined, false)
+  const thrown = (() => {
+    try {
+      m.resolveConflict('none', 'local', undefined)
+    } catch (e) {
+      return e
+    }
+  })()
+  assert.ok(thrown instanceof Error)
+  assert.equal(thrown.code, 'NOT_FOUND')
+  assert.doesNotMatch(thrown.message, /^\[/)
+  await m.close()
+})
 
 /** A transport over another in-process replica, answering after a tick like a network would. */
 function loopback(peer, { delayMs = 1 } = {}) {

@@ -41,9 +41,9 @@ pub(crate) fn make(code: &str, message: &str) -> JsValue {
     })
 }
 
-/// The JS error for a core error.
+/// The JS error for a core error: its text with its causes (`SyncError::text_with_causes`).
 pub(crate) fn to_js(e: statesync::SyncError) -> JsValue {
-    make(e.code(), &e.to_string())
+    make(e.code(), &e.text_with_causes())
 }
 
 /// `INVALID_INPUT` with this message.

@@ -4,14 +4,18 @@
 
 use crate::error::OrJs;
 use statesync::http_protocol;
-use statesync::{Encoding, SyncContext};
+use statesync::Encoding;
 use wasm_bindgen::prelude::*;
 
 /// The JSON body of `POST /v1/pull`.
 #[wasm_bindgen(js_name = pullRequestBody)]
-pub fn pull_request_body(cursor: Option<String>, collections: Vec<String>, limit: Option<u32>) -> String {
-    let context = SyncContext { collections, limit: limit.map(|l| l as usize) };
-    http_protocol::pull_request_body(cursor.as_deref(), &context)
+pub fn pull_request_body(
+    cursor: Option<String>,
+    collections: Vec<String>,
+    limit: Option<f64>,
+) -> Result<String, JsValue> {
+    let context = crate::manager::context(collections, limit)?;
+    Ok(http_protocol::pull_request_body(cursor.as_deref(), &context))
 }
 
 /// Whether an answer's `Content-Type` is the binary encoding (`false`: JSON);

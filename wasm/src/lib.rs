@@ -43,6 +43,13 @@ pub fn wire_format() -> u32 {
     statesync::WIRE_FORMAT as u32
 }
 
+/// Every error code, in the core's order (`statesync::ErrorCode::ALL`): the TypeScript layer
+/// takes its list from here rather than spelling it out.
+#[wasm_bindgen(js_name = errorCodes)]
+pub fn error_codes() -> Vec<String> {
+    statesync::ErrorCode::ALL.iter().map(|code| code.as_str().to_owned()).collect()
+}
+
 /// Deepest nesting of `data` accepted.
 #[wasm_bindgen(js_name = maxDataDepth)]
 pub fn max_data_depth() -> u32 {

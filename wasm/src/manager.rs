@@ -27,8 +27,19 @@ pub struct Manager {
     subscription: Option<Subscription>,
 }
 
-fn context(collections: Vec<String>, limit: Option<u32>) -> SyncContext {
-    SyncContext { collections, limit: limit.map(|l| l as usize) }
+/// The scope of a feed read or a round, checked by the core (`SyncContext::new`: collection
+/// names, a limit of at least 1). A JS number that is not whole is refused here: it has no
+/// integer the core could check.
+pub(crate) fn context(collections: Vec<String>, limit: Option<f64>) -> Result<SyncContext, JsValue> {
+    let limit = match limit {
+        Some(l) if !(l.is_finite() && l.fract() == 0.0) => {
+            return Err(invalid_input(format!("limit is {l}: a whole number above 0")));
+        }
+        // Saturating: a limit beyond i64 is beyond any page.
+        Some(l) => Some(l as i64),
+        None => None,
+    };
+    SyncContext::new(collections, limit).js()
 }
 
 #[wasm_bindgen]
@@ -235,34 +246,34 @@ impl Manager {
         &self,
         cursor: Option<String>,
         collections: Vec<String>,
-        limit: Option<u32>,
+        limit: Option<f64>,
     ) -> Result<Page, JsValue> {
-        self.inner.changes_since(cursor.as_deref(), &context(collections, limit)).map(Page).js()
+        self.inner.changes_since(cursor.as_deref(), &context(collections, limit)?).map(Page).js()
     }
 
     /// Applies a change set (wire JSON) from `peer` and stores its cursor; counts as JSON.
     #[wasm_bindgen(js_name = applyChanges)]
     pub fn apply_changes(&self, peer: &str, changes_json: &str, collections: Vec<String>) -> Result<String, JsValue> {
         let changes = changes_from_json(changes_json)?;
-        self.inner.apply_changes(peer, &context(collections, None), &changes).map(counts).js()
+        self.inner.apply_changes(peer, &context(collections, None)?, &changes).map(counts).js()
     }
 
     /// The stored cursor for `(peer, scope)`.
     #[wasm_bindgen(js_name = peerCursor)]
     pub fn peer_cursor(&self, peer: &str, collections: Vec<String>) -> Result<Option<String>, JsValue> {
-        self.inner.peer_cursor(peer, &context(collections, None).scope()).js()
+        self.inner.peer_cursor(peer, &context(collections, None)?.scope()).js()
     }
 
     /// Stores (or clears) the cursor for `(peer, scope)`.
     #[wasm_bindgen(js_name = setPeerCursor)]
     pub fn set_peer_cursor(&self, peer: &str, cursor: Option<String>, collections: Vec<String>) -> Result<(), JsValue> {
-        self.inner.set_peer_cursor(peer, &context(collections, None).scope(), cursor.as_deref()).js()
+        self.inner.set_peer_cursor(peer, &context(collections, None)?.scope(), cursor.as_deref()).js()
     }
 
     /// A full round with another replica of this page; the report as JSON.
     #[wasm_bindgen(js_name = syncWith)]
-    pub fn sync_with(&self, other: &Manager, collections: Vec<String>, limit: Option<u32>) -> Result<String, JsValue> {
-        let done = self.inner.sync_with_context(&other.inner, &context(collections, limit)).js()?;
+    pub fn sync_with(&self, other: &Manager, collections: Vec<String>, limit: Option<f64>) -> Result<String, JsValue> {
+        let done = self.inner.sync_with_context(&other.inner, &context(collections, limit)?).js()?;
         Ok(report(&done).to_string())
     }
 

@@ -5,9 +5,7 @@
 use crate::error::{make, OrJs};
 use crate::manager::Manager;
 use crate::values::{changes_from_json, State};
-use statesync::{
-    ChangeSet, Encoding, ReconciliationResult, RoundStep, SyncCapabilities, SyncContext, SyncManager, SyncRound,
-};
+use statesync::{ChangeSet, Encoding, ReconciliationResult, RoundStep, SyncCapabilities, SyncManager, SyncRound};
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 
@@ -38,11 +36,12 @@ impl Round {
         manager: &Manager,
         capabilities_json: &str,
         collections: Vec<String>,
-        limit: Option<u32>,
+        limit: Option<f64>,
     ) -> Result<Round, JsValue> {
-        let capabilities: SyncCapabilities = serde_json::from_slice(capabilities_json.as_bytes())
-            .map_err(|e| make("CORRUPT", &format!("corrupt data: malformed capabilities: {e}")))?;
-        let context = SyncContext { collections, limit: limit.map(|l| l as usize) };
+        // Either spelling of the field names (the hub's snake_case, a JS transport's camelCase).
+        let capabilities = SyncCapabilities::from_json(capabilities_json)
+            .map_err(|e| make("CORRUPT", &format!("corrupt data: {}", e.message())))?;
+        let context = crate::manager::context(collections, limit)?;
         let round = SyncRound::start(&manager.inner, &capabilities, &context).js()?;
         Ok(Round { round, manager: manager.inner.clone(), page: None })
     }

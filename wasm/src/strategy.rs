@@ -1,7 +1,7 @@
 //! Conflict strategies from JS: a name, or a resolver function called synchronously inside the
 //! core's transaction.
 
-use crate::error::{invalid_input, remember_cause};
+use crate::error::{remember_cause, OrJs};
 use statesync::{ConflictResolver, ConflictStrategy, Resolved, SyncState};
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
@@ -43,8 +43,6 @@ impl ConflictResolver for JsResolver {
 pub(crate) fn parse(name: &str, resolver: Option<js_sys::Function>) -> Result<ConflictStrategy, JsValue> {
     match (name, resolver) {
         ("custom", Some(f)) => Ok(ConflictStrategy::Custom(Arc::new(JsResolver(f)))),
-        (name, _) => {
-            ConflictStrategy::from_name(name).ok_or_else(|| invalid_input(format!("unknown strategy {name:?}")))
-        }
+        (name, _) => name.parse::<ConflictStrategy>().js(),
     }
 }

@@ -5,12 +5,9 @@ use crate::error::{invalid_input, make, OrJs};
 use statesync::{decode, encode, ChangeSet, Encoding, PendingOperations, Snapshot, SyncOperation, SyncState};
 use wasm_bindgen::prelude::*;
 
+/// `"json"` or `"binary"`, named as the core parses them.
 fn encoding(name: &str) -> Result<Encoding, JsValue> {
-    match name {
-        "json" => Ok(Encoding::Json),
-        "binary" => Ok(Encoding::Binary),
-        other => Err(invalid_input(format!("unknown encoding {other:?}"))),
-    }
+    name.parse::<Encoding>().js()
 }
 
 /// Encodes a message given as its JSON value text: `kind` is `state` (a state's JSON),

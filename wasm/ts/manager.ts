@@ -10,6 +10,11 @@ import { ChangeSet, DELETED, ManualClock, Snapshot, SyncConflict, SyncOperation,
 import { IdbStore, type JournalRecord } from "./storage.js";
 import { TabChannel, leaseSlot, slotNames, type TabMessage } from "./tabs.js";
 import { HttpTransport, runRound } from "./transport.js";
+// Compiled from js/src/ by build.sh (into dist/shared/): the code both packages share.
+import { eventsIterator } from "./shared/events.js";
+import { Listeners } from "./shared/listeners.js";
+import { dataJson, resolutionParts } from "./shared/convert.js";
+import { checkTransport } from "./shared/transport.js";
 
 type JSONValue = shape.JSONValue;
 type Strategy = shape.Strategy;
@@ -17,11 +22,8 @@ type Listener = (event: shape.SyncEvent) => void;
 
 const INTERNAL = Symbol("internal");
 
-function json(data: JSONValue): string {
-  const text = JSON.stringify(data);
-  if (text === undefined) throw new SyncError("INVALID_INPUT", "invalid input: data must be a JSON value");
-  return text;
-}
+/** JSON text of application data (js/src/convert.ts, shared with Node). */
+const json: (data: JSONValue) => string = dataJson;
 
 /** A strategy as the core takes it: a name, or "custom" with a resolver over JSON text. */
 function strategyArgs(strategy: Strategy): [string, ((l: string, r: string) => string | undefined) | undefined] {
@@ -92,7 +94,8 @@ export class SyncManager {
   readonly #store: IdbStore | null;
   readonly #release: () => void;
   #tabs: TabChannel | null = null;
-  #listeners = new Map<string, Set<Listener>>();
+  /** The application's listeners (js/src/listeners.ts, shared with Node). */
+  #listeners = new Listeners<shape.SyncEvent>();
   #listening = false;
   #auto: AutoSync | null = null;
   #closed = false;
@@ -293,10 +296,8 @@ export class SyncManager {
   }
 
   resolveConflict(conflictId: string, resolution: shape.Resolution): SyncState {
-    const r = resolution as { pick?: string; data?: JSONValue };
-    const h = this.#run(() =>
-      "data" in r ? this.#m.resolveConflict(conflictId, undefined, json(r.data as JSONValue)) : this.#m.resolveConflict(conflictId, r.pick, undefined),
-    );
+    const { pick, data } = resolutionParts(resolution);
+    const h = this.#run(() => this.#m.resolveConflict(conflictId, pick, data));
     return SyncState._fromHandle(h);
   }
 
@@ -360,6 +361,7 @@ export class SyncManager {
     this.#inst.check([]);
     if (this.#closed) throw new SyncError("CLOSED", "the sync manager is closed");
     if (this.#auto) throw new SyncError("INVALID_INPUT", "invalid input: auto-sync is already running: stop it first");
+    if (!(transport instanceof HttpTransport)) checkTransport(transport);
     const backoffBaseMs = options.backoffBaseMs ?? 500;
     const backoffMaxMs = options.backoffMaxMs ?? 60_000;
     if (!(intervalMs > 0) || !(backoffBaseMs > 0) || backoffMaxMs < backoffBaseMs) {
@@ -449,87 +451,42 @@ export class SyncManager {
   }
 
   on<K extends shape.SyncEventName>(event: K, listener: shape.SyncEventListener<K>): this {
-    let set = this.#listeners.get(event);
-    if (!set) this.#listeners.set(event, (set = new Set()));
-    set.add(listener as Listener);
-    if (!this.#listening && !this.#closed) {
-      this.#m.setListening(true);
-      this.#listening = true;
-    }
+    this.#listeners.add(event, listener as Listener);
+    this.#listen();
     return this;
   }
 
   once<K extends shape.SyncEventName>(event: K, listener: shape.SyncEventListener<K>): this {
-    const wrapper = ((e: shape.SyncEvent) => {
-      this.off(event, wrapper as shape.SyncEventListener<K>);
-      (listener as Listener)(e);
-    }) as shape.SyncEventListener<K>;
-    (wrapper as { listener?: unknown }).listener = listener;
-    return this.on(event, wrapper);
+    this.#listeners.add(event, listener as Listener, true);
+    this.#listen();
+    return this;
   }
 
   off<K extends shape.SyncEventName>(event: K, listener: shape.SyncEventListener<K>): this {
-    const set = this.#listeners.get(event);
-    if (set) {
-      for (const l of set) {
-        if (l === listener || (l as { listener?: unknown }).listener === listener) {
-          set.delete(l);
-          break;
-        }
-      }
-      if (set.size === 0) this.#listeners.delete(event);
+    // The last listener gone: the core stops queueing events (and writes flush less).
+    if (this.#listeners.remove(event, listener as Listener) && this.#listening && !this.#closed) {
+      this.#m.setListening(false);
+      this.#listening = false;
     }
     return this;
   }
 
-  #dispatch(list: shape.SyncEvent[]): void {
-    for (const e of list) {
-      for (const key of [e.name, "event"]) {
-        for (const l of [...(this.#listeners.get(key) ?? [])]) {
-          try {
-            l(e);
-          } catch (err) {
-            queueMicrotask(() => {
-              throw err;
-            });
-          }
-        }
-      }
+  /** Has the core queue events for the listeners, unless it does or the replica is closed. */
+  #listen(): void {
+    if (!this.#listening && !this.#closed) {
+      this.#m.setListening(true);
+      this.#listening = true;
     }
   }
 
-  /** Every event from now on, until the signal aborts or the loop breaks. */
+  #dispatch(list: shape.SyncEvent[]): void {
+    for (const e of list) this.#listeners.dispatch(e);
+  }
+
+  /** Every event from now on, until the signal aborts or the loop breaks (js/src/events.ts, shared with Node). */
   events(options: { signal?: AbortSignal } = {}): AsyncIterableIterator<shape.SyncEvent> {
-    const queue: shape.SyncEvent[] = [];
-    let wake: (() => void) | null = null;
-    let done = false;
-    const listener = (e: shape.SyncEvent) => {
-      queue.push(e);
-      wake?.();
-    };
-    const finish = () => {
-      done = true;
-      this.off("event", listener);
-      wake?.();
-    };
-    this.on("event", listener);
-    options.signal?.addEventListener("abort", finish, { once: true });
-    const iterator: AsyncIterableIterator<shape.SyncEvent> = {
-      next: async () => {
-        while (queue.length === 0 && !done) await new Promise<void>((r) => (wake = r));
-        wake = null;
-        if (queue.length > 0) return { value: queue.shift()!, done: false };
-        return { value: undefined, done: true };
-      },
-      return: async () => {
-        finish();
-        return { value: undefined, done: true };
-      },
-      [Symbol.asyncIterator]() {
-        return iterator;
-      },
-    };
-    return iterator;
+    const source = { on: (l: Listener) => this.on("event", l), off: (l: Listener) => this.off("event", l) };
+    return eventsIterator<shape.SyncEvent>(source, { signal: options.signal });
   }
 
   /**

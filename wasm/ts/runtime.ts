@@ -13,6 +13,7 @@
 // wasm/README.md documents this recovery for applications.
 import * as firstGlue from "./wasm/statesync_wasm.js";
 import { SyncError } from "./errors.js";
+import { useErrorCodes } from "./shared/errors.js";
 
 type Glue = typeof firstGlue;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -191,6 +192,8 @@ async function compile(): Promise<WebAssembly.Module> {
 /** Instantiates the module with this copy of the glue. */
 async function start(glue: Glue): Promise<Instance> {
   await glue.default({ module_or_path: compiled });
+  // The codes SyncError knows come from the core (ErrorCode::ALL), as in the Node package.
+  useErrorCodes(glue.errorCodes());
   glue.setErrorFactory((code: string, message: string, cause: unknown) =>
     new SyncError(code as never, message, cause === undefined ? undefined : { cause }),
   );

@@ -4,7 +4,9 @@
 import type * as shape from "./statesync.js";
 import type { Manager } from "./wasm/statesync_wasm.js";
 import { wasm } from "./runtime.js";
-import { SyncError, asSyncError } from "./errors.js";
+import { SyncError, asSyncError, callbackError } from "./errors.js";
+// What an application's transport must look like and return: shared with the Node package.
+import { checkTransport, pushCounts } from "./shared/transport.js";
 import { ChangeSet, SyncState } from "./values.js";
 
 const BINARY = "application/vnd.statesync+binary";
@@ -64,17 +66,13 @@ export class HttpTransport {
   }
 }
 
-/** The capabilities as the protocol spells them (what the core parses). */
-function protocolCapabilities(c: shape.Capabilities): string {
-  return JSON.stringify({
-    protocol: c.protocol,
-    node_id: c.nodeId,
-    scoped_sync: c.scopedSync,
-    binary: c.binary,
-    zstd: c.zstd,
-    max_batch: c.maxBatch ?? null,
-    max_body_bytes: c.maxBodyBytes ?? null,
-  });
+/** Calls a method of the application's transport: what it throws becomes `callbackError`. */
+async function appCall<T>(f: () => Promise<T> | T): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw callbackError(e, "TRANSPORT");
+  }
 }
 
 /**
@@ -90,6 +88,7 @@ export async function runRound(
 ): Promise<shape.SyncReport> {
   const collections = options.collections ?? [];
   const http = transport instanceof HttpTransport ? transport : null;
+  if (!http) checkTransport(transport);
   let capabilities: string;
   let binary = false;
   try {
@@ -102,7 +101,8 @@ export async function runRound(
         // The core reports malformed capabilities below.
       }
     } else {
-      capabilities = protocolCapabilities(await (transport as shape.Transport).capabilities());
+      // The core reads the camelCase names as they are (SyncCapabilities::from_json).
+      capabilities = JSON.stringify(await appCall(() => (transport as shape.Transport).capabilities()));
     }
   } catch (e) {
     const error = asSyncError(e, "TRANSPORT");
@@ -136,8 +136,13 @@ export async function runRound(
             const isBinary = glue.replyIsBinary(http.baseUrl + "/v1/pull", reply.type ?? undefined);
             round.pulledBytes(reply.body, isBinary);
           } else {
-            const page = await (transport as shape.Transport).pull(step.cursor, step.collections, step.limit);
-            if (!(page instanceof ChangeSet)) throw new SyncError("INVALID_INPUT", "invalid input: pull must return a ChangeSet");
+            const page = await appCall(async () => {
+              const p = await (transport as shape.Transport).pull(step.cursor, step.collections, step.limit);
+              if (!(p instanceof ChangeSet)) {
+                throw new TypeError("transport.pull() must return a ChangeSet (decodeChangeSet() makes one from bytes)");
+              }
+              return p;
+            });
             round.pulledJson(page._json());
           }
         } else {
@@ -153,7 +158,7 @@ export async function runRound(
           } else {
             const [cursor, hasMore] = JSON.parse(round.pushPosition()) as [string, boolean];
             const states = round.pushStates().map(SyncState._fromHandle);
-            result = JSON.stringify(await (transport as shape.Transport).push(new ChangeSet(states, cursor, hasMore)));
+            result = await appCall(async () => pushCounts(await (transport as shape.Transport).push(new ChangeSet(states, cursor, hasMore))));
           }
           round.pushed(result);
         }

@@ -1,4 +1,4 @@
-// Helpers shared by the conformance and wire replayers (conformance.test.mjs, wire.test.mjs):
+// Helpers of the wire replayer (wire.test.mjs; the conformance replayer is js/conformance/):
 // where the shared vectors live, plain views of the binding's value classes, value equality
 // through the canonical binary wire form, and a scanner that finds the exact source text of a
 // JSON value (JSON.parse cannot keep 3.0, -0.0 as text or integers beyond 2^53).
@@ -89,27 +89,6 @@ export function binaryOf(value) {
 
 /** Two SyncStates are the same value: same binary form. */
 export function sameState(a, b) {
-  return binaryOf(a).equals(binaryOf(b))
-}
-
-/** Two lists of SyncOperation are the same: same binary form. */
-export function sameOperations(a, b) {
-  return binaryOf([...a]).equals(binaryOf([...b]))
-}
-
-/** Two SyncConflicts are the same: same id, state, detection time and both versions. */
-export function sameConflict(a, b) {
-  return (
-    a.conflictId === b.conflictId &&
-    a.stateId === b.stateId &&
-    a.detectedAt === b.detectedAt &&
-    sameState(a.local, b.local) &&
-    sameState(a.remote, b.remote)
-  )
-}
-
-/** Two Snapshots are the same: same binary form (format, node id, states, pending, conflicts). */
-export function sameSnapshot(a, b) {
   return binaryOf(a).equals(binaryOf(b))
 }
 

@@ -1,7 +1,7 @@
 // A static server for the e2e tests on 127.0.0.1: serves the repository's wasm/dist,
-// examples/browser and the test build of the package (target/wasm-testing/dist, from
-// `wasm/build.sh --testing`), the test pages, and proxies /sync/* to a statesync-hub (same
-// origin, so pages need no CORS).
+// examples/browser, the shared JS test vectors (js/conformance/, js/tests/), the test build of
+// the package (target/wasm-testing/dist, from `wasm/build.sh --testing`) and the test pages, and
+// proxies /sync/* to a statesync-hub (same origin, so pages need no CORS).
 import http from "node:http";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
@@ -37,7 +37,7 @@ export async function startServer(root, { hubUrl, pages = {} } = {}) {
         res.end(pages[url.pathname]);
         return;
       }
-      const allowed = ["/wasm/dist/", "/examples/browser/", "/target/wasm-testing/dist/"];
+      const allowed = ["/wasm/dist/", "/examples/browser/", "/target/wasm-testing/dist/", "/js/conformance/", "/js/tests/"];
       if (!allowed.some((p) => url.pathname.startsWith(p))) throw Object.assign(new Error("not served"), { code: "ENOENT" });
       const file = path.join(root, path.normalize(url.pathname));
       const data = await readFile(file);

@@ -1,0 +1,6 @@
+// The shared JS test vectors (js/tests/: what a callback's exception becomes) through the Node
+// package; the browser package runs the same ones (wasm/tests/node/, wasm/tests/e2e/).
+import * as statesync from '../index.mjs'
+import { registerSharedTests } from '../../js/tests/node-runner.mjs'
+
+registerSharedTests(statesync, 'node')
