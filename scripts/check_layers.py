@@ -22,9 +22,6 @@ What is a module, and what is an import:
 The core's layers, lowest first, are `LAYERS` below: a module of a lower layer never imports
 one of a higher layer.
 
-Cycles listed in `KNOWN_CYCLES` are printed but do not fail the check: only cycles other
-helpers are fixing right now belong there, and the list is meant to be empty.
-
 Usage: scripts/check_layers.py [--root DIR] [--quiet]
 """
 
@@ -42,12 +39,6 @@ RUST_CRATES = ["core/src", "hub/src", "bindings/src", "python/src", "node/src", 
 JS_DIRS = ["wasm/ts", "node/lib"]
 PYTHON_PACKAGES = ["python/statesync"]
 SKIPPED_DIRS = {"target", "node_modules", ".git", "dist", "pkg", "__pycache__"}
-
-# Cycles being fixed elsewhere (issue 15), as sorted tuples of "where: module" names: printed,
-# not failed on. Only for a cycle someone is removing right now; the list is meant to be empty.
-KNOWN_CYCLES: set[tuple[str, ...]] = {
-    ("node/src: manager", "node/src: replica", "node/src: tasks"),
-}
 
 
 # ---- graphs ------------------------------------------------------------------------------
@@ -386,16 +377,14 @@ def main() -> int:
     args = parser.parse_args()
     root: Path = args.root
     problems: list[str] = []
-    known: list[str] = []
 
     def report(where: str, graph: dict[str, set[str]]) -> None:
         for component in cycles(graph):
-            key = tuple(f"{where}: {m}" for m in component)
             path = cycle_path(graph, component)
             line = f"{where}: import cycle {' -> '.join(path)}"
             if len(component) > len(path) - 1:
                 line += f" (the cycle runs through all of: {', '.join(component)})"
-            (known if key in KNOWN_CYCLES else problems).append(line)
+            problems.append(line)
         if not args.quiet and graph:
             print(f"checked {where}: {len(graph)} modules")
 
@@ -427,16 +416,13 @@ def main() -> int:
         if (root / package).is_dir():
             report(package, python_graph(root / package))
 
-    for line in known:
-        print(f"known, being fixed: {line}")
     for line in sorted(set(problems)):
         print(line, file=sys.stderr)
     if problems:
         print(f"{len(set(problems))} problem(s): see docs/architecture.md", file=sys.stderr)
         return 1
     if not args.quiet:
-        besides = " besides the known ones above" if known else ""
-        print(f"no import cycle{besides}; the core's layers import only downward")
+        print("no import cycle; the core's layers import only downward")
     return 0
 
 
