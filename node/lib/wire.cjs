@@ -3,7 +3,16 @@
 
 const native = require('../native.cjs')
 const { callNative, invalidInput } = require('./errors.cjs')
-const { SyncState, SyncOperation, ChangeSet, Snapshot, wrapState, handleOf, handlesOf } = require('./values.cjs')
+const {
+  SyncState,
+  SyncOperation,
+  ChangeSet,
+  Snapshot,
+  stateOf,
+  stateHandle,
+  stateHandles,
+  changeSetParts,
+} = require('./values.cjs')
 
 function bytes(value) {
   if (!(value instanceof Uint8Array)) invalidInput('expected a Uint8Array (or Buffer) of encoded bytes')
@@ -12,9 +21,15 @@ function bytes(value) {
 
 /** Encodes a SyncState, ChangeSet, Snapshot or SyncOperation[]. */
 function encode(value, encoding = 'json') {
-  if (value instanceof SyncState) return callNative(native.encodeState, handleOf(value), encoding)
+  if (value instanceof SyncState) return callNative(native.encodeState, stateHandle(value), encoding)
   if (value instanceof ChangeSet) {
-    return callNative(native.encodeChangeSet, handlesOf(value.states, 'states'), value.cursor, value.hasMore, encoding)
+    return callNative(
+      native.encodeChangeSet,
+      stateHandles(value.states, 'states'),
+      value.cursor,
+      value.hasMore,
+      encoding,
+    )
   }
   if (value instanceof Snapshot) return callNative(native.encodeSnapshot, value, encoding)
   if (Array.isArray(value) && value.every((op) => op instanceof SyncOperation)) {
@@ -23,9 +38,8 @@ function encode(value, encoding = 'json') {
   invalidInput('encode() takes a SyncState, ChangeSet, Snapshot or SyncOperation[]')
 }
 
-const decodeState = (b, encoding = 'json') => wrapState(callNative(native.decodeState, bytes(b), encoding))
-const decodeChangeSet = (b, encoding = 'json') =>
-  ChangeSet.fromParts(callNative(native.decodeChangeSet, bytes(b), encoding))
+const decodeState = (b, encoding = 'json') => stateOf(callNative(native.decodeState, bytes(b), encoding))
+const decodeChangeSet = (b, encoding = 'json') => changeSetParts(callNative(native.decodeChangeSet, bytes(b), encoding))
 const decodeSnapshot = (b, encoding = 'json') => callNative(native.decodeSnapshot, bytes(b), encoding)
 const decodeOperations = (b, encoding = 'json') => callNative(native.decodeOperations, bytes(b), encoding)
 const compress = (b) => callNative(native.compress, bytes(b))

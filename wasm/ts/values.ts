@@ -1,114 +1,27 @@
-// The value classes of the API. A SyncState keeps its version inside WebAssembly (a handle)
-// or as wire JSON text, and converts its fields to JS only when one is read.
+// The value classes of the API in the browser: the shared ones (js/src/values.ts) registered
+// over the wasm module, and SyncOperation, SyncConflict and Snapshot, read from the core's JSON.
 import type * as shape from "./statesync.js";
 import type { State } from "./wasm/statesync_wasm.js";
 import { isStopped, wasm } from "./runtime.js";
 import { SyncError } from "./errors.js";
+import { ChangeSet, SyncState, stateOfText, useNativeValues } from "./shared/values.js";
 
 type JSONValue = shape.JSONValue;
 type Clock = shape.Clock;
 type Timestamp = shape.Timestamp;
 
-/** The wire JSON object of a state. */
-interface WireState {
-  id: string;
-  collection?: string;
-  data: JSONValue;
-  clock: Clock;
-  timestamp: Timestamp;
-  modified_by?: string;
-  deleted?: boolean;
-  version: number;
-  hash: string;
-}
+// SyncState and ChangeSet are shared with the Node package (js/src/values.ts, built
+// into dist/shared/), over this engine's value side: a state's handle is a wasm-bindgen `State`
+// (wasm/src/values.rs), which dies with the WebAssembly instance that made it (runtime.ts
+// replaces an instance a trap stopped), so a state then reads its handle again from its text.
+useNativeValues<State>({
+  stateFromJson: (text) => wasm.State.fromJson(text),
+  stateJson: (handle) => handle.json(),
+  stateEquals: (a, b) => a.equals(b),
+  usable: (handle) => !isStopped(handle),
+});
 
-const INTERNAL = Symbol("internal");
-
-/** One version of one state. Immutable; `toJSON()` gives its wire JSON form. */
-export class SyncState {
-  #handle: State | undefined;
-  #text: string | undefined;
-  #wire: WireState | undefined;
-
-  /** @internal */
-  private constructor(token?: typeof INTERNAL, handle?: State, text?: string) {
-    if (token !== INTERNAL) throw new SyncError("INVALID_INPUT", "use SyncState.fromJSON");
-    this.#handle = handle;
-    this.#text = text;
-  }
-
-  /** @internal A version held in WebAssembly. */
-  static _fromHandle(handle: State): SyncState {
-    return new SyncState(INTERNAL, handle, undefined);
-  }
-
-  /** @internal A version from wire JSON text the core produced (already valid). */
-  static _fromText(text: string): SyncState {
-    return new SyncState(INTERNAL, undefined, text);
-  }
-
-  /** Parses the wire JSON form (text or parsed object); INVALID_STATE when malformed. */
-  static fromJSON(json: string | object): SyncState {
-    const text = typeof json === "string" ? json : JSON.stringify(json);
-    return SyncState._fromHandle(wasm.State.fromJson(text));
-  }
-
-  /** @internal The wire JSON text. */
-  _json(): string {
-    if (this.#text === undefined) this.#text = this.#handle!.json();
-    return this.#text;
-  }
-
-  /** @internal The version as a WebAssembly handle (of the running instance: a stopped one's is read again). */
-  _state(): State {
-    if (this.#handle === undefined || isStopped(this.#handle)) this.#handle = wasm.State.fromJson(this._json());
-    return this.#handle;
-  }
-
-  #w(): WireState {
-    if (this.#wire === undefined) this.#wire = JSON.parse(this._json()) as WireState;
-    return this.#wire;
-  }
-
-  get id(): string {
-    return this.#w().id;
-  }
-  get collection(): string {
-    return this.#w().collection ?? "default";
-  }
-  get data(): JSONValue {
-    return this.#w().data;
-  }
-  get clock(): Clock {
-    return this.#w().clock;
-  }
-  get timestamp(): Timestamp {
-    return this.#w().timestamp;
-  }
-  get modifiedBy(): string {
-    const w = this.#w();
-    return w.modified_by ?? w.timestamp.node;
-  }
-  get deleted(): boolean {
-    return this.#w().deleted ?? false;
-  }
-  get version(): number {
-    return this.#w().version;
-  }
-  get hash(): string {
-    return this.#w().hash;
-  }
-
-  /** The wire JSON form, as an object (what JSON.stringify uses). */
-  toJSON(): object {
-    return JSON.parse(this._json()) as object;
-  }
-
-  /** True when both are the same version (same id, collection, clock, timestamp and content). */
-  equals(other: shape.SyncState): boolean {
-    return other instanceof SyncState && this._json() === other._json();
-  }
-}
+export { SyncState, ChangeSet };
 
 /** A local write waiting to be acknowledged by a peer. */
 export class SyncOperation {
@@ -162,8 +75,8 @@ export class SyncConflict {
     if (w === undefined) throw new SyncError("INVALID_INPUT", "not constructible");
     this.conflictId = w.conflict_id;
     this.stateId = w.state_id;
-    this.local = SyncState._fromText(JSON.stringify(w.local));
-    this.remote = SyncState._fromText(JSON.stringify(w.remote));
+    this.local = stateOfText(JSON.stringify(w.local));
+    this.remote = stateOfText(JSON.stringify(w.remote));
     this.detectedAt = w.detected_at;
   }
   /** @internal */
@@ -178,29 +91,6 @@ export class SyncConflict {
       remote: this.remote.toJSON(),
       detected_at: this.detectedAt,
     };
-  }
-}
-
-/** A page of the changes feed. */
-export class ChangeSet {
-  readonly states: SyncState[];
-  readonly cursor: string;
-  readonly hasMore: boolean;
-  constructor(states: shape.SyncState[], cursor: string, hasMore: boolean) {
-    for (const s of states) {
-      if (!(s instanceof SyncState)) throw new SyncError("INVALID_STATE", "invalid state: not a SyncState");
-    }
-    this.states = states as SyncState[];
-    this.cursor = cursor;
-    this.hasMore = hasMore;
-  }
-  /** @internal The change-set wire JSON text. */
-  _json(): string {
-    const states = this.states.map((s) => s._json()).join(",");
-    return `{"format":1,"states":[${states}],"cursor":${JSON.stringify(this.cursor)},"has_more":${this.hasMore}}`;
-  }
-  toJSON(): object {
-    return JSON.parse(this._json()) as object;
   }
 }
 
@@ -219,7 +109,7 @@ export class Snapshot {
     this.#text = text;
     this.format = w.format;
     this.nodeId = w.node_id;
-    this.states = (w.states as object[]).map((s) => SyncState._fromText(JSON.stringify(s)));
+    this.states = (w.states as object[]).map((s) => stateOfText(JSON.stringify(s)));
     this.pending = (w.pending as object[]).map(SyncOperation._fromWire);
     this.conflicts = (w.conflicts as object[]).map(SyncConflict._fromWire);
   }
