@@ -1,6 +1,9 @@
-//! The values the API hands out: states, operations, conflicts, change sets and snapshots are
-//! classes over the core's shared, immutable versions (cheap to create: a getter converts a
-//! field only when it is read); results are plain objects.
+//! The values the API hands out. A state is an opaque handle of the core's shared, immutable
+//! version, which the shared JS `SyncState` (js/src/values.ts) holds and reads through its wire
+//! JSON text only (the `NativeValues` interface of js/src/native.ts: from and to wire JSON,
+//! equality); change sets cross as their parts. Operations, conflicts and snapshots are classes
+//! over the core's values (a getter converts a field only when it is read); results are plain
+//! objects.
 //!
 //! JSON data cross as JSON text: `lib/values.cjs` defines `data` and `toJSON()` on the classes
 //! with `JSON.parse`, which V8 does faster than building objects property by property here.
@@ -49,8 +52,8 @@ impl From<&statesync::Timestamp> for Timestamp {
     }
 }
 
-/// One version of one state, as the opaque handle the JS class `SyncState` (lib/values.cjs)
-/// holds. A handle is one small allocation; a napi class instance costs several times more, and
+/// One version of one state, as the opaque handle the shared JS class `SyncState`
+/// (js/src/values.ts) holds. A handle is one small allocation; a napi class instance costs several times more, and
 /// states are what every write returns.
 pub(crate) type StateHandle = External<Arc<statesync::SyncState>>;
 
@@ -59,61 +62,8 @@ pub(crate) fn handle(state: Arc<statesync::SyncState>) -> StateHandle {
     External::new(state)
 }
 
-/// The state id.
-#[napi(catch_unwind)]
-pub fn state_id(state: &StateHandle) -> String {
-    state.id.clone()
-}
-
-/// The collection.
-#[napi(catch_unwind)]
-pub fn state_collection(state: &StateHandle) -> String {
-    state.collection.clone()
-}
-
-/// The data as JSON text (`data` parses it).
-#[napi(catch_unwind)]
-pub fn state_data_json(state: &StateHandle) -> String {
-    state.data.to_string()
-}
-
-/// The vector clock.
-#[napi(catch_unwind)]
-pub fn state_clock(state: &StateHandle) -> HashMap<String, i64> {
-    clock_to_js(&state.clock)
-}
-
-/// The hybrid timestamp of the write.
-#[napi(catch_unwind)]
-pub fn state_timestamp(state: &StateHandle) -> Timestamp {
-    (&state.timestamp).into()
-}
-
-/// The node that wrote this version.
-#[napi(catch_unwind)]
-pub fn state_modified_by(state: &StateHandle) -> String {
-    state.modified_by.clone()
-}
-
-/// Tombstone flag.
-#[napi(catch_unwind)]
-pub fn state_deleted(state: &StateHandle) -> bool {
-    state.deleted
-}
-
-/// The version number.
-#[napi(catch_unwind)]
-pub fn state_version(state: &StateHandle) -> i64 {
-    state.version as i64
-}
-
-/// 16 hex characters of the content hash.
-#[napi(catch_unwind)]
-pub fn state_hash(state: &StateHandle) -> String {
-    state.hash.clone()
-}
-
-/// The wire JSON text (`toJSON()` parses it).
+/// The wire JSON text of a version: the shared `SyncState` reads its fields from it
+/// (js/src/values.ts, `NativeValues.stateJson`).
 #[napi(catch_unwind)]
 pub fn state_wire_json(state: &StateHandle) -> String {
     state.to_json()
@@ -260,13 +210,6 @@ impl From<statesync::ChangeSet> for ChangeSetParts {
 /// A change set from the parts of a JS `ChangeSet`.
 pub(crate) fn change_set(states: Vec<&StateHandle>, cursor: String, has_more: bool) -> statesync::ChangeSet {
     statesync::ChangeSet { states: states_of(states), cursor, has_more }
-}
-
-/// The wire JSON text of a change set.
-#[napi(catch_unwind)]
-pub fn change_set_wire_json(states: Vec<&StateHandle>, cursor: String, has_more: bool) -> String {
-    let changes = change_set(states, cursor, has_more);
-    String::from_utf8(statesync::encode(&changes, statesync::Encoding::Json)).unwrap_or_default()
 }
 
 /// A versioned image of a replica.
