@@ -19,4 +19,6 @@ export interface NativeValues<H = unknown> {
    * text: the browser's handles die with a WebAssembly instance stopped by a trap; napi's never do.
    */
   usable(handle: H): boolean
+  /** A snapshot's JSON text parsed and validated by the core, as its canonical text (CORRUPT, UNSUPPORTED_FORMAT or INVALID_STATE when bad). */
+  snapshotJson(text: string): string
 }

@@ -1,5 +1,6 @@
 // The value classes of the JS API (node/index.d.ts) that both packages share, written once over
-// the engine's NativeValues (js/src/native.ts): the lazy SyncState and ChangeSet.
+// the engine's NativeValues (js/src/native.ts): the lazy SyncState and ChangeSet, and
+// SyncOperation, SyncConflict and Snapshot read from the core's JSON.
 //
 // A SyncState holds its version as the engine's handle or as the version's wire JSON text, and
 // makes the other only when needed: a write hands back the text, which costs less than a native
@@ -222,3 +223,189 @@ export function changeSetText(changes: api.ChangeSet): string {
   const states = ownStates(changes.states, 'states').map(stateText).join(',')
   return `{"format":1,"states":[${states}],"cursor":${JSON.stringify(changes.cursor)},"has_more":${Boolean(changes.hasMore)}}`
 }
+
+/** The wire JSON object of a pending operation (core/src: `SyncOperation`). */
+interface WireOperation {
+  op_id: string
+  kind: 'create' | 'update' | 'delete'
+  state_id: string
+  collection: string
+  data: api.JSONValue
+  clock: api.Clock
+  timestamp: api.Timestamp
+  node_id: string
+}
+
+/** The wire JSON object of a manual conflict (core/src: `SyncConflict`). */
+interface WireConflict {
+  conflict_id: string
+  state_id: string
+  local: object
+  remote: object
+  detected_at: number
+}
+
+/** A copy of a JSON value: what the application gets is its own, the value stays immutable. */
+const copy = <T>(value: T): T => (value === null || typeof value !== 'object' ? value : structuredClone(value))
+
+/** A local write waiting to be acknowledged by a peer: immutable, read from the core's JSON. */
+export class SyncOperation implements api.SyncOperation {
+  readonly #w: WireOperation
+
+  /** @internal Made by the package only (`operationsOfText`). */
+  constructor(token?: typeof INTERNAL, wire?: WireOperation) {
+    if (token !== INTERNAL || wire === undefined) throw new TypeError('operations are made by a replica')
+    this.#w = wire
+  }
+
+  get opId(): string {
+    return this.#w.op_id
+  }
+  get kind(): 'create' | 'update' | 'delete' {
+    return this.#w.kind
+  }
+  get stateId(): string {
+    return this.#w.state_id
+  }
+  get collection(): string {
+    return this.#w.collection
+  }
+  get data(): api.JSONValue {
+    return copy(this.#w.data)
+  }
+  get clock(): api.Clock {
+    return copy(this.#w.clock)
+  }
+  get timestamp(): api.Timestamp {
+    return copy(this.#w.timestamp)
+  }
+  get nodeId(): string {
+    return this.#w.node_id
+  }
+
+  /** The wire JSON form, as an object. */
+  toJSON(): object {
+    return copy(this.#w)
+  }
+}
+const OPERATION_FIELDS = ['opId', 'kind', 'stateId', 'collection', 'data', 'clock', 'timestamp', 'nodeId']
+Object.defineProperty(SyncOperation.prototype, INSPECT, { value: inspectFields(OPERATION_FIELDS), configurable: true })
+
+/** A conflict recorded by the `manual` strategy: immutable, read from the core's JSON. */
+export class SyncConflict implements api.SyncConflict {
+  readonly #w: WireConflict
+  #local: SyncState | undefined
+  #remote: SyncState | undefined
+
+  /** @internal Made by the package only (`conflictOfText`). */
+  constructor(token?: typeof INTERNAL, wire?: WireConflict) {
+    if (token !== INTERNAL || wire === undefined) throw new TypeError('conflicts are made by a replica')
+    this.#w = wire
+  }
+
+  get conflictId(): string {
+    return this.#w.conflict_id
+  }
+  get stateId(): string {
+    return this.#w.state_id
+  }
+  get local(): SyncState {
+    return (this.#local ??= stateOfText(JSON.stringify(this.#w.local)))
+  }
+  get remote(): SyncState {
+    return (this.#remote ??= stateOfText(JSON.stringify(this.#w.remote)))
+  }
+  get detectedAt(): number {
+    return this.#w.detected_at
+  }
+
+  /** The wire JSON form, as an object. */
+  toJSON(): object {
+    return copy(this.#w)
+  }
+}
+const CONFLICT_FIELDS = ['conflictId', 'stateId', 'local', 'remote', 'detectedAt']
+Object.defineProperty(SyncConflict.prototype, INSPECT, { value: inspectFields(CONFLICT_FIELDS), configurable: true })
+
+/** The operations of the core's JSON text of a list of them. */
+export function operationsOfText(text: string): SyncOperation[] {
+  return (JSON.parse(text) as WireOperation[]).map((w) => new SyncOperation(INTERNAL, w))
+}
+
+/** The conflict of the core's JSON text of one. */
+export function conflictOfText(text: string): SyncConflict {
+  return new SyncConflict(INTERNAL, JSON.parse(text) as WireConflict)
+}
+
+/** The conflicts of the core's JSON text of a list of them. */
+export function conflictsOfText(text: string): SyncConflict[] {
+  return (JSON.parse(text) as WireConflict[]).map((w) => new SyncConflict(INTERNAL, w))
+}
+
+/** The JSON object of a snapshot (core/src: `Snapshot`). */
+interface WireSnapshot {
+  format: number
+  node_id: string
+  states: object[]
+  pending: WireOperation[]
+  conflicts: WireConflict[]
+}
+
+/** The snapshot's JSON text (kept: importing or encoding a snapshot hands it back to the core). */
+let snapshotTextOf: (snapshot: Snapshot) => string
+
+/** A versioned image of a replica: every state (tombstones too), pending operation and conflict. */
+export class Snapshot implements api.Snapshot {
+  readonly #text: string
+  #wire: WireSnapshot | undefined
+
+  /** @internal Made by the package only (`snapshotOfText`) or by `fromJSON`. */
+  constructor(token?: typeof INTERNAL, text?: string) {
+    if (token !== INTERNAL || text === undefined)
+      throw new TypeError('snapshots are made by exportState() or Snapshot.fromJSON()')
+    this.#text = text
+  }
+
+  static {
+    snapshotTextOf = (snapshot) => snapshot.#text
+  }
+
+  /** Parses the snapshot JSON form (text or parsed object): CORRUPT, UNSUPPORTED_FORMAT or INVALID_STATE when bad. */
+  static fromJSON(json: string | object): Snapshot {
+    const text = typeof json === 'string' ? json : dataJson(json, 'a snapshot')
+    return new Snapshot(INTERNAL, native().snapshotJson(text))
+  }
+
+  #w(): WireSnapshot {
+    return (this.#wire ??= JSON.parse(this.#text) as WireSnapshot)
+  }
+
+  get format(): number {
+    return this.#w().format
+  }
+  get nodeId(): string {
+    return this.#w().node_id
+  }
+  get states(): SyncState[] {
+    return this.#w().states.map((s) => stateOfText(JSON.stringify(s)))
+  }
+  get pending(): SyncOperation[] {
+    return this.#w().pending.map((w) => new SyncOperation(INTERNAL, w))
+  }
+  get conflicts(): SyncConflict[] {
+    return this.#w().conflicts.map((w) => new SyncConflict(INTERNAL, w))
+  }
+
+  /** The snapshot JSON form, as an object. */
+  toJSON(): object {
+    return JSON.parse(this.#text) as object
+  }
+}
+const SNAPSHOT_FIELDS = ['format', 'nodeId', 'states', 'pending', 'conflicts']
+Object.defineProperty(Snapshot.prototype, INSPECT, { value: inspectFields(SNAPSHOT_FIELDS), configurable: true })
+
+/** The Snapshot of JSON text the core produced (already valid). */
+export const snapshotOfText = (text: string): Snapshot => new Snapshot(INTERNAL, text)
+
+/** The JSON text of a snapshot. */
+export const snapshotText = (snapshot: Snapshot): string => snapshotTextOf(snapshot)

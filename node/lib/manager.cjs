@@ -16,6 +16,11 @@ const {
   stateHandle,
   stateHandles,
   changeSetParts,
+  operationsOfText,
+  conflictOfText,
+  conflictsOfText,
+  snapshotOfText,
+  snapshotText,
 } = require('./values.cjs')
 const { nativeTransport } = require('./transport.cjs')
 // Compiled from js/src/ by the package build (npm run build): the code both packages share.
@@ -31,7 +36,7 @@ function publicEvent(e) {
     case 'stateDeleted':
       return { name: e.name, state: stateOf(e.state) }
     case 'conflictDetected':
-      return { name: e.name, conflict: e.conflict }
+      return { name: e.name, conflict: conflictOfText(e.conflict) }
     case 'conflictResolved':
       return { name: e.name, conflictId: e.conflictId, stateId: e.stateId }
     case 'stateRejected':
@@ -183,7 +188,7 @@ class SyncManager {
 
   pendingOperations() {
     try {
-      return this.#n.pendingOperations()
+      return operationsOfText(this.#n.pendingOperations())
     } catch (error) {
       throw this.#fail(error)
     }
@@ -204,6 +209,7 @@ class SyncManager {
     try {
       const result = this.#n.applyRemoteState(stateHandle(state))
       result.state = stateOf(result.state)
+      if (result.conflict != null) result.conflict = conflictOfText(result.conflict)
       return result
     } catch (error) {
       throw this.#fail(error)
@@ -221,7 +227,7 @@ class SyncManager {
 
   conflicts() {
     try {
-      return this.#n.conflicts()
+      return conflictsOfText(this.#n.conflicts())
     } catch (error) {
       throw this.#fail(error)
     }
@@ -362,7 +368,7 @@ class SyncManager {
 
   exportState() {
     try {
-      return this.#n.exportState()
+      return snapshotOfText(this.#n.exportState())
     } catch (error) {
       throw this.#fail(error)
     }
@@ -371,7 +377,7 @@ class SyncManager {
   importState(snapshot, options) {
     const replace = Boolean(options?.replace)
     try {
-      if (snapshot instanceof Snapshot) return this.#n.importState(snapshot, replace)
+      if (snapshot instanceof Snapshot) return this.#n.importJson(snapshotText(snapshot), replace)
       if (typeof snapshot === 'string') return this.#n.importJson(snapshot, replace)
     } catch (error) {
       throw this.#fail(error)

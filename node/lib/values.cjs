@@ -1,17 +1,9 @@
 'use strict'
-// The value classes. SyncState and ChangeSet are the shared JS classes (js/src/values.ts) over
-// this addon's state handles; SyncOperation, SyncConflict and Snapshot are the native classes, with what is better done in JS added: `data`
-// (JSON.parse is faster in V8 than building objects property by property across napi), states
-// wrapped as SyncState, `toJSON()`, `fromJSON()` and a readable `util.inspect`.
+// The value classes: the JS classes both packages share (js/src/values.ts, compiled into
+// lib/shared/), registered over this addon, and the adapter of a JS resolver.
 
-const { inspect } = require('node:util')
 const native = require('../native.cjs')
-const { SyncError, toSyncError, callNative, guardNativeClass, invalidInput } = require('./errors.cjs')
-
-// The native classes the application gets as they are: each of their calls throws SyncError.
-const SyncOperation = guardNativeClass(native.SyncOperation)
-const SyncConflict = guardNativeClass(native.SyncConflict)
-const Snapshot = guardNativeClass(native.Snapshot)
+const { SyncError, toSyncError, callNative, guardNativeClass } = require('./errors.cjs')
 
 /** A wall clock moved by hand (tests, simulations): the native clock, throwing SyncError. */
 class ManualClock extends guardNativeClass(native.ManualClock) {
@@ -24,17 +16,18 @@ class ManualClock extends guardNativeClass(native.ManualClock) {
   }
 }
 
-// SyncState and ChangeSet are the JS both packages share (js/src/values.ts, compiled
-// into lib/shared/), over this engine's value side: a state's handle is the addon's opaque
-// external of one version (node/src/values.rs), which stays usable as long as it lives.
+// A state's handle is this addon's opaque external of one version (node/src/values.rs), usable
+// as long as it lives; operations, conflicts and snapshots come as the core's JSON text.
 const shared = require('./shared/values.js')
-const { SyncState, ChangeSet, stateOf, stateOfText, stateHandle, stateHandles, changeSetOf } = shared
+const { SyncState, SyncOperation, SyncConflict, ChangeSet, Snapshot } = shared
 shared.useNativeValues({
   stateFromJson: (text) => callNative(native.stateFromWireJson, text),
   stateJson: (handle) => callNative(native.stateWireJson, handle),
   stateEquals: (a, b) => callNative(native.stateEquals, a, b),
   usable: () => true,
+  snapshotJson: (text) => callNative(native.snapshotWireJson, text),
 })
+const { stateOf, stateOfText, stateHandle, stateHandles, changeSetOf } = shared
 
 /** Returned by a resolver: the merged result is a deletion. */
 const DELETED = Symbol('statesync.DELETED')
@@ -44,57 +37,6 @@ const changeSetParts = (parts) => changeSetOf(parts.states, parts.cursor, parts.
 
 // JSON text of application data (JSON.stringify's rules): shared with the browser package.
 const { dataJson } = require('./shared/convert.js')
-
-function define(cls, name, get) {
-  Object.defineProperty(cls.prototype, name, { get, enumerable: true, configurable: true })
-}
-
-/** A `util.inspect` that shows the fields, which live on the prototype as getters. */
-function fields(names) {
-  return function (depth, options, inspectFn) {
-    const out = {}
-    for (const n of names) out[n] = this[n]
-    return `${this.constructor.name} ${inspectFn(out, { ...options, depth: options.depth == null ? null : options.depth - 1 })}`
-  }
-}
-
-for (const cls of [SyncOperation]) {
-  define(cls, 'data', function () {
-    return JSON.parse(this.dataJson)
-  })
-}
-define(SyncConflict, 'local', function () {
-  return stateOf(this.localHandle)
-})
-define(SyncConflict, 'remote', function () {
-  return stateOf(this.remoteHandle)
-})
-define(Snapshot, 'states', function () {
-  return this.stateHandles.map(stateOf)
-})
-for (const cls of [SyncOperation, SyncConflict, Snapshot]) {
-  cls.prototype.toJSON = function () {
-    return JSON.parse(this.wireJson())
-  }
-}
-
-Snapshot.fromJSON = (json) => {
-  const text = typeof json === 'string' ? json : dataJson(json, 'a snapshot')
-  return callNative((t) => Snapshot.fromWireJson(t), text)
-}
-
-SyncOperation.prototype[inspect.custom] = fields([
-  'opId',
-  'kind',
-  'stateId',
-  'collection',
-  'data',
-  'clock',
-  'timestamp',
-  'nodeId',
-])
-SyncConflict.prototype[inspect.custom] = fields(['conflictId', 'stateId', 'local', 'remote', 'detectedAt'])
-Snapshot.prototype[inspect.custom] = fields(['format', 'nodeId', 'states', 'pending', 'conflicts'])
 
 /**
  * The function the native resolver calls: never throws, answers `{ data }` (JSON text),
@@ -140,4 +82,9 @@ module.exports = {
   stateHandle,
   stateHandles,
   changeSetParts,
+  operationsOfText: shared.operationsOfText,
+  conflictOfText: shared.conflictOfText,
+  conflictsOfText: shared.conflictsOfText,
+  snapshotOfText: shared.snapshotOfText,
+  snapshotText: shared.snapshotText,
 }

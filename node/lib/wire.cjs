@@ -12,6 +12,9 @@ const {
   stateHandle,
   stateHandles,
   changeSetParts,
+  operationsOfText,
+  snapshotOfText,
+  snapshotText,
 } = require('./values.cjs')
 
 function bytes(value) {
@@ -31,17 +34,18 @@ function encode(value, encoding = 'json') {
       encoding,
     )
   }
-  if (value instanceof Snapshot) return callNative(native.encodeSnapshot, value, encoding)
+  if (value instanceof Snapshot) return callNative(native.encodeSnapshot, snapshotText(value), encoding)
   if (Array.isArray(value) && value.every((op) => op instanceof SyncOperation)) {
-    return callNative(native.encodeOperations, value, encoding)
+    return callNative(native.encodeOperations, `{"format":1,"operations":${JSON.stringify(value)}}`, encoding)
   }
   invalidInput('encode() takes a SyncState, ChangeSet, Snapshot or SyncOperation[]')
 }
 
 const decodeState = (b, encoding = 'json') => stateOf(callNative(native.decodeState, bytes(b), encoding))
 const decodeChangeSet = (b, encoding = 'json') => changeSetParts(callNative(native.decodeChangeSet, bytes(b), encoding))
-const decodeSnapshot = (b, encoding = 'json') => callNative(native.decodeSnapshot, bytes(b), encoding)
-const decodeOperations = (b, encoding = 'json') => callNative(native.decodeOperations, bytes(b), encoding)
+const decodeSnapshot = (b, encoding = 'json') => snapshotOfText(callNative(native.decodeSnapshot, bytes(b), encoding))
+const decodeOperations = (b, encoding = 'json') =>
+  operationsOfText(callNative(native.decodeOperations, bytes(b), encoding))
 const compress = (b) => callNative(native.compress, bytes(b))
 const decompress = (b) => callNative(native.decompress, bytes(b))
 

@@ -12,7 +12,7 @@ import { TabChannel, leaseSlot, slotNames, type TabMessage } from "./tabs.js";
 import { HttpTransport, runRound } from "./transport.js";
 // Compiled from js/src/ by build.sh (into dist/shared/): the code both packages share.
 import { eventsIterator } from "./shared/events.js";
-import { changeSetOf, changeSetText, stateHandle, stateOfHandle, stateOfText, stateText } from "./shared/values.js";
+import { changeSetOf, changeSetText, conflictOfText, conflictsOfText, operationsOfText, snapshotOfText, snapshotText, stateHandle, stateOfHandle, stateOfText, stateText } from "./shared/values.js";
 import { Listeners } from "./shared/listeners.js";
 import { dataJson, resolutionParts } from "./shared/convert.js";
 import { checkTransport } from "./shared/transport.js";
@@ -66,7 +66,7 @@ function events(text: string): shape.SyncEvent[] {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   return (JSON.parse(text) as any[]).map((e) => {
     if (typeof e.state === "string") e.state = stateOfText(e.state);
-    if (typeof e.conflict === "string") e.conflict = SyncConflict._fromWire(JSON.parse(e.conflict));
+    if (typeof e.conflict === "string") e.conflict = conflictOfText(e.conflict);
     return e as shape.SyncEvent;
   });
 }
@@ -262,7 +262,7 @@ export class SyncManager {
   }
 
   pendingOperations(): SyncOperation[] {
-    return (JSON.parse(this.#m.pendingOperations()) as object[]).map(SyncOperation._fromWire);
+    return operationsOfText(this.#m.pendingOperations());
   }
 
   acknowledge(opIds: string[]): number {
@@ -276,7 +276,7 @@ export class SyncManager {
       outcome: r.outcome() as shape.ApplyResult["outcome"],
       resolved: r.resolved(),
       state: stateOfHandle(r.state()),
-      conflict: conflict === undefined ? null : SyncConflict._fromWire(JSON.parse(conflict)),
+      conflict: conflict === undefined ? null : conflictOfText(conflict),
     };
     r.free();
     return result;
@@ -288,7 +288,7 @@ export class SyncManager {
   }
 
   conflicts(): SyncConflict[] {
-    return (JSON.parse(this.#m.conflicts()) as object[]).map(SyncConflict._fromWire);
+    return conflictsOfText(this.#m.conflicts());
   }
 
   /** States refused in sync rounds and not gone through since, oldest first. */
@@ -434,11 +434,11 @@ export class SyncManager {
   }
 
   exportState(): Snapshot {
-    return Snapshot._fromText(this.#m.exportState());
+    return snapshotOfText(this.#m.exportState());
   }
 
   importState(snapshot: shape.Snapshot | string, options: { replace?: boolean } = {}): shape.ReconciliationResult {
-    const text = typeof snapshot === "string" ? snapshot : snapshot instanceof Snapshot ? snapshot._json() : JSON.stringify(snapshot);
+    const text = typeof snapshot === "string" ? snapshot : snapshot instanceof Snapshot ? snapshotText(snapshot) : JSON.stringify(snapshot);
     return JSON.parse(this.#run(() => this.#m.importState(text, options.replace ?? false)));
   }
 
