@@ -1,5 +1,5 @@
 'use strict'
-// The wire functions and the vector clock helpers.
+// The wire functions, and the vector clock functions registered over the addon.
 
 const native = require('../native.cjs')
 const { callNative, invalidInput } = require('./errors.cjs')
@@ -49,20 +49,16 @@ const decodeOperations = (b, encoding = 'json') =>
 const compress = (b) => callNative(native.compress, bytes(b))
 const decompress = (b) => callNative(native.decompress, bytes(b))
 
-function clock(value) {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    invalidInput('a clock is an object of node ids to counters')
-  }
-  return value
-}
-
-const compareClocks = (a, b) => callNative(native.compareClocks, clock(a), clock(b))
-const mergeClocks = (a, b) => callNative(native.mergeClocks, clock(a), clock(b))
-const dominates = (a, b) => callNative(native.dominates, clock(a), clock(b))
-const incrementClock = (a, node) => {
-  if (typeof node !== 'string') invalidInput('incrementClock() takes a clock and a node id')
-  return callNative(native.incrementClock, clock(a), node)
-}
+// The clock functions are the JS both packages share (js/src/clocks.ts), over this addon's,
+// which take clocks as objects and check their counters (node/src/clock.rs).
+const clocks = require('./shared/clocks.js')
+clocks.useNativeClocks({
+  compare: (a, b) => callNative(native.compareClocks, a, b),
+  merge: (a, b) => callNative(native.mergeClocks, a, b),
+  dominates: (a, b) => callNative(native.dominates, a, b),
+  increment: (clock, node) => callNative(native.incrementClock, clock, node),
+})
+const { compareClocks, mergeClocks, dominates, incrementClock } = clocks
 
 module.exports = {
   encode,

@@ -1,11 +1,11 @@
 // The value classes of the API in the browser: the shared ones (js/src/values.ts) registered
 // over the wasm module, and what only this package has (ManualClock over the module's clock, the
-// clock functions, DELETED typed by this package's copy of the API).
+// DELETED typed by this package's copy of the API) and the registration of both.
 import type * as shape from "./statesync.js";
 import type { State } from "./wasm/statesync_wasm.js";
 import { isStopped, wasm } from "./runtime.js";
-import { SyncError } from "./errors.js";
 import { ChangeSet, Snapshot, SyncConflict, SyncOperation, SyncState, useNativeValues } from "./shared/values.js";
+import { compareClocks, dominates, incrementClock, mergeClocks, useNativeClocks } from "./shared/clocks.js";
 
 type Clock = shape.Clock;
 
@@ -44,17 +44,13 @@ export class ManualClock {
 /** Returned by a resolver to say the merged result is a deletion. */
 export const DELETED: typeof shape.DELETED = Symbol.for("statesync.DELETED") as typeof shape.DELETED;
 
-export function compareClocks(a: Clock, b: Clock): shape.ClockOrdering {
-  return wasm.compareClocks(JSON.stringify(a), JSON.stringify(b)) as shape.ClockOrdering;
-}
-export function mergeClocks(a: Clock, b: Clock): Clock {
-  return JSON.parse(wasm.mergeClocks(JSON.stringify(a), JSON.stringify(b))) as Clock;
-}
-/** `clock` after one more write of `node`: its entry is the new counter (a missing node was 0). */
-export function incrementClock(clock: Clock, node: string): Clock {
-  if (typeof node !== "string") throw new SyncError("INVALID_INPUT", "invalid input: incrementClock() takes a clock and a node id");
-  return JSON.parse(wasm.incrementClock(JSON.stringify(clock), node)) as Clock;
-}
-export function dominates(a: Clock, b: Clock): boolean {
-  return wasm.dominates(JSON.stringify(a), JSON.stringify(b));
-}
+// The clock functions are shared with the Node package (js/src/clocks.ts); the module takes
+// clocks as JSON text and gives merged ones back as JSON text (wasm/src/lib.rs).
+useNativeClocks({
+  compare: (a, b) => wasm.compareClocks(JSON.stringify(a), JSON.stringify(b)) as shape.ClockOrdering,
+  merge: (a, b) => JSON.parse(wasm.mergeClocks(JSON.stringify(a), JSON.stringify(b))) as Clock,
+  dominates: (a, b) => wasm.dominates(JSON.stringify(a), JSON.stringify(b)),
+  increment: (clock, node) => JSON.parse(wasm.incrementClock(JSON.stringify(clock), node)) as Clock,
+});
+
+export { compareClocks, mergeClocks, incrementClock, dominates };
