@@ -1,6 +1,7 @@
 // The public API of the `statesync` JavaScript packages: the Node package (this folder, napi-rs)
 // and the browser package (`wasm/`, which ships this file as the shape it implements), so the
-// same application code runs on both. DESIGN.md §9 is the contract; docs/adr/0013 the decisions.
+// same application code runs on both. docs/design.md#9-names-per-language is the contract;
+// docs/adr/0013 the decisions.
 //
 // Conventions:
 // - JSON data are plain JS values, converted with JSON.stringify/JSON.parse semantics.

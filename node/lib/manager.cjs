@@ -11,10 +11,16 @@ const {
   Snapshot,
   dataJson,
   nativeStrategy,
-  wrapState,
-  stateFromText,
-  handleOf,
-  handlesOf,
+  stateOf,
+  stateOfText,
+  stateHandle,
+  stateHandles,
+  changeSetParts,
+  operationsOfText,
+  conflictOfText,
+  conflictsOfText,
+  snapshotOfText,
+  snapshotText,
 } = require('./values.cjs')
 const { nativeTransport } = require('./transport.cjs')
 // Compiled from js/src/ by the package build (npm run build): the code both packages share.
@@ -28,9 +34,9 @@ function publicEvent(e) {
     case 'stateCreated':
     case 'stateUpdated':
     case 'stateDeleted':
-      return { name: e.name, state: wrapState(e.state) }
+      return { name: e.name, state: stateOf(e.state) }
     case 'conflictDetected':
-      return { name: e.name, conflict: e.conflict }
+      return { name: e.name, conflict: conflictOfText(e.conflict) }
     case 'conflictResolved':
       return { name: e.name, conflictId: e.conflictId, stateId: e.stateId }
     case 'stateRejected':
@@ -141,7 +147,7 @@ class SyncManager {
   createState(data, options) {
     const json = dataJson(data)
     try {
-      return stateFromText(native.replicaCreateState(this.#r, json, options?.id, options?.collection))
+      return stateOfText(native.replicaCreateState(this.#r, json, options?.id, options?.collection))
     } catch (error) {
       throw this.#fail(error)
     }
@@ -149,7 +155,7 @@ class SyncManager {
 
   getState(id) {
     try {
-      return wrapState(native.replicaGetState(this.#r, id))
+      return stateOf(native.replicaGetState(this.#r, id))
     } catch (error) {
       throw this.#fail(error)
     }
@@ -158,7 +164,7 @@ class SyncManager {
   updateState(id, data) {
     const json = dataJson(data)
     try {
-      return stateFromText(native.replicaUpdateState(this.#r, id, json))
+      return stateOfText(native.replicaUpdateState(this.#r, id, json))
     } catch (error) {
       throw this.#fail(error)
     }
@@ -166,7 +172,7 @@ class SyncManager {
 
   deleteState(id) {
     try {
-      return stateFromText(native.replicaDeleteState(this.#r, id))
+      return stateOfText(native.replicaDeleteState(this.#r, id))
     } catch (error) {
       throw this.#fail(error)
     }
@@ -174,7 +180,7 @@ class SyncManager {
 
   listStates(options) {
     try {
-      return this.#n.listStates(options?.collection, Boolean(options?.includeDeleted)).map(wrapState)
+      return this.#n.listStates(options?.collection, Boolean(options?.includeDeleted)).map(stateOf)
     } catch (error) {
       throw this.#fail(error)
     }
@@ -182,7 +188,7 @@ class SyncManager {
 
   pendingOperations() {
     try {
-      return this.#n.pendingOperations()
+      return operationsOfText(this.#n.pendingOperations())
     } catch (error) {
       throw this.#fail(error)
     }
@@ -201,8 +207,9 @@ class SyncManager {
     if (!(state instanceof SyncState))
       invalidInput('applyRemoteState() takes a SyncState (SyncState.fromJSON() makes one)')
     try {
-      const result = this.#n.applyRemoteState(handleOf(state))
-      result.state = wrapState(result.state)
+      const result = this.#n.applyRemoteState(stateHandle(state))
+      result.state = stateOf(result.state)
+      if (result.conflict != null) result.conflict = conflictOfText(result.conflict)
       return result
     } catch (error) {
       throw this.#fail(error)
@@ -210,7 +217,7 @@ class SyncManager {
   }
 
   reconcile(states) {
-    const handles = handlesOf(states, 'reconcile() takes an array of SyncState: it')
+    const handles = stateHandles(states, 'reconcile() takes an array of SyncState: it')
     try {
       return this.#n.reconcile(handles)
     } catch (error) {
@@ -220,7 +227,7 @@ class SyncManager {
 
   conflicts() {
     try {
-      return this.#n.conflicts()
+      return conflictsOfText(this.#n.conflicts())
     } catch (error) {
       throw this.#fail(error)
     }
@@ -238,7 +245,7 @@ class SyncManager {
   resolveConflict(conflictId, resolution) {
     const { pick, data } = resolutionParts(resolution)
     try {
-      return wrapState(this.#n.resolveConflict(conflictId, pick, data))
+      return stateOf(this.#n.resolveConflict(conflictId, pick, data))
     } catch (error) {
       throw this.#fail(error)
     }
@@ -264,7 +271,7 @@ class SyncManager {
 
   changesSince(options) {
     try {
-      return ChangeSet.fromParts(
+      return changeSetParts(
         this.#n.changesSince(options?.cursor ?? undefined, collectionsOf(options), limitOf(options)),
       )
     } catch (error) {
@@ -277,7 +284,7 @@ class SyncManager {
     try {
       return this.#n.applyChanges(
         peer,
-        handlesOf(changes.states, 'states'),
+        stateHandles(changes.states, 'states'),
         changes.cursor,
         changes.hasMore,
         collectionsOf(options),
@@ -361,7 +368,7 @@ class SyncManager {
 
   exportState() {
     try {
-      return this.#n.exportState()
+      return snapshotOfText(this.#n.exportState())
     } catch (error) {
       throw this.#fail(error)
     }
@@ -370,7 +377,7 @@ class SyncManager {
   importState(snapshot, options) {
     const replace = Boolean(options?.replace)
     try {
-      if (snapshot instanceof Snapshot) return this.#n.importState(snapshot, replace)
+      if (snapshot instanceof Snapshot) return this.#n.importJson(snapshotText(snapshot), replace)
       if (typeof snapshot === 'string') return this.#n.importJson(snapshot, replace)
     } catch (error) {
       throw this.#fail(error)

@@ -4,7 +4,7 @@
 
 const native = require('../native.cjs')
 const { callNative, describeForNative, invalidInput } = require('./errors.cjs')
-const { ChangeSet, handlesOf } = require('./values.cjs')
+const { ChangeSet, stateHandles, changeSetParts } = require('./values.cjs')
 
 const kNative = Symbol('statesync.nativeTransport')
 
@@ -45,10 +45,10 @@ function nativeTransport(transport, slot) {
         if (!(changes instanceof ChangeSet)) {
           throw new TypeError('transport.pull() must return a ChangeSet (decodeChangeSet() makes one from bytes)')
         }
-        const states = handlesOf(changes.states, 'states')
+        const states = stateHandles(changes.states, 'states')
         return { bytes: callNative(native.encodeChangeSet, states, changes.cursor, changes.hasMore, 'binary') }
       }
-      const changes = ChangeSet.fromParts(callNative(native.decodeChangeSet, arg, 'binary'))
+      const changes = changeSetParts(callNative(native.decodeChangeSet, arg, 'binary'))
       return { text: pushCounts(await transport.push(changes)) }
     } catch (error) {
       slot.cause = error

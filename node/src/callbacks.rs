@@ -173,8 +173,8 @@ pub struct JsSyncEvent {
     pub name: String,
     /// State events.
     pub state: Option<StateHandle>,
-    /// `conflictDetected`.
-    pub conflict: Option<crate::values::JsSyncConflict>,
+    /// `conflictDetected`: the conflict's JSON text.
+    pub conflict: Option<String>,
     /// `conflictResolved`.
     pub conflict_id: Option<String>,
     /// `conflictResolved`, `stateRejected`.
@@ -219,7 +219,7 @@ impl From<SyncEvent> for JsSyncEvent {
                 "stateDeleted"
             }
             SyncEvent::ConflictDetected(c) => {
-                out.conflict = Some(crate::values::JsSyncConflict(Arc::new(c)));
+                out.conflict = Some(crate::values::conflict_json(&c));
                 "conflictDetected"
             }
             SyncEvent::ConflictResolved { conflict_id, state_id } => {

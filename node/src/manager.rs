@@ -8,10 +8,7 @@ use crate::callbacks::{run_on, JsResolver, JsSyncEvent, JsTransport, Owner, Reso
 use crate::clock::JsManualClock;
 use crate::errors::{guarded, invalid_input, js_error, OrNapi, OrThrow, Result};
 use crate::tasks::{CloseTask, RoundTask, StopAutoSyncTask};
-use crate::values::{
-    change_set, handle, states_of, ApplyResult, ChangeSetParts, Counts, JsSnapshot, JsSyncConflict, JsSyncOperation,
-    Rejection, StateHandle,
-};
+use crate::values::{change_set, handle, states_of, ApplyResult, ChangeSetParts, Counts, Rejection, StateHandle};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use statesync::{AutoSyncConfig, ConflictStrategy, ManagerConfig, Resolution, SyncContext, SyncManager, SyncTransport};
@@ -218,8 +215,8 @@ impl NativeManager {
 
     /// The pending queue.
     #[napi(catch_unwind)]
-    pub fn pending_operations(&self) -> Result<Vec<JsSyncOperation>> {
-        self.run(|m| m.pending_operations()).map(|ops| ops.into_iter().map(|o| JsSyncOperation(Arc::new(o))).collect())
+    pub fn pending_operations(&self) -> Result<String> {
+        self.run(|m| m.pending_operations()).map(|ops| serde_json::to_string(&ops).expect("operations serialise"))
     }
 
     /// Drops operations from the queue; returns how many were there.
@@ -243,8 +240,8 @@ impl NativeManager {
 
     /// Unresolved manual conflicts.
     #[napi(catch_unwind)]
-    pub fn conflicts(&self) -> Result<Vec<JsSyncConflict>> {
-        self.run(|m| m.conflicts()).map(|cs| cs.into_iter().map(|c| JsSyncConflict(Arc::new(c))).collect())
+    pub fn conflicts(&self) -> Result<String> {
+        self.run(|m| m.conflicts()).map(|cs| serde_json::to_string(&cs).expect("conflicts serialise"))
     }
 
     /// Refused states not gone through since, oldest first.
@@ -401,15 +398,8 @@ impl NativeManager {
 
     /// A snapshot of the whole replica.
     #[napi(catch_unwind)]
-    pub fn export_state(&self) -> Result<JsSnapshot> {
-        self.run(|m| m.export_state()).map(|s| JsSnapshot(Arc::new(s)))
-    }
-
-    /// Imports a snapshot (merge, or replace).
-    #[napi(catch_unwind)]
-    pub fn import_state(&self, snapshot: &JsSnapshot, replace: bool) -> Result<Counts> {
-        let snapshot = (*snapshot.0).clone();
-        self.run(|m| m.import_state(snapshot, replace)).map(Counts::from)
+    pub fn export_state(&self) -> Result<String> {
+        self.run(|m| m.export_state()).map(|s| s.to_json())
     }
 
     /// Imports snapshot JSON text.

@@ -1,6 +1,8 @@
-//! The values the API hands out: states, operations, conflicts, change sets and snapshots are
-//! classes over the core's shared, immutable versions (cheap to create: a getter converts a
-//! field only when it is read); results are plain objects.
+//! The values the API hands out. A state is an opaque handle of the core's shared, immutable
+//! version, which the shared JS `SyncState` (js/src/values.ts) holds and reads through its wire
+//! JSON text only (the `NativeValues` interface of js/src/native.ts: from and to wire JSON,
+//! equality); change sets cross as their parts; operations, conflicts and snapshots cross as the
+//! core's JSON text, read by the shared classes of js/src/values.ts. Results are plain objects.
 //!
 //! JSON data cross as JSON text: `lib/values.cjs` defines `data` and `toJSON()` on the classes
 //! with `JSON.parse`, which V8 does faster than building objects property by property here.
@@ -32,25 +34,8 @@ pub(crate) fn clock_from_js(clock: HashMap<String, f64>) -> Result<VectorClock> 
     Ok(out)
 }
 
-/// A hybrid logical clock timestamp.
-#[napi(object)]
-pub struct Timestamp {
-    /// Wall-clock milliseconds.
-    pub millis: i64,
-    /// Logical counter within the millisecond.
-    pub counter: u32,
-    /// The node that made it.
-    pub node: String,
-}
-
-impl From<&statesync::Timestamp> for Timestamp {
-    fn from(t: &statesync::Timestamp) -> Self {
-        Timestamp { millis: t.millis as i64, counter: t.counter, node: t.node.clone() }
-    }
-}
-
-/// One version of one state, as the opaque handle the JS class `SyncState` (lib/values.cjs)
-/// holds. A handle is one small allocation; a napi class instance costs several times more, and
+/// One version of one state, as the opaque handle the shared JS class `SyncState`
+/// (js/src/values.ts) holds. A handle is one small allocation; a napi class instance costs several times more, and
 /// states are what every write returns.
 pub(crate) type StateHandle = External<Arc<statesync::SyncState>>;
 
@@ -59,61 +44,8 @@ pub(crate) fn handle(state: Arc<statesync::SyncState>) -> StateHandle {
     External::new(state)
 }
 
-/// The state id.
-#[napi(catch_unwind)]
-pub fn state_id(state: &StateHandle) -> String {
-    state.id.clone()
-}
-
-/// The collection.
-#[napi(catch_unwind)]
-pub fn state_collection(state: &StateHandle) -> String {
-    state.collection.clone()
-}
-
-/// The data as JSON text (`data` parses it).
-#[napi(catch_unwind)]
-pub fn state_data_json(state: &StateHandle) -> String {
-    state.data.to_string()
-}
-
-/// The vector clock.
-#[napi(catch_unwind)]
-pub fn state_clock(state: &StateHandle) -> HashMap<String, i64> {
-    clock_to_js(&state.clock)
-}
-
-/// The hybrid timestamp of the write.
-#[napi(catch_unwind)]
-pub fn state_timestamp(state: &StateHandle) -> Timestamp {
-    (&state.timestamp).into()
-}
-
-/// The node that wrote this version.
-#[napi(catch_unwind)]
-pub fn state_modified_by(state: &StateHandle) -> String {
-    state.modified_by.clone()
-}
-
-/// Tombstone flag.
-#[napi(catch_unwind)]
-pub fn state_deleted(state: &StateHandle) -> bool {
-    state.deleted
-}
-
-/// The version number.
-#[napi(catch_unwind)]
-pub fn state_version(state: &StateHandle) -> i64 {
-    state.version as i64
-}
-
-/// 16 hex characters of the content hash.
-#[napi(catch_unwind)]
-pub fn state_hash(state: &StateHandle) -> String {
-    state.hash.clone()
-}
-
-/// The wire JSON text (`toJSON()` parses it).
+/// The wire JSON text of a version: the shared `SyncState` reads its fields from it
+/// (js/src/values.ts, `NativeValues.stateJson`).
 #[napi(catch_unwind)]
 pub fn state_wire_json(state: &StateHandle) -> String {
     state.to_json()
@@ -134,110 +66,6 @@ pub fn state_equals(a: &StateHandle, b: &StateHandle) -> bool {
 /// The states of handles.
 pub(crate) fn states_of(handles: Vec<&StateHandle>) -> Vec<Arc<statesync::SyncState>> {
     handles.into_iter().map(|h| Arc::clone(h)).collect()
-}
-
-/// A pending local write.
-#[napi(js_name = "SyncOperation")]
-pub struct JsSyncOperation(pub(crate) Arc<statesync::SyncOperation>);
-
-#[napi]
-impl JsSyncOperation {
-    /// `"<node_id>:<counter>"`.
-    #[napi(getter, catch_unwind)]
-    pub fn op_id(&self) -> String {
-        self.0.op_id.clone()
-    }
-
-    /// `"create"`, `"update"` or `"delete"`.
-    #[napi(getter, catch_unwind)]
-    pub fn kind(&self) -> &'static str {
-        self.0.kind.as_str()
-    }
-
-    /// The state written.
-    #[napi(getter, catch_unwind)]
-    pub fn state_id(&self) -> String {
-        self.0.state_id.clone()
-    }
-
-    /// Its collection.
-    #[napi(getter, catch_unwind)]
-    pub fn collection(&self) -> String {
-        self.0.collection.clone()
-    }
-
-    /// The data written, as JSON text.
-    #[napi(getter, catch_unwind)]
-    pub fn data_json(&self) -> String {
-        self.0.data.to_string()
-    }
-
-    /// The clock of the write.
-    #[napi(getter, catch_unwind)]
-    pub fn clock(&self) -> HashMap<String, i64> {
-        clock_to_js(&self.0.clock)
-    }
-
-    /// The timestamp of the write.
-    #[napi(getter, catch_unwind)]
-    pub fn timestamp(&self) -> Timestamp {
-        (&self.0.timestamp).into()
-    }
-
-    /// The writing node.
-    #[napi(getter, catch_unwind)]
-    pub fn node_id(&self) -> String {
-        self.0.node_id.clone()
-    }
-
-    /// The JSON text of the operation.
-    #[napi(catch_unwind)]
-    pub fn wire_json(&self) -> String {
-        serde_json::to_string(&*self.0).unwrap_or_default()
-    }
-}
-
-/// A recorded manual conflict.
-#[napi(js_name = "SyncConflict")]
-pub struct JsSyncConflict(pub(crate) Arc<statesync::SyncConflict>);
-
-#[napi]
-impl JsSyncConflict {
-    /// Stable id.
-    #[napi(getter, catch_unwind)]
-    pub fn conflict_id(&self) -> String {
-        self.0.conflict_id.clone()
-    }
-
-    /// The state in conflict.
-    #[napi(getter, catch_unwind)]
-    pub fn state_id(&self) -> String {
-        self.0.state_id.clone()
-    }
-
-    /// The local version at detection (`local` wraps it).
-    #[napi(getter, catch_unwind)]
-    pub fn local_handle(&self) -> StateHandle {
-        handle(Arc::new(self.0.local.clone()))
-    }
-
-    /// The concurrent remote version (`remote` wraps it).
-    #[napi(getter, catch_unwind)]
-    pub fn remote_handle(&self) -> StateHandle {
-        handle(Arc::new(self.0.remote.clone()))
-    }
-
-    /// Milliseconds (hybrid clock) at detection.
-    #[napi(getter, catch_unwind)]
-    pub fn detected_at(&self) -> i64 {
-        self.0.detected_at as i64
-    }
-
-    /// The JSON text of the conflict.
-    #[napi(catch_unwind)]
-    pub fn wire_json(&self) -> String {
-        serde_json::to_string(&*self.0).unwrap_or_default()
-    }
 }
 
 /// A page of the changes feed, as its parts: the JS class `ChangeSet` is built from them.
@@ -262,60 +90,17 @@ pub(crate) fn change_set(states: Vec<&StateHandle>, cursor: String, has_more: bo
     statesync::ChangeSet { states: states_of(states), cursor, has_more }
 }
 
-/// The wire JSON text of a change set.
+/// Parses snapshot JSON text and gives back its canonical text (`Snapshot.fromJSON`, the
+/// `NativeValues.snapshotJson` of js/src/native.ts): CORRUPT, UNSUPPORTED_FORMAT or
+/// INVALID_STATE when bad.
 #[napi(catch_unwind)]
-pub fn change_set_wire_json(states: Vec<&StateHandle>, cursor: String, has_more: bool) -> String {
-    let changes = change_set(states, cursor, has_more);
-    String::from_utf8(statesync::encode(&changes, statesync::Encoding::Json)).unwrap_or_default()
+pub fn snapshot_wire_json(text: String) -> Result<String> {
+    statesync::Snapshot::from_json(&text).map(|s| s.to_json()).or_throw()
 }
 
-/// A versioned image of a replica.
-#[napi(js_name = "Snapshot")]
-pub struct JsSnapshot(pub(crate) Arc<statesync::Snapshot>);
-
-#[napi]
-impl JsSnapshot {
-    /// The snapshot format version.
-    #[napi(getter, catch_unwind)]
-    pub fn format(&self) -> i64 {
-        self.0.format as i64
-    }
-
-    /// The exporting node.
-    #[napi(getter, catch_unwind)]
-    pub fn node_id(&self) -> String {
-        self.0.node_id.clone()
-    }
-
-    /// Every state, tombstones included (`states` wraps them).
-    #[napi(getter, catch_unwind)]
-    pub fn state_handles(&self) -> Vec<StateHandle> {
-        self.0.states.iter().map(|s| handle(Arc::new(s.clone()))).collect()
-    }
-
-    /// The pending queue.
-    #[napi(getter, catch_unwind)]
-    pub fn pending(&self) -> Vec<JsSyncOperation> {
-        self.0.pending.iter().map(|o| JsSyncOperation(Arc::new(o.clone()))).collect()
-    }
-
-    /// Unresolved manual conflicts.
-    #[napi(getter, catch_unwind)]
-    pub fn conflicts(&self) -> Vec<JsSyncConflict> {
-        self.0.conflicts.iter().map(|c| JsSyncConflict(Arc::new(c.clone()))).collect()
-    }
-
-    /// The snapshot's JSON text.
-    #[napi(catch_unwind)]
-    pub fn wire_json(&self) -> String {
-        self.0.to_json()
-    }
-
-    /// Parses snapshot JSON text: CORRUPT, UNSUPPORTED_FORMAT or INVALID_STATE when bad.
-    #[napi(factory, js_name = "fromWireJson", catch_unwind)]
-    pub fn from_wire_json(text: String) -> Result<Self> {
-        statesync::Snapshot::from_json(&text).map(|s| JsSnapshot(Arc::new(s))).or_throw()
-    }
+/// The JSON text of a conflict, as the shared `SyncConflict` reads it (js/src/values.ts).
+pub(crate) fn conflict_json(conflict: &statesync::SyncConflict) -> String {
+    serde_json::to_string(conflict).expect("a conflict serialises")
 }
 
 /// What applying one remote state did.
@@ -327,8 +112,8 @@ pub struct ApplyResult {
     pub resolved: bool,
     /// The stored state afterwards.
     pub state: StateHandle,
-    /// The conflict the manual strategy recorded.
-    pub conflict: Option<JsSyncConflict>,
+    /// The conflict the manual strategy recorded, as JSON text.
+    pub conflict: Option<String>,
 }
 
 impl From<statesync::ApplyResult> for ApplyResult {
@@ -344,7 +129,7 @@ impl From<statesync::ApplyResult> for ApplyResult {
             outcome: outcome.into(),
             resolved: r.resolved,
             state: handle(r.state),
-            conflict: r.conflict.map(|c| JsSyncConflict(Arc::new(c))),
+            conflict: r.conflict.as_ref().map(conflict_json),
         }
     }
 }

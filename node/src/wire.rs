@@ -1,7 +1,7 @@
 //! The wire functions: `encode`, `decode*`, `compress`, `decompress`.
 
 use crate::errors::{OrThrow, Result};
-use crate::values::{change_set, handle, ChangeSetParts, JsSnapshot, JsSyncOperation, StateHandle};
+use crate::values::{change_set, handle, ChangeSetParts, StateHandle};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use statesync::{decode, Encoding, PendingOperations};
@@ -30,16 +30,18 @@ pub fn encode_change_set(
     Ok(statesync::encode(&changes, self::encoding(encoding.as_deref())?).into())
 }
 
-/// Encodes a snapshot.
+/// Encodes a snapshot given as its JSON text.
 #[napi(catch_unwind)]
-pub fn encode_snapshot(value: &JsSnapshot, encoding: Option<String>) -> Result<Buffer> {
-    Ok(statesync::encode(&*value.0, self::encoding(encoding.as_deref())?).into())
+pub fn encode_snapshot(value: String, encoding: Option<String>) -> Result<Buffer> {
+    let snapshot = statesync::Snapshot::from_json(&value).or_throw()?;
+    Ok(statesync::encode(&snapshot, self::encoding(encoding.as_deref())?).into())
 }
 
-/// Encodes a list of pending operations.
+/// Encodes a list of pending operations given as their JSON wire message (`{"format":1,
+/// "operations":[...]}`, read by the core's own parser).
 #[napi(catch_unwind)]
-pub fn encode_operations(value: Vec<&JsSyncOperation>, encoding: Option<String>) -> Result<Buffer> {
-    let ops = PendingOperations(value.into_iter().map(|o| (*o.0).clone()).collect());
+pub fn encode_operations(message: String, encoding: Option<String>) -> Result<Buffer> {
+    let ops = decode::<PendingOperations>(message.as_bytes(), Encoding::Json).or_throw()?;
     Ok(statesync::encode(&ops, self::encoding(encoding.as_deref())?).into())
 }
 
@@ -57,17 +59,15 @@ pub fn decode_change_set(bytes: Uint8Array, encoding: Option<String>) -> Result<
 
 /// Decodes a snapshot.
 #[napi(catch_unwind)]
-pub fn decode_snapshot(bytes: Uint8Array, encoding: Option<String>) -> Result<JsSnapshot> {
-    decode::<statesync::Snapshot>(&bytes, self::encoding(encoding.as_deref())?)
-        .map(|s| JsSnapshot(Arc::new(s)))
-        .or_throw()
+pub fn decode_snapshot(bytes: Uint8Array, encoding: Option<String>) -> Result<String> {
+    decode::<statesync::Snapshot>(&bytes, self::encoding(encoding.as_deref())?).map(|s| s.to_json()).or_throw()
 }
 
 /// Decodes a list of pending operations.
 #[napi(catch_unwind)]
-pub fn decode_operations(bytes: Uint8Array, encoding: Option<String>) -> Result<Vec<JsSyncOperation>> {
+pub fn decode_operations(bytes: Uint8Array, encoding: Option<String>) -> Result<String> {
     decode::<PendingOperations>(&bytes, self::encoding(encoding.as_deref())?)
-        .map(|ops| ops.0.into_iter().map(|o| JsSyncOperation(Arc::new(o))).collect())
+        .map(|ops| serde_json::to_string(&ops.0).expect("operations serialise"))
         .or_throw()
 }
 

@@ -117,6 +117,8 @@ test('every #[napi] function of node/src has catch_unwind, every thread-pool tas
       }
     })
   }
-  assert.ok(exports > 60, `only ${exports} #[napi] functions found in ${srcDir}`)
+  // The scan must have found the addon's functions (60 since the shared JS values read states,
+  // operations, conflicts and snapshots through their JSON text instead of per-field getters).
+  assert.ok(exports >= 55, `only ${exports} #[napi] functions found in ${srcDir}`)
   assert.deepEqual(missing, [])
 })

@@ -1,6 +1,6 @@
 //! The journal sink of a persistent replica: committed records are queued here and taken by
 //! the TypeScript layer right after the call that committed them, which writes them to
-//! IndexedDB in one transaction (wasm/ts/idb.ts) and tells the other tabs.
+//! IndexedDB in one transaction (wasm/ts/storage.ts) and tells the other tabs (wasm/ts/tabs.ts).
 
 use statesync::{JournalRecord, JournalSink};
 use std::sync::{Arc, Mutex};

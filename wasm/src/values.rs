@@ -23,6 +23,12 @@ impl State {
     pub fn json(&self) -> String {
         self.0.to_json()
     }
+
+    /// True when both hold the same version (same id, collection, clock, timestamp and content),
+    /// as the core compares them: `SyncState.equals` of the shared JS layer (js/src/values.ts).
+    pub fn equals(&self, other: &State) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || *self.0 == *other.0
+    }
 }
 
 /// What `applyRemoteState` did.

@@ -3,7 +3,7 @@
 // tabs exchange their commits (tabs.ts), and sync rounds run over fetch (transport.ts).
 /// <reference path="./browser.d.ts" />
 import type * as shape from "./statesync.js";
-import type { Manager } from "./wasm/statesync_wasm.js";
+import type { Manager, State } from "./wasm/statesync_wasm.js";
 import { forget, instance, ready, wasm, type Instance } from "./runtime.js";
 import { SyncError, asSyncError } from "./errors.js";
 import { ChangeSet, DELETED, ManualClock, Snapshot, SyncConflict, SyncOperation, SyncState } from "./values.js";
@@ -12,6 +12,7 @@ import { TabChannel, leaseSlot, slotNames, type TabMessage } from "./tabs.js";
 import { HttpTransport, runRound } from "./transport.js";
 // Compiled from js/src/ by build.sh (into dist/shared/): the code both packages share.
 import { eventsIterator } from "./shared/events.js";
+import { changeSetOf, changeSetText, conflictOfText, conflictsOfText, operationsOfText, snapshotOfText, snapshotText, stateHandle, stateOfHandle, stateOfText, stateText } from "./shared/values.js";
 import { Listeners } from "./shared/listeners.js";
 import { dataJson, resolutionParts } from "./shared/convert.js";
 import { checkTransport } from "./shared/transport.js";
@@ -32,7 +33,7 @@ function strategyArgs(strategy: Strategy): [string, ((l: string, r: string) => s
   return [
     "custom",
     (local: string, remote: string) => {
-      const merged = strategy(SyncState._fromText(local), SyncState._fromText(remote));
+      const merged = strategy(stateOfText(local), stateOfText(remote));
       if (merged === DELETED) return undefined;
       const text = JSON.stringify(merged);
       if (text === undefined) throw new TypeError("the resolver returned no JSON value (return DELETED to delete)");
@@ -64,8 +65,8 @@ function ownChanges(c: shape.ChangeSet): ChangeSet {
 function events(text: string): shape.SyncEvent[] {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   return (JSON.parse(text) as any[]).map((e) => {
-    if (typeof e.state === "string") e.state = SyncState._fromText(e.state);
-    if (typeof e.conflict === "string") e.conflict = SyncConflict._fromWire(JSON.parse(e.conflict));
+    if (typeof e.state === "string") e.state = stateOfText(e.state);
+    if (typeof e.conflict === "string") e.conflict = conflictOfText(e.conflict);
     return e as shape.SyncEvent;
   });
 }
@@ -238,30 +239,30 @@ export class SyncManager {
   }
 
   createState(data: JSONValue, options: { id?: string; collection?: string } = {}): SyncState {
-    return SyncState._fromHandle(this.#run(() => this.#m.createState(json(data), options.id, options.collection)));
+    return stateOfHandle(this.#run(() => this.#m.createState(json(data), options.id, options.collection)));
   }
 
   getState(id: string): SyncState | null {
     const h = this.#m.getState(id);
-    return h === undefined ? null : SyncState._fromHandle(h);
+    return h === undefined ? null : stateOfHandle(h);
   }
 
   updateState(id: string, data: JSONValue): SyncState {
     const h = this.#m.updateState(id, json(data));
     if (this.#store !== null || this.#listening) this.#flush();
-    return SyncState._fromHandle(h);
+    return stateOfHandle(h);
   }
 
   deleteState(id: string): SyncState {
-    return SyncState._fromHandle(this.#run(() => this.#m.deleteState(id)));
+    return stateOfHandle(this.#run(() => this.#m.deleteState(id)));
   }
 
   listStates(options: { collection?: string; includeDeleted?: boolean } = {}): SyncState[] {
-    return this.#m.listStates(options.collection, options.includeDeleted ?? false).map(SyncState._fromHandle);
+    return this.#m.listStates(options.collection, options.includeDeleted ?? false).map(stateOfHandle);
   }
 
   pendingOperations(): SyncOperation[] {
-    return (JSON.parse(this.#m.pendingOperations()) as object[]).map(SyncOperation._fromWire);
+    return operationsOfText(this.#m.pendingOperations());
   }
 
   acknowledge(opIds: string[]): number {
@@ -269,25 +270,25 @@ export class SyncManager {
   }
 
   applyRemoteState(state: shape.SyncState): shape.ApplyResult {
-    const r = this.#run(() => this.#m.applyRemoteState(own(state)._state()));
+    const r = this.#run(() => this.#m.applyRemoteState(stateHandle(own(state)) as State));
     const conflict = r.conflict();
     const result = {
       outcome: r.outcome() as shape.ApplyResult["outcome"],
       resolved: r.resolved(),
-      state: SyncState._fromHandle(r.state()),
-      conflict: conflict === undefined ? null : SyncConflict._fromWire(JSON.parse(conflict)),
+      state: stateOfHandle(r.state()),
+      conflict: conflict === undefined ? null : conflictOfText(conflict),
     };
     r.free();
     return result;
   }
 
   reconcile(states: shape.SyncState[]): shape.ReconciliationResult {
-    const text = `[${states.map((s) => own(s)._json()).join(",")}]`;
+    const text = `[${states.map((s) => stateText(own(s))).join(",")}]`;
     return JSON.parse(this.#run(() => this.#m.reconcile(text)));
   }
 
   conflicts(): SyncConflict[] {
-    return (JSON.parse(this.#m.conflicts()) as object[]).map(SyncConflict._fromWire);
+    return conflictsOfText(this.#m.conflicts());
   }
 
   /** States refused in sync rounds and not gone through since, oldest first. */
@@ -298,7 +299,7 @@ export class SyncManager {
   resolveConflict(conflictId: string, resolution: shape.Resolution): SyncState {
     const { pick, data } = resolutionParts(resolution);
     const h = this.#run(() => this.#m.resolveConflict(conflictId, pick, data));
-    return SyncState._fromHandle(h);
+    return stateOfHandle(h);
   }
 
   setStrategy(strategy: Strategy): void {
@@ -317,13 +318,13 @@ export class SyncManager {
 
   changesSince(options: { cursor?: string | null } & shape.ScopeOptions = {}): ChangeSet {
     const page = this.#m.changesSince(options.cursor ?? undefined, options.collections ?? [], options.limit);
-    const result = new ChangeSet(page.states().map(SyncState._fromHandle), page.cursor(), page.hasMore());
+    const result = changeSetOf(page.states(), page.cursor(), page.hasMore());
     page.free();
     return result;
   }
 
   applyChanges(peer: string, changes: shape.ChangeSet, options: { collections?: string[] } = {}): shape.ReconciliationResult {
-    return JSON.parse(this.#run(() => this.#m.applyChanges(peer, ownChanges(changes)._json(), options.collections ?? [])));
+    return JSON.parse(this.#run(() => this.#m.applyChanges(peer, changeSetText(ownChanges(changes)), options.collections ?? [])));
   }
 
   peerCursor(peer: string, options: { collections?: string[] } = {}): string | null {
@@ -433,11 +434,11 @@ export class SyncManager {
   }
 
   exportState(): Snapshot {
-    return Snapshot._fromText(this.#m.exportState());
+    return snapshotOfText(this.#m.exportState());
   }
 
   importState(snapshot: shape.Snapshot | string, options: { replace?: boolean } = {}): shape.ReconciliationResult {
-    const text = typeof snapshot === "string" ? snapshot : snapshot instanceof Snapshot ? snapshot._json() : JSON.stringify(snapshot);
+    const text = typeof snapshot === "string" ? snapshot : snapshot instanceof Snapshot ? snapshotText(snapshot) : JSON.stringify(snapshot);
     return JSON.parse(this.#run(() => this.#m.importState(text, options.replace ?? false)));
   }
 

@@ -7,7 +7,8 @@ import { wasm } from "./runtime.js";
 import { SyncError, asSyncError, callbackError } from "./errors.js";
 // What an application's transport must look like and return: shared with the Node package.
 import { checkTransport, pushCounts } from "./shared/transport.js";
-import { ChangeSet, SyncState } from "./values.js";
+import { ChangeSet } from "./values.js";
+import { changeSetText, stateOfHandle } from "./shared/values.js";
 
 const BINARY = "application/vnd.statesync+binary";
 
@@ -143,7 +144,7 @@ export async function runRound(
               }
               return p;
             });
-            round.pulledJson(page._json());
+            round.pulledJson(changeSetText(page));
           }
         } else {
           let result: string;
@@ -157,7 +158,7 @@ export async function runRound(
             result = glue.pushResult(http.baseUrl + "/v1/push", reply.body);
           } else {
             const [cursor, hasMore] = JSON.parse(round.pushPosition()) as [string, boolean];
-            const states = round.pushStates().map(SyncState._fromHandle);
+            const states = round.pushStates().map(stateOfHandle);
             result = await appCall(async () => pushCounts(await (transport as shape.Transport).push(new ChangeSet(states, cursor, hasMore))));
           }
           round.pushed(result);

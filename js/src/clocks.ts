@@ -1,0 +1,42 @@
+// The vector-clock functions of the JS API (node/index.d.ts), written once for both packages
+// over the engine's NativeClocks (js/src/native.ts): this only checks the arguments' shape; the
+// core does the rest.
+import type * as api from 'statesync-api'
+import type { NativeClocks } from './native.js'
+import { SyncError } from './errors.js'
+
+/** The engine, registered by the package when it loads. */
+let engine: NativeClocks | undefined
+
+/** Registers the engine's clock functions; the package does it once, when it loads. */
+export function useNativeClocks(clocks: NativeClocks): void {
+  engine = clocks
+}
+
+function native(): NativeClocks {
+  if (engine === undefined) throw new SyncError('INTERNAL', 'statesync internal error: no engine registered')
+  return engine
+}
+
+/** `value` if it is a clock's shape (an object, not an array); INVALID_INPUT otherwise. */
+function clock(value: unknown): api.Clock {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new SyncError('INVALID_INPUT', 'a clock is an object of node ids to counters')
+  }
+  return value as api.Clock
+}
+
+/** How `a` relates to `b`: equal, before, after or concurrent. */
+export const compareClocks = (a: api.Clock, b: api.Clock): api.ClockOrdering => native().compare(clock(a), clock(b))
+
+/** The entry-wise maximum of two clocks. */
+export const mergeClocks = (a: api.Clock, b: api.Clock): api.Clock => native().merge(clock(a), clock(b))
+
+/** True when `a` has seen everything `b` has. */
+export const dominates = (a: api.Clock, b: api.Clock): boolean => native().dominates(clock(a), clock(b))
+
+/** `value` after one more write of `node`: its entry is the new counter (a missing node was 0). */
+export function incrementClock(value: api.Clock, node: string): api.Clock {
+  if (typeof node !== 'string') throw new SyncError('INVALID_INPUT', 'incrementClock() takes a clock and a node id')
+  return native().increment(clock(value), node)
+}
