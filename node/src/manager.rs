@@ -32,19 +32,10 @@ pub(crate) fn strategy(owner: &Arc<Owner>, value: Unknown<'_>) -> Result<Conflic
     }
 }
 
-/// The scope of a feed read or a round, checked by the core (`SyncContext::new`: collection
-/// names, a limit of at least 1). A JS number that is not whole is refused here: it has no
-/// integer the core could check.
+/// The scope of a feed read or a round, checked by the core (`SyncContext::from_number_limit`:
+/// collection names, a whole-number limit of at least 1).
 pub(crate) fn context(collections: Option<Vec<String>>, limit: Option<f64>) -> Result<SyncContext> {
-    let limit = match limit {
-        Some(l) if !(l.is_finite() && l.fract() == 0.0) => {
-            return Err(invalid_input(format!("limit is {l}: a whole number above 0")));
-        }
-        // Saturating: a limit beyond i64 is beyond any page.
-        Some(l) => Some(l as i64),
-        None => None,
-    };
-    SyncContext::new(collections.unwrap_or_default(), limit).or_throw()
+    SyncContext::from_number_limit(collections.unwrap_or_default(), limit).or_throw()
 }
 
 /// A number option of `open` as the application gave it: none for null or undefined,

@@ -48,7 +48,7 @@ pub(crate) fn to_js(e: statesync::SyncError) -> JsValue {
 
 /// `INVALID_INPUT` with this message.
 pub(crate) fn invalid_input(message: impl std::fmt::Display) -> JsValue {
-    make("INVALID_INPUT", &format!("invalid input: {message}"))
+    to_js(statesync::SyncError::InvalidInput(message.to_string()))
 }
 
 /// The result of a core call, with its error mapped.

@@ -37,6 +37,20 @@ impl SyncContext {
         Ok(context)
     }
 
+    /// [`SyncContext::new`] for a host whose numbers are doubles (JavaScript): a `limit` that is
+    /// not a whole number is `INVALID_INPUT` (it names no page size the core could check); a
+    /// whole one is checked as by `new` (beyond `i64` it saturates, beyond any page anyway).
+    pub fn from_number_limit(collections: Vec<String>, limit: Option<f64>) -> Result<SyncContext> {
+        let limit = match limit {
+            Some(l) if !(l.is_finite() && l.fract() == 0.0) => {
+                return Err(SyncError::InvalidInput(format!("limit is {l}: a whole number above 0")));
+            }
+            Some(l) => Some(l as i64),
+            None => None,
+        };
+        SyncContext::new(collections, limit)
+    }
+
     /// Every collection, no page limit.
     pub fn all() -> Self {
         Self::default()
@@ -111,5 +125,17 @@ mod tests {
             let e = SyncContext::new(vec!["ok".into(), bad.to_owned()], None).unwrap_err();
             assert_eq!(e.code(), "INVALID_INPUT", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_double_limit_must_be_a_whole_number() {
+        assert_eq!(SyncContext::from_number_limit(vec![], Some(50.0)).unwrap().limit, Some(50));
+        assert_eq!(SyncContext::from_number_limit(vec![], None).unwrap(), SyncContext::all());
+        for limit in [1.5, f64::NAN, f64::INFINITY] {
+            let e = SyncContext::from_number_limit(vec![], Some(limit)).unwrap_err();
+            assert_eq!((e.code(), e.message()), ("INVALID_INPUT", format!("limit is {limit}: a whole number above 0")));
+        }
+        let e = SyncContext::from_number_limit(vec![], Some(0.0)).unwrap_err();
+        assert_eq!(e.message(), "limit must be at least 1, not 0");
     }
 }

@@ -101,14 +101,7 @@ impl ConflictStrategy {
 
     /// Parses a built-in strategy name (`Custom` needs a resolver and has no name form).
     pub fn from_name(name: &str) -> Option<ConflictStrategy> {
-        Some(match name {
-            "lastWriteWins" => ConflictStrategy::LastWriteWins,
-            "mergeFields" => ConflictStrategy::MergeFields,
-            "localWins" => ConflictStrategy::LocalWins,
-            "remoteWins" => ConflictStrategy::RemoteWins,
-            "manual" => ConflictStrategy::Manual,
-            _ => return None,
-        })
+        ConflictStrategy::built_in().into_iter().find(|s| s.name() == name)
     }
 
     /// The built-in strategies, in the order of their variants: what [`ConflictStrategy::name`]
