@@ -1,13 +1,17 @@
 'use strict'
 // The `statesync` package for Node.js. The API contract is index.d.ts (shared with the browser
-// package); docs/adr/0013-node-package.md explains the decisions.
+// package), implemented once in js/src (compiled into lib/shared/) over this package's engine,
+// the napi addon (lib/engine.cjs); docs/adr/0013-node-package.md explains the decisions.
 
 const native = require('./native.cjs')
-const { SyncError } = require('./lib/errors.cjs')
-const values = require('./lib/values.cjs')
+require('./lib/engine.cjs')
+const { SyncError } = require('./lib/shared/errors.js')
+const values = require('./lib/shared/values.js')
+const { DELETED } = require('./lib/shared/convert.js')
+const { ManualClock, compareClocks, mergeClocks, dominates, incrementClock } = require('./lib/shared/clocks.js')
+const wire = require('./lib/shared/wire.js')
+const { SyncManager } = require('./lib/shared/manager.js')
 const { HttpTransport } = require('./lib/transport.cjs')
-const { SyncManager } = require('./lib/manager.cjs')
-const wire = require('./lib/wire.cjs')
 
 module.exports = {
   VERSION: require('./package.json').version,
@@ -22,8 +26,18 @@ module.exports = {
   SyncConflict: values.SyncConflict,
   ChangeSet: values.ChangeSet,
   Snapshot: values.Snapshot,
-  DELETED: values.DELETED,
-  ManualClock: values.ManualClock,
+  DELETED,
+  ManualClock,
   HttpTransport,
-  ...wire,
+  encode: wire.encode,
+  decodeState: wire.decodeState,
+  decodeChangeSet: wire.decodeChangeSet,
+  decodeSnapshot: wire.decodeSnapshot,
+  decodeOperations: wire.decodeOperations,
+  compress: wire.compress,
+  decompress: wire.decompress,
+  compareClocks,
+  mergeClocks,
+  dominates,
+  incrementClock,
 }

@@ -52,12 +52,12 @@ done
 step "wasm: build the package (release, size-optimised) into wasm/dist"
 wasm/build.sh
 
-# The budget is 230 KB: the product contract (Part II §18) raises the browser budget from
-# 200 KB to 230 KB "with Part II's features" (docs/adr/0014-browser-package.md set the 200 KB).
+# The budget is 230 KB: the product contract (docs/design.md#18-packages) raises the browser
+# budget from 200 KB to 230 KB "with Part II's features" (docs/adr/0014-browser-package.md set the 200 KB).
 step "wasm: size budget (gzipped .wasm <= 230 KB)"
 size=$(gzip -9 -c wasm/dist/wasm/statesync_wasm_bg.wasm | wc -c)
 echo "gzipped .wasm: $size bytes (budget: 230 KB = 230000 bytes)"
-[ "$size" -le 230000 ] || fail "the gzipped .wasm is over 230 KB: $size bytes (Part II §18; docs/adr/0014-browser-package.md)"
+[ "$size" -le 230000 ] || fail "the gzipped .wasm is over 230 KB: $size bytes (docs/design.md#18-packages; docs/adr/0014-browser-package.md)"
 
 step "wasm: the test build (Manager.panicForTests) into target/wasm-testing/dist, never wasm/dist"
 wasm/build.sh --testing

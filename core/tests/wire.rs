@@ -985,3 +985,42 @@ proptest! {
         decode_everything(&bytes[..bytes.len() / 2]);
     }
 }
+
+#[test]
+fn a_message_tells_its_encoding_by_its_first_byte() {
+    let m = SyncManager::open(ManagerConfig::memory().node_id("a")).unwrap();
+    let state = m.create_state(json!({"n": 1}), CreateOptions::id("s")).unwrap();
+    for encoding in [Encoding::Json, Encoding::Binary] {
+        let bytes = encode(&*state, encoding);
+        assert_eq!(Encoding::of_message(&bytes), encoding);
+        assert_eq!(decode::<SyncState>(&bytes, Encoding::of_message(&bytes)).unwrap(), *state);
+    }
+    // Empty or unknown bytes are read as JSON, which then says what is wrong with them.
+    assert_eq!(Encoding::of_message(b""), Encoding::Json);
+    assert_eq!(decode::<SyncState>(b"", Encoding::of_message(b"")).unwrap_err().code(), "CORRUPT");
+}
+
+#[test]
+fn javascript_number_limits_are_whole_numbers_in_range() {
+    for ms in [0.0, 1.0, MAX_SAFE_INTEGER as f64] {
+        assert!(ManagerConfig::memory().max_clock_skew_number(ms).is_ok(), "{ms}");
+    }
+    for ms in [-1.0, 0.5, f64::NAN, f64::INFINITY, MAX_SAFE_INTEGER as f64 * 2.0] {
+        let e = ManagerConfig::memory().max_clock_skew_number(ms).err().unwrap();
+        assert_eq!(e.code(), "INVALID_INPUT", "{ms}");
+        assert!(e.to_string().contains("maxClockSkewMs"), "{e}");
+    }
+    assert!(ManagerConfig::memory().max_state_bytes_number(1.0).is_ok());
+    for bytes in [0.0, -3.0, 2.5, f64::NAN] {
+        assert_eq!(
+            ManagerConfig::memory().max_state_bytes_number(bytes).err().unwrap().code(),
+            "INVALID_INPUT",
+            "{bytes}"
+        );
+    }
+    let m = SyncManager::open(ManagerConfig::memory().max_state_bytes_number(10.0).unwrap()).unwrap();
+    assert_eq!(
+        m.create_state(json!("more than ten bytes"), CreateOptions::default()).unwrap_err().code(),
+        "INVALID_INPUT"
+    );
+}

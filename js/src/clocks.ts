@@ -2,7 +2,7 @@
 // over the engine's NativeClocks (js/src/native.ts): this only checks the arguments' shape; the
 // core does the rest.
 import type * as api from 'statesync-api'
-import type { NativeClocks } from './native.js'
+import type { NativeClocks, NativeManualClock } from './native.js'
 import { SyncError } from './errors.js'
 
 /** The engine, registered by the package when it loads. */
@@ -39,4 +39,38 @@ export const dominates = (a: api.Clock, b: api.Clock): boolean => native().domin
 export function incrementClock(value: api.Clock, node: string): api.Clock {
   if (typeof node !== 'string') throw new SyncError('INVALID_INPUT', 'incrementClock() takes a clock and a node id')
   return native().increment(clock(value), node)
+}
+
+/** The engine's clock inside each ManualClock. */
+const clocks = new WeakMap<ManualClock, NativeManualClock>()
+
+/** A wall clock moved by hand (tests, simulations), in milliseconds since the epoch. */
+export class ManualClock implements api.ManualClock {
+  constructor(millis: number) {
+    clocks.set(this, native().manualClock(millis))
+  }
+
+  /** Moves the clock to `millis`. */
+  set(millis: number): void {
+    clockOf(this).set(millis)
+  }
+
+  /** The clock's time. */
+  now(): number {
+    return clockOf(this).now()
+  }
+}
+
+/** The engine's clock of a ManualClock. */
+function clockOf(clock: ManualClock): NativeManualClock {
+  const c = clocks.get(clock)
+  if (c === undefined) throw new SyncError('INVALID_INPUT', 'not a ManualClock')
+  return c
+}
+
+/** `open`'s `clock` option as the engine takes it: its handle (none when absent); INVALID_INPUT for what is no ManualClock. */
+export function clockHandle(clock: unknown): NativeManualClock | undefined {
+  if (clock === undefined || clock === null) return undefined
+  if (!(clock instanceof ManualClock)) throw new SyncError('INVALID_INPUT', 'clock is a ManualClock')
+  return clockOf(clock)
 }

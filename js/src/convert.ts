@@ -1,6 +1,7 @@
 // Arguments of the JS API converted for the engine, written once for both packages
 // (js/README.md): data to JSON text, a conflict's resolution to its parts. What the values mean
 // (limits, names, sizes) the core checks; this only refuses what has no JSON or no shape.
+import type * as api from 'statesync-api'
 import { SyncError } from './errors.js'
 
 /** `data` as JSON text; INVALID_INPUT (`what` naming it) for a value JSON cannot hold. */
@@ -36,3 +37,6 @@ export function resolutionParts(resolution: unknown): ResolutionParts {
     'a resolution is { pick: "local" }, { pick: "remote" } or { data: <JSON value> }',
   )
 }
+
+/** Returned by a resolver: the merged result is a deletion (one symbol for every package of a process). */
+export const DELETED: typeof api.DELETED = Symbol.for('statesync.DELETED') as typeof api.DELETED

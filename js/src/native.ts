@@ -1,7 +1,11 @@
 // What the shared JS layer needs from an engine: the typed native interface that the napi addon
-// (node/lib/values.cjs adapts node/src/values.rs) and the wasm module (wasm/ts/values.ts adapts
-// wasm/src/values.rs) both satisfy. Written against no engine; each package registers its own.
+// (adapted by node/lib/engine.cjs) and the wasm module (adapted by wasm/ts/engine.ts, whose
+// replica adds what only a browser has: IndexedDB, tabs, rounds over fetch) both satisfy. Written
+// against no engine; each package registers its own when it loads.
+import type * as api from 'statesync-api'
 import type { Clock, ClockOrdering } from 'statesync-api'
+import type { ChangeSet, SyncState } from './values.js'
+import type { SyncError } from './errors.js'
 
 /**
  * The state-version side of an engine. `H` is the engine's handle of one immutable version held
@@ -39,4 +43,169 @@ export interface NativeClocks {
   dominates(a: Clock, b: Clock): boolean
   /** `clock` after one more write of `node`. */
   increment(clock: Clock, node: string): Clock
+  /** A wall clock moved by hand, starting at `millis` (INVALID_INPUT for a bad number). */
+  manualClock(millis: number): NativeManualClock
+}
+
+/**
+ * A version as an engine returns it: the engine's handle, or the version's wire JSON text (a
+ * write's result is text where text costs less than a native object: W1 of docs/performance.md).
+ * `stateOfRef` (js/src/values.ts) makes the SyncState of either.
+ */
+export type StateRef = unknown
+
+/** A page of the changes feed as an engine returns it. */
+export interface NativePage {
+  states: StateRef[]
+  cursor: string
+  hasMore: boolean
+}
+
+/** `applyRemoteState`'s result as an engine returns it; the conflict as its JSON text. */
+export interface NativeApplyResult {
+  outcome: api.ApplyResult['outcome']
+  resolved: boolean
+  state: StateRef
+  conflict?: string | null
+}
+
+/**
+ * What the shared layer's resolver adapter answers the engine: never an exception (the Node
+ * engine calls it from another thread's request). `error` describes what the application's
+ * resolver threw; the thrown value itself waits in the replica's `CallbackSlot`.
+ */
+export type ResolverReply = { data: string } | { deleted: true } | { error: string }
+
+/** A strategy as the engines take it: its name, or the resolver adapter over two versions. */
+export type NativeStrategy = string | ((local: StateRef, remote: StateRef) => ResolverReply)
+
+/**
+ * Where an application callback (resolver, transport method) leaves what it threw, for the
+ * error the call then fails with to carry as its `cause` (js/tests/callback-cause.mjs).
+ */
+export interface CallbackSlot {
+  cause: unknown
+}
+
+/** An event as an engine delivers it: the public event's fields, the state as a `StateRef`, the conflict as JSON text. */
+export interface NativeEvent {
+  name: api.SyncEventName
+  state?: StateRef
+  conflict?: string | null
+  conflictId?: string | null
+  stateId?: string | null
+  code?: string | null
+  message?: string | null
+  peer?: string | null
+  previous?: string | null
+  current?: string | null
+}
+
+/** `SyncManager.open`'s options, converted: the shared layer checked their types. */
+export interface NativeOpenOptions {
+  nodeId?: string
+  path?: string
+  strategy: NativeStrategy
+  /** Per-collection strategies (a collection is never ""). */
+  collectionStrategies: [string, NativeStrategy][]
+  /** The engine's handle of the ManualClock given (`NativeClocks.manualClock`). */
+  clock?: unknown
+  checkResolver: boolean
+  maxClockSkewMs?: number
+  maxStateBytes?: number
+  /** The options as the application gave them: what only one engine has (durability, tabs, indexedDB, online). */
+  given: api.OpenOptions
+}
+
+/**
+ * One replica of an engine: the core's manager, with the arguments already converted (data as
+ * JSON text, states as this package's SyncState, collections checked to be strings). Its calls
+ * may throw anything; the shared layer turns it into a SyncError (`NativeEngine.error`), so the
+ * hot calls need no wrapper of their own.
+ */
+export interface NativeReplica {
+  readonly nodeId: string
+  createState(json: string, id: string | undefined, collection: string | undefined): StateRef
+  /** The state, or null/undefined when there is none. */
+  getState(id: string): StateRef
+  updateState(id: string, json: string): StateRef
+  deleteState(id: string): StateRef
+  listStates(collection: string | undefined, includeDeleted: boolean): StateRef[]
+  /** The pending operations' JSON text (a JSON array). */
+  pendingOperations(): string
+  acknowledge(opIds: string[]): number
+  applyRemoteState(state: SyncState): NativeApplyResult
+  reconcile(states: SyncState[]): api.ReconciliationResult
+  /** The conflicts' JSON text (a JSON array). */
+  conflicts(): string
+  rejections(): api.Rejection[]
+  resolveConflict(conflictId: string, pick: 'local' | 'remote' | undefined, data: string | undefined): StateRef
+  setStrategy(strategy: NativeStrategy): void
+  /** null removes the collection's own strategy. */
+  setCollectionStrategy(collection: string, strategy: NativeStrategy | null): void
+  changesSince(cursor: string | undefined, collections: string[] | undefined, limit: unknown): NativePage
+  applyChanges(peer: string, changes: ChangeSet, collections: string[] | undefined): api.ReconciliationResult
+  peerCursor(peer: string, collections: string[] | undefined): string | null | undefined
+  setPeerCursor(peer: string, cursor: string | undefined, collections: string[] | undefined): void
+  /** A round with another replica of the same engine. */
+  syncWith(other: NativeReplica, collections: string[] | undefined, limit: unknown): Promise<api.SyncReport>
+  /** A round through the built-in HTTP client or the application's transport (checked by the engine, whose HttpTransport it is). */
+  sync(transport: unknown, collections: string[] | undefined, limit: unknown): Promise<api.SyncReport>
+  /** `options`: the application's, as given (`collections` checked; the browser has backoff options). */
+  startAutoSync(intervalMs: number, transport: unknown, options: { collections?: string[] }): void
+  stopAutoSync(): Promise<boolean>
+  syncNow(): boolean
+  readonly isAutoSyncing: boolean
+  /** The snapshot's JSON text. */
+  exportState(): string
+  /** Imports a snapshot's JSON text. */
+  importState(text: string, replace: boolean): api.ReconciliationResult
+  status(): api.Status
+  /** Starts delivering the core's events to `deliver` (called with no listener delivering yet). */
+  listen(deliver: (event: NativeEvent) => void): void
+  /** Stops delivering events. */
+  unlisten(): void
+  close(): Promise<void>
+}
+
+/** An engine: how it opens replicas and what its errors become. */
+export interface NativeEngine {
+  /** Opens a replica; `slot` is where its callbacks leave what they threw. */
+  open(options: NativeOpenOptions, slot: CallbackSlot): Promise<NativeReplica>
+  /** The SyncError for anything a call of the engine threw (the package's own SyncError passes as it is). */
+  error(thrown: unknown): SyncError
+  /**
+   * True when `events()` must keep the host alive while it runs (Node: events arrive through
+   * unreferenced handles, so nothing else would keep the process alive, as a server expects).
+   */
+  readonly keepAliveEvents: boolean
+}
+
+/** A ManualClock of the engine: the application's ManualClock holds one. */
+export interface NativeManualClock {
+  set(millis: number): void
+  now(): number
+}
+
+/**
+ * The wire format of an engine (docs/protocol.md). `encoding` is `"json"` or `"binary"` (the
+ * core parses it); without it, encoding writes JSON and decoding reads what the message's first
+ * byte tells (the core's `Encoding::of_message`). Every function throws the package's SyncError.
+ */
+export interface NativeWire {
+  encodeState(state: SyncState, encoding: string | undefined): Uint8Array<ArrayBuffer>
+  encodeChangeSet(changes: ChangeSet, encoding: string | undefined): Uint8Array<ArrayBuffer>
+  /** A snapshot given as its JSON text. */
+  encodeSnapshot(text: string, encoding: string | undefined): Uint8Array<ArrayBuffer>
+  /** Operations given as their JSON text (a JSON array). */
+  encodeOperations(text: string, encoding: string | undefined): Uint8Array<ArrayBuffer>
+  decodeState(bytes: Uint8Array, encoding: string | undefined): StateRef
+  decodeChangeSet(bytes: Uint8Array, encoding: string | undefined): NativePage
+  /** The snapshot's JSON text. */
+  decodeSnapshot(bytes: Uint8Array, encoding: string | undefined): string
+  /** The operations' JSON text (a JSON array). */
+  decodeOperations(bytes: Uint8Array, encoding: string | undefined): string
+  /** zstd (UNSUPPORTED_FORMAT where the engine has none). */
+  compress(bytes: Uint8Array): Uint8Array<ArrayBuffer>
+  decompress(bytes: Uint8Array): Uint8Array<ArrayBuffer>
 }

@@ -167,6 +167,14 @@ export function stateOfText(text: string): SyncState {
   return new SyncState(INTERNAL, undefined, text)
 }
 
+/**
+ * The SyncState of a version as an engine gives it (`StateRef` of js/src/native.ts): wire JSON
+ * text, or a handle; null and undefined are null (no such state).
+ */
+export function stateOfRef(ref: unknown): SyncState | null {
+  return typeof ref === 'string' ? stateOfText(ref) : stateOf(ref)
+}
+
 /** The wire JSON text of a state. */
 export const stateText = (state: SyncState): string => textOf(state)
 
@@ -209,10 +217,10 @@ Object.defineProperty(ChangeSet.prototype, INSPECT, {
   configurable: true,
 })
 
-/** The ChangeSet of engine handles. */
-export function changeSetOf(handles: readonly unknown[], cursor: string, hasMore: boolean): ChangeSet {
+/** The ChangeSet of versions as an engine gives them (handles or wire JSON text). */
+export function changeSetOf(refs: readonly unknown[], cursor: string, hasMore: boolean): ChangeSet {
   return new ChangeSet(
-    handles.map((h) => stateOf(h)!),
+    refs.map((r) => stateOfRef(r)!),
     cursor,
     hasMore,
   )

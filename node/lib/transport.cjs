@@ -4,7 +4,7 @@
 
 const native = require('../native.cjs')
 const { callNative, describeForNative, invalidInput } = require('./errors.cjs')
-const { ChangeSet, stateHandles, changeSetParts } = require('./values.cjs')
+const { ChangeSet, stateHandles, changeSetOf } = require('./shared/values.js')
 
 const kNative = Symbol('statesync.nativeTransport')
 
@@ -48,7 +48,8 @@ function nativeTransport(transport, slot) {
         const states = stateHandles(changes.states, 'states')
         return { bytes: callNative(native.encodeChangeSet, states, changes.cursor, changes.hasMore, 'binary') }
       }
-      const changes = changeSetParts(callNative(native.decodeChangeSet, arg, 'binary'))
+      const page = callNative(native.decodeChangeSet, arg, 'binary')
+      const changes = changeSetOf(page.states, page.cursor, page.hasMore)
       return { text: pushCounts(await transport.push(changes)) }
     } catch (error) {
       slot.cause = error

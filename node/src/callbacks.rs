@@ -79,7 +79,7 @@ pub(crate) fn resolver_gave_way() -> bool {
     GAVE_WAY.with(|g| g.replace(false))
 }
 
-/// What the JS resolver adapter answers (`lib/values.cjs`): `data`, or `deleted`, or `error`.
+/// What the JS resolver adapter answers (js/src/manager.ts `nativeStrategy`): `data`, or `deleted`, or `error`.
 #[napi(object)]
 pub struct ResolverReply {
     /// The merged data, JSON text.

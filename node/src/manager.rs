@@ -1,5 +1,6 @@
-//! `NativeManager`: the replica, its methods one to one with the core's. `lib/manager.cjs`
-//! wraps it in the public `SyncManager` (options objects, events, error classes).
+//! `NativeManager`: the replica, its methods one to one with the core's. `lib/engine.cjs`
+//! adapts it to the shared JS layer's `NativeReplica`, which the public `SyncManager`
+//! (js/src/manager.ts) wraps (options objects, events, error classes).
 //!
 //! Cheap calls run on the JS thread; calls that can block on I/O or on a peer (open, rounds,
 //! stopping auto-sync, close) are `AsyncTask`s on libuv's thread pool and return Promises.
@@ -36,26 +37,6 @@ pub(crate) fn strategy(owner: &Arc<Owner>, value: Unknown<'_>) -> Result<Conflic
 /// collection names, a whole-number limit of at least 1).
 pub(crate) fn context(collections: Option<Vec<String>>, limit: Option<f64>) -> Result<SyncContext> {
     SyncContext::from_number_limit(collections.unwrap_or_default(), limit).or_throw()
-}
-
-/// A number option of `open` as the application gave it: none for null or undefined,
-/// INVALID_INPUT naming the option for a value of another type.
-fn number(value: Option<Unknown<'_>>, name: &str) -> Result<Option<f64>> {
-    let Some(value) = value else { return Ok(None) };
-    match value.get_type().or_napi()? {
-        ValueType::Null | ValueType::Undefined => Ok(None),
-        ValueType::Number => Ok(Some(unsafe { value.cast::<f64>() }.or_napi()?)),
-        other => Err(invalid_input(format!("{name} is a {other}: a whole number"))),
-    }
-}
-
-/// A whole number option of `open`, from 0 (or `min`) to 2^53 - 1; INVALID_INPUT otherwise.
-fn whole(value: f64, name: &str, min: f64) -> Result<u64> {
-    if value.fract() == 0.0 && value >= min && value <= statesync::MAX_SAFE_INTEGER as f64 {
-        Ok(value as u64)
-    } else {
-        Err(invalid_input(format!("{name} is {value}: a whole number, at least {min}")))
-    }
 }
 
 /// A transport: the built-in HTTP client or a JS adapter.
@@ -151,8 +132,8 @@ impl NativeManager {
         clock: Option<&JsManualClock>,
         check_resolver: bool,
         durability: Option<String>,
-        max_clock_skew_ms: Option<Unknown<'_>>,
-        max_state_bytes: Option<Unknown<'_>>,
+        max_clock_skew_ms: Option<f64>,
+        max_state_bytes: Option<f64>,
     ) -> Result<AsyncTask<OpenTask>> {
         let owner = Owner::current(&env);
         let mut config = match path {
@@ -176,11 +157,12 @@ impl NativeManager {
         if let Some(name) = durability {
             config = config.durability(name.parse::<statesync::Durability>().or_throw()?);
         }
-        if let Some(ms) = number(max_clock_skew_ms, "maxClockSkewMs")? {
-            config = config.max_clock_skew(Duration::from_millis(whole(ms, "maxClockSkewMs", 0.0)?));
+        // Checked by the core: whole numbers, in range (the shared JS layer checks they are numbers).
+        if let Some(ms) = max_clock_skew_ms {
+            config = config.max_clock_skew_number(ms).or_throw()?;
         }
-        if let Some(bytes) = number(max_state_bytes, "maxStateBytes")? {
-            config = config.max_state_bytes(whole(bytes, "maxStateBytes", 1.0)? as usize);
+        if let Some(bytes) = max_state_bytes {
+            config = config.max_state_bytes_number(bytes).or_throw()?;
         }
         Ok(AsyncTask::new(OpenTask { config: Some(config), owner }))
     }

@@ -1,11 +1,11 @@
 //! The calls on W1's path (create, get, update, delete) as plain functions over a handle of the
 //! replica: a napi class method pays about 0.2 µs more per call than a function (unwrapping
-//! `this`), an eighth of the binding's whole per-call cost. `lib/manager.cjs` calls these; the
+//! `this`), an eighth of the binding's whole per-call cost. `lib/engine.cjs` calls these; the
 //! other calls stay methods of `NativeManager`.
 //!
 //! Writes hand back the new version's wire JSON rather than a state handle: text is cheaper to
 //! make than a native object with a finalizer, and most writes never read their result
-//! (`lib/values.cjs` parses a handle from it when a field is first read).
+//! (js/src/values.ts parses a handle from it when a field is first read).
 
 use crate::callbacks::{run_on, Owner};
 use crate::errors::{OrThrow, Result};

@@ -4,7 +4,7 @@
 //! equality); change sets cross as their parts; operations, conflicts and snapshots cross as the
 //! core's JSON text, read by the shared classes of js/src/values.ts. Results are plain objects.
 //!
-//! JSON data cross as JSON text: `lib/values.cjs` defines `data` and `toJSON()` on the classes
+//! JSON data cross as JSON text: js/src/values.ts defines `data` and `toJSON()` on the classes
 //! with `JSON.parse`, which V8 does faster than building objects property by property here.
 
 use crate::errors::{invalid_input, OrThrow, Result};

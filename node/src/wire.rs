@@ -12,6 +12,12 @@ pub(crate) fn encoding(name: Option<&str>) -> Result<Encoding> {
     name.map_or(Ok(Encoding::Json), |name| name.parse::<Encoding>().or_throw())
 }
 
+/// The encoding a message is decoded with: the named one, else the one its first byte tells
+/// (`Encoding::of_message`).
+fn decoding(name: Option<&str>, bytes: &[u8]) -> Result<Encoding> {
+    name.map_or(Ok(Encoding::of_message(bytes)), |name| name.parse::<Encoding>().or_throw())
+}
+
 /// Encodes a state.
 #[napi(catch_unwind)]
 pub fn encode_state(value: &StateHandle, encoding: Option<String>) -> Result<Buffer> {
@@ -48,25 +54,27 @@ pub fn encode_operations(message: String, encoding: Option<String>) -> Result<Bu
 /// Decodes a state.
 #[napi(catch_unwind)]
 pub fn decode_state(bytes: Uint8Array, encoding: Option<String>) -> Result<StateHandle> {
-    decode::<statesync::SyncState>(&bytes, self::encoding(encoding.as_deref())?).map(|s| handle(Arc::new(s))).or_throw()
+    decode::<statesync::SyncState>(&bytes, decoding(encoding.as_deref(), &bytes)?)
+        .map(|s| handle(Arc::new(s)))
+        .or_throw()
 }
 
 /// Decodes a change set.
 #[napi(catch_unwind)]
 pub fn decode_change_set(bytes: Uint8Array, encoding: Option<String>) -> Result<ChangeSetParts> {
-    decode::<statesync::ChangeSet>(&bytes, self::encoding(encoding.as_deref())?).map(ChangeSetParts::from).or_throw()
+    decode::<statesync::ChangeSet>(&bytes, decoding(encoding.as_deref(), &bytes)?).map(ChangeSetParts::from).or_throw()
 }
 
 /// Decodes a snapshot.
 #[napi(catch_unwind)]
 pub fn decode_snapshot(bytes: Uint8Array, encoding: Option<String>) -> Result<String> {
-    decode::<statesync::Snapshot>(&bytes, self::encoding(encoding.as_deref())?).map(|s| s.to_json()).or_throw()
+    decode::<statesync::Snapshot>(&bytes, decoding(encoding.as_deref(), &bytes)?).map(|s| s.to_json()).or_throw()
 }
 
 /// Decodes a list of pending operations.
 #[napi(catch_unwind)]
 pub fn decode_operations(bytes: Uint8Array, encoding: Option<String>) -> Result<String> {
-    decode::<PendingOperations>(&bytes, self::encoding(encoding.as_deref())?)
+    decode::<PendingOperations>(&bytes, decoding(encoding.as_deref(), &bytes)?)
         .map(|ops| serde_json::to_string(&ops.0).expect("operations serialise"))
         .or_throw()
 }

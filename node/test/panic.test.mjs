@@ -14,7 +14,7 @@ import { tempDir } from './support.mjs'
 
 const require = createRequire(import.meta.url)
 const native = require('../native.cjs')
-const { nativeOf } = require('../lib/manager.cjs')
+const { nativeReplicaOf } = require('../lib/shared/manager.js')
 const { callNative } = require('../lib/errors.cjs')
 const srcDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src')
 
@@ -25,7 +25,7 @@ function panicInside(m) {
     'function',
     'this build lacks panicForTests: build the test build with `npm run build:testing`',
   )
-  return callNative(native.panicForTests, nativeOf(m))
+  return callNative(native.panicForTests, nativeReplicaOf(m).manager)
 }
 
 function assertInternal(f) {

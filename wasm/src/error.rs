@@ -1,36 +1,29 @@
 //! The one place where core errors become JS errors: a `SyncError` instance (made by the factory
 //! the TypeScript layer registers at start-up) with `code` = [`statesync::SyncError::code`].
-//! An error thrown by application code (a resolver) is kept as the error's `cause`.
+//! What an application callback threw becomes the error's `cause` in the shared JS layer
+//! (js/src/manager.ts), not here.
 
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 
 thread_local! {
-    /// `(code, message, cause) => SyncError`, set by [`set_error_factory`].
+    /// `(code, message) => SyncError`, set by [`set_error_factory`].
     static FACTORY: RefCell<Option<js_sys::Function>> = const { RefCell::new(None) };
-    /// The last error a JS callback threw, attached as the cause of the error it turned into.
-    static CAUSE: RefCell<Option<JsValue>> = const { RefCell::new(None) };
 }
 
-/// Registers the function that builds the package's `SyncError` from a code, a message and an
-/// optional cause. Called once by the TypeScript layer when the module starts.
+/// Registers the function that builds the package's `SyncError` from a code and a message.
+/// Called once by the TypeScript layer when the module starts.
 #[wasm_bindgen(js_name = setErrorFactory)]
 pub fn set_error_factory(factory: js_sys::Function) {
     FACTORY.with(|f| *f.borrow_mut() = Some(factory));
 }
 
-/// Remembers what a JS callback threw, to become the cause of the resulting `SyncError`.
-pub(crate) fn remember_cause(cause: JsValue) {
-    CAUSE.with(|c| *c.borrow_mut() = Some(cause));
-}
-
 /// A `SyncError` with this code and message.
 pub(crate) fn make(code: &str, message: &str) -> JsValue {
-    let cause = CAUSE.with(|c| c.borrow_mut().take()).unwrap_or(JsValue::UNDEFINED);
     let made = FACTORY.with(|f| {
         f.borrow()
             .as_ref()
-            .and_then(|f| f.call3(&JsValue::NULL, &JsValue::from_str(code), &JsValue::from_str(message), &cause).ok())
+            .and_then(|f| f.call2(&JsValue::NULL, &JsValue::from_str(code), &JsValue::from_str(message)).ok())
     });
     made.unwrap_or_else(|| {
         // Before the factory is registered (wasm-bindgen tests): a plain Error with a code.

@@ -15,7 +15,6 @@ use statesync::{
     SyncContext, SyncManager,
 };
 use std::sync::Arc;
-use std::time::Duration;
 use wasm_bindgen::prelude::*;
 
 /// One replica.
@@ -37,16 +36,15 @@ pub(crate) fn context(collections: Vec<String>, limit: Option<f64>) -> Result<Sy
 impl Manager {
     /// Opens a replica. `image`: the JSON of the rows read from IndexedDB (`JournalImage`)
     /// for a persistent replica, `None` for one in memory. `strategy` is a strategy name
-    /// (`"custom"` with `resolver`). `max_clock_skew_ms` and `max_state_bytes` (non-negative
-    /// whole numbers, checked by the TypeScript layer) default to the core's limits.
+    /// or the resolver adapter ([`strategy::parse`]). `max_clock_skew_ms` and `max_state_bytes`
+    /// default to the core's limits.
     #[wasm_bindgen(constructor)]
     #[allow(clippy::too_many_arguments)]
     pub fn open(
         node_id: Option<String>,
         image: Option<String>,
         clock: Option<ManualClock>,
-        strategy: Option<String>,
-        resolver: Option<js_sys::Function>,
+        strategy: JsValue,
         check_resolver: Option<bool>,
         max_clock_skew_ms: Option<f64>,
         max_state_bytes: Option<f64>,
@@ -67,16 +65,16 @@ impl Manager {
             Some(c) => config.clock(c.0.clone()),
             None => config.clock(Arc::new(DateClock)),
         };
-        if let Some(name) = strategy {
-            config = config.strategy(strategy::parse(&name, resolver)?);
+        if !strategy.is_undefined() {
+            config = config.strategy(strategy::parse(strategy)?);
         }
         config = config.check_resolver(check_resolver.unwrap_or(false));
-        // Saturating casts: a limit beyond what a u64 (or this platform's usize) holds is no limit.
+        // Checked by the core: whole numbers, in range (the shared JS layer checks they are numbers).
         if let Some(ms) = max_clock_skew_ms {
-            config = config.max_clock_skew(Duration::from_millis(ms as u64));
+            config = config.max_clock_skew_number(ms).js()?;
         }
         if let Some(bytes) = max_state_bytes {
-            config = config.max_state_bytes(bytes as usize);
+            config = config.max_state_bytes_number(bytes).js()?;
         }
         let inner = Arc::new(SyncManager::open(config).js()?);
         Ok(Manager { inner, journal, events: EventQueue::new(), subscription: None })
@@ -213,21 +211,17 @@ impl Manager {
         self.inner.resolve_conflict(conflict_id, resolution).map(State).js()
     }
 
-    /// Changes the default strategy.
+    /// Changes the default strategy: a name or the resolver adapter ([`strategy::parse`]).
     #[wasm_bindgen(js_name = setStrategy)]
-    pub fn set_strategy(&self, name: &str, resolver: Option<js_sys::Function>) -> Result<(), JsValue> {
-        self.inner.set_strategy(strategy::parse(name, resolver)?).js()
+    pub fn set_strategy(&self, strategy: JsValue) -> Result<(), JsValue> {
+        self.inner.set_strategy(strategy::parse(strategy)?).js()
     }
 
-    /// Sets (or with `None` removes) a collection's strategy.
+    /// Sets a collection's strategy, or with `null`/`undefined` removes it.
     #[wasm_bindgen(js_name = setCollectionStrategy)]
-    pub fn set_collection_strategy(
-        &self,
-        collection: &str,
-        name: Option<String>,
-        resolver: Option<js_sys::Function>,
-    ) -> Result<(), JsValue> {
-        let strategy = name.map(|n| strategy::parse(&n, resolver)).transpose()?;
+    pub fn set_collection_strategy(&self, collection: &str, strategy: JsValue) -> Result<(), JsValue> {
+        let strategy =
+            if strategy.is_null() || strategy.is_undefined() { None } else { Some(strategy::parse(strategy)?) };
         self.inner.set_collection_strategy(collection, strategy).js()
     }
 

@@ -1,13 +1,17 @@
 //! Conflict strategies from JS: a name, or a resolver function called synchronously inside the
 //! core's transaction.
 
-use crate::error::{remember_cause, OrJs};
+use crate::error::{invalid_input, OrJs};
 use statesync::{ConflictResolver, ConflictStrategy, Resolved, SyncState};
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
-/// A JS resolver: `(local, remote) => data | DELETED`, given and returning JSON text (the
-/// TypeScript layer wraps the application's function so that it sees `SyncState` objects).
+/// A JS resolver: the shared JS layer's adapter (js/src/manager.ts) of the application's
+/// function. It is given the two versions as their wire JSON text and never throws: it answers
+/// `{ data }` (the merged data's JSON text), `{ deleted: true }` or `{ error }` (the application's
+/// resolver failed; what it threw stays in JS, as the cause of the error this becomes), the
+/// same replies as the Node addon's (node/src/callbacks.rs `ResolverReply`).
 struct JsResolver(js_sys::Function);
 
 // SAFETY: wasm32-unknown-unknown without the `atomics` target feature has exactly one thread,
@@ -19,30 +23,40 @@ unsafe impl Send for JsResolver {}
 #[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
 unsafe impl Sync for JsResolver {}
 
+/// A field of the adapter's reply.
+fn field(reply: &JsValue, name: &str) -> JsValue {
+    js_sys::Reflect::get(reply, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
 impl ConflictResolver for JsResolver {
     fn resolve(&self, local: &SyncState, remote: &SyncState) -> Result<Resolved, String> {
         let (l, r) = (JsValue::from_str(&local.to_json()), JsValue::from_str(&remote.to_json()));
-        match self.0.call2(&JsValue::NULL, &l, &r) {
-            Ok(v) if v.is_undefined() => Ok(Resolved::Deleted),
-            Ok(v) => {
-                let text = v.as_string().ok_or("the resolver wrapper returned no JSON text")?;
-                serde_json::from_slice(text.as_bytes())
-                    .map(Resolved::Data)
-                    .map_err(|e| format!("the resolver returned {e}"))
-            }
-            Err(thrown) => {
-                let message = js_sys::Error::from(thrown.clone()).message().as_string();
-                remember_cause(thrown);
-                Err(message.unwrap_or_else(|| "the resolver threw".into()))
-            }
+        let reply = self.0.call2(&JsValue::NULL, &l, &r).map_err(|_| "the resolver adapter threw".to_string())?;
+        if let Some(message) = field(&reply, "error").as_string() {
+            return Err(message);
+        }
+        if field(&reply, "deleted").as_bool() == Some(true) {
+            return Ok(Resolved::Deleted);
+        }
+        match field(&reply, "data").as_string() {
+            Some(json) => statesync::data_from_json(&json)
+                .map(Resolved::Data)
+                .map_err(|e| format!("the resolver result: {}", e.message())),
+            None => Err("the resolver adapter answered neither data, deleted nor an error".into()),
         }
     }
 }
 
-/// A strategy from its name, or `"custom"` with a resolver.
-pub(crate) fn parse(name: &str, resolver: Option<js_sys::Function>) -> Result<ConflictStrategy, JsValue> {
-    match (name, resolver) {
-        ("custom", Some(f)) => Ok(ConflictStrategy::Custom(Arc::new(JsResolver(f)))),
-        (name, _) => name.parse::<ConflictStrategy>().js(),
+/// A strategy: its name, or the resolver adapter function; anything else is INVALID_INPUT.
+pub(crate) fn parse(value: JsValue) -> Result<ConflictStrategy, JsValue> {
+    if let Some(name) = value.as_string() {
+        return name.parse::<ConflictStrategy>().js();
+    }
+    match value.dyn_into::<js_sys::Function>() {
+        Ok(f) => Ok(ConflictStrategy::Custom(Arc::new(JsResolver(f)))),
+        Err(other) => Err(invalid_input(format!(
+            "a strategy is a name or a function, not {}",
+            other.js_typeof().as_string().unwrap_or_default()
+        ))),
     }
 }

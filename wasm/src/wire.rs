@@ -5,17 +5,17 @@ use crate::error::{invalid_input, make, OrJs};
 use statesync::{decode, encode, ChangeSet, Encoding, PendingOperations, Snapshot, SyncOperation, SyncState};
 use wasm_bindgen::prelude::*;
 
-/// `"json"` or `"binary"`, named as the core parses them.
-fn encoding(name: &str) -> Result<Encoding, JsValue> {
-    name.parse::<Encoding>().js()
+/// `"json"` or `"binary"`, named as the core parses them; `default` when none is named.
+fn encoding(name: Option<String>, default: Encoding) -> Result<Encoding, JsValue> {
+    name.map_or(Ok(default), |name| name.parse::<Encoding>().js())
 }
 
 /// Encodes a message given as its JSON value text: `kind` is `state` (a state's JSON),
 /// `changeset` (change-set wire JSON), `snapshot` (snapshot JSON) or `pending` (an array of
 /// operations).
 #[wasm_bindgen(js_name = wireEncode)]
-pub fn wire_encode(kind: &str, value_json: &str, encoding_name: &str) -> Result<Vec<u8>, JsValue> {
-    let e = encoding(encoding_name)?;
+pub fn wire_encode(kind: &str, value_json: &str, encoding_name: Option<String>) -> Result<Vec<u8>, JsValue> {
+    let e = encoding(encoding_name, Encoding::Json)?;
     Ok(match kind {
         "state" => encode(&SyncState::from_json(value_json).js()?, e),
         "changeset" => encode(&decode::<ChangeSet>(value_json.as_bytes(), Encoding::Json).js()?, e),
@@ -32,9 +32,10 @@ pub fn wire_encode(kind: &str, value_json: &str, encoding_name: &str) -> Result<
 }
 
 /// Decodes a message of `kind` and returns its JSON value text (as [`wire_encode`] takes it).
+/// Without an encoding, the message's first byte tells (`Encoding::of_message`).
 #[wasm_bindgen(js_name = wireDecode)]
-pub fn wire_decode(kind: &str, bytes: &[u8], encoding_name: &str) -> Result<String, JsValue> {
-    let e = encoding(encoding_name)?;
+pub fn wire_decode(kind: &str, bytes: &[u8], encoding_name: Option<String>) -> Result<String, JsValue> {
+    let e = encoding(encoding_name, Encoding::of_message(bytes))?;
     Ok(match kind {
         "state" => decode::<SyncState>(bytes, e).js()?.to_json(),
         "changeset" => {

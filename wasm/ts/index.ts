@@ -1,12 +1,15 @@
-// The browser package (and its Node entry): the API of node/index.d.ts over the core in
-// WebAssembly. Browser-only additions are typed in browser.d.ts.
-export { SyncError } from "./errors.js";
-export { SyncState, SyncOperation, SyncConflict, ChangeSet, Snapshot, ManualClock, DELETED } from "./values.js";
-export { compareClocks, mergeClocks, incrementClock, dominates } from "./values.js";
-export { encode, decodeState, decodeChangeSet, decodeSnapshot, decodeOperations, compress, decompress } from "./wire.js";
+// The browser package (and its Node entry): the API of node/index.d.ts, written once in js/src
+// (built into dist/shared/) over the core in WebAssembly (engine.ts). Browser-only additions are
+// typed in browser.d.ts.
+import "./engine.js";
+import { wasm } from "./runtime.js";
+export { SyncError } from "./shared/errors.js";
+export { SyncState, SyncOperation, SyncConflict, ChangeSet, Snapshot } from "./shared/values.js";
+export { DELETED } from "./shared/convert.js";
+export { ManualClock, compareClocks, mergeClocks, incrementClock, dominates } from "./shared/clocks.js";
+export { encode, decodeState, decodeChangeSet, decodeSnapshot, decodeOperations, compress, decompress } from "./shared/wire.js";
 export { HttpTransport } from "./transport.js";
 export { SyncManager } from "./manager.js";
-import { wasm } from "./runtime.js";
 
 /** The package version. */
 export const VERSION: string = "0.1.0";

@@ -194,9 +194,7 @@ async function start(glue: Glue): Promise<Instance> {
   await glue.default({ module_or_path: compiled });
   // The codes SyncError knows come from the core (ErrorCode::ALL), as in the Node package.
   useErrorCodes(glue.errorCodes());
-  glue.setErrorFactory((code: string, message: string, cause: unknown) =>
-    new SyncError(code as never, message, cause === undefined ? undefined : { cause }),
-  );
+  glue.setErrorFactory((code: string, message: string) => new SyncError(code as never, message));
   return new Instance(glue);
 }
 
@@ -244,6 +242,3 @@ export async function ready(): Promise<void> {
   while (current.stopped) await (replacing ??= replace());
   await released;
 }
-
-// `Symbol.asyncDispose` where the engine lacks it (the API shape names it).
-(Symbol as { asyncDispose?: symbol }).asyncDispose ??= Symbol.for("Symbol.asyncDispose");

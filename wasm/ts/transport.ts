@@ -7,8 +7,7 @@ import { wasm } from "./runtime.js";
 import { SyncError, asSyncError, callbackError } from "./errors.js";
 // What an application's transport must look like and return: shared with the Node package.
 import { checkTransport, pushCounts } from "./shared/transport.js";
-import { ChangeSet } from "./values.js";
-import { changeSetText, stateOfHandle } from "./shared/values.js";
+import { ChangeSet, changeSetText, stateOfHandle } from "./shared/values.js";
 
 const BINARY = "application/vnd.statesync+binary";
 

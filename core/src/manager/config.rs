@@ -118,6 +118,19 @@ impl ManagerConfig {
         self
     }
 
+    /// [`max_clock_skew`](Self::max_clock_skew) for a host whose numbers are doubles
+    /// (JavaScript): INVALID_INPUT unless `ms` is a whole number from 0 to 2^53 - 1.
+    pub fn max_clock_skew_number(self, ms: f64) -> Result<Self> {
+        Ok(self.max_clock_skew(Duration::from_millis(whole_number("maxClockSkewMs", ms, 0)?)))
+    }
+
+    /// [`max_state_bytes`](Self::max_state_bytes) for a host whose numbers are doubles
+    /// (JavaScript): INVALID_INPUT unless `bytes` is a whole number from 1 to 2^53 - 1.
+    pub fn max_state_bytes_number(self, bytes: f64) -> Result<Self> {
+        let bytes = whole_number("maxStateBytes", bytes, 1)?;
+        Ok(self.max_state_bytes(usize::try_from(bytes).unwrap_or(usize::MAX)))
+    }
+
     /// Sets the largest state data accepted or written, in bytes of canonical JSON (at least 1).
     pub fn max_state_bytes(mut self, bytes: usize) -> Self {
         self.max_state_bytes = bytes;
@@ -151,5 +164,15 @@ impl CreateOptions {
     pub fn in_collection(mut self, collection: impl Into<String>) -> Self {
         self.collection = Some(collection.into());
         self
+    }
+}
+
+/// A JavaScript number option as a whole number from `min` to 2^53 - 1 (the largest a double
+/// holds exactly); INVALID_INPUT naming the option otherwise.
+fn whole_number(name: &str, value: f64, min: u64) -> Result<u64> {
+    if value.fract() == 0.0 && value >= min as f64 && value <= crate::MAX_SAFE_INTEGER as f64 {
+        Ok(value as u64)
+    } else {
+        Err(SyncError::InvalidInput(format!("{name} is {value}: a whole number, at least {min}")))
     }
 }

@@ -53,6 +53,17 @@ impl Encoding {
         [Encoding::Json, Encoding::Binary].into_iter().find(|e| media.eq_ignore_ascii_case(e.content_type()))
     }
 
+    /// The form a message is in, told by its first byte: binary messages start with
+    /// [`binary::MAGIC`] (`0xF5`, never the first byte of UTF-8 text), anything else is read
+    /// as JSON. What the bindings decode with when the application names no encoding.
+    pub fn of_message(bytes: &[u8]) -> Encoding {
+        if bytes.first() == Some(&binary::MAGIC[0]) {
+            Encoding::Binary
+        } else {
+            Encoding::Json
+        }
+    }
+
     /// The name every binding's options use for this form: `"json"` or `"binary"`; what
     /// [`Encoding::from_str`](std::str::FromStr) takes back.
     pub fn name(self) -> &'static str {

@@ -2,7 +2,7 @@
 // release build, wasm/dist), loaded into the page as they are, the same ones the Node package and
 // the wasm build in Node run: the whole conformance suite (js/conformance/replay.mjs), every case
 // in memory and on IndexedDB databases (closed, reopened and checked again: the durability run),
-// and what a callback's exception becomes (js/tests/callback-cause.mjs). This side reads
+// and the other shared JS test vectors (js/tests/checks.mjs). This side reads
 // conformance/ from disk, hands the files' text to the page and asks it for one check at a time.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -14,7 +14,7 @@ import { chromium } from "playwright-core";
 import { startServer } from "./server.mjs";
 import { readSuite } from "../../../js/conformance/node-runner.mjs";
 import { loadSuite } from "../../../js/conformance/replay.mjs";
-import { checks } from "../../../js/tests/callback-cause.mjs";
+import { checks } from "../../../js/tests/checks.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--no-first-run"];
@@ -25,7 +25,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><script type="importmap">{"im
 <script type="module">
 const S = await import("statesync-wasm");
 const R = await import("/js/conformance/replay.mjs");
-const { checks } = await import("/js/tests/callback-cause.mjs");
+const { checks } = await import("/js/tests/checks.mjs");
 window.checkNames = checks.map(([name]) => name);
 window.check = async (i) => {
   try {
