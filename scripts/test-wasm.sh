@@ -68,13 +68,13 @@ step "wasm: the implementation satisfies node/index.d.ts (tsc --noEmit)"
 step "wasm: wasm-bindgen tests (conformance suite, wire golden files) under Node and in headless Chromium"
 wasm/test-rust.sh both
 
-step "wasm: Node tests of the TypeScript layer (the shared JS test vectors: conformance suite, callback causes; the recovery after a panic; the shipped module lacks panicForTests)"
+step "wasm: Node tests of the TypeScript layer (the shared JS test vectors: conformance suite, js/tests/checks.mjs; the recovery after a panic; the shipped module lacks panicForTests)"
 (cd wasm && node --test tests/node/)
 
 step "wasm: the Rust hub for the end-to-end tests (cargo build -p statesync-hub)"
 cargo build --quiet -p statesync-hub
 
-step "wasm: end-to-end tests in Chromium (the shared JS test vectors: conformance suite in memory and on IndexedDB, callback causes; tabs, reload, crash, recovery after a panic, hub + Python/Node client, README snippet, screenshot)"
+step "wasm: end-to-end tests in Chromium (the shared JS test vectors: conformance suite in memory and on IndexedDB, js/tests/checks.mjs; tabs, reload, crash, recovery after a panic, hub + Python/Node client, README snippet, screenshot)"
 (cd wasm && node --test tests/e2e/)
 
 step "wasm: W1 benchmark smoke run (npm run bench -- --quick)"

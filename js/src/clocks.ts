@@ -4,19 +4,15 @@
 import type * as api from 'statesync-api'
 import type { NativeClocks, NativeManualClock } from './native.js'
 import { SyncError } from './errors.js'
+import { engineSlot } from './registry.js'
 
 /** The engine, registered by the package when it loads. */
-let engine: NativeClocks | undefined
+const slot = engineSlot<NativeClocks>()
 
 /** Registers the engine's clock functions; the package does it once, when it loads. */
-export function useNativeClocks(clocks: NativeClocks): void {
-  engine = clocks
-}
+export const useNativeClocks: (clocks: NativeClocks) => void = slot.use
 
-function native(): NativeClocks {
-  if (engine === undefined) throw new SyncError('INTERNAL', 'statesync internal error: no engine registered')
-  return engine
-}
+const native = slot.get
 
 /** `value` if it is a clock's shape (an object, not an array); INVALID_INPUT otherwise. */
 function clock(value: unknown): api.Clock {

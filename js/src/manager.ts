@@ -7,6 +7,7 @@
 import type * as api from 'statesync-api'
 import type { CallbackSlot, NativeEngine, NativeEvent, NativeReplica, NativeStrategy } from './native.js'
 import { SyncError } from './errors.js'
+import { engineSlot } from './registry.js'
 import { DELETED, dataJson, resolutionParts } from './convert.js'
 import { clockHandle } from './clocks.js'
 import { eventsIterator } from './events.js'
@@ -28,18 +29,13 @@ import {
 // `Symbol.asyncDispose` where the engine lacks it (the API shape names it; older browsers).
 ;(Symbol as { asyncDispose?: symbol }).asyncDispose ??= Symbol.for('Symbol.asyncDispose')
 
-/** The engine, registered by the package when it loads (`useNativeEngine`). */
-let registered: NativeEngine | undefined
+/** The engine, registered by the package when it loads. */
+const slot = engineSlot<NativeEngine>()
 
 /** Registers the engine replicas are opened on; the package does it once, when it loads. */
-export function useNativeEngine(engine: NativeEngine): void {
-  registered = engine
-}
+export const useNativeEngine: (engine: NativeEngine) => void = slot.use
 
-function engine(): NativeEngine {
-  if (registered === undefined) throw new SyncError('INTERNAL', 'statesync internal error: no engine registered')
-  return registered
-}
+const engine = slot.get
 
 function invalidInput(message: string): never {
   throw new SyncError('INVALID_INPUT', message)

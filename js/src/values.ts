@@ -11,20 +11,18 @@
 import type * as api from 'statesync-api'
 import type { NativeValues } from './native.js'
 import { SyncError } from './errors.js'
+import { engineSlot } from './registry.js'
 import { dataJson } from './convert.js'
 
 /** The engine, registered by the package when it loads (`useNativeValues`). */
-let engine: NativeValues | undefined
+const engine = engineSlot<NativeValues>()
 
 /** Registers the engine's value side; the package does it once, before any value is made. */
 export function useNativeValues<H>(values: NativeValues<H>): void {
-  engine = values as NativeValues
+  engine.use(values as NativeValues)
 }
 
-function native(): NativeValues {
-  if (engine === undefined) throw new SyncError('INTERNAL', 'statesync internal error: no engine registered')
-  return engine
-}
+const native = engine.get
 
 /** The wire JSON object of a state (core/src: `SyncState::to_json`; defaults left out). */
 interface WireState {

@@ -4,6 +4,7 @@
 import type * as api from 'statesync-api'
 import type { NativeWire } from './native.js'
 import { SyncError } from './errors.js'
+import { engineSlot } from './registry.js'
 import {
   ChangeSet,
   Snapshot,
@@ -17,17 +18,12 @@ import {
 } from './values.js'
 
 /** The engine, registered by the package when it loads. */
-let engine: NativeWire | undefined
+const slot = engineSlot<NativeWire>()
 
 /** Registers the engine's wire functions; the package does it once, when it loads. */
-export function useNativeWire(wire: NativeWire): void {
-  engine = wire
-}
+export const useNativeWire: (wire: NativeWire) => void = slot.use
 
-function native(): NativeWire {
-  if (engine === undefined) throw new SyncError('INTERNAL', 'statesync internal error: no engine registered')
-  return engine
-}
+const native = slot.get
 
 /** `value` if it is bytes; INVALID_INPUT otherwise. */
 function bytes(value: unknown): Uint8Array {
