@@ -4,7 +4,6 @@
 // against no engine; each package registers its own when it loads.
 import type * as api from 'statesync-api'
 import type { Clock, ClockOrdering } from 'statesync-api'
-import type { ChangeSet, SyncState } from './values.js'
 import type { SyncError } from './errors.js'
 
 /**
@@ -119,7 +118,8 @@ export interface NativeOpenOptions {
 
 /**
  * One replica of an engine: the core's manager, with the arguments already converted (data as
- * JSON text, states as this package's SyncState, collections checked to be strings). Its calls
+ * JSON text, states as this package's SyncState (typed by the API's interface here, so that this
+ * module imports no value class), collections checked to be strings). Its calls
  * may throw anything; the shared layer turns it into a SyncError (`NativeEngine.error`), so the
  * hot calls need no wrapper of their own.
  */
@@ -134,8 +134,8 @@ export interface NativeReplica {
   /** The pending operations' JSON text (a JSON array). */
   pendingOperations(): string
   acknowledge(opIds: string[]): number
-  applyRemoteState(state: SyncState): NativeApplyResult
-  reconcile(states: SyncState[]): api.ReconciliationResult
+  applyRemoteState(state: api.SyncState): NativeApplyResult
+  reconcile(states: api.SyncState[]): api.ReconciliationResult
   /** The conflicts' JSON text (a JSON array). */
   conflicts(): string
   rejections(): api.Rejection[]
@@ -144,7 +144,7 @@ export interface NativeReplica {
   /** null removes the collection's own strategy. */
   setCollectionStrategy(collection: string, strategy: NativeStrategy | null): void
   changesSince(cursor: string | undefined, collections: string[] | undefined, limit: unknown): NativePage
-  applyChanges(peer: string, changes: ChangeSet, collections: string[] | undefined): api.ReconciliationResult
+  applyChanges(peer: string, changes: api.ChangeSet, collections: string[] | undefined): api.ReconciliationResult
   peerCursor(peer: string, collections: string[] | undefined): string | null | undefined
   setPeerCursor(peer: string, cursor: string | undefined, collections: string[] | undefined): void
   /** A round with another replica of the same engine. */
@@ -193,8 +193,8 @@ export interface NativeManualClock {
  * byte tells (the core's `Encoding::of_message`). Every function throws the package's SyncError.
  */
 export interface NativeWire {
-  encodeState(state: SyncState, encoding: string | undefined): Uint8Array<ArrayBuffer>
-  encodeChangeSet(changes: ChangeSet, encoding: string | undefined): Uint8Array<ArrayBuffer>
+  encodeState(state: api.SyncState, encoding: string | undefined): Uint8Array<ArrayBuffer>
+  encodeChangeSet(changes: api.ChangeSet, encoding: string | undefined): Uint8Array<ArrayBuffer>
   /** A snapshot given as its JSON text. */
   encodeSnapshot(text: string, encoding: string | undefined): Uint8Array<ArrayBuffer>
   /** Operations given as their JSON text (a JSON array). */

@@ -51,7 +51,8 @@ function noZstd(): never {
 const encodeAs = (kind: WireKind, text: string, encoding: string | undefined) =>
   wasm.wireEncode(kind, text, encoding) as Uint8Array<ArrayBuffer>;
 useNativeWire({
-  encodeState: (state, encoding) => encodeAs("state", stateText(state), encoding),
+  // The shared layer hands over its own SyncState (checked by `encode`).
+  encodeState: (state, encoding) => encodeAs("state", stateText(state as SyncState), encoding),
   encodeChangeSet: (changes, encoding) => encodeAs("changeset", changeSetText(changes), encoding),
   encodeSnapshot: (text, encoding) => encodeAs("snapshot", text, encoding),
   encodeOperations: (text, encoding) => encodeAs("pending", text, encoding),
