@@ -4,6 +4,7 @@
 //! only (see docs/architecture.md).
 
 pub(crate) mod admission;
+pub(crate) mod decide;
 pub(crate) mod event;
 pub(crate) mod feed;
 pub(crate) mod image;

@@ -7,8 +7,8 @@
 mod remote;
 
 use crate::model::canonical::{digest16, state_hash_measured};
+use crate::model::clock::VectorClock;
 use crate::model::clock::MAX_COUNTER;
-use crate::model::clock::{ClockOrdering, VectorClock};
 use crate::model::conflict::{ConflictStrategy, Resolution, SyncConflict};
 use crate::model::error::{Result, SyncError};
 use crate::model::fields::FieldNode;
@@ -16,11 +16,12 @@ use crate::model::operation::{OperationKind, SyncOperation};
 use crate::model::state::{validate_collection, validate_data, validate_id, SyncState, DEFAULT_COLLECTION};
 use crate::model::timestamp::{Hlc, Timestamp, WallClock};
 use crate::replica::admission::{Limits, RejectedState, Rejection, MAX_ADOPTED_COUNTER};
+use crate::replica::decide::{check_merged, decide_remote, RemoteDecision};
 use crate::replica::event::SyncEvent;
 use crate::replica::image::{ChangeBatch, Replica, Stored, StoredConflict};
 use crate::replica::outcome::{ApplyOutcome, ApplyResult, ReconciliationResult};
 use crate::replica::pending::PendingOp;
-use crate::replica::settle::{field_tree, settle, Settlement};
+use crate::replica::settle::field_tree;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;

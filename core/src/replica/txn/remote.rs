@@ -25,15 +25,12 @@ impl Txn<'_> {
     /// `admission.rs`). A refused state is `INVALID_STATE` and leaves the transaction as it was.
     pub fn apply_remote(&mut self, remote: Arc<SyncState>) -> Result<ApplyResult> {
         self.limits.admit(&remote, self.now())?;
-        if let Some(local) = self.state(&remote.id) {
-            if local.collection != remote.collection {
-                return Err(SyncError::InvalidState(format!(
-                    "state {:?} belongs to collection {:?} here, not {:?}",
-                    remote.id, local.collection, remote.collection
-                )));
-            }
-        }
-        // What may still refuse the state below (a strategy's rewrite that cannot be written)
+        let strategy = self.strategies.for_collection(&remote.collection).clone();
+        // Decided before anything moves: a refusal (another collection, a resolver's failure)
+        // leaves the transaction as it was.
+        let decision =
+            decide_remote(self.state(&remote.id).map(|s| &**s), &remote, &strategy, self.strategies.check_resolver)?;
+        // What may still refuse the state below (a merge or a rewrite that cannot be stored)
         // does so before storing anything; only the clocks have moved by then.
         let (hlc, counter) = (self.batch.meta.hlc, self.batch.meta.counter);
         let applied = self.observe(&remote).ok_or_else(|| {
@@ -42,64 +39,56 @@ impl Txn<'_> {
                 remote.id
             ))
         });
-        let applied = applied.and_then(|()| self.apply_admitted(remote));
+        let applied = applied.and_then(|()| self.carry_out(decision, remote, &strategy));
         if applied.is_err() {
             (self.batch.meta.hlc, self.batch.meta.counter) = (hlc, counter);
         }
         applied
     }
 
-    fn apply_admitted(&mut self, remote: Arc<SyncState>) -> Result<ApplyResult> {
-        let Some(local) = self.state(&remote.id) else {
-            self.put(remote.clone());
-            return Ok(ApplyResult { outcome: ApplyOutcome::Created, state: remote, resolved: false, conflict: None });
-        };
-        let unchanged = |outcome, state: &Arc<SyncState>| ApplyResult {
-            outcome,
-            state: state.clone(),
-            resolved: false,
-            conflict: None,
-        };
-        match remote.clock.compare(&local.clock) {
-            ClockOrdering::Equal if same_version(local, &remote) => Ok(unchanged(ApplyOutcome::Unchanged, local)),
-            ClockOrdering::Equal => {
-                // The same writes, merged along different paths: a custom resolver folded in a
-                // version that was later superseded on one replica but not on the other. Joining
-                // the two again (a no-op for identical ones) is what lets a resolver that is a
-                // semilattice join converge. Strategies that rewrite have nothing to join.
-                let local = local.clone();
-                let strategy = self.strategies.for_collection(&local.collection);
-                match settle(&local, &remote, strategy, self.strategies.check_resolver)? {
-                    Settlement::Merged(merged) if !same_version(&local, &merged) => {
-                        self.store_merged(*merged, strategy)
-                    }
-                    _ => Ok(unchanged(ApplyOutcome::Unchanged, &local)),
-                }
-            }
-            ClockOrdering::Before => Ok(unchanged(ApplyOutcome::Ignored, local)),
-            ClockOrdering::After => {
+    /// Carries out on the image what `decide_remote` decided for `remote`.
+    fn carry_out(
+        &mut self,
+        decision: RemoteDecision,
+        remote: Arc<SyncState>,
+        strategy: &ConflictStrategy,
+    ) -> Result<ApplyResult> {
+        let kept = |outcome, state: Arc<SyncState>| ApplyResult { outcome, state, resolved: false, conflict: None };
+        // Only Create is decided without a stored version.
+        let stored = self.state(&remote.id).cloned();
+        let stored = move || stored.expect("the decision saw a stored version");
+        match decision {
+            RemoteDecision::Create => {
                 self.put(remote.clone());
-                Ok(ApplyResult { outcome: ApplyOutcome::Updated, state: remote, resolved: false, conflict: None })
+                Ok(kept(ApplyOutcome::Created, remote))
             }
-            ClockOrdering::Concurrent => {
-                let local = local.clone();
-                let strategy = self.strategies.for_collection(&local.collection);
-                match settle(&local, &remote, strategy, self.strategies.check_resolver)? {
-                    Settlement::Merged(merged) => self.store_merged(*merged, strategy),
-                    Settlement::Rewrite { data, deleted } => {
-                        let state = self.rewrite(local, &remote.clock, remote.version, data, deleted)?;
-                        Ok(ApplyResult { outcome: ApplyOutcome::Conflict, state, resolved: true, conflict: None })
-                    }
-                    Settlement::Manual => {
-                        let conflict = self.record_conflict(&local, &remote);
-                        Ok(ApplyResult {
-                            outcome: ApplyOutcome::Conflict,
-                            state: local,
-                            resolved: false,
-                            conflict: Some(conflict),
-                        })
-                    }
-                }
+            RemoteDecision::Update => {
+                self.put(remote.clone());
+                Ok(kept(ApplyOutcome::Updated, remote))
+            }
+            RemoteDecision::Unchanged => Ok(kept(ApplyOutcome::Unchanged, stored())),
+            RemoteDecision::Ignore => Ok(kept(ApplyOutcome::Ignored, stored())),
+            RemoteDecision::Merge(merged) => {
+                // A merge holds data no side wrote (a custom resolver's, or the union of two
+                // sides' fields): it must be no larger and no less portable than a write.
+                check_merged(&merged, strategy, self.limits.max_state_bytes)?;
+                let merged = Arc::new(*merged);
+                self.put(merged.clone());
+                Ok(ApplyResult { outcome: ApplyOutcome::Conflict, state: merged, resolved: true, conflict: None })
+            }
+            RemoteDecision::Rewrite { data, deleted } => {
+                let state = self.rewrite(stored(), &remote.clock, remote.version, data, deleted)?;
+                Ok(ApplyResult { outcome: ApplyOutcome::Conflict, state, resolved: true, conflict: None })
+            }
+            RemoteDecision::Manual => {
+                let local = stored();
+                let conflict = self.record_conflict(&local, &remote);
+                Ok(ApplyResult {
+                    outcome: ApplyOutcome::Conflict,
+                    state: local,
+                    resolved: false,
+                    conflict: Some(conflict),
+                })
             }
         }
     }
@@ -143,39 +132,6 @@ impl Txn<'_> {
                 self.batch.rejections.insert(id.to_owned(), None);
             }
         }
-    }
-
-    /// Stores a version an automatic strategy merged from a concurrent pair, once it passes
-    /// the rules a write passes: a merge holds data no side wrote (a custom resolver's, or the
-    /// union of two sides' fields), which must be no larger and no less portable than what a
-    /// write may hold. A custom resolver's bad result is its error (`RESOLVER`); a field merge
-    /// that would grow past `max_state_bytes` refuses the remote version (`INVALID_STATE`).
-    fn store_merged(&mut self, merged: SyncState, strategy: &ConflictStrategy) -> Result<ApplyResult> {
-        if !matches!(strategy, ConflictStrategy::LastWriteWins) {
-            self.check_merged(&merged, strategy)?;
-        }
-        let merged = Arc::new(merged);
-        self.put(merged.clone());
-        Ok(ApplyResult { outcome: ApplyOutcome::Conflict, state: merged, resolved: true, conflict: None })
-    }
-
-    /// The check of `store_merged`; last-write-wins needs none, its data being one side's.
-    fn check_merged(&self, merged: &SyncState, strategy: &ConflictStrategy) -> Result<()> {
-        let (_, bytes) = state_hash_measured(&merged.data, merged.deleted);
-        let broken = validate_data(&merged.data).err().or_else(|| {
-            (bytes > self.limits.max_state_bytes).then(|| {
-                format!("it is {bytes} bytes, more than the {} this replica accepts", self.limits.max_state_bytes)
-            })
-        });
-        if let Some(why) = broken {
-            return Err(match strategy {
-                ConflictStrategy::Custom(_) => {
-                    SyncError::Resolver(format!("the custom resolver's result for state {:?}: {why}", merged.id))
-                }
-                _ => SyncError::InvalidState(format!("merging state {:?} cannot be stored: {why}", merged.id)),
-            });
-        }
-        Ok(())
     }
 
     /// A new local write of `data` over `local`, having seen `other_clock` too.
@@ -320,9 +276,4 @@ impl Txn<'_> {
         }
         Ok(())
     }
-}
-
-/// True when two versions with equal clocks also agree on everything a merge decides.
-fn same_version(a: &SyncState, b: &SyncState) -> bool {
-    a.hash == b.hash && a.version == b.version && a.timestamp == b.timestamp && a.fields == b.fields
 }
