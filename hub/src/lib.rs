@@ -29,7 +29,9 @@
 
 mod auth;
 mod handlers;
+pub mod identity;
 mod limits;
+pub mod rules;
 mod serve;
 
 pub use auth::bearer_token;
