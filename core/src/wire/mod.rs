@@ -54,7 +54,7 @@ impl Encoding {
     }
 
     /// The form a message is in, told by its first byte: binary messages start with
-    /// [`binary::MAGIC`] (`0xF5`, never the first byte of UTF-8 text), anything else is read
+    /// the binary magic (`0xF5`, never the first byte of UTF-8 text), anything else is read
     /// as JSON. What the bindings decode with when the application names no encoding.
     pub fn of_message(bytes: &[u8]) -> Encoding {
         if bytes.first() == Some(&binary::MAGIC[0]) {
