@@ -1920,7 +1920,11 @@ class Hub:
     def __init__(self, binary: Path, directory: Path, token: str | None = None) -> None:
         args = [str(binary), "--db", str(directory / "hub.db"), "--listen", "127.0.0.1:0"]
         if token is not None:
-            args += ["--token", token]
+            # Never on the command line (the hub refuses it there: `ps` would show it).
+            token_file = directory / "token"
+            token_file.write_text(token + "\n")
+            token_file.chmod(0o600)
+            args += ["--token-file", str(token_file)]
         env = {k: v for k, v in os.environ.items() if k != "STATESYNC_HUB_TOKEN"}
         self.log = open(directory / "hub.stderr", "wb")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, env=env)
