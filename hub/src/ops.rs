@@ -6,7 +6,7 @@
 use crate::handlers::{blocking, ApiError, HubState};
 use crate::Hub;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -185,6 +185,8 @@ pub(crate) fn cors(origins: &[HeaderValue]) -> CorsLayer {
         .allow_origin(AllowOrigin::list(origins.iter().cloned()))
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT, header::CONTENT_ENCODING])
-        .expose_headers([header::RETRY_AFTER, HeaderName::from_static("content-encoding")])
+        // Retry-After tells a client when to come back after a 503. Content-Encoding stays
+        // hidden: the browser decodes the body itself, and the page must not decode it again.
+        .expose_headers([header::RETRY_AFTER])
         .max_age(PREFLIGHT_MAX_AGE)
 }

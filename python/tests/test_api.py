@@ -1925,7 +1925,7 @@ class Hub:
             token_file.write_text(token + "\n")
             token_file.chmod(0o600)
             args += ["--token-file", str(token_file)]
-        env = {k: v for k, v in os.environ.items() if k != "STATESYNC_HUB_TOKEN"}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STATESYNC_HUB_")}
         self.log = open(directory / "hub.stderr", "wb")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, env=env)
         self.lines: queue.Queue[str | None] = queue.Queue()
