@@ -53,7 +53,7 @@ struct Args {
     node_id: Option<String>,
     /// Require `Authorization: Bearer TOKEN` on every request. Only from the environment or the
     /// config file: refused on the command line, where `ps` would show it.
-    #[arg(long, value_name = "TOKEN", hide_env_values = true)]
+    #[arg(long, value_name = "TOKEN", hide_env_values = true, hide_default_value = true)]
     token: Option<String>,
     /// Read the bearer token from this file (one trailing newline ignored).
     #[arg(long, value_name = "PATH")]
@@ -548,6 +548,13 @@ mod tests {
         assert!(!message.contains("hunter2"), "the secret is not repeated: {message}");
         let refused = parse(["statesync-hub", "--db", "x.db", "--token=hunter2"].map(OsString::from).to_vec());
         assert!(refused.is_err());
+    }
+
+    #[test]
+    fn help_never_shows_the_token() {
+        let config = config_file("token = \"cfgsecret\"\n");
+        let help = command(Some(config.path())).unwrap().render_long_help().to_string();
+        assert!(help.contains("--token") && !help.contains("cfgsecret"), "{help}");
     }
 
     #[test]
