@@ -361,6 +361,8 @@ fn run(args: Args, token: Option<String>) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {}: {}", args.listen, with_causes(&e)))?;
         let addr = listener.local_addr().map_err(|e| with_causes(&e))?;
+        let shutdown =
+            shutdown_signal().map_err(|e| format!("cannot install the signal handlers: {}", with_causes(&e)))?;
         println!(
             "statesync-hub listening on http://{addr} (node {node_id:?}, db {}, auth {})",
             db.display(),
@@ -369,7 +371,7 @@ fn run(args: Args, token: Option<String>) -> Result<(), String> {
         let _ = std::io::stdout().flush();
         tracing::info!(%addr, node = %node_id, metrics = args.metrics, cors_origins = ?args.cors_origin, "listening");
         hub.serve_with_shutdown(listener, async {
-            shutdown_signal().await;
+            shutdown.await;
             tracing::info!("shutting down: finishing the requests in flight");
         })
         .await
@@ -383,28 +385,30 @@ fn run(args: Args, token: Option<String>) -> Result<(), String> {
     Ok(())
 }
 
-/// Completes on ctrl-c or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// A future that completes on ctrl-c or SIGTERM. The handlers are installed here, at once (call
+/// it inside the runtime, before announcing the address): a signal that arrives as soon as a
+/// supervisor has read the start line must start the drain, not kill the process outright.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    })
+}
+
+/// A future that completes on ctrl-c.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
+    })
 }
 
 #[cfg(test)]

@@ -183,6 +183,15 @@ fn json_logs_go_to_stderr_and_metrics_are_served_with_the_flag() {
     let mut running = start(command);
     assert!(running.start_line.starts_with("statesync-hub listening on http://127.0.0.1:"), "{}", running.start_line);
     assert_eq!(get(&format!("{}/healthz", running.url), None), 200);
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let pushed = agent
+        .post(format!("{}/v1/push", running.url))
+        .header("content-type", "application/json")
+        .send(&push_body(dir.path())[..])
+        .expect("push");
+    assert_eq!(pushed.status().as_u16(), 200);
+    let pulled = agent.post(format!("{}/v1/pull", running.url)).send(r#"{"format":1,"cursor":null}"#).expect("pull");
+    assert_eq!(pulled.status().as_u16(), 200);
     assert_eq!(get(&format!("{}/metrics", running.url), None), 200);
     assert!(terminate(&mut running).success());
     let mut rest = String::new();
@@ -193,13 +202,20 @@ fn json_logs_go_to_stderr_and_metrics_are_served_with_the_flag() {
     let events: Vec<Value> =
         stderr.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}"))).collect();
     let requests: Vec<&Value> = events.iter().filter(|e| e["fields"]["message"] == "request").collect();
-    assert_eq!(requests.len(), 2, "{stderr}");
+    assert_eq!(requests.len(), 4, "{stderr}");
     let fields = &requests[0]["fields"];
     assert_eq!(
         (&fields["method"], &fields["path"], &fields["status"]),
         (&json!("GET"), &json!("/healthz"), &json!(200))
     );
     assert!(fields["duration_ms"].is_number());
+    let event = |message: &str| {
+        events.iter().find(|e| e["fields"]["message"] == message).unwrap_or_else(|| panic!("no {message:?}: {stderr}"))
+    };
+    let push = &event("push applied")["fields"];
+    assert_eq!((&push["received"], &push["created"], &push["rejected"]), (&json!(1), &json!(1), &json!(0)));
+    let pull = &event("pull served")["fields"];
+    assert_eq!((&pull["states"], &pull["has_more"]), (&json!(1), &json!(false)));
 
     // Without --metrics, /metrics is not served.
     let mut command = hub_command();
