@@ -43,6 +43,12 @@ impl ApiError {
     fn coded(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError::new(status, code.as_str(), message)
     }
+
+    /// The same code and message under another status (a failed readiness check is 503 whatever
+    /// the error).
+    pub(crate) fn with_status(self, status: StatusCode) -> ApiError {
+        ApiError { status, ..self }
+    }
 }
 
 impl From<SyncError> for ApiError {
@@ -69,7 +75,9 @@ impl IntoResponse for ApiError {
 // ---- running work -------------------------------------------------------------------------
 
 /// Runs a manager call on the blocking pool. A panic in it is a 500 `INTERNAL`.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
         Err(ApiError::coded(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, format!("the hub failed: {e}")))
     })
@@ -126,7 +134,8 @@ pub(crate) async fn method_not_allowed() -> ApiError {
 }
 
 pub(crate) async fn capabilities(State(hub): HubState) -> Result<Response, ApiError> {
-    let capabilities = blocking(move || hub.capabilities().map_err(ApiError::from)).await?;
+    let capabilities =
+        blocking(move || hub.capabilities().map_err(|e| hub.observe_error("capabilities", e).into())).await?;
     let body = serde_json::to_vec(&capabilities).expect("capabilities always serialise");
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
@@ -245,7 +254,11 @@ pub(crate) async fn pull(
     let context = SyncContext { collections: request.collections, limit: Some(limit) };
     let (bytes, compressed) = blocking(move || {
         // Cut to what a client accepts too: one answer never holds more than max_body_bytes.
-        let page = hub.manager.changes_since_within(request.cursor.as_deref(), &context, hub.limits.max_body_bytes)?;
+        let page = hub
+            .manager
+            .changes_since_within(request.cursor.as_deref(), &context, hub.limits.max_body_bytes)
+            .map_err(|e| hub.observe_error("pull", e))?;
+        hub.observe_pull(page.states.len(), page.has_more);
         let bytes = statesync::encode(&page, encoding);
         Ok(maybe_compress(bytes, compress))
     })
@@ -349,7 +362,10 @@ pub(crate) async fn push(
                 ),
             ));
         }
-        Ok(hub.manager.reconcile(page.states)?)
+        let received = page.states.len();
+        let result = hub.manager.reconcile(page.states).map_err(|e| hub.observe_error("push", e))?;
+        hub.observe_push(received, &result);
+        Ok(result)
     })
     .await?;
     let body = statesync::http_protocol::push_answer_body(result);

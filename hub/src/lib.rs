@@ -31,13 +31,14 @@ mod auth;
 mod handlers;
 pub mod identity;
 mod limits;
+mod ops;
 pub mod rules;
 mod serve;
 
 pub use auth::bearer_token;
 pub use limits::{Limits, DEFAULT_MAX_BATCH};
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
 use statesync::{SyncCapabilities, SyncManager, PROTOCOL_VERSION};
@@ -59,6 +60,10 @@ pub struct Hub {
     limits: Limits,
     /// Decoded request bodies in flight, in `handlers::BUDGET_UNIT`s (see `Limits`).
     decode_budget: Arc<Semaphore>,
+    /// The Prometheus metrics, when [`Hub::metrics`] enabled them.
+    metrics: Option<Arc<ops::Metrics>>,
+    /// Origins a browser app may call the hub from ([`Hub::cors_origins`]); none: no CORS layer.
+    cors_origins: Vec<HeaderValue>,
 }
 
 impl Hub {
@@ -71,7 +76,28 @@ impl Hub {
             max_batch: DEFAULT_MAX_BATCH,
             decode_budget: budget(&Limits::default()),
             limits: Limits::default(),
+            metrics: None,
+            cors_origins: Vec::new(),
         }
+    }
+
+    /// Serves Prometheus metrics at `GET /metrics` (unauthenticated, like the probes: keep the
+    /// port private or filter the path at the proxy): requests by route and status, a latency
+    /// histogram by route, states pulled, pushed, applied and rejected, and store errors.
+    /// Without it, `/metrics` is not served (404).
+    pub fn metrics(mut self, enabled: bool) -> Hub {
+        self.metrics = enabled.then(|| Arc::new(ops::Metrics::new()));
+        self
+    }
+
+    /// Lets browser apps served from `origins` (such as `https://app.example.com`: scheme, host
+    /// and port, no path) call the hub: CORS answers for GET and POST with the headers the
+    /// clients send (`Authorization`, `Content-Type`, `Accept`, `Content-Encoding`). Preflight
+    /// requests are answered before the authorization hook, which they never pass (they carry
+    /// no token). Any other origin gets no `Access-Control-Allow-Origin`, so browsers refuse it.
+    pub fn cors_origins(mut self, origins: impl IntoIterator<Item = HeaderValue>) -> Hub {
+        self.cors_origins = origins.into_iter().collect();
+        self
     }
 
     /// Installs the authorization hook, called with the headers of every request (the client
@@ -132,13 +158,19 @@ impl Hub {
     }
 
     /// The protocol's routes (`/v1/capabilities`, `/v1/pull`, `/v1/push`) as an axum router,
-    /// with the authorization hook, the body limit and the request deadline applied. Nest it
-    /// under any prefix. Mounted in a server of your own, the connection bounds of [`Limits`]
-    /// (connections, header and idle timeouts) are that server's to set.
+    /// with the authorization hook, the body limit and the request deadline applied, and beside
+    /// them, outside the hook, the probes `GET /healthz` (200 while the process answers) and
+    /// `GET /readyz` (200 when the replica answers, 503 with a typed error otherwise), and
+    /// `GET /metrics` when [`Hub::metrics`] enabled it. Every request is logged as a `tracing`
+    /// event; the CORS layer of [`Hub::cors_origins`] wraps it all. Nest it under any prefix.
+    /// Mounted in a server of your own, the connection bounds of [`Limits`] (connections,
+    /// header and idle timeouts) are that server's to set.
     pub fn router(self) -> Router {
         let body_limit = self.limits.max_body_bytes;
+        let cors = (!self.cors_origins.is_empty()).then(|| ops::cors(&self.cors_origins));
+        let metrics = self.metrics.is_some();
         let state = Arc::new(self);
-        Router::new()
+        let mut router = Router::new()
             .route("/v1/capabilities", get(handlers::capabilities))
             .route("/v1/pull", post(handlers::pull))
             .route("/v1/push", post(handlers::push))
@@ -147,7 +179,18 @@ impl Hub {
             .layer(axum::middleware::from_fn_with_state(state.clone(), handlers::authorize))
             .layer(axum::extract::DefaultBodyLimit::max(body_limit))
             .layer(axum::middleware::from_fn_with_state(state.clone(), handlers::deadline))
-            .with_state(state)
+            // Added after the layers above, so outside the authorization hook.
+            .route("/healthz", get(ops::healthz))
+            .route("/readyz", get(ops::readyz));
+        if metrics {
+            router = router.route("/metrics", get(ops::metrics));
+        }
+        let router = router.layer(axum::middleware::from_fn_with_state(state.clone(), ops::observe)).with_state(state);
+        match cors {
+            // Outermost: a preflight is answered before anything else runs.
+            Some(cors) => router.layer(cors),
+            None => router,
+        }
     }
 
     /// Serves the protocol on `listener` until the process ends or the server fails, within

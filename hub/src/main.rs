@@ -1,39 +1,63 @@
 //! `statesync-hub`: serves one SQLite replica over the HTTP sync protocol.
 //!
 //! ```text
-//! statesync-hub --db PATH [--listen 127.0.0.1:7878] [--node-id hub] [--token TOKEN] [--max-batch N] ...
+//! statesync-hub --db PATH [--listen 127.0.0.1:7878] [--node-id hub] [--token-file PATH] ...
 //! ```
 //!
-//! Prints one line once it listens (`statesync-hub listening on http://ADDR ...`, with the
-//! bound address, so `--listen 127.0.0.1:0` can be used), and stops cleanly on SIGTERM or
-//! ctrl-c: requests in flight finish, then the database is closed. `--help` lists every flag.
+//! Every flag can also come from an environment variable (`STATESYNC_HUB_<FLAG>`, such as
+//! `STATESYNC_HUB_MAX_BATCH`) or from a TOML file named by `--config` (keys are the flags' long
+//! names: `max-batch = 500`); the command line wins over the environment, which wins over the
+//! file, which wins over the built-in defaults. The token never comes from the command line.
+//!
+//! Prints one line on stdout once it listens (`statesync-hub listening on http://ADDR ...`,
+//! with the bound address, so `--listen 127.0.0.1:0` can be used); logs go to stderr. Stops
+//! cleanly on SIGTERM or ctrl-c: requests in flight finish, then the database is closed.
+//! `--help` lists every flag.
 
-use clap::Parser;
+use axum::http::HeaderValue;
+use clap::parser::ValueSource;
+use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use statesync::{ManagerConfig, SyncManager, DEFAULT_MAX_STATE_BYTES};
 use statesync_hub::{bearer_token, Hub, Limits, DEFAULT_MAX_BATCH};
 use std::error::Error;
+use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing_subscriber::EnvFilter;
+
+/// The prefix of every flag's environment variable.
+const ENV_PREFIX: &str = "STATESYNC_HUB_";
 
 /// A statesync sync hub: one SQLite replica served over the HTTP sync protocol (docs/protocol.md).
+///
+/// Every flag also reads an environment variable, STATESYNC_HUB_<FLAG> (shown with each flag),
+/// and a key of the --config file named like the flag (`max-batch = 500`). Command line beats
+/// environment beats config file beats default.
 #[derive(Parser, Debug)]
 #[command(name = "statesync-hub", version, about)]
 struct Args {
-    /// SQLite database of the hub's replica (created if missing).
+    /// TOML file of settings, one key per flag by its long name (`listen = "0.0.0.0:7878"`).
     #[arg(long, value_name = "PATH")]
-    db: PathBuf,
+    config: Option<PathBuf>,
+    /// SQLite database of the hub's replica (created if missing).
+    #[arg(long, value_name = "PATH", required = true)]
+    db: Option<PathBuf>,
     /// Address to listen on (port 0 picks a free one, printed in the start line).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
     listen: String,
     /// The hub's node id (default: the stored one, or "hub" for a new database).
     #[arg(long, value_name = "ID")]
     node_id: Option<String>,
-    /// Require `Authorization: Bearer TOKEN` on every request.
-    #[arg(long, value_name = "TOKEN", env = "STATESYNC_HUB_TOKEN", hide_env_values = true)]
+    /// Require `Authorization: Bearer TOKEN` on every request. Only from the environment or the
+    /// config file: refused on the command line, where `ps` would show it.
+    #[arg(long, value_name = "TOKEN", hide_env_values = true, hide_default_value = true)]
     token: Option<String>,
+    /// Read the bearer token from this file (one trailing newline ignored).
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
     /// Largest page served, and the most states a push may carry.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_BATCH, value_parser = positive)]
     max_batch: usize,
@@ -58,15 +82,223 @@ struct Args {
     /// How long one request may take in all, body included.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     request_timeout: Duration,
+    /// Log format on stderr: `text` (one line per event) or `json` (one object per line).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Which events to log: a level (`info`, `debug`) or a tracing filter (`info,statesync_hub=debug`).
+    #[arg(long, value_name = "FILTER", default_value = "info", value_parser = log_filter)]
+    log_level: String,
+    /// Serve Prometheus metrics at /metrics (unauthenticated: keep it off public networks).
+    #[arg(long, action = ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
+    metrics: bool,
+    /// Let a browser app on this origin (`https://app.example.com`) call the hub; repeatable, or
+    /// a comma-separated list.
+    #[arg(long, value_name = "ORIGIN", action = ArgAction::Append, value_delimiter = ',', value_parser = origin)]
+    cors_origin: Vec<String>,
+}
+
+/// The formats of `--log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per event, for log collectors.
+    Json,
 }
 
 fn positive(value: &str) -> Result<usize, String> {
     value.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| format!("{value:?} is not a positive whole number"))
 }
 
+fn log_filter(value: &str) -> Result<String, String> {
+    EnvFilter::try_new(value).map(|_| value.to_owned()).map_err(|e| format!("{value:?} is not a log filter: {e}"))
+}
+
+/// An origin as browsers send it: `http` or `https`, a host, an optional port, nothing else.
+fn origin(value: &str) -> Result<String, String> {
+    let rest = value.strip_prefix("https://").or_else(|| value.strip_prefix("http://"));
+    let valid = rest.is_some_and(|host| {
+        !host.is_empty() && !host.contains(['/', '?', '#', '@', ' ']) && HeaderValue::from_str(value).is_ok()
+    });
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err(format!("{value:?} is not an origin: scheme://host[:port], no path (e.g. https://app.example.com)"))
+    }
+}
+
+/// A command-line or configuration problem: exit code 2, like clap's usage errors.
+#[derive(Debug)]
+struct UsageError(String);
+
+/// The environment variable of a flag: `max-batch` → `STATESYNC_HUB_MAX_BATCH`.
+fn env_name(long: &str) -> String {
+    format!("{ENV_PREFIX}{}", long.to_ascii_uppercase().replace('-', "_"))
+}
+
+/// The flags the user sets (not `--help`/`--version`).
+fn settable(arg: &clap::Arg) -> Option<&str> {
+    arg.get_long().filter(|long| !matches!(*long, "help" | "version"))
+}
+
+/// The `--config` path: from the command line (`--config P` or `--config=P`, before any `--`),
+/// else from `STATESYNC_HUB_CONFIG`.
+fn config_path(argv: &[OsString], env: Option<OsString>) -> Option<PathBuf> {
+    let mut args = argv.iter().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        if arg == "--config" {
+            return args.next().map(PathBuf::from);
+        }
+        if let Some(path) = arg.to_str().and_then(|a| a.strip_prefix("--config=")) {
+            return Some(PathBuf::from(path));
+        }
+    }
+    env.filter(|p| !p.is_empty()).map(PathBuf::from)
+}
+
+/// The command with every flag's environment variable, and the config file's values as the
+/// flags' defaults (so the command line and the environment still win over them).
+fn command(config: Option<&Path>) -> Result<clap::Command, UsageError> {
+    let mut command = Args::command();
+    let longs: Vec<String> = command.get_arguments().filter_map(settable).map(str::to_owned).collect();
+    for long in &longs {
+        command = command.mut_arg(long.replace('-', "_"), |arg| arg.env(env_name(long)));
+    }
+    let Some(path) = config else {
+        return Ok(command);
+    };
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("cannot read the config file {shown}: {}", with_causes(&e))))?;
+    let table: toml::Table =
+        text.parse().map_err(|e| UsageError(format!("the config file {shown} is not valid TOML: {e}")))?;
+    for (key, value) in &table {
+        let known = longs.iter().any(|l| l == key && l != "config");
+        if !known {
+            return Err(UsageError(format!(
+                "the config file {shown} has an unknown key {key:?} (the keys are the flags' long names: {})",
+                longs.iter().filter(|l| *l != "config").cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let id = key.replace('-', "_");
+        let arg = command.get_arguments().find(|a| a.get_id() == id.as_str()).expect("a known flag");
+        let values = config_values(arg, value)
+            .map_err(|expected| UsageError(format!("the config file {shown}: key {key:?} must be {expected}")))?;
+        // The flag's own value parser checks each value, alone, so the error can name the key.
+        let check = clap::Command::new("statesync-hub").no_binary_name(true).arg(arg.clone().required(false));
+        for v in values.iter().filter(|_| !matches!(arg.get_action(), ArgAction::SetTrue)) {
+            check.clone().try_get_matches_from([format!("--{key}={v}")]).map_err(|e| {
+                let e = e.to_string();
+                let e = e.trim().trim_start_matches("error: ");
+                UsageError(format!("the config file {shown}: key {key:?}: {}", e.lines().next().unwrap_or(e)))
+            })?;
+        }
+        // A config file may supply a required flag; clap refuses a required flag with a default.
+        command = command.mut_arg(id, |arg| arg.required(false).default_values(values));
+    }
+    Ok(command)
+}
+
+/// A TOML value as the flag's textual values, or what the flag expects instead.
+fn config_values(arg: &clap::Arg, value: &toml::Value) -> Result<Vec<String>, &'static str> {
+    match (arg.get_action(), value) {
+        (ArgAction::SetTrue, toml::Value::Boolean(b)) => Ok(vec![b.to_string()]),
+        (ArgAction::SetTrue, _) => Err("true or false"),
+        (ArgAction::Append, toml::Value::Array(items)) => {
+            items.iter().map(|item| item.as_str().map(str::to_owned).ok_or("a string or an array of strings")).collect()
+        }
+        (_, toml::Value::String(s)) => Ok(vec![s.clone()]),
+        (_, toml::Value::Integer(n)) => Ok(vec![n.to_string()]),
+        (ArgAction::Append, _) => Err("a string or an array of strings"),
+        _ => Err("a string or an integer"),
+    }
+}
+
+/// Parses `argv` with the environment and the config file. `Ok(Err(e))` is clap's own outcome
+/// (`--help`, `--version` or a usage error), to print and exit with.
+fn parse(argv: Vec<OsString>) -> Result<Result<(Args, ArgMatches), clap::Error>, UsageError> {
+    let config = config_path(&argv, std::env::var_os(env_name("config")));
+    let command = command(config.as_deref())?;
+    let matches = match command.try_get_matches_from(argv) {
+        Ok(m) => m,
+        Err(e) => return Ok(Err(e)),
+    };
+    if matches.value_source("token") == Some(ValueSource::CommandLine) {
+        return Err(UsageError(format!(
+            "--token must not be given on the command line, where `ps` shows it to every user: set {} \
+             in the environment, use --token-file PATH, or put `token = \"...\"` in the --config file",
+            env_name("token")
+        )));
+    }
+    match Args::from_arg_matches(&matches) {
+        Ok(args) => Ok(Ok((args, matches))),
+        Err(e) => Ok(Err(e)),
+    }
+}
+
+/// The bearer token, from wherever it was given with the highest precedence (`--token` from the
+/// environment or the config file, or `--token-file`); none, or an empty one: no authorization.
+fn token(args: &Args, matches: &ArgMatches) -> Result<Option<String>, UsageError> {
+    let inline = matches.value_source("token").filter(|_| args.token.is_some());
+    let file = matches.value_source("token_file").filter(|_| args.token_file.is_some());
+    match (inline, file) {
+        (Some(a), Some(b)) if a == b => Err(UsageError(format!(
+            "the token is given twice ({}): set either the token or the token file",
+            match a {
+                ValueSource::EnvVariable => format!("{} and {}", env_name("token"), env_name("token-file")),
+                _ => "token and token-file in the config file".to_owned(),
+            }
+        ))),
+        (Some(a), Some(b)) if a > b => Ok(args.token.clone().filter(|t| !t.is_empty())),
+        (None, None) => Ok(None),
+        (Some(_), None) => Ok(args.token.clone().filter(|t| !t.is_empty())),
+        (_, Some(_)) => {
+            let path = args.token_file.as_deref().expect("checked above");
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                UsageError(format!("cannot read the token file {}: {}", path.display(), with_causes(&e)))
+            })?;
+            let token = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
+            if token.is_empty() {
+                return Err(UsageError(format!("the token file {} is empty", path.display())));
+            }
+            Ok(Some(token.to_owned()))
+        }
+    }
+}
+
+/// Installs the log subscriber: events to stderr, as text or JSON, filtered by `--log-level`.
+fn init_logs(args: &Args) {
+    let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A subscriber set already (never, in the binary) is left in place.
+    let _ = match args.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(args) {
+    let (args, matches) = match parse(std::env::args_os().collect()) {
+        Ok(Ok(parsed)) => parsed,
+        // `--help` and `--version` exit 0, usage errors 2.
+        Ok(Err(clap_outcome)) => clap_outcome.exit(),
+        Err(UsageError(message)) => {
+            eprintln!("statesync-hub: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let token = match token(&args, &matches) {
+        Ok(token) => token,
+        Err(UsageError(message)) => {
+            eprintln!("statesync-hub: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logs(&args);
+    match run(args, token) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("statesync-hub: {message}");
@@ -91,18 +323,19 @@ fn with_causes(e: &dyn Error) -> String {
     text
 }
 
-fn run(args: Args) -> Result<(), String> {
+fn run(args: Args, token: Option<String>) -> Result<(), String> {
+    // Required by clap, from the command line, the environment or the config file.
+    let db = args.db.clone().ok_or("--db PATH is required")?;
     let mut config =
-        ManagerConfig::sqlite(&args.db).max_state_bytes(args.max_state_bytes).max_clock_skew(args.max_clock_skew);
+        ManagerConfig::sqlite(&db).max_state_bytes(args.max_state_bytes).max_clock_skew(args.max_clock_skew);
     match args.node_id {
         Some(id) => config = config.node_id(id),
         // A new database gets a readable node id; an existing one keeps its own.
-        None if !args.db.exists() => config = config.node_id("hub"),
+        None if !db.exists() => config = config.node_id("hub"),
         None => {}
     }
-    let manager = Arc::new(
-        SyncManager::open(config).map_err(|e| format!("cannot open {}: {}", args.db.display(), with_causes(&e)))?,
-    );
+    let manager =
+        Arc::new(SyncManager::open(config).map_err(|e| format!("cannot open {}: {}", db.display(), with_causes(&e)))?);
     let node_id = manager.node_id().map_err(|e| with_causes(&e))?;
     let limits = Limits {
         max_body_bytes: args.max_body_bytes,
@@ -112,8 +345,9 @@ fn run(args: Args) -> Result<(), String> {
         request_timeout: args.request_timeout,
         ..Limits::default()
     };
-    let mut hub = Hub::new(manager.clone()).max_batch(args.max_batch).limits(limits);
-    let token = args.token.filter(|t| !t.is_empty());
+    let origins = args.cors_origin.iter().map(|o| HeaderValue::from_str(o).expect("checked by the value parser"));
+    let mut hub =
+        Hub::new(manager.clone()).max_batch(args.max_batch).limits(limits).metrics(args.metrics).cors_origins(origins);
     let auth = token.is_some();
     if let Some(token) = token {
         hub = hub.authorize(bearer_token(token));
@@ -127,61 +361,214 @@ fn run(args: Args) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {}: {}", args.listen, with_causes(&e)))?;
         let addr = listener.local_addr().map_err(|e| with_causes(&e))?;
+        let shutdown =
+            shutdown_signal().map_err(|e| format!("cannot install the signal handlers: {}", with_causes(&e)))?;
         println!(
             "statesync-hub listening on http://{addr} (node {node_id:?}, db {}, auth {})",
-            args.db.display(),
+            db.display(),
             if auth { "bearer token" } else { "none" }
         );
         let _ = std::io::stdout().flush();
-        hub.serve_with_shutdown(listener, shutdown_signal())
-            .await
-            .map_err(|e| format!("server failed: {}", with_causes(&e)))
+        tracing::info!(%addr, node = %node_id, metrics = args.metrics, cors_origins = ?args.cors_origin, "listening");
+        hub.serve_with_shutdown(listener, async {
+            shutdown.await;
+            tracing::info!("shutting down: finishing the requests in flight");
+        })
+        .await
+        .map_err(|e| format!("server failed: {}", with_causes(&e)))
     });
     // Requests in flight have finished: nothing uses the manager any more.
-    let closed = manager.close().map_err(|e| format!("cannot close {}: {}", args.db.display(), with_causes(&e)));
+    let closed = manager.close().map_err(|e| format!("cannot close {}: {}", db.display(), with_causes(&e)));
     served.and(closed)?;
+    tracing::info!("stopped");
     println!("statesync-hub stopped");
     Ok(())
 }
 
-/// Completes on ctrl-c or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// A future that completes on ctrl-c or SIGTERM. The handlers are installed here, at once (call
+/// it inside the runtime, before announcing the address): a signal that arrives as soon as a
+/// supervisor has read the start line must start the drain, not kill the process outright.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    })
+}
+
+/// A future that completes on ctrl-c.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn config_file(text: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        file.write_all(text.as_bytes()).expect("write");
+        file
+    }
+
+    fn parse_with(config: Option<&Path>, argv: &[&str]) -> Result<(Args, ArgMatches), String> {
+        let command = command(config).map_err(|UsageError(m)| m)?;
+        let matches = command.try_get_matches_from(argv).map_err(|e| e.to_string())?;
+        let args = Args::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+        Ok((args, matches))
+    }
+
     #[test]
     fn defaults_are_the_libraries_defaults() {
-        let args = Args::try_parse_from(["statesync-hub", "--db", "x.db"]).unwrap();
+        let (args, _) = parse_with(None, &["statesync-hub", "--db", "x.db"]).unwrap();
         assert_eq!(args.max_clock_skew, statesync::DEFAULT_MAX_CLOCK_SKEW);
         let limits = Limits::default();
         assert_eq!(
             (args.header_timeout, args.idle_timeout, args.request_timeout),
             (limits.header_timeout, limits.idle_timeout, limits.request_timeout)
         );
-        assert!(Args::try_parse_from(["statesync-hub", "--db", "x.db", "--max-batch", "0"]).is_err());
+        assert_eq!((args.log_format, args.log_level.as_str(), args.metrics), (LogFormat::Text, "info", false));
+        assert!(args.cors_origin.is_empty());
+        assert!(parse_with(None, &["statesync-hub", "--db", "x.db", "--max-batch", "0"]).is_err());
+        assert!(parse_with(None, &["statesync-hub"]).is_err(), "--db is required");
+    }
+
+    #[test]
+    fn every_flag_has_its_environment_variable() {
+        let command = command(None).unwrap();
+        for arg in command.get_arguments().filter(|a| settable(a).is_some()) {
+            let long = arg.get_long().unwrap();
+            assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some(env_name(long).as_str()), "{long}");
+        }
+        assert_eq!(env_name("max-batch"), "STATESYNC_HUB_MAX_BATCH");
+    }
+
+    #[test]
+    fn the_config_file_sets_defaults_the_command_line_overrides() {
+        let file = config_file(
+            "db = \"from-config.db\"\nnode-id = \"cfg\"\nmax-batch = 5\nmax-clock-skew = \"90s\"\nmetrics = true\n\
+             cors-origin = [\"http://a.test:1\", \"https://b.test\"]\nlog-format = \"json\"\n",
+        );
+        let (args, _) = parse_with(Some(file.path()), &["statesync-hub"]).unwrap();
+        assert_eq!(args.db.as_deref(), Some(Path::new("from-config.db")), "a required flag from the file");
+        assert_eq!((args.node_id.as_deref(), args.max_batch), (Some("cfg"), 5));
+        assert_eq!(args.max_clock_skew, Duration::from_secs(90));
+        assert!(args.metrics);
+        assert_eq!(args.cors_origin, ["http://a.test:1", "https://b.test"]);
+        assert_eq!(args.log_format, LogFormat::Json);
+        let (args, _) = parse_with(
+            Some(file.path()),
+            &["statesync-hub", "--node-id=cli", "--max-batch", "7", "--cors-origin", "http://c.test", "--db=x.db"],
+        )
+        .unwrap();
+        assert_eq!((args.node_id.as_deref(), args.max_batch), (Some("cli"), 7));
+        assert_eq!(args.cors_origin, ["http://c.test"]);
+        assert_eq!(args.db.as_deref(), Some(Path::new("x.db")));
+    }
+
+    #[test]
+    fn bad_config_files_are_errors_naming_the_file_and_the_key() {
+        for (text, key, expected) in [
+            ("bogus = 1", "\"bogus\"", "unknown key"),
+            ("config = \"other.toml\"", "\"config\"", "unknown key"),
+            ("max-batch = \"many\"", "\"max-batch\"", "not a positive whole number"),
+            ("max-batch = 1.5", "\"max-batch\"", "must be a string or an integer"),
+            ("max-batch = 0", "\"max-batch\"", "not a positive whole number"),
+            ("listen = [\"a\"]", "\"listen\"", "must be a string or an integer"),
+            ("metrics = \"yes\"", "\"metrics\"", "true or false"),
+            ("cors-origin = [1]", "\"cors-origin\"", "array of strings"),
+            ("cors-origin = \"http://a.test/path\"", "\"cors-origin\"", "not an origin"),
+            ("idle-timeout = 30", "\"idle-timeout\"", "idle-timeout"),
+            ("log-format = \"xml\"", "\"log-format\"", "xml"),
+            ("[server]\nlisten = \"x\"", "\"server\"", "unknown key"),
+        ] {
+            let file = config_file(text);
+            let error = command(Some(file.path())).map(|_| ()).unwrap_err().0;
+            let shown = file.path().display().to_string();
+            assert!(error.contains(&shown) && error.contains(key) && error.contains(expected), "{text:?}: {error}");
+        }
+        let file = config_file("listen = ");
+        let error = command(Some(file.path())).map(|_| ()).unwrap_err().0;
+        assert!(error.contains("not valid TOML") && error.contains(&file.path().display().to_string()), "{error}");
+        let error = command(Some(Path::new("/nonexistent/hub.toml"))).map(|_| ()).unwrap_err().0;
+        assert!(error.contains("cannot read the config file /nonexistent/hub.toml"), "{error}");
+    }
+
+    #[test]
+    fn the_config_path_comes_from_the_command_line_first() {
+        let argv = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        let env = Some(OsString::from("env.toml"));
+        assert_eq!(config_path(&argv(&["hub", "--config", "a.toml"]), env.clone()), Some("a.toml".into()));
+        assert_eq!(config_path(&argv(&["hub", "--config=b.toml"]), env.clone()), Some("b.toml".into()));
+        assert_eq!(config_path(&argv(&["hub", "--db", "x"]), env.clone()), Some("env.toml".into()));
+        assert_eq!(config_path(&argv(&["hub", "--", "--config", "c.toml"]), None), None);
+    }
+
+    #[test]
+    fn the_token_comes_from_a_file_the_environment_or_the_config_never_the_command_line() {
+        let secret = config_file("s3cret\n");
+        let path = secret.path().display().to_string();
+        let (args, matches) = parse_with(None, &["statesync-hub", "--db", "x.db", "--token-file", &path]).unwrap();
+        assert_eq!(token(&args, &matches).unwrap().as_deref(), Some("s3cret"), "one trailing newline trimmed");
+        let crlf = config_file("s3cret\r\n");
+        let crlf_path = crlf.path().display().to_string();
+        let (args, matches) = parse_with(None, &["statesync-hub", "--db", "x.db", "--token-file", &crlf_path]).unwrap();
+        assert_eq!(token(&args, &matches).unwrap().as_deref(), Some("s3cret"));
+
+        let empty = config_file("\n");
+        let empty_path = empty.path().display().to_string();
+        let (args, matches) =
+            parse_with(None, &["statesync-hub", "--db", "x.db", "--token-file", &empty_path]).unwrap();
+        assert!(token(&args, &matches).unwrap_err().0.contains("is empty"));
+        let (args, matches) =
+            parse_with(None, &["statesync-hub", "--db", "x.db", "--token-file", "/nonexistent/token"]).unwrap();
+        assert!(token(&args, &matches).unwrap_err().0.contains("cannot read the token file /nonexistent/token"));
+
+        let config = config_file("token = \"from-config\"\n");
+        let (args, matches) = parse_with(Some(config.path()), &["statesync-hub", "--db", "x.db"]).unwrap();
+        assert_eq!(token(&args, &matches).unwrap().as_deref(), Some("from-config"));
+        // A token file on the command line wins over the config file's token.
+        let (args, matches) =
+            parse_with(Some(config.path()), &["statesync-hub", "--db", "x.db", "--token-file", &path]).unwrap();
+        assert_eq!(token(&args, &matches).unwrap().as_deref(), Some("s3cret"));
+        // Both in the same place: ambiguous.
+        let both = config_file(&format!("token = \"a\"\ntoken-file = {path:?}\n"));
+        let (args, matches) = parse_with(Some(both.path()), &["statesync-hub", "--db", "x.db"]).unwrap();
+        assert!(token(&args, &matches).unwrap_err().0.contains("given twice"));
+
+        let refused = parse(["statesync-hub", "--db", "x.db", "--token", "hunter2"].map(OsString::from).to_vec());
+        let UsageError(message) = refused.map(|_| ()).unwrap_err();
+        assert!(message.contains("STATESYNC_HUB_TOKEN") && message.contains("--token-file"), "{message}");
+        assert!(!message.contains("hunter2"), "the secret is not repeated: {message}");
+        let refused = parse(["statesync-hub", "--db", "x.db", "--token=hunter2"].map(OsString::from).to_vec());
+        assert!(refused.is_err());
+    }
+
+    #[test]
+    fn help_never_shows_the_token() {
+        let config = config_file("token = \"cfgsecret\"\n");
+        let help = command(Some(config.path())).unwrap().render_long_help().to_string();
+        assert!(help.contains("--token") && !help.contains("cfgsecret"), "{help}");
+    }
+
+    #[test]
+    fn origins_are_scheme_host_and_port_only() {
+        for ok in ["http://localhost:5173", "https://app.example.com", "http://127.0.0.1:8080"] {
+            assert_eq!(origin(ok).as_deref(), Ok(ok));
+        }
+        for bad in ["app.example.com", "https://app.example.com/", "ftp://x", "http://", "*", "http://a b"] {
+            assert!(origin(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
+import { writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
 import * as s from '../index.mjs'
@@ -315,7 +316,10 @@ test('auto-sync with a JS transport: rounds on a timer, syncNow, events, stop re
 
 test('HttpTransport against the Rust hub on 127.0.0.1: two replicas converge; bad token and no server are typed errors', async (t) => {
   const dir = tempDir(t)
-  const url = await startHub(t, dir, ['--token', 'secret'])
+  // The Rust hub refuses a token on its command line (`ps` would show it): a token file instead.
+  const tokenFile = path.join(dir, 'token')
+  writeFileSync(tokenFile, 'secret\n', { mode: 0o600 })
+  const url = await startHub(t, dir, ['--token-file', tokenFile])
   const headers = { authorization: 'Bearer secret' }
   const phone = await SyncManager.open({ nodeId: 'phone', path: path.join(dir, 'phone.db') })
   const laptop = await SyncManager.open({ nodeId: 'laptop', path: path.join(dir, 'laptop.db') })

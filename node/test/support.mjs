@@ -39,6 +39,8 @@ export async function startHub(t, dir, extraArgs = []) {
   if (!bin) throw new Error('statesync-hub is not built: run `cargo build -p statesync-hub`')
   const child = spawn(bin, ['--db', path.join(dir, 'hub.db'), '--listen', '127.0.0.1:0', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    // One log line per request would drown the test output: warnings and errors only.
+    env: { ...process.env, STATESYNC_HUB_LOG_LEVEL: 'warn' },
   })
   t.after(() => child.kill('SIGKILL'))
   const url = await new Promise((resolve, reject) => {

@@ -1920,8 +1920,12 @@ class Hub:
     def __init__(self, binary: Path, directory: Path, token: str | None = None) -> None:
         args = [str(binary), "--db", str(directory / "hub.db"), "--listen", "127.0.0.1:0"]
         if token is not None:
-            args += ["--token", token]
-        env = {k: v for k, v in os.environ.items() if k != "STATESYNC_HUB_TOKEN"}
+            # Never on the command line (the hub refuses it there: `ps` would show it).
+            token_file = directory / "token"
+            token_file.write_text(token + "\n")
+            token_file.chmod(0o600)
+            args += ["--token-file", str(token_file)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STATESYNC_HUB_")}
         self.log = open(directory / "hub.stderr", "wb")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, env=env)
         self.lines: queue.Queue[str | None] = queue.Queue()

@@ -113,7 +113,12 @@ const HUBS = {
     process.execPath,
     [path.join(HERE, 'hub.mjs'), '--db', db, '--listen', '127.0.0.1:0', ...(token ? ['--token', token] : [])],
   ],
-  rust: (db, token) => [RUST_HUB, ['--db', db, '--listen', '127.0.0.1:0', ...(token ? ['--token', token] : [])]],
+  // The Rust hub takes its token from the environment, never from its command line.
+  rust: (db, token) => [
+    RUST_HUB,
+    ['--db', db, '--listen', '127.0.0.1:0'],
+    { env: { ...process.env, ...(token ? { STATESYNC_HUB_TOKEN: token } : {}) } },
+  ],
   // uvicorn's port 0 works too; hub.py reads its settings from the environment.
   python: (db, token) => [
     PYTHON,

@@ -2,7 +2,8 @@
 // a reload and a crash keep the data, rejections survive a reopen and a database of the older
 // schema is upgraded, a bug that stops the WebAssembly module is recovered from (on the test
 // build, target/wasm-testing/dist), a page syncs with statesync-hub on 127.0.0.1 together with
-// a Python (or Node) client, the README snippet runs as written, and the example page is
+// a Python (or Node) client, a page on another origin syncs with a hub started with
+// --cors-origin (and fails with TRANSPORT without it), the README snippet runs as written, and the example page is
 // screenshotted into target/wasm-e2e/browser-demo.png (docs/browser-demo.png, the committed
 // illustration, is refreshed from it by hand: wasm/README.md).
 import { test, before, after } from "node:test";
@@ -70,9 +71,13 @@ window.snippetDone = true;
 
 let hub, server, context, work;
 
-async function startHub() {
-  const db = path.join(work, "hub.db");
-  const child = spawn(hubBin, ["--db", db, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"] });
+async function startHub(name = "hub.db", args = [], env = {}) {
+  const db = path.join(work, name);
+  const child = spawn(hubBin, ["--db", db, "--listen", "127.0.0.1:0", ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+    // Warnings and errors only: one log line per request would drown the test output.
+    env: { ...process.env, STATESYNC_HUB_LOG_LEVEL: "warn", ...env },
+  });
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("the hub did not start in 20 s")), 20_000);
     child.on("error", reject);
@@ -422,6 +427,51 @@ test("a page syncs with the hub on 127.0.0.1 together with a Python or Node clie
   assert.deepEqual(font, { value: 14 }, `written by the ${other} client`);
   assert.equal(await p.evaluate(async () => (await h.stopAutoSync(), h.status())), "idle");
   await p.close();
+});
+
+test("a page on another origin syncs with a hub started with --cors-origin; without it the round fails with TRANSPORT", async () => {
+  // Two more hubs on their own ports, both with a token (so every request needs a preflight for
+  // Authorization), one allowing the page server's origin.
+  const token = "cors-s3cret";
+  const allowing = await startHub("cors.db", ["--cors-origin", server.origin], { STATESYNC_HUB_TOKEN: token });
+  const plain = await startHub("plain.db", [], { STATESYNC_HUB_TOKEN: token });
+  try {
+    const p = await page();
+    const result = await p.evaluate(
+      async ({ allowing, plain, token }) => {
+        const headers = { authorization: `Bearer ${token}` };
+        const m = await S.SyncManager.open({ path: "cors", nodeId: "cors-page" });
+        m.createState({ value: "cross-origin" }, { id: "cors-state", collection: "settings" });
+        const counts = [];
+        for (const encoding of ["binary", "json"]) {
+          const report = await m.sync(new S.HttpTransport(allowing, { headers, encoding }));
+          counts.push(report.pushed.created);
+        }
+        let code = null;
+        try {
+          await m.sync(new S.HttpTransport(plain, { headers }));
+        } catch (e) {
+          code = e.code;
+        }
+        return { counts, pending: m.pendingOperations().length, code };
+      },
+      { allowing: allowing.url, plain: plain.url, token },
+    );
+    assert.deepEqual(result, { counts: [1, 0], pending: 0, code: "TRANSPORT" });
+    // The write is on the allowing hub (asked from Node, where CORS does not apply), not on the other.
+    const pull = (url) =>
+      fetch(url + "/v1/pull", {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "application/json" },
+        body: JSON.stringify({ format: 1, cursor: null }),
+      }).then((r) => r.json());
+    assert.deepEqual((await pull(allowing.url)).states.map((s) => s.id), ["cors-state"]);
+    assert.deepEqual((await pull(plain.url)).states, []);
+    await p.close();
+  } finally {
+    allowing.stop();
+    plain.stop();
+  }
 });
 
 test("the example page shows state, pending operations, conflicts and sync status (screenshot)", async () => {
