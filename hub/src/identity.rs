@@ -19,29 +19,15 @@ pub const LEEWAY_SECONDS: u64 = 60;
 pub const MAX_SPACE_BYTES: usize = 128;
 
 /// Why a token was refused: the hub answers 401 `UNAUTHORIZED` with this text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct Unauthorized(pub String);
-
-impl fmt::Display for Unauthorized {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Unauthorized {}
 
 /// A key or setting that cannot verify tokens (a malformed PEM, an empty secret): the hub does
 /// not start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct BadKey(pub String);
-
-impl fmt::Display for BadKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadKey {}
 
 /// A space id: 1 to 128 bytes of `A–Z a–z 0–9 . _ : @ -`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -24,16 +24,9 @@ use std::fmt;
 use std::path::Path;
 
 /// A rules file that cannot be used: the hub does not start, and says why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct BadRules(pub String);
-
-impl fmt::Display for BadRules {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadRules {}
 
 /// The limits of one space; `None`: no limit of that kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

@@ -20,6 +20,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+mod support;
+use support::{memory, serve};
+
 // ---- the counting allocator -------------------------------------------------------------------
 
 struct Counting;
@@ -88,27 +91,6 @@ fn turn() -> MutexGuard<'static, ()> {
 }
 
 // ---- fixtures -----------------------------------------------------------------------------------
-
-/// A hub served on 127.0.0.1 by a runtime of its own; dropping it stops the server.
-struct Served {
-    url: String,
-    addr: String,
-    manager: Arc<SyncManager>,
-    _runtime: tokio::runtime::Runtime,
-}
-
-fn serve(hub: Hub) -> Served {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let manager = hub.manager().clone();
-    runtime.spawn(hub.serve(listener));
-    Served { url: format!("http://{addr}"), addr, manager, _runtime: runtime }
-}
-
-fn memory(node: &str) -> Arc<SyncManager> {
-    Arc::new(SyncManager::open(ManagerConfig::memory().node_id(node)).expect("open"))
-}
 
 /// Limits small enough for the timeout attacks to finish quickly.
 fn quick_limits() -> Limits {

@@ -11,25 +11,8 @@ use statesync_hub::{bearer_token, Hub};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A hub served on 127.0.0.1 by a runtime of its own; dropping it stops the server.
-struct Served {
-    url: String,
-    manager: Arc<SyncManager>,
-    _runtime: tokio::runtime::Runtime,
-}
-
-fn serve(hub: Hub) -> Served {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let manager = hub.manager().clone();
-    runtime.spawn(hub.serve(listener));
-    Served { url, manager, _runtime: runtime }
-}
-
-fn memory(node: &str) -> Arc<SyncManager> {
-    Arc::new(SyncManager::open(ManagerConfig::memory().node_id(node)).expect("open"))
-}
+mod support;
+use support::{memory, serve, Served};
 
 /// An answer: status, headers (lower-case names) and body text.
 struct Answer {
