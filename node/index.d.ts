@@ -382,7 +382,9 @@ export declare function incrementClock(clock: Clock, node: string): Clock
 
 /** Anything the wire format carries. */
 export type WireMessage = SyncState | ChangeSet | Snapshot | SyncOperation[]
+/** Encodes a message (default encoding: JSON). */
 export declare function encode(value: WireMessage, encoding?: WireEncoding): Uint8Array<ArrayBuffer>
+/** Decodes a state; without an encoding, the message's first byte tells binary from JSON (every `decode*`). */
 export declare function decodeState(bytes: Uint8Array, encoding?: WireEncoding): SyncState
 export declare function decodeChangeSet(bytes: Uint8Array, encoding?: WireEncoding): ChangeSet
 export declare function decodeSnapshot(bytes: Uint8Array, encoding?: WireEncoding): Snapshot
