@@ -1,30 +1,15 @@
-//! `statesync-hub`: serves one SQLite replica over the HTTP sync protocol.
-//!
-//! ```text
-//! statesync-hub --db PATH [--listen 127.0.0.1:7878] [--node-id hub] [--token-file PATH] ...
-//! ```
-//!
-//! Every flag can also come from an environment variable (`STATESYNC_HUB_<FLAG>`, such as
-//! `STATESYNC_HUB_MAX_BATCH`) or from a TOML file named by `--config` (keys are the flags' long
-//! names: `max-batch = 500`); the command line wins over the environment, which wins over the
-//! file, which wins over the built-in defaults. The token never comes from the command line.
-//!
-//! Prints one line on stdout once it listens (`statesync-hub listening on http://ADDR ...`,
-//! with the bound address, so `--listen 127.0.0.1:0` can be used); logs go to stderr. Stops
-//! cleanly on SIGTERM or ctrl-c: requests in flight finish, then the database is closed.
-//! `--help` lists every flag.
+//! The hub's settings: its flags, their `STATESYNC_HUB_*` environment twins and the `--config`
+//! file (command line > environment > file > default), the token that never comes from the
+//! command line, and the log subscriber they configure.
 
+use crate::with_causes;
 use axum::http::HeaderValue;
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, ValueEnum};
-use statesync::{ManagerConfig, SyncManager, DEFAULT_MAX_STATE_BYTES};
-use statesync_hub::{bearer_token, Hub, Limits, DEFAULT_MAX_BATCH};
-use std::error::Error;
+use statesync::DEFAULT_MAX_STATE_BYTES;
+use statesync_hub::{Limits, DEFAULT_MAX_BATCH};
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
@@ -38,68 +23,68 @@ const ENV_PREFIX: &str = "STATESYNC_HUB_";
 /// environment beats config file beats default.
 #[derive(Parser, Debug)]
 #[command(name = "statesync-hub", version, about)]
-struct Args {
+pub(crate) struct Args {
     /// TOML file of settings, one key per flag by its long name (`listen = "0.0.0.0:7878"`).
     #[arg(long, value_name = "PATH")]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// SQLite database of the hub's replica (created if missing).
     #[arg(long, value_name = "PATH", required = true)]
-    db: Option<PathBuf>,
+    pub(crate) db: Option<PathBuf>,
     /// Address to listen on (port 0 picks a free one, printed in the start line).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
-    listen: String,
+    pub(crate) listen: String,
     /// The hub's node id (default: the stored one, or "hub" for a new database).
     #[arg(long, value_name = "ID")]
-    node_id: Option<String>,
+    pub(crate) node_id: Option<String>,
     /// Require `Authorization: Bearer TOKEN` on every request. Only from the environment or the
     /// config file: refused on the command line, where `ps` would show it.
     #[arg(long, value_name = "TOKEN", hide_env_values = true, hide_default_value = true)]
-    token: Option<String>,
+    pub(crate) token: Option<String>,
     /// Read the bearer token from this file (one trailing newline ignored).
     #[arg(long, value_name = "PATH")]
-    token_file: Option<PathBuf>,
+    pub(crate) token_file: Option<PathBuf>,
     /// Largest page served, and the most states a push may carry.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_BATCH, value_parser = positive)]
-    max_batch: usize,
+    pub(crate) max_batch: usize,
     /// Largest push body (compressed or decoded) and pull answer, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_body_bytes, value_parser = positive)]
-    max_body_bytes: usize,
+    pub(crate) max_body_bytes: usize,
     /// Largest state data accepted, in bytes of canonical JSON; a larger state is refused alone.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_STATE_BYTES, value_parser = positive)]
-    max_state_bytes: usize,
+    pub(crate) max_state_bytes: usize,
     /// How far ahead of the hub's clock a pushed state may be stamped (e.g. 1h, 90s).
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
-    max_clock_skew: Duration,
+    pub(crate) max_clock_skew: Duration,
     /// Open connections at once; more clients wait until one closes.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections, value_parser = positive)]
-    max_connections: usize,
+    pub(crate) max_connections: usize,
     /// How long a client may take to send a request's headers (e.g. 10s).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
-    header_timeout: Duration,
+    pub(crate) header_timeout: Duration,
     /// How long a connection may go without a byte either way while the hub waits on the client.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
-    idle_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
     /// How long one request may take in all, body included.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
-    request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// Log format on stderr: `text` (one line per event) or `json` (one object per line).
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
+    pub(crate) log_format: LogFormat,
     /// Which events to log: a level (`info`, `debug`) or a tracing filter (`info,statesync_hub=debug`).
     #[arg(long, value_name = "FILTER", default_value = "info", value_parser = log_filter)]
-    log_level: String,
+    pub(crate) log_level: String,
     /// Serve Prometheus metrics at /metrics (unauthenticated: keep it off public networks).
     #[arg(long, action = ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
-    metrics: bool,
+    pub(crate) metrics: bool,
     /// Let a browser app on this origin (`https://app.example.com`) call the hub; repeatable, or
     /// a comma-separated list.
     #[arg(long, value_name = "ORIGIN", action = ArgAction::Append, value_delimiter = ',', value_parser = origin)]
-    cors_origin: Vec<String>,
+    pub(crate) cors_origin: Vec<String>,
 }
 
 /// The formats of `--log-format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum LogFormat {
+pub(crate) enum LogFormat {
     /// Human-readable lines.
     Text,
     /// One JSON object per event, for log collectors.
@@ -129,7 +114,7 @@ fn origin(value: &str) -> Result<String, String> {
 
 /// A command-line or configuration problem: exit code 2, like clap's usage errors.
 #[derive(Debug)]
-struct UsageError(String);
+pub(crate) struct UsageError(pub(crate) String);
 
 /// The environment variable of a flag: `max-batch` → `STATESYNC_HUB_MAX_BATCH`.
 fn env_name(long: &str) -> String {
@@ -219,7 +204,7 @@ fn config_values(arg: &clap::Arg, value: &toml::Value) -> Result<Vec<String>, &'
 
 /// Parses `argv` with the environment and the config file. `Ok(Err(e))` is clap's own outcome
 /// (`--help`, `--version` or a usage error), to print and exit with.
-fn parse(argv: Vec<OsString>) -> Result<Result<(Args, ArgMatches), clap::Error>, UsageError> {
+pub(crate) fn parse(argv: Vec<OsString>) -> Result<Result<(Args, ArgMatches), clap::Error>, UsageError> {
     let config = config_path(&argv, std::env::var_os(env_name("config")));
     let command = command(config.as_deref())?;
     let matches = match command.try_get_matches_from(argv) {
@@ -241,7 +226,7 @@ fn parse(argv: Vec<OsString>) -> Result<Result<(Args, ArgMatches), clap::Error>,
 
 /// The bearer token, from wherever it was given with the highest precedence (`--token` from the
 /// environment or the config file, or `--token-file`); none, or an empty one: no authorization.
-fn token(args: &Args, matches: &ArgMatches) -> Result<Option<String>, UsageError> {
+pub(crate) fn token(args: &Args, matches: &ArgMatches) -> Result<Option<String>, UsageError> {
     let inline = matches.value_source("token").filter(|_| args.token.is_some());
     let file = matches.value_source("token_file").filter(|_| args.token_file.is_some());
     match (inline, file) {
@@ -270,7 +255,7 @@ fn token(args: &Args, matches: &ArgMatches) -> Result<Option<String>, UsageError
 }
 
 /// Installs the log subscriber: events to stderr, as text or JSON, filtered by `--log-level`.
-fn init_logs(args: &Args) {
+pub(crate) fn init_logs(args: &Args) {
     let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     // A subscriber set already (never, in the binary) is left in place.
@@ -280,140 +265,10 @@ fn init_logs(args: &Args) {
     };
 }
 
-fn main() -> ExitCode {
-    let (args, matches) = match parse(std::env::args_os().collect()) {
-        Ok(Ok(parsed)) => parsed,
-        // `--help` and `--version` exit 0, usage errors 2.
-        Ok(Err(clap_outcome)) => clap_outcome.exit(),
-        Err(UsageError(message)) => {
-            eprintln!("statesync-hub: {message}");
-            return ExitCode::from(2);
-        }
-    };
-    let token = match token(&args, &matches) {
-        Ok(token) => token,
-        Err(UsageError(message)) => {
-            eprintln!("statesync-hub: {message}");
-            return ExitCode::from(2);
-        }
-    };
-    init_logs(&args);
-    match run(args, token) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("statesync-hub: {message}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// An error with every cause under it: "opening the database: disk I/O error: ...".
-fn with_causes(e: &dyn Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let c_text = c.to_string();
-        // Wrappers often repeat their cause's words: say each thing once.
-        if !text.ends_with(&c_text) {
-            text.push_str(": ");
-            text.push_str(&c_text);
-        }
-        cause = c.source();
-    }
-    text
-}
-
-fn run(args: Args, token: Option<String>) -> Result<(), String> {
-    // Required by clap, from the command line, the environment or the config file.
-    let db = args.db.clone().ok_or("--db PATH is required")?;
-    let mut config =
-        ManagerConfig::sqlite(&db).max_state_bytes(args.max_state_bytes).max_clock_skew(args.max_clock_skew);
-    match args.node_id {
-        Some(id) => config = config.node_id(id),
-        // A new database gets a readable node id; an existing one keeps its own.
-        None if !db.exists() => config = config.node_id("hub"),
-        None => {}
-    }
-    let manager =
-        Arc::new(SyncManager::open(config).map_err(|e| format!("cannot open {}: {}", db.display(), with_causes(&e)))?);
-    let node_id = manager.node_id().map_err(|e| with_causes(&e))?;
-    let limits = Limits {
-        max_body_bytes: args.max_body_bytes,
-        max_connections: args.max_connections,
-        header_timeout: args.header_timeout,
-        idle_timeout: args.idle_timeout,
-        request_timeout: args.request_timeout,
-        ..Limits::default()
-    };
-    let origins = args.cors_origin.iter().map(|o| HeaderValue::from_str(o).expect("checked by the value parser"));
-    let mut hub =
-        Hub::new(manager.clone()).max_batch(args.max_batch).limits(limits).metrics(args.metrics).cors_origins(origins);
-    let auth = token.is_some();
-    if let Some(token) = token {
-        hub = hub.authorize(bearer_token(token));
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {}", with_causes(&e)))?;
-    let served = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(&args.listen)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {}", args.listen, with_causes(&e)))?;
-        let addr = listener.local_addr().map_err(|e| with_causes(&e))?;
-        let shutdown =
-            shutdown_signal().map_err(|e| format!("cannot install the signal handlers: {}", with_causes(&e)))?;
-        println!(
-            "statesync-hub listening on http://{addr} (node {node_id:?}, db {}, auth {})",
-            db.display(),
-            if auth { "bearer token" } else { "none" }
-        );
-        let _ = std::io::stdout().flush();
-        tracing::info!(%addr, node = %node_id, metrics = args.metrics, cors_origins = ?args.cors_origin, "listening");
-        hub.serve_with_shutdown(listener, async {
-            shutdown.await;
-            tracing::info!("shutting down: finishing the requests in flight");
-        })
-        .await
-        .map_err(|e| format!("server failed: {}", with_causes(&e)))
-    });
-    // Requests in flight have finished: nothing uses the manager any more.
-    let closed = manager.close().map_err(|e| format!("cannot close {}: {}", db.display(), with_causes(&e)));
-    served.and(closed)?;
-    tracing::info!("stopped");
-    println!("statesync-hub stopped");
-    Ok(())
-}
-
-/// A future that completes on ctrl-c or SIGTERM. The handlers are installed here, at once (call
-/// it inside the runtime, before announcing the address): a signal that arrives as soon as a
-/// supervisor has read the start line must start the drain, not kill the process outright.
-#[cfg(unix)]
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    Ok(async move {
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = interrupt.recv() => {}
-        }
-    })
-}
-
-/// A future that completes on ctrl-c.
-#[cfg(not(unix))]
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
-    Ok(async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn config_file(text: &str) -> tempfile::NamedTempFile {
         let mut file = tempfile::NamedTempFile::new().expect("temp file");
@@ -569,12 +424,5 @@ mod tests {
         for bad in ["app.example.com", "https://app.example.com/", "ftp://x", "http://", "*", "http://a b"] {
             assert!(origin(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn causes_are_printed_once_each() {
-        let io = std::io::Error::other("disk I/O error");
-        let e = statesync::SyncError::Storage { message: "loading the replica".into(), source: Some(Box::new(io)) };
-        assert_eq!(with_causes(&e), "storage error: loading the replica: disk I/O error");
     }
 }
