@@ -13,6 +13,10 @@ need node "install Node.js 18 or newer with npm: https://nodejs.org"
 need java "the Kotlin bindings need a JDK 17 or newer (Debian: apt-get install openjdk-17-jdk-headless)"
 need mvn "the Kotlin bindings build with Maven (Debian: apt-get install maven)"
 
+# The tracked files as they are now: no step may change them (checked at the end), so a run
+# from a clean clone leaves it clean.
+tracked_before=$(git status --porcelain --untracked-files=no 2>/dev/null || true)
+
 step "layers: no import cycle (scripts/check_layers.py, docs/architecture.md)"
 python3 scripts/check_layers.py --quiet
 
@@ -60,6 +64,13 @@ scripts/test-wasm.sh
 
 step "rust: demo"
 cargo run -q -p statesync --example demo >/dev/null
+
+step "the tracked tree is as the run found it"
+tracked_after=$(git status --porcelain --untracked-files=no 2>/dev/null || true)
+if [ "$tracked_after" != "$tracked_before" ]; then
+    diff <(echo "$tracked_before") <(echo "$tracked_after") >&2 || true
+    fail "the test run changed tracked files (above): a build or test must write under target/ or a temporary folder"
+fi
 
 echo
 echo "all tests passed"
