@@ -198,6 +198,6 @@ useNativeEngine({
     )
     return new NapiReplica(manager, slot)
   },
-  error: (thrown) => toSyncError(thrown),
+  error: toSyncError,
   keepAliveEvents: true,
 })

@@ -28,14 +28,13 @@ const NAPI_ARGUMENT_CODES = new Set([
  * The SyncError for anything a native call threw. The native module throws a core error as an
  * Error whose `code` is the core's code and whose message is the core's (node/src/errors.rs; a
  * panic inside the core is INTERNAL, "a bug in statesync: ..."); an error with another code, such
- * as a Rust panic napi caught outside the core, is INTERNAL. `cause` is what an application
- * callback (resolver, transport) threw.
+ * as a Rust panic napi caught outside the core, is INTERNAL. What an application callback threw
+ * becomes the cause in the shared layer (js/src/manager.ts), not here.
  */
-function toSyncError(error, cause) {
+function toSyncError(error) {
   if (error instanceof SyncError) return error
   const text = error instanceof Error ? error.message : String(error)
-  const options = cause === undefined ? undefined : { cause }
-  if (error instanceof Error && CODES.has(error.code)) return new SyncError(error.code, text, options)
+  if (error instanceof Error && CODES.has(error.code)) return new SyncError(error.code, text)
   if (error instanceof Error && NAPI_ARGUMENT_CODES.has(error.code)) {
     return new SyncError('INVALID_INPUT', text, { cause: error })
   }

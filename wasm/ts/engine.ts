@@ -67,7 +67,7 @@ useNativeWire({
   decompress: noZstd,
 });
 
-/** The application's transport options of `startAutoSync` in the browser. */
+/** The options of `startAutoSync` in the browser: the shared ones plus its backoff. */
 interface AutoSyncOptions {
   collections?: string[];
   backoffBaseMs?: number;
