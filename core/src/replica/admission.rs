@@ -92,6 +92,15 @@ impl Limits {
     }
 }
 
+/// Checks a state received from a peer as a replica does before applying it (every invariant
+/// under the current rules, at most `max_state_bytes` of canonical JSON data, a timestamp at
+/// most `max_clock_skew` ahead of `now_millis`): `INVALID_STATE` when it must be refused. A
+/// server that keeps states outside a replica (a hub's database) admits each pushed state with
+/// it, so the limits exist once.
+pub fn admit_state(state: &SyncState, max_state_bytes: usize, max_clock_skew: Duration, now_millis: u64) -> Result<()> {
+    Limits::new(max_clock_skew, max_state_bytes).admit(state, now_millis)
+}
+
 /// A state refused by the replica that received it, as a result reports it (and as the push
 /// answer of the HTTP protocol lists it): the state's id, the error code and the message.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

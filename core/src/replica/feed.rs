@@ -70,8 +70,9 @@ pub(crate) fn changes_since(
     Ok(ChangeSet { states, cursor: format!("{}.{cursor}", replica.meta.feed), has_more })
 }
 
-/// The length of `value`'s compact JSON, counted without building it.
-pub(crate) fn json_len(value: &impl serde::Serialize) -> usize {
+/// The length of `value`'s compact JSON (a state as a page of the feed carries it), counted
+/// without building it: what a server cutting pages to a body limit adds up.
+pub fn json_len(value: &impl serde::Serialize) -> usize {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
