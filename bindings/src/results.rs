@@ -74,7 +74,7 @@ impl From<statesync::RejectedState> for RejectedState {
 
 impl From<RejectedState> for statesync::RejectedState {
     fn from(r: RejectedState) -> Self {
-        statesync::RejectedState { id: r.id, code: r.code, message: r.message }
+        statesync::RejectedState::coded(&r.id, &r.code, r.message)
     }
 }
 

@@ -52,9 +52,9 @@ pub use model::state::{
 pub use model::timestamp::SystemClock;
 pub use model::timestamp::{ManualClock, Timestamp, WallClock};
 pub use replica::admission::{admit_state, RejectedState, Rejection, DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_STATE_BYTES};
-pub use replica::feed::json_len;
 pub use replica::decide::{check_merged, decide_remote, RemoteDecision};
 pub use replica::event::{Listener, Status, Subscription, SyncEvent};
+pub use replica::feed::json_len;
 pub use replica::outcome::{ApplyOutcome, ApplyResult, ReconciliationResult};
 pub use replica::store::journal::{
     JournalCursor, JournalImage, JournalMeta, JournalOp, JournalRecord, JournalRow, JournalSink, JournalStorage,

@@ -15,8 +15,7 @@ use std::fmt;
 /// How far a token's `exp` and `nbf` may be off the hub's clock, in seconds.
 pub const LEEWAY_SECONDS: u64 = 60;
 
-/// The longest space id, in bytes.
-pub const MAX_SPACE_BYTES: usize = 128;
+pub use statesync::http_protocol::MAX_SPACE_BYTES;
 
 /// Why a token was refused: the hub answers 401 `UNAUTHORIZED` with this text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,14 +35,8 @@ pub struct SpaceId(String);
 impl SpaceId {
     /// The space id `text`, or why it is not one.
     pub fn parse(text: &str) -> Result<SpaceId, String> {
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '@' | '-');
-        if text.is_empty() || text.len() > MAX_SPACE_BYTES {
-            return Err(format!("a space id is 1 to {MAX_SPACE_BYTES} bytes, not {}", text.len()));
-        }
-        match text.chars().find(|c| !allowed(*c)) {
-            Some(c) => Err(format!("a space id holds only A-Z a-z 0-9 . _ : @ -, not {c:?}")),
-            None => Ok(SpaceId(text.to_owned())),
-        }
+        statesync::http_protocol::validate_space(text).map_err(|e| e.message())?;
+        Ok(SpaceId(text.to_owned()))
     }
 
     /// The id as text.

@@ -355,7 +355,7 @@ fn rejections(value: &serde_json::Value) -> statesync::Result<Vec<RejectedState>
         .map(|item| {
             let field =
                 |key: &str| item.get(key).and_then(|f| f.as_str()).map(str::to_owned).ok_or_else(|| malformed(item));
-            Ok(RejectedState { id: field("id")?, code: field("code")?, message: field("message")? })
+            Ok(RejectedState::coded(&field("id")?, &field("code")?, field("message")?))
         })
         .collect()
 }

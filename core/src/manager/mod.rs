@@ -323,6 +323,17 @@ impl SyncManager {
         self.read(|i| i.replica.rejections_in_order().into_iter().cloned().collect())
     }
 
+    /// Undoes a write of this replica's that a peer (a hub) refused: writes the peer's version
+    /// of the state back as a new local write (a deletion when the peer keeps none, or did not
+    /// say) whose clock has seen both the peer's version and the refused one, so every replica
+    /// settles on it, and drops the rejection. The write syncs like any other; a hub accepts it
+    /// whatever the grants, since it changes nothing the hub holds. Returns the new version.
+    /// `NOT_FOUND` when no rejection is recorded for `state_id`; `INVALID_INPUT` when it records a
+    /// peer's version that this replica refused (nothing of its own to undo).
+    pub fn revert_rejected(&self, state_id: &str) -> Result<Arc<SyncState>> {
+        self.mutate(|t| t.revert_rejected(state_id))
+    }
+
     /// Unresolved manual conflicts, oldest first.
     pub fn conflicts(&self) -> Result<Vec<SyncConflict>> {
         self.read(|i| i.replica.conflicts_in_order().into_iter().cloned().collect())

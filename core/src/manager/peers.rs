@@ -37,7 +37,9 @@ impl SyncManager {
         self.mutate(|t| {
             let result = t.reconcile(changes.states.iter().cloned())?;
             t.set_cursor(peer, &scope, Some(changes.cursor.clone()));
-            t.record_rejections(&result.rejections, |r| format!("refused a version from peer {peer:?}: {}", r.message));
+            t.record_rejections(&result.rejections, false, |r| {
+                format!("refused a version from peer {peer:?}: {}", r.message)
+            });
             let refused = |id: &str| result.rejections.iter().any(|r| r.id == id);
             t.clear_rejections(changes.states.iter().map(|s| s.id.as_str()).filter(|id| !refused(id)));
             Ok(result)
@@ -58,7 +60,9 @@ impl SyncManager {
         self.mutate(|t| {
             t.set_cursor(peer, key, Some(page.cursor.clone()));
             let acknowledged = t.acknowledge_pushed(&page.states);
-            t.record_rejections(&answer.rejections, |r| format!("peer {peer:?} refused this version: {}", r.message));
+            t.record_rejections(&answer.rejections, true, |r| {
+                format!("peer {peer:?} refused this version: {}", r.message)
+            });
             let refused = |id: &str| answer.rejections.iter().any(|r| r.id == id);
             t.clear_rejections(page.states.iter().map(|s| s.id.as_str()).filter(|id| !refused(id)));
             Ok(acknowledged)

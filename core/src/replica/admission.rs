@@ -10,6 +10,7 @@ use crate::model::clock::MAX_COUNTER;
 use crate::model::error::{Result, SyncError};
 use crate::model::state::{Rules, SyncState};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How far ahead of the local wall clock a received timestamp may be, unless configured
@@ -102,21 +103,33 @@ pub fn admit_state(state: &SyncState, max_state_bytes: usize, max_clock_skew: Du
 }
 
 /// A state refused by the replica that received it, as a result reports it (and as the push
-/// answer of the HTTP protocol lists it): the state's id, the error code and the message.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// answer of the HTTP protocol lists it): the state's id, the error code and the message, and
+/// from a hub the version it keeps of the state, when the pusher may read it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RejectedState {
     /// The refused state's id.
     pub id: String,
-    /// Why, as an error code (`INVALID_STATE`, ...).
+    /// Why, as an error code (`INVALID_STATE`, a hub's `FORBIDDEN`, `QUOTA_EXCEEDED`, ...).
     pub code: String,
     /// Why, in words.
     pub message: String,
+    /// The version the refusing peer keeps of the state (a hub reports it when the pusher may
+    /// read its collection; `None`: it keeps none, or did not say). What
+    /// [`crate::SyncManager::revert_rejected`] writes back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Arc<SyncState>>,
 }
 
 impl RejectedState {
     /// The report of `id` refused with `error`.
     pub fn new(id: &str, error: &SyncError) -> RejectedState {
-        RejectedState { id: id.to_owned(), code: error.code().to_owned(), message: error.message() }
+        RejectedState::coded(id, error.code(), error.message())
+    }
+
+    /// The report of `id` refused with `code` (a core [`crate::ErrorCode`] spelling, or one of
+    /// a hub's own: `FORBIDDEN`, `QUOTA_EXCEEDED`, `REJECTED`) and `message`.
+    pub fn coded(id: &str, code: &str, message: impl Into<String>) -> RejectedState {
+        RejectedState { id: id.to_owned(), code: code.to_owned(), message: message.into(), current: None }
     }
 }
 
@@ -124,8 +137,9 @@ impl RejectedState {
 /// state goes through: a version a peer sent that this replica refused, or one of this replica's
 /// own that a peer refused. [`crate::SyncManager::rejections`] lists them, and each one is
 /// announced with [`crate::SyncEvent::StateRejected`]. The refused version is never retried by
-/// itself, so a rejection is not a queue: the application decides what to do about it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// itself, so a rejection is not a queue: the application decides what to do about it, such as
+/// [`crate::SyncManager::revert_rejected`] for one of its own writes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Rejection {
     /// The state concerned.
     pub state_id: String,
@@ -135,6 +149,14 @@ pub struct Rejection {
     pub message: String,
     /// Local wall-clock milliseconds when it was recorded.
     pub rejected_at: u64,
+    /// True when the refused version is one of this replica's own, refused by a peer (a hub);
+    /// false when this replica refused a version a peer sent.
+    #[serde(default)]
+    pub own: bool,
+    /// For one of this replica's own versions, the version the refusing peer keeps of the state,
+    /// when it said (see [`RejectedState::current`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Arc<SyncState>>,
 }
 
 #[cfg(test)]

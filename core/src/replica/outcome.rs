@@ -2,7 +2,6 @@
 //! returned by the manager and carried by the HTTP protocol.
 
 use crate::model::conflict::SyncConflict;
-use crate::model::error::SyncError;
 use crate::model::state::SyncState;
 use crate::replica::admission::RejectedState;
 use std::sync::Arc;
@@ -50,7 +49,7 @@ pub struct ApplyResult {
 }
 
 /// Counts of what a batch of remote states did, and the states it refused.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReconciliationResult {
     /// States that were new here.
     pub created: u64,
@@ -86,13 +85,14 @@ impl ReconciliationResult {
         self.rejections.extend(other.rejections.iter().cloned());
     }
 
-    /// Counts a state refused with `error`.
-    pub(crate) fn reject(&mut self, id: &str, error: &SyncError) {
+    /// Counts a refused state and lists it.
+    pub fn reject(&mut self, refused: RejectedState) {
         self.rejected += 1;
-        self.rejections.push(RejectedState::new(id, error));
+        self.rejections.push(refused);
     }
 
-    pub(crate) fn count(&mut self, r: &ApplyResult) {
+    /// Counts what applying one state did.
+    pub fn count(&mut self, r: &ApplyResult) {
         match r.outcome {
             ApplyOutcome::Created => self.created += 1,
             ApplyOutcome::Updated => self.updated += 1,

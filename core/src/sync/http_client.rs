@@ -6,7 +6,9 @@
 use crate::model::change_set::{ChangeSet, SyncContext};
 use crate::model::error::{Result, SyncError};
 use crate::replica::outcome::ReconciliationResult;
-use crate::sync::http_protocol::{capabilities_answer, pull_request_body, push_answer, reply_encoding, status_error};
+use crate::sync::http_protocol::{
+    capabilities_answer, endpoint_path, pull_request_body, push_answer, reply_encoding, status_error, validate_space,
+};
 use crate::sync::transport::{SyncCapabilities, SyncTransport};
 use crate::{decode_page, encode, Encoding, MAX_MESSAGE_BYTES};
 use std::sync::Mutex;
@@ -26,7 +28,7 @@ const COMPRESS_FROM_BYTES: usize = 1_024;
 /// use statesync::{HttpTransport, ManagerConfig, SyncContext, SyncManager};
 ///
 /// let phone = SyncManager::open(ManagerConfig::memory().node_id("phone"))?;
-/// let hub = HttpTransport::new("https://sync.example.com")?.header("Authorization", "Bearer secret");
+/// let hub = HttpTransport::new("https://sync.example.com")?.space("user:42")?.token("eyJhbGciOi...");
 /// phone.sync_via(&hub, &SyncContext::all())?;
 /// # Ok::<(), statesync::SyncError>(())
 /// ```
@@ -40,6 +42,8 @@ const COMPRESS_FROM_BYTES: usize = 1_024;
 /// becomes the error it names ([`SyncError::from_code`]).
 pub struct HttpTransport {
     base: String,
+    /// The hub space synced with; `None`: the Part I routes (a hub's space `default`).
+    space: Option<String>,
     agent: ureq::Agent,
     headers: Vec<(HeaderName, HeaderValue)>,
     /// The first invalid header given to [`HttpTransport::header`], reported by every request.
@@ -56,6 +60,7 @@ impl std::fmt::Debug for HttpTransport {
         // Header values are left out: they are usually credentials.
         f.debug_struct("HttpTransport")
             .field("base", &self.base)
+            .field("space", &self.space)
             .field("headers", &self.headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>())
             .field("timeout", &self.timeout)
             .field("encoding", &self.encoding)
@@ -84,6 +89,7 @@ impl HttpTransport {
         }
         Ok(HttpTransport {
             base: base.to_owned(),
+            space: None,
             agent: agent(DEFAULT_TIMEOUT),
             headers: Vec::new(),
             invalid_header: None,
@@ -92,6 +98,24 @@ impl HttpTransport {
             compress: cfg!(feature = "zstd"),
             peer: Mutex::new(None),
         })
+    }
+
+    /// Syncs with the hub space `space` (`/v1/spaces/{space}/...`, docs/design.md §10) instead
+    /// of the hub's `default` space. An invalid space id is `INVALID_INPUT`.
+    pub fn space(mut self, space: &str) -> Result<HttpTransport> {
+        validate_space(space)?;
+        self.space = Some(space.to_owned());
+        Ok(self)
+    }
+
+    /// Sends `Authorization: Bearer <token>` on every request: the hub's shared token or a JWT.
+    pub fn token(self, token: &str) -> HttpTransport {
+        self.header("Authorization", &format!("Bearer {token}"))
+    }
+
+    /// The hub space synced with, if one was set.
+    pub fn space_id(&self) -> Option<&str> {
+        self.space.as_deref()
     }
 
     /// Sends this header on every request (`Authorization`, an API key, a tenant id...). Set
@@ -139,8 +163,9 @@ impl HttpTransport {
         &self.base
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+    /// The URL of one of the protocol's endpoints (`capabilities`, `pull`, `push`).
+    fn url(&self, endpoint: &str) -> String {
+        format!("{}{}", self.base, endpoint_path(self.space.as_deref(), endpoint))
     }
 
     /// The peer's capabilities: those of the current round, or asked for now.
@@ -203,9 +228,9 @@ impl HttpTransport {
         Ok(Reply { content_type, body })
     }
 
-    fn post(&self, path: &str, content_type: &str, accept: &str, compressed: bool, body: Vec<u8>) -> Result<Reply> {
+    fn post(&self, endpoint: &str, content_type: &str, accept: &str, compressed: bool, body: Vec<u8>) -> Result<Reply> {
         self.check_headers()?;
-        let url = self.url(path);
+        let url = self.url(endpoint);
         let mut request = self
             .agent
             .post(&url)
@@ -246,7 +271,7 @@ fn transport_error(url: &str, e: ureq::Error) -> SyncError {
 impl SyncTransport for HttpTransport {
     fn capabilities(&self) -> Result<SyncCapabilities> {
         self.check_headers()?;
-        let url = self.url("/v1/capabilities");
+        let url = self.url("capabilities");
         let request = self.with_headers(self.agent.get(&url).header("accept", "application/json"));
         let reply = self.read(&url, request.call())?;
         let capabilities = capabilities_answer(&url, &reply.body)?;
@@ -257,15 +282,15 @@ impl SyncTransport for HttpTransport {
     fn pull(&self, cursor: Option<&str>, context: &SyncContext) -> Result<ChangeSet> {
         let (encoding, compressed) = self.negotiate()?;
         let body = pull_request_body(cursor, context).into_bytes();
-        let reply = self.post("/v1/pull", "application/json", encoding.content_type(), compressed, body)?;
-        let url = self.url("/v1/pull");
+        let reply = self.post("pull", "application/json", encoding.content_type(), compressed, body)?;
+        let url = self.url("pull");
         decode_page(&reply.body, reply_encoding(&url, reply.content_type.as_deref())?)
     }
 
     fn push(&self, changes: &ChangeSet) -> Result<ReconciliationResult> {
         let (encoding, compressed) = self.negotiate()?;
         let body = encode(changes, encoding);
-        let reply = self.post("/v1/push", encoding.content_type(), "application/json", compressed, body)?;
-        push_answer(&self.url("/v1/push"), &reply.body)
+        let reply = self.post("push", encoding.content_type(), "application/json", compressed, body)?;
+        push_answer(&self.url("push"), &reply.body)
     }
 }

@@ -52,6 +52,36 @@ pub fn push_answer_body(mut result: ReconciliationResult) -> Vec<u8> {
     serde_json::to_vec(&PushResponse { format: PROTOCOL_VERSION, result, rejected }).expect("counts always serialise")
 }
 
+/// The longest space id, in bytes.
+pub const MAX_SPACE_BYTES: usize = 128;
+
+/// Checks a space id (docs/design.md §10): 1 to 128 bytes of `A–Z a–z 0–9 . _ : @ -`, so it
+/// sits in a URL path as it is. `INVALID_INPUT` otherwise.
+pub fn validate_space(space: &str) -> Result<()> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '@' | '-');
+    if space.is_empty() || space.len() > MAX_SPACE_BYTES {
+        return Err(SyncError::InvalidInput(format!(
+            "a space id is 1 to {MAX_SPACE_BYTES} bytes, not {}",
+            space.len()
+        )));
+    }
+    match space.chars().find(|c| !allowed(*c)) {
+        Some(c) => Err(SyncError::InvalidInput(format!("a space id holds only A-Z a-z 0-9 . _ : @ -, not {c:?}"))),
+        None => Ok(()),
+    }
+}
+
+/// The path of one of the protocol's endpoints (`capabilities`, `pull`, `push`) under a peer's
+/// base URL: `/v1/spaces/{space}/{endpoint}` for a space of a hub, `/v1/{endpoint}` without
+/// one (a hub's space `default`, or any other peer). The space must be valid
+/// ([`validate_space`]).
+pub fn endpoint_path(space: Option<&str>, endpoint: &str) -> String {
+    match space {
+        Some(space) => format!("/v1/spaces/{space}/{endpoint}"),
+        None => format!("/v1/{endpoint}"),
+    }
+}
+
 /// The typed error body of every non-2xx answer: `{"error":{"code":"...","message":"..."}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -163,6 +193,9 @@ pub fn push_answer(url: &str, body: &[u8]) -> Result<ReconciliationResult> {
             answer.format
         )));
     }
+    for kept in answer.rejected.iter().filter_map(|r| r.current.as_deref()) {
+        kept.validate().map_err(|e| SyncError::Corrupt(format!("{url} reported an invalid kept version: {e}")))?;
+    }
     let mut result = answer.result;
     result.rejections.extend(answer.rejected);
     result.rejected = result.rejected.max(result.rejections.len() as u64);
@@ -207,7 +240,7 @@ mod tests {
         let answer = |format: u64| serde_json::json!({ "format": format, "result": result }).to_string();
         assert_eq!(push_answer(url, answer(PROTOCOL_VERSION).as_bytes()).unwrap(), result);
         assert_eq!(push_answer(url, answer(PROTOCOL_VERSION + 1).as_bytes()).unwrap_err().code(), "UNSUPPORTED_FORMAT");
-        let refused = RejectedState { id: "s".into(), code: "INVALID_STATE".into(), message: "too large".into() };
+        let refused = RejectedState::coded("s", "INVALID_STATE", "too large");
         let with_refusal =
             ReconciliationResult { created: 1, rejected: 1, rejections: vec![refused], ..Default::default() };
         let body = push_answer_body(with_refusal.clone());
@@ -223,6 +256,18 @@ mod tests {
         assert_eq!(read.collections, ["a"]);
         let bare: PullRequest = serde_json::from_str(r#"{"format":1}"#).unwrap();
         assert_eq!((bare.cursor, bare.collections.len(), bare.limit), (None, 0, None));
+    }
+
+    #[test]
+    fn spaces_are_checked_and_routed() {
+        for ok in ["default", "user:42", "a", "team.alpha_1@example-org", &"x".repeat(MAX_SPACE_BYTES)] {
+            assert!(validate_space(ok).is_ok(), "{ok:?}");
+        }
+        for bad in ["", "a/b", "a b", "é", "a?b", "a%2F", &"x".repeat(MAX_SPACE_BYTES + 1)] {
+            assert_eq!(validate_space(bad).unwrap_err().code(), "INVALID_INPUT", "{bad:?}");
+        }
+        assert_eq!(endpoint_path(Some("user:42"), "pull"), "/v1/spaces/user:42/pull");
+        assert_eq!(endpoint_path(None, "push"), "/v1/push");
     }
 
     #[test]

@@ -260,7 +260,7 @@ pub(crate) fn run(manager: &SyncManager, transport: &dyn SyncTransport, context:
 }
 
 /// What one [`SyncManager::sync_with`] round did on each side.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SyncReport {
     /// Changes pulled from the other replica into this one.
     pub pulled: ReconciliationResult,

@@ -646,6 +646,7 @@ fn step_keys(op: &str) -> Option<&'static [&'static str]> {
         "apply" => &["ref", "state", "json"],
         "reconcile" => &["items"],
         "resolve_conflict" => &["state_id", "conflict_ref", "conflict_id", "resolution"],
+        "revert_rejected" => &["id"],
         "acknowledge" => &["op_ids"],
         "export" => &["as"],
         "import" => &["ref", "json", "snapshot", "replace"],
@@ -978,6 +979,7 @@ impl<P: Persistence> Run<P> {
                 };
                 as_state(m.resolve_conflict(&conflict_id, resolution))
             }
+            "revert_rejected" => as_state(m.revert_rejected(string(step, "id", op)?)),
             "acknowledge" => {
                 let ids = step.get("op_ids").and_then(Value::as_array).ok_or("acknowledge needs op_ids")?;
                 let ids: Vec<String> = ids
@@ -1121,7 +1123,7 @@ impl<P: Persistence> Run<P> {
     fn check_result(&self, op: &str, expected: &Value, actual: &Value) -> Outcome<()> {
         let parse_state = |v: &Value| SyncState::from_value(v.clone()).map_err(|e| format!("result state: {e}"));
         match op {
-            "create" | "update" | "delete" | "resolve_conflict" => {
+            "create" | "update" | "delete" | "resolve_conflict" | "revert_rejected" => {
                 match_state(expected, &parse_state(actual)?, &format!("{op} result"))
             }
             "get" => match (expected, actual) {

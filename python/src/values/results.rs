@@ -211,8 +211,18 @@ impl PyReconciliationResult {
 /// A state refused by the replica that received it, as a `ReconciliationResult` lists it: the
 /// state's id, the error code (`INVALID_STATE`, ...) and the message.
 #[pyclass(frozen, module = "statesync", name = "RejectedState")]
-#[derive(PartialEq, Eq, Hash)]
+#[derive(PartialEq)]
 pub struct PyRejectedState(pub statesync::RejectedState);
+
+// The kept version (`current`) holds JSON data, which is compared but not hashed: equal values
+// still hash alike, since the hash covers the other fields only.
+impl Eq for PyRejectedState {}
+
+impl std::hash::Hash for PyRejectedState {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (&self.0.id, &self.0.code, &self.0.message).hash(state);
+    }
+}
 
 #[pymethods]
 impl PyRejectedState {
@@ -226,7 +236,7 @@ impl PyRejectedState {
 
     #[new]
     fn new(id: String, code: String, message: String) -> PyResult<Self> {
-        guard(|| Ok(PyRejectedState(statesync::RejectedState { id, code, message })))
+        guard(|| Ok(PyRejectedState(statesync::RejectedState::coded(&id, &code, message))))
     }
 
     /// The refused state's id.
@@ -273,11 +283,7 @@ impl PyRejectedState {
         let required = |k: &str| -> PyResult<String> {
             text(k)?.ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(format!("a rejection needs {k:?}")))
         };
-        Ok(statesync::RejectedState {
-            id: required("id")?,
-            code: required("code")?,
-            message: text("message")?.unwrap_or_default(),
-        })
+        Ok(statesync::RejectedState::coded(&required("id")?, &required("code")?, text("message")?.unwrap_or_default()))
     }
 }
 
@@ -285,8 +291,18 @@ impl PyRejectedState {
 /// (`SyncManager.rejections()`): a version a peer sent that this replica refused, or one of
 /// this replica's own that a peer refused.
 #[pyclass(frozen, module = "statesync", name = "Rejection")]
-#[derive(PartialEq, Eq, Hash)]
+#[derive(PartialEq)]
 pub struct PyRejection(pub statesync::Rejection);
+
+// As for `RejectedState`: the kept version is compared, not hashed.
+impl Eq for PyRejection {}
+
+impl std::hash::Hash for PyRejection {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let r = &self.0;
+        (&r.state_id, &r.code, &r.message, r.rejected_at, r.own).hash(state);
+    }
+}
 
 #[pymethods]
 impl PyRejection {

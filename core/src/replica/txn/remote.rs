@@ -8,13 +8,18 @@ use super::*;
 impl Txn<'_> {
     /// Applies remote states and counts the outcomes. A state that must be refused (invalid,
     /// too large, too far ahead, in another collection here: `INVALID_STATE`) is refused alone
-    /// and reported in the result; the rest applies. Any other error fails the whole batch.
+    /// and reported in the result with the version kept here (see [`RejectedState::current`]:
+    /// what the pusher reverts to); the rest applies. Any other error fails the whole batch.
     pub fn reconcile(&mut self, states: impl IntoIterator<Item = Arc<SyncState>>) -> Result<ReconciliationResult> {
         let mut result = ReconciliationResult::default();
         for state in states {
             match self.apply_remote(state.clone()) {
                 Ok(applied) => result.count(&applied),
-                Err(e @ SyncError::InvalidState(_)) => result.reject(&state.id, &e),
+                Err(e @ SyncError::InvalidState(_)) => {
+                    let mut refused = RejectedState::new(&state.id, &e);
+                    refused.current = self.state(&state.id).cloned();
+                    result.reject(refused);
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -101,11 +106,24 @@ impl Txn<'_> {
 
     /// Records refused states durably, one record per state (a later refusal replaces an earlier
     /// one), each announced with `StateRejected`. `whose` says who refused what, for the message.
-    pub fn record_rejections(&mut self, rejected: &[RejectedState], whose: impl Fn(&RejectedState) -> String) {
+    /// `own`: the refused versions are this replica's own, refused by a peer (then each record
+    /// keeps the version the peer reported keeping, for [`Txn::revert_rejected`]).
+    pub fn record_rejections(
+        &mut self,
+        rejected: &[RejectedState],
+        own: bool,
+        whose: impl Fn(&RejectedState) -> String,
+    ) {
         let now = self.now();
         for r in rejected {
-            let rejection =
-                Rejection { state_id: r.id.clone(), code: r.code.clone(), message: whose(r), rejected_at: now };
+            let rejection = Rejection {
+                state_id: r.id.clone(),
+                code: r.code.clone(),
+                message: whose(r),
+                rejected_at: now,
+                own,
+                current: if own { r.current.clone() } else { None },
+            };
             if self.emit {
                 self.events.push(SyncEvent::StateRejected {
                     state_id: rejection.state_id.clone(),
@@ -132,6 +150,47 @@ impl Txn<'_> {
                 self.batch.rejections.insert(id.to_owned(), None);
             }
         }
+    }
+
+    /// The rejection recorded for `id`, as this transaction sees it.
+    fn rejection(&self, id: &str) -> Option<&Rejection> {
+        match self.batch.rejections.get(id) {
+            Some(r) => r.as_ref(),
+            None if self.batch.clear => None,
+            None => self.base.rejections.get(id),
+        }
+    }
+
+    /// Undoes a write of this replica's that a peer refused: a new local write of the version
+    /// the peer keeps (a deletion when it keeps none) whose clock has seen both that version and
+    /// the refused one, so every replica settles on it; the rejection record goes with it.
+    /// `NOT_FOUND` without a rejection for `id`; `INVALID_INPUT` for a rejection of a peer's
+    /// version (this replica refused it: there is no write of its own to undo).
+    pub fn revert_rejected(&mut self, id: &str) -> Result<Arc<SyncState>> {
+        let rejection =
+            self.rejection(id).cloned().ok_or_else(|| SyncError::NotFound(format!("rejection of state {id:?}")))?;
+        if !rejection.own {
+            return Err(SyncError::InvalidInput(format!(
+                "the rejection of state {id:?} is of a version a peer sent, which this replica refused: there is no \
+                 write of its own to revert"
+            )));
+        }
+        let kept = rejection.current.as_deref();
+        let (clock, version) = kept.map(|k| (k.clock.clone(), k.version)).unwrap_or_default();
+        let (data, deleted) = kept.map(|k| (k.data.clone(), k.deleted)).unwrap_or((Value::Null, true));
+        let written = match self.state(id).cloned() {
+            Some(local) => self.rewrite(local, &clock, version, data, deleted)?,
+            None => {
+                let collection = kept.map(|k| k.collection.clone()).ok_or_else(|| {
+                    SyncError::NotFound(format!("state {id:?}: neither this replica nor the peer keeps it"))
+                })?;
+                let kind = if deleted { OperationKind::Delete } else { OperationKind::Create };
+                let base = Base { state: None, clock, version };
+                self.write_local(kind, id.to_owned(), collection, (!deleted).then_some(data), base)?
+            }
+        };
+        self.batch.rejections.insert(id.to_owned(), None);
+        Ok(written)
     }
 
     /// A new local write of `data` over `local`, having seen `other_clock` too.
