@@ -34,9 +34,11 @@ mod limits;
 mod ops;
 pub mod rules;
 mod serve;
+pub mod store;
 
 pub use auth::bearer_token;
 pub use limits::{Limits, DEFAULT_MAX_BATCH};
+pub use store::{PullScope, PulledPage, PushOutcome, PushPolicy, Store};
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
