@@ -8,6 +8,12 @@
 //! and writes rows.
 
 pub mod apply;
+mod page;
+mod postgres;
+mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
 
 use crate::identity::{Collections, SpaceId};
 use crate::rules::SpaceLimits;

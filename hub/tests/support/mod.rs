@@ -3,6 +3,8 @@
 // Each test file is its own crate and uses only some of these.
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use statesync::{ManagerConfig, SyncManager};
 use statesync_hub::Hub;
 use std::sync::Arc;
