@@ -159,11 +159,14 @@ fn reap_on_exit(pg_ctl: &Path, data: &Path, dir: &Path) {
         immediate = stop("immediate"),
         dir = quote(dir.display().to_string()),
     );
-    Command::new("sh")
-        .args(["-c", &script])
+    // Started in the background by a shell that returns at once: the reaper is nobody's
+    // child in this process, and outlives it.
+    let status = Command::new("sh")
+        .args(["-c", &format!("({script}) </dev/null >/dev/null 2>&1 &")])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
+        .status()
         .expect("start the cluster's reaper");
+    assert!(status.success(), "starting the cluster's reaper: {status}");
 }
