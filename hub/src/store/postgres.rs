@@ -1,6 +1,7 @@
 //! The shared store: every space in one PostgreSQL database, served by any number of hub
 //! processes at once (ADR 16, docs/design.md §11). Plain SQL through `postgres`, the blocking
-//! client of `tokio-postgres`, and an `r2d2` pool.
+//! client of `tokio-postgres`, and an `r2d2` pool whose connections keep their prepared
+//! statements (each statement is parsed and planned once per connection, not once per call).
 //!
 //! The feed stays gapless whatever commits at once: a push locks its space's row
 //! (`SELECT … FOR UPDATE`) before it takes sequences from it, and holds the lock until it
@@ -16,8 +17,7 @@ use super::apply::{plan_push, SpaceCounts};
 use super::page::{self, storage, Filter};
 use super::{PullScope, PulledPage, PushOutcome, PushPolicy, Store};
 use crate::identity::SpaceId;
-use postgres::{Config, IsolationLevel, NoTls};
-use r2d2_postgres::PostgresConnectionManager;
+use postgres::{Client, Config, IsolationLevel, NoTls, Statement, Transaction};
 use statesync::{Result, SyncError, SyncState};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -50,7 +50,48 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS hub_meta (key TEXT PRIMARY KEY,
     );
     CREATE UNIQUE INDEX IF NOT EXISTS hub_states_feed ON hub_states (space, seq);";
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+/// A pooled connection: the client and the statements it prepared, by their SQL.
+struct Conn {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+}
+
+/// Prepares `sql` on `tx`'s connection the first time, reuses the statement after.
+fn statement(
+    tx: &mut Transaction<'_>,
+    cache: &mut HashMap<&'static str, Statement>,
+    sql: &'static str,
+) -> std::result::Result<Statement, postgres::Error> {
+    if let Some(statement) = cache.get(sql) {
+        return Ok(statement.clone());
+    }
+    let statement = tx.prepare(sql)?;
+    cache.insert(sql, statement.clone());
+    Ok(statement)
+}
+
+/// Opens the pool's connections (plain TCP or a Unix socket: TLS is the network's, e.g. a
+/// local proxy, as for the hub's own HTTP).
+struct Manager(Config);
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> std::result::Result<Conn, postgres::Error> {
+        Ok(Conn { client: self.0.connect(NoTls)?, statements: HashMap::new() })
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> std::result::Result<(), postgres::Error> {
+        conn.client.simple_query("").map(drop)
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.client.is_closed()
+    }
+}
+
+type Pool = r2d2::Pool<Manager>;
 
 /// Spaces kept in a PostgreSQL database (see the module's documentation).
 pub struct PostgresStore {
@@ -76,18 +117,20 @@ impl PostgresStore {
             SyncError::InvalidInput(format!("not a PostgreSQL URL (postgres://user@host:port/database): {e}"))
         })?;
         let target = describe(&config);
-        let manager = PostgresConnectionManager::new(config, NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
-            .build(manager)
+            // No round trip to test each connection taken from the pool: a connection the
+            // server closed fails its request (STORAGE) and is dropped from the pool.
+            .test_on_check_out(false)
+            .build(Manager(config))
             .map_err(|e| storage(format!("connecting to {target}"), e))?;
         let node_id = prepare(&pool, &target)?;
         Ok(PostgresStore { pool, node_id, target })
     }
 
-    fn client(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>> {
+    fn client(&self) -> Result<r2d2::PooledConnection<Manager>> {
         self.pool.get().map_err(|e| storage(format!("connecting to {}", self.target), e))
     }
 }
@@ -110,12 +153,12 @@ fn describe(config: &Config) -> String {
 /// Creates the schema if missing (under an advisory lock) and returns the hub's node id: made
 /// by the first process, read by every other.
 fn prepare(pool: &Pool, target: &str) -> Result<String> {
-    let mut client = pool.get().map_err(|e| storage(format!("connecting to {target}"), e))?;
+    let mut conn = pool.get().map_err(|e| storage(format!("connecting to {target}"), e))?;
     let err = |what: &str| {
         let what = format!("{what} in {target}");
         move |e: postgres::Error| storage(what, e)
     };
-    let mut tx = client.transaction().map_err(err("starting the schema's creation"))?;
+    let mut tx = conn.client.transaction().map_err(err("starting the schema's creation"))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK]).map_err(err("locking the schema"))?;
     tx.batch_execute(SCHEMA).map_err(err("creating the hub's tables"))?;
     tx.execute(
@@ -164,7 +207,8 @@ impl Store for PostgresStore {
 
     fn pull(&self, space: &SpaceId, scope: &PullScope<'_>) -> Result<PulledPage> {
         let filter = Filter::of(scope);
-        let mut client = self.client()?;
+        let mut conn = self.client()?;
+        let Conn { client, statements } = &mut *conn;
         let err = |e: postgres::Error| storage(format!("reading space {space} in {}", self.target), e);
         // One snapshot for the space's sequence and its rows: `next` never passes a change
         // this snapshot does not hold.
@@ -174,10 +218,8 @@ impl Store for PostgresStore {
             .read_only(true)
             .start()
             .map_err(err)?;
-        let next: i64 = tx
-            .query_opt("SELECT next FROM hub_spaces WHERE space = $1", &[&space.as_str()])
-            .map_err(err)?
-            .map_or(1, |row| row.get(0));
+        let read_next = statement(&mut tx, statements, "SELECT next FROM hub_spaces WHERE space = $1").map_err(err)?;
+        let next: i64 = tx.query_opt(&read_next, &[&space.as_str()]).map_err(err)?.map_or(1, |row| row.get(0));
         let latest = unsigned(next - 1);
         if filter.is_empty() {
             tx.commit().map_err(err)?;
@@ -187,15 +229,25 @@ impl Store for PostgresStore {
         // One more row than the page holds tells whether more follow.
         let fetch = signed(scope.limit.max(1).saturating_add(1) as u64);
         let rows = match &filter {
-            Filter::All => tx.query(
-                "SELECT seq, body FROM hub_states WHERE space = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                &[&space.as_str(), &after, &fetch],
-            ),
-            Filter::Only(list) => tx.query(
-                "SELECT seq, body FROM hub_states WHERE space = $1 AND seq > $2 AND collection = ANY($3) \
-                 ORDER BY seq LIMIT $4",
-                &[&space.as_str(), &after, list, &fetch],
-            ),
+            Filter::All => {
+                let read = statement(
+                    &mut tx,
+                    statements,
+                    "SELECT seq, body FROM hub_states WHERE space = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                )
+                .map_err(err)?;
+                tx.query(&read, &[&space.as_str(), &after, &fetch])
+            }
+            Filter::Only(list) => {
+                let read = statement(
+                    &mut tx,
+                    statements,
+                    "SELECT seq, body FROM hub_states WHERE space = $1 AND seq > $2 AND collection = ANY($3) \
+                     ORDER BY seq LIMIT $4",
+                )
+                .map_err(err)?;
+                tx.query(&read, &[&space.as_str(), &after, list, &fetch])
+            }
         }
         .map_err(err)?;
         tx.commit().map_err(err)?;
@@ -203,29 +255,34 @@ impl Store for PostgresStore {
     }
 
     fn push(&self, space: &SpaceId, states: Vec<Arc<SyncState>>, policy: &PushPolicy<'_>) -> Result<PushOutcome> {
-        let mut client = self.client()?;
+        let mut conn = self.client()?;
+        let Conn { client, statements } = &mut *conn;
         let err = |e: postgres::Error| storage(format!("pushing to space {space} in {}", self.target), e);
         // READ COMMITTED: once the space's row lock is ours, each statement sees every push
         // that held it before.
         let mut tx = client.transaction().map_err(err)?;
-        tx.execute(
+        let create = statement(
+            &mut tx,
+            statements,
             "INSERT INTO hub_spaces (space, next, states, bytes) VALUES ($1, 1, 0, 0) ON CONFLICT (space) DO NOTHING",
-            &[&space.as_str()],
         )
         .map_err(err)?;
-        let row = tx
-            .query_one("SELECT next, states, bytes FROM hub_spaces WHERE space = $1 FOR UPDATE", &[&space.as_str()])
-            .map_err(err)?;
+        tx.execute(&create, &[&space.as_str()]).map_err(err)?;
+        // The space's row lock, held until the commit: pushes to one space commit in the
+        // order of the sequences they take.
+        let lock =
+            statement(&mut tx, statements, "SELECT next, states, bytes FROM hub_spaces WHERE space = $1 FOR UPDATE")
+                .map_err(err)?;
+        let row = tx.query_one(&lock, &[&space.as_str()]).map_err(err)?;
         let next = unsigned(row.get(0));
         let counts = SpaceCounts { states: unsigned(row.get(1)), bytes: unsigned(row.get(2)) };
         let mut ids: Vec<&str> = states.iter().map(|s| s.id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();
+        let read = statement(&mut tx, statements, "SELECT id, body FROM hub_states WHERE space = $1 AND id = ANY($2)")
+            .map_err(err)?;
         let mut stored = HashMap::new();
-        for row in tx
-            .query("SELECT id, body FROM hub_states WHERE space = $1 AND id = ANY($2)", &[&space.as_str(), &ids])
-            .map_err(err)?
-        {
+        for row in tx.query(&read, &[&space.as_str(), &ids]).map_err(err)? {
             stored.insert(row.get::<_, String>(0), Arc::new(page::decode(row.get::<_, &[u8]>(1))?));
         }
         let plan = plan_push(space.as_str(), states, stored, counts, policy, page::now_millis());
@@ -247,16 +304,24 @@ impl Store for PostgresStore {
                 live.push(row.live);
                 bodies.push(page::encode(&row.state));
             }
-            tx.execute(
+            let write = statement(
+                &mut tx,
+                statements,
                 "INSERT INTO hub_states (space, id, collection, seq, bytes, live, body) \
                  SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::boolean[], $7::bytea[]) \
                  ON CONFLICT (space, id) DO UPDATE SET collection = excluded.collection, seq = excluded.seq, \
                  bytes = excluded.bytes, live = excluded.live, body = excluded.body",
-                &[&space.as_str(), &ids, &collections, &seqs, &bytes, &live, &bodies],
+            )
+            .map_err(err)?;
+            tx.execute(&write, &[&space.as_str(), &ids, &collections, &seqs, &bytes, &live, &bodies]).map_err(err)?;
+            let count = statement(
+                &mut tx,
+                statements,
+                "UPDATE hub_spaces SET next = $2, states = $3, bytes = $4 WHERE space = $1",
             )
             .map_err(err)?;
             tx.execute(
-                "UPDATE hub_spaces SET next = $2, states = $3, bytes = $4 WHERE space = $1",
+                &count,
                 &[&space.as_str(), &signed(next + n as u64), &signed(plan.counts.states), &signed(plan.counts.bytes)],
             )
             .map_err(err)?;
@@ -266,7 +331,7 @@ impl Store for PostgresStore {
     }
 
     fn ready(&self) -> Result<()> {
-        let mut client = self.client()?;
-        client.simple_query("SELECT 1").map(drop).map_err(|e| storage(format!("querying {}", self.target), e))
+        let mut conn = self.client()?;
+        conn.client.simple_query("SELECT 1").map(drop).map_err(|e| storage(format!("querying {}", self.target), e))
     }
 }
