@@ -445,7 +445,12 @@ fn sqlite_refuses_what_is_not_its_store() {
     let path = dir.path().join("junk.db");
     std::fs::write(&path, b"this is not a database, but long enough to have a header...........").unwrap();
     let e = SqliteStore::open(&path).unwrap_err();
-    assert_eq!(e.code(), "STORAGE", "{e}");
+    assert_eq!(e.code(), "CORRUPT", "{e}");
+    let other = dir.path().join("other.db");
+    rusqlite::Connection::open(&other).unwrap().execute_batch("CREATE TABLE mine (x INTEGER)").unwrap();
+    let e = SqliteStore::open(&other).unwrap_err();
+    assert_eq!(e.code(), "CORRUPT", "{e}");
+    assert!(e.to_string().contains("neither a hub's store nor a hub's replica"), "{e}");
 }
 
 // ---- PostgreSQL only -------------------------------------------------------------------------

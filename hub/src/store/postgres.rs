@@ -17,6 +17,8 @@ use super::apply::{plan_push, SpaceCounts};
 use super::page::{self, storage, Filter};
 use super::{PullScope, PulledPage, PushOutcome, PushPolicy, Store};
 use crate::identity::SpaceId;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::ToSql;
 use postgres::{Client, Config, IsolationLevel, NoTls, Statement, Transaction};
 use statesync::{Result, SyncError, SyncState};
 use std::collections::HashMap;
@@ -190,6 +192,20 @@ fn prepare(pool: &Pool, target: &str) -> Result<String> {
     Ok(node)
 }
 
+/// Cuts a page from streamed `(seq, body)` rows ([`page::cut`]).
+fn cut(
+    rows: postgres::RowIter<'_>,
+    scope: &PullScope<'_>,
+    latest: u64,
+    err: impl Fn(postgres::Error) -> SyncError,
+) -> Result<PulledPage> {
+    let rows = rows.iterator().map(|row| {
+        let row = row.map_err(&err)?;
+        Ok((unsigned(row.get(0)), row.get::<_, Vec<u8>>(1)))
+    });
+    page::cut(rows, scope, latest)
+}
+
 /// A sequence or count read from a column (never negative: the store writes them).
 fn unsigned(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
@@ -228,7 +244,9 @@ impl Store for PostgresStore {
         let after = signed(page::start(scope.after, latest));
         // One more row than the page holds tells whether more follow.
         let fetch = signed(scope.limit.max(1).saturating_add(1) as u64);
-        let rows = match &filter {
+        // Rows stream in as the page is cut (the client reads ahead only so far): a page of
+        // large states never sits in memory whole before the byte limit stops it.
+        let page = match &filter {
             Filter::All => {
                 let read = statement(
                     &mut tx,
@@ -236,7 +254,8 @@ impl Store for PostgresStore {
                     "SELECT seq, body FROM hub_states WHERE space = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                 )
                 .map_err(err)?;
-                tx.query(&read, &[&space.as_str(), &after, &fetch])
+                let params: [&(dyn ToSql + Sync); 3] = [&space.as_str(), &after, &fetch];
+                cut(tx.query_raw(&read, params).map_err(err)?, scope, latest, err)?
             }
             Filter::Only(list) => {
                 let read = statement(
@@ -246,12 +265,12 @@ impl Store for PostgresStore {
                      ORDER BY seq LIMIT $4",
                 )
                 .map_err(err)?;
-                tx.query(&read, &[&space.as_str(), &after, list, &fetch])
+                let params: [&(dyn ToSql + Sync); 4] = [&space.as_str(), &after, list, &fetch];
+                cut(tx.query_raw(&read, params).map_err(err)?, scope, latest, err)?
             }
-        }
-        .map_err(err)?;
+        };
         tx.commit().map_err(err)?;
-        page::cut(rows.into_iter().map(|row| Ok((unsigned(row.get(0)), row.get::<_, Vec<u8>>(1)))), scope, latest)
+        Ok(page)
     }
 
     fn push(&self, space: &SpaceId, states: Vec<Arc<SyncState>>, policy: &PushPolicy<'_>) -> Result<PushOutcome> {

@@ -74,7 +74,23 @@ impl SqliteStore {
             .map(|n| n > 0)
             .map_err(|e| storage(format!("reading the schema of {}", path.display()), e))
         };
+        // The first read of the file's header: a file that is no database fails here.
+        let count: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(|e| match e
+            .sqlite_error_code()
+        {
+            Some(rusqlite::ErrorCode::NotADatabase) => {
+                SyncError::Corrupt(format!("{} is not an SQLite database", path.display()))
+            }
+            _ => storage(format!("reading the schema of {}", path.display()), e),
+        })?;
         let has_hub = tables(&conn, "hub_schema")?;
+        let is_replica = !has_hub && tables(&conn, "replica")? && tables(&conn, "states")?;
+        if !has_hub && !is_replica && count > 0 {
+            return Err(SyncError::Corrupt(format!(
+                "{} is a database, but neither a hub's store nor a hub's replica",
+                path.display()
+            )));
+        }
         let version = if has_hub {
             conn.query_row("SELECT version FROM hub_schema", [], |r| r.get::<_, i64>(0))
                 .optional()
@@ -88,7 +104,7 @@ impl SqliteStore {
                 "the hub's schema version {version} is newer than this build supports ({SCHEMA_VERSION})"
             )));
         }
-        if !has_hub && tables(&conn, "replica")? && tables(&conn, "states")? {
+        if is_replica {
             drop(conn);
             import_replica(&path)?;
             conn = connect(&path)?;
@@ -130,6 +146,15 @@ impl SqliteStore {
 fn connect(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path).map_err(|e| storage(format!("opening {}", path.display()), e))?;
     conn.busy_timeout(Duration::from_secs(5)).map_err(|e| storage("setting the busy timeout", e))?;
+    // The first read of the file's header: a file that is no database fails here.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(|e| {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase) => {
+                SyncError::Corrupt(format!("{} is not an SQLite database", path.display()))
+            }
+            _ => storage(format!("reading the schema of {}", path.display()), e),
+        }
+    })?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
         .map_err(|e| storage(format!("enabling WAL on {}", path.display()), e))?;
