@@ -462,7 +462,13 @@ fn postgres_messages_never_hold_the_password() {
     let text = format!("{e} {:?}", statesync::error_causes(&e));
     assert!(!text.contains("sw0rdfish"), "{text}");
     assert!(text.contains("127.0.0.1:1/db"), "{text}");
-    assert_eq!(PostgresStore::connect("postgres://[nope", 1).unwrap_err().code(), "INVALID_INPUT");
+    for bad in
+        ["postgres://[nope", "postgres://u:sw0rdfish@127.0.0.1:port/db", "postgres://u:sw0rdfish@h/d?x=sw0rdfish"]
+    {
+        let e = PostgresStore::connect(bad, 1).unwrap_err();
+        assert_eq!(e.code(), "INVALID_INPUT", "{bad}: {e}");
+        assert!(!e.to_string().contains("sw0rdfish"), "{e}");
+    }
 }
 
 #[test]
