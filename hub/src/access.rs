@@ -53,8 +53,9 @@ fn unauthorized(message: String) -> ApiError {
 /// The space a route names: `default` for the Part I routes; an invalid id is 404 (no such
 /// route), since it can name no space.
 pub(crate) fn space_of(path: Option<&str>) -> Result<SpaceId, ApiError> {
-    SpaceId::parse(path.unwrap_or(DEFAULT_SPACE))
-        .map_err(|why| ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound.as_str(), format!("no such space: {why}")))
+    SpaceId::parse(path.unwrap_or(DEFAULT_SPACE)).map_err(|why| {
+        ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound.as_str(), format!("no such space: {why}"))
+    })
 }
 
 /// The node id a space of the hub advertises, under which clients keep their cursors for it:
@@ -87,7 +88,9 @@ pub(crate) fn cursor_of(space: &SpaceId, seq: u64) -> String {
 pub(crate) fn parse_cursor(space: &SpaceId, cursor: Option<&str>) -> Result<u64, statesync::SyncError> {
     let Some(cursor) = cursor else { return Ok(0) };
     let refused = || {
-        statesync::SyncError::InvalidInput(format!("cursor {cursor:?} is not one this hub handed out for space {space:?}"))
+        statesync::SyncError::InvalidInput(format!(
+            "cursor {cursor:?} is not one this hub handed out for space {space:?}"
+        ))
     };
     let (named, seq) = cursor.rsplit_once('.').ok_or_else(refused)?;
     if named != space.as_str() || seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {

@@ -41,7 +41,7 @@ pub mod store;
 pub use access::DEFAULT_SPACE;
 pub use auth::bearer_token;
 pub use limits::{Limits, DEFAULT_MAX_BATCH};
-pub use store::Store;
+pub use store::{PostgresStore, PullScope, PulledPage, PushOutcome, PushPolicy, SqliteStore, Store};
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};

@@ -19,8 +19,8 @@
 use axum::http::HeaderValue;
 use statesync_hub::identity::JwtVerifier;
 use statesync_hub::rules::Rules;
-use statesync_hub::store::{PostgresStore, SqliteStore};
 use statesync_hub::{bearer_token, Hub, Limits, Store};
+use statesync_hub::{PostgresStore, SqliteStore};
 use std::error::Error;
 use std::io::Write;
 use std::process::ExitCode;
@@ -88,8 +88,9 @@ fn access(args: &Args, matches: &clap::ArgMatches, token: Option<String>) -> Res
         }
         (Some(secret), None) => Some(JwtVerifier::hs256(secret.as_bytes()).map_err(|e| UsageError(e.0))?),
         (None, Some(path)) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| UsageError(format!("cannot read the JWT public key {}: {}", path.display(), with_causes(&e))))?;
+            let pem = std::fs::read(path).map_err(|e| {
+                UsageError(format!("cannot read the JWT public key {}: {}", path.display(), with_causes(&e)))
+            })?;
             Some(JwtVerifier::public_key_pem(&pem).map_err(|e| UsageError(format!("{}: {}", path.display(), e.0)))?)
         }
         (None, None) => None,
@@ -103,9 +104,9 @@ fn access(args: &Args, matches: &clap::ArgMatches, token: Option<String>) -> Res
             let verifier = verifier.issuer(&args.jwt_issuer).audience(&args.jwt_audience);
             Ok(Access::Jwt(Box::new(verifier)))
         }
-        (None, None) if !args.jwt_issuer.is_empty() || !args.jwt_audience.is_empty() => {
-            Err(UsageError("--jwt-issuer and --jwt-audience need JWT keys (--jwt-hs256-secret-file or --jwt-public-key)".into()))
-        }
+        (None, None) if !args.jwt_issuer.is_empty() || !args.jwt_audience.is_empty() => Err(UsageError(
+            "--jwt-issuer and --jwt-audience need JWT keys (--jwt-hs256-secret-file or --jwt-public-key)".into(),
+        )),
         (None, None) => Ok(Access::Open),
     }
 }
@@ -113,7 +114,8 @@ fn access(args: &Args, matches: &clap::ArgMatches, token: Option<String>) -> Res
 /// Opens the store `--store` names: `sqlite:PATH` (or a bare path), or a `postgres://` URL.
 fn open_store(spec: &str, pool_size: usize) -> Result<(Arc<dyn Store>, String), String> {
     if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
-        let store = PostgresStore::connect(spec, pool_size).map_err(|e| format!("cannot open the PostgreSQL store: {}", with_causes(&e)))?;
+        let store = PostgresStore::connect(spec, u32::try_from(pool_size).unwrap_or(u32::MAX))
+            .map_err(|e| format!("cannot open the PostgreSQL store: {}", with_causes(&e)))?;
         // Never the URL itself in the start line: it may carry a password.
         return Ok((Arc::new(store), "postgres".to_owned()));
     }
@@ -172,9 +174,7 @@ fn run(args: Args, access: Access) -> Result<(), String> {
         let addr = listener.local_addr().map_err(|e| with_causes(&e))?;
         let shutdown =
             shutdown_signal().map_err(|e| format!("cannot install the signal handlers: {}", with_causes(&e)))?;
-        println!(
-            "statesync-hub listening on http://{addr} (node {node_id:?}, store {described}, auth {auth})"
-        );
+        println!("statesync-hub listening on http://{addr} (node {node_id:?}, store {described}, auth {auth})");
         let _ = std::io::stdout().flush();
         tracing::info!(%addr, node = %node_id, metrics = args.metrics, cors_origins = ?args.cors_origin, "listening");
         hub.serve_with_shutdown(listener, async {

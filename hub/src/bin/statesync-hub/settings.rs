@@ -383,7 +383,15 @@ mod tests {
         assert_eq!(args.log_format, LogFormat::Json);
         let (args, _) = parse_with(
             Some(file.path()),
-            &["statesync-hub", "--store-pool-size=4", "--max-batch", "7", "--cors-origin", "http://c.test", "--store=sqlite:x.db"],
+            &[
+                "statesync-hub",
+                "--store-pool-size=4",
+                "--max-batch",
+                "7",
+                "--cors-origin",
+                "http://c.test",
+                "--store=sqlite:x.db",
+            ],
         )
         .unwrap();
         assert_eq!((args.store_pool_size, args.max_batch), (4, 7));
@@ -433,11 +441,13 @@ mod tests {
     fn the_token_comes_from_a_file_the_environment_or_the_config_never_the_command_line() {
         let secret = config_file("s3cret\n");
         let path = secret.path().display().to_string();
-        let (args, matches) = parse_with(None, &["statesync-hub", "--store", "sqlite:x.db", "--token-file", &path]).unwrap();
+        let (args, matches) =
+            parse_with(None, &["statesync-hub", "--store", "sqlite:x.db", "--token-file", &path]).unwrap();
         assert_eq!(token(&args, &matches).unwrap().as_deref(), Some("s3cret"), "one trailing newline trimmed");
         let crlf = config_file("s3cret\r\n");
         let crlf_path = crlf.path().display().to_string();
-        let (args, matches) = parse_with(None, &["statesync-hub", "--store", "sqlite:x.db", "--token-file", &crlf_path]).unwrap();
+        let (args, matches) =
+            parse_with(None, &["statesync-hub", "--store", "sqlite:x.db", "--token-file", &crlf_path]).unwrap();
         assert_eq!(token(&args, &matches).unwrap().as_deref(), Some("s3cret"));
 
         let empty = config_file("\n");
@@ -446,7 +456,8 @@ mod tests {
             parse_with(None, &["statesync-hub", "--store", "sqlite:x.db", "--token-file", &empty_path]).unwrap();
         assert!(token(&args, &matches).unwrap_err().0.contains("is empty"));
         let (args, matches) =
-            parse_with(None, &["statesync-hub", "--store", "sqlite:x.db", "--token-file", "/nonexistent/token"]).unwrap();
+            parse_with(None, &["statesync-hub", "--store", "sqlite:x.db", "--token-file", "/nonexistent/token"])
+                .unwrap();
         assert!(token(&args, &matches).unwrap_err().0.contains("cannot read the token file /nonexistent/token"));
 
         let config = config_file("token = \"from-config\"\n");
@@ -454,18 +465,21 @@ mod tests {
         assert_eq!(token(&args, &matches).unwrap().as_deref(), Some("from-config"));
         // A token file on the command line wins over the config file's token.
         let (args, matches) =
-            parse_with(Some(config.path()), &["statesync-hub", "--store", "sqlite:x.db", "--token-file", &path]).unwrap();
+            parse_with(Some(config.path()), &["statesync-hub", "--store", "sqlite:x.db", "--token-file", &path])
+                .unwrap();
         assert_eq!(token(&args, &matches).unwrap().as_deref(), Some("s3cret"));
         // Both in the same place: ambiguous.
         let both = config_file(&format!("token = \"a\"\ntoken-file = {path:?}\n"));
         let (args, matches) = parse_with(Some(both.path()), &["statesync-hub", "--store", "sqlite:x.db"]).unwrap();
         assert!(token(&args, &matches).unwrap_err().0.contains("given twice"));
 
-        let refused = parse(["statesync-hub", "--store", "sqlite:x.db", "--token", "hunter2"].map(OsString::from).to_vec());
+        let refused =
+            parse(["statesync-hub", "--store", "sqlite:x.db", "--token", "hunter2"].map(OsString::from).to_vec());
         let UsageError(message) = refused.map(|_| ()).unwrap_err();
         assert!(message.contains("STATESYNC_HUB_TOKEN") && message.contains("--token-file"), "{message}");
         assert!(!message.contains("hunter2"), "the secret is not repeated: {message}");
-        let refused = parse(["statesync-hub", "--store", "sqlite:x.db", "--token=hunter2"].map(OsString::from).to_vec());
+        let refused =
+            parse(["statesync-hub", "--store", "sqlite:x.db", "--token=hunter2"].map(OsString::from).to_vec());
         assert!(refused.is_err());
     }
 
