@@ -21,6 +21,7 @@ pub struct PgCluster {
 }
 
 static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
+static DURABLE: OnceLock<PgCluster> = OnceLock::new();
 static DATABASES: AtomicUsize = AtomicUsize::new(0);
 
 /// The folder of PostgreSQL's programs: `pg_config --bindir`, else the newest
@@ -85,10 +86,17 @@ fn free_port() -> u16 {
 impl PgCluster {
     /// The test binary's cluster, started on first use.
     pub fn start() -> &'static PgCluster {
-        CLUSTER.get_or_init(PgCluster::launch)
+        CLUSTER.get_or_init(|| PgCluster::launch(false))
     }
 
-    fn launch() -> PgCluster {
+    /// A cluster that syncs its commits to disk (PostgreSQL's default), for benchmarks that
+    /// compare it with a SQLite store at `synchronous=FULL`; the tests' cluster does not
+    /// (`-F`), since they never lose power.
+    pub fn start_durable() -> &'static PgCluster {
+        DURABLE.get_or_init(|| PgCluster::launch(true))
+    }
+
+    fn launch(fsync: bool) -> PgCluster {
         let bin = bin_dir();
         let dir = tempfile::Builder::new().prefix("statesync-pg-").tempdir().expect("temp dir").keep();
         if is_root() {
@@ -106,7 +114,8 @@ impl PgCluster {
         // A port that was free may be taken before the server binds it: try a few.
         for _ in 0..5 {
             let port = free_port();
-            let options = format!("-p {port} -k {} -h 127.0.0.1 -F -c max_connections=300", dir.display());
+            let no_fsync = if fsync { "" } else { " -F" };
+            let options = format!("-p {port} -k {} -h 127.0.0.1{no_fsync} -c max_connections=300", dir.display());
             let log = dir.join("log").display().to_string();
             let out = run_as_owner(&pg_ctl, &["-D", &data_arg, "-l", &log, "-w", "-o", &options, "start"]);
             if out.status.success() {
