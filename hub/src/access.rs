@@ -1,7 +1,7 @@
 //! Who may do what in which space (docs/design.md §10): the space a request names, the caller's
 //! identity from its bearer JWT, and the access its grants and the rules give it there.
 
-use crate::handlers::ApiError;
+use crate::api_error::ApiError;
 use crate::identity::{Access, JwtVerifier, SpaceId};
 use crate::rules::Rules;
 use axum::http::{header, HeaderMap, StatusCode};

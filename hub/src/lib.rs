@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 mod access;
+mod api_error;
 mod auth;
 mod handlers;
 pub mod identity;
