@@ -5,7 +5,8 @@
 #   2. Kotlin: `mvn -q verify` in kotlin/ builds the Rust library and the generator, generates the
 #      Kotlin sources, packages the jar and runs the JUnit tests (conformance suite, wire golden
 #      files, binding behaviour, the README example, the example app against a hub together
-#      with the Python client; PanicTest on the testing library), then checks that the jar lacks
+#      with the Python client, a JWT hub's spaces and refused writes; PanicTest on the testing
+#      library), then checks that the jar lacks
 #      the test-only entry point, then runs the W1 benchmark once in its quick smoke mode.
 #   3. Swift: swift/generate.sh generates the Swift sources a user builds (without the entry
 #      point) and `swift/generate.sh --testing` those of the tests, checking the expected symbols;

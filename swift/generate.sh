@@ -99,7 +99,10 @@ for symbol in \
     "public func decodePage(bytes: Data, encoding: Encoding)" "case Internal(message: String)" \
     "public func incrementClock(clock: \[String: UInt64\], node: String)throws  -> ClockIncrement" \
     "public func compareClocks(a: \[String: UInt64\], b: \[String: UInt64\])throws" "open func status()throws" \
-    "open func unsubscribe()throws" "public convenience init(millis: UInt64)throws" "open func asTransport()throws"; do
+    "open func unsubscribe()throws" "public convenience init(millis: UInt64)throws" "open func asTransport()throws" \
+    "open func revertRejected(stateId: String)throws  -> SyncState" "public var own: Bool" "public var current: SyncState?" \
+    "public convenience init(baseUrl: String, options: HttpOptions? = nil, space: String? = nil, token: String? = nil)throws" \
+    "open func space()throws  -> String?"; do
     check "$swift" "$symbol"
 done
 check "$header" "uniffi_statesync_ffi_fn_constructor_syncmanager_new"

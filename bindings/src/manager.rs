@@ -240,6 +240,17 @@ impl SyncManager {
         })
     }
 
+    /// Undoes a write of this replica's that a peer (a hub) refused: writes the version the
+    /// peer keeps (`Rejection.current`; a deletion when it keeps none, or did not say) as a new
+    /// local write whose clock has seen both that version and the refused one, so every
+    /// replica settles on it, and drops the rejection. The write syncs like any other. Returns
+    /// the new version. `NOT_FOUND` when no rejection is recorded for `stateId`;
+    /// `INVALID_INPUT` when it records a peer's version that this replica refused (nothing of
+    /// its own to undo).
+    pub fn revert_rejected(&self, state_id: String) -> Result<SyncState> {
+        guard(|| Ok((&*self.inner.revert_rejected(&state_id)?).into()))
+    }
+
     /// Changes the default strategy.
     pub fn set_strategy(&self, strategy: ConflictStrategy) -> Result<()> {
         guard(|| Ok(self.inner.set_strategy(strategy.into_core())?))
@@ -436,19 +447,25 @@ fn assert_send_sync() {
 mod tests {
     use super::*;
 
+    impl ManagerConfig {
+        /// An in-memory replica's configuration with the defaults.
+        fn from_node(node: &str) -> ManagerConfig {
+            ManagerConfig {
+                node_id: Some(node.into()),
+                path: None,
+                strategy: None,
+                collection_strategies: HashMap::new(),
+                clock: None,
+                check_resolver: false,
+                durability: None,
+                max_clock_skew: None,
+                max_state_bytes: 1 << 20,
+            }
+        }
+    }
+
     fn memory(node: &str) -> Arc<SyncManager> {
-        SyncManager::new(ManagerConfig {
-            node_id: Some(node.into()),
-            path: None,
-            strategy: None,
-            collection_strategies: HashMap::new(),
-            clock: None,
-            check_resolver: false,
-            durability: None,
-            max_clock_skew: None,
-            max_state_bytes: 1 << 20,
-        })
-        .unwrap()
+        SyncManager::new(ManagerConfig::from_node(node)).unwrap()
     }
 
     #[test]
@@ -517,6 +534,49 @@ mod tests {
         let core = config(Some(Duration::from_secs(5)), u64::MAX).into_core();
         assert_eq!((core.max_clock_skew, core.max_state_bytes), (Duration::from_secs(5), usize::MAX));
         assert_eq!(config(None, 1).into_core().max_clock_skew, statesync::DEFAULT_MAX_CLOCK_SKEW);
+    }
+
+    /// A round of `a` with `b` through the transport conversions both ways (the core calls the
+    /// exported trait, as for a Kotlin or Swift transport, and `b` answers through it).
+    fn round(a: &SyncManager, b: &SyncManager) -> statesync::SyncReport {
+        let transport = core_transport(b.as_transport().unwrap());
+        a.inner.sync_via(transport.as_ref(), &statesync::SyncContext::all()).unwrap()
+    }
+
+    #[test]
+    fn a_refused_write_keeps_the_peers_version_through_the_transport_and_reverts_to_it() {
+        let a = memory("A");
+        let mut config = ManagerConfig::from_node("B");
+        config.max_state_bytes = 20;
+        let b = SyncManager::new(config).unwrap();
+        a.create_state(r#"{"t":1}"#.into(), Some("s".into()), None).unwrap();
+        round(&a, &b);
+        a.update_state("s".into(), r#"{"t":"far more than twenty bytes"}"#.into()).unwrap();
+        let report = round(&a, &b);
+        assert_eq!(report.pushed.rejected, 1);
+        let kept = b.get_state("s".into()).unwrap().unwrap();
+        let rejection = a.rejections().unwrap().pop().unwrap();
+        assert_eq!((rejection.own, rejection.current.as_ref()), (true, Some(&kept)));
+        let reverted = a.revert_rejected("s".into()).unwrap();
+        assert_eq!((reverted.data.as_str(), reverted.version), (r#"{"t":1}"#, 3));
+        assert!(a.rejections().unwrap().is_empty());
+        assert_eq!(round(&a, &b).pushed.updated, 1);
+        assert_eq!(b.get_state("s".into()).unwrap().unwrap(), reverted);
+        assert_eq!(a.revert_rejected("s".into()).unwrap_err().code(), "NOT_FOUND");
+    }
+
+    #[test]
+    fn reverting_a_refusal_of_a_peers_version_is_invalid_input() {
+        let mut config = ManagerConfig::from_node("A");
+        config.max_state_bytes = 10;
+        let a = SyncManager::new(config).unwrap();
+        let b = memory("B");
+        b.create_state(r#"{"text":"more than ten bytes"}"#.into(), Some("big".into()), None).unwrap();
+        round(&a, &b);
+        let rejection = a.rejections().unwrap().pop().unwrap();
+        assert_eq!((rejection.own, rejection.current), (false, None));
+        assert_eq!(a.revert_rejected("big".into()).unwrap_err().code(), "INVALID_INPUT");
+        assert_eq!(a.rejections().unwrap().len(), 1, "left as it was");
     }
 
     #[cfg(feature = "testing")]

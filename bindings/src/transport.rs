@@ -39,7 +39,7 @@ impl statesync::SyncTransport for ForeignTransport {
     }
 
     fn push(&self, changes: &statesync::ChangeSet) -> statesync::Result<statesync::ReconciliationResult> {
-        self.0.push(changes.into()).map(Into::into).map_err(CallbackError::into_core)
+        self.0.push(changes.into()).map_err(CallbackError::into_core)?.into_core()
     }
 }
 
@@ -79,10 +79,20 @@ pub struct HttpTransport {
 
 #[uniffi::export]
 impl HttpTransport {
-    /// A transport to the peer serving the protocol at `base_url`. A URL that is not absolute
-    /// HTTP(S), an invalid header or a zero timeout is `INVALID_INPUT`.
-    #[uniffi::constructor(default(options = None))]
-    pub fn new(base_url: String, options: Option<HttpOptions>) -> Result<Arc<Self>> {
+    /// A transport to the peer serving the protocol at `base_url`: with `space`, the hub space
+    /// of that id (`/v1/spaces/{space}/...`, docs/design.md §10), else the hub's `default` space
+    /// (the `/v1/...` routes); with `token`, every request carries `Authorization: Bearer
+    /// <token>` (the hub's shared token or a JWT; it wins over an `Authorization` header of
+    /// `options`). A URL that is not absolute HTTP(S), an invalid space id (1 to 128 bytes of
+    /// `A–Z a–z 0–9 . _ : @ -`), an invalid header or token, or a zero timeout is
+    /// `INVALID_INPUT` (an invalid header or token when syncing).
+    #[uniffi::constructor(default(options = None, space = None, token = None))]
+    pub fn new(
+        base_url: String,
+        options: Option<HttpOptions>,
+        space: Option<String>,
+        token: Option<String>,
+    ) -> Result<Arc<Self>> {
         guard(|| {
             let options = options.unwrap_or(HttpOptions {
                 headers: HashMap::new(),
@@ -91,10 +101,17 @@ impl HttpTransport {
                 compress: true,
             });
             let mut inner = statesync::HttpTransport::new(&base_url)?;
+            if let Some(space) = &space {
+                inner = inner.space(space)?;
+            }
             let mut headers: Vec<(String, String)> = options.headers.into_iter().collect();
             headers.sort();
             for (name, value) in &headers {
                 inner = inner.header(name, value);
+            }
+            // After the headers: the last value of a header wins.
+            if let Some(token) = &token {
+                inner = inner.token(token);
             }
             if let Some(timeout) = options.timeout {
                 if timeout.is_zero() {
@@ -111,6 +128,11 @@ impl HttpTransport {
     /// The peer's base URL.
     pub fn base_url(&self) -> Result<String> {
         guard(|| Ok(self.inner.base_url().to_owned()))
+    }
+
+    /// The hub space synced with, or `null` for the hub's `default` space (no `space` given).
+    pub fn space(&self) -> Result<Option<String>> {
+        guard(|| Ok(self.inner.space_id().map(str::to_owned)))
     }
 }
 
@@ -156,5 +178,27 @@ impl SyncTransport for ManagerTransport {
             let changes = changes.into_core()?;
             callback(statesync::SyncTransport::push(&*self.0, &changes)).map(Into::into)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn space_and_token_are_checked_by_the_core() {
+        let plain = HttpTransport::new("http://127.0.0.1:9".into(), None, None, None).unwrap();
+        assert_eq!(plain.space().unwrap(), None);
+        let spaced =
+            HttpTransport::new("http://127.0.0.1:9".into(), None, Some("user:42".into()), Some("jwt".into())).unwrap();
+        assert_eq!(spaced.space().unwrap().as_deref(), Some("user:42"));
+        for bad in ["", "a/b", "a b", "é"] {
+            let e = HttpTransport::new("http://127.0.0.1:9".into(), None, Some(bad.into()), None).err().unwrap();
+            assert_eq!(e.code(), "INVALID_INPUT", "{bad:?}");
+        }
+        // A token that cannot be a header value fails every request with INVALID_INPUT.
+        let bad_token = HttpTransport::new("http://127.0.0.1:9".into(), None, None, Some("a\nb".into())).unwrap();
+        let CallbackError::Failed { code, .. } = bad_token.capabilities().unwrap_err();
+        assert_eq!(code, "INVALID_INPUT");
     }
 }

@@ -551,7 +551,7 @@ let stepKeys: [String: [String]] = [
     "create": ["id", "collection", "data", "as"], "update": ["id", "data"], "delete": ["id"], "get": ["id"],
     "list": ["collection", "include_deleted"], "set_clock": ["millis"], "capture": ["id", "as"],
     "capture_conflict": ["state_id", "as"], "apply": ["ref", "state", "json"], "reconcile": ["items"],
-    "resolve_conflict": ["state_id", "conflict_ref", "conflict_id", "resolution"], "acknowledge": ["op_ids"],
+    "resolve_conflict": ["state_id", "conflict_ref", "conflict_id", "resolution"], "revert_rejected": ["id"], "acknowledge": ["op_ids"],
     "export": ["as"], "import": ["ref", "json", "snapshot", "replace"], "close": [], "check": [],
     "changes_since": ["cursor", "cursor_ref", "collections", "limit", "as"], "pull": ["from", "collections", "limit"],
     "sync": ["with", "collections", "limit"], "clock": ["fn", "a", "b", "node"], "subscribe": [], "events": [],
@@ -814,6 +814,7 @@ final class Run {
                 default: throw fail("bad resolution")
                 }
                 return .ok(try m.resolveConflict(conflictId: conflictId, resolution: resolution))
+            case "revert_rejected": return .ok(try m.revertRejected(stateId: try id(try str("id"))))
             case "acknowledge":
                 guard let items = step["op_ids"]?.arrayValue else { throw fail("acknowledge needs op_ids") }
                 let ids = try items.map { item -> String in
@@ -901,7 +902,7 @@ final class Run {
 
     func checkResult(_ op: String, _ expected: JSONValue, _ actual: Any?) throws {
         switch op {
-        case "create", "update", "delete", "resolve_conflict": try matchState(expected, actual as! SyncState, "\(op) result")
+        case "create", "update", "delete", "resolve_conflict", "revert_rejected": try matchState(expected, actual as! SyncState, "\(op) result")
         case "get":
             let state = actual as? SyncState
             if expected == .null && state == nil { return }

@@ -571,6 +571,7 @@ private val STEP_KEYS = mapOf(
     "apply" to listOf("ref", "state", "json"),
     "reconcile" to listOf("items"),
     "resolve_conflict" to listOf("state_id", "conflict_ref", "conflict_id", "resolution"),
+    "revert_rejected" to listOf("id"),
     "acknowledge" to listOf("op_ids"),
     "export" to listOf("as"),
     "import" to listOf("ref", "json", "snapshot", "replace"),
@@ -804,6 +805,7 @@ private class Run(case: JsonObject, val mode: String, dir: Path) {
                         }
                         m.resolveConflict(conflictId, resolution)
                     }
+                    "revert_rejected" -> m.revertRejected(id(step.string("id", op)))
                     "acknowledge" -> {
                         val ids = (step["op_ids"] as? JsonArray)?.map {
                             (it as? JsonPrimitive)?.takeIf { p -> p.isString }?.content ?: fail("op_ids must be strings")
@@ -882,7 +884,7 @@ private class Run(case: JsonObject, val mode: String, dir: Path) {
 
     fun checkResult(op: String, expected: JsonElement, actual: Any?) {
         when (op) {
-            "create", "update", "delete", "resolve_conflict" -> matchState(expected, actual as SyncState, "$op result")
+            "create", "update", "delete", "resolve_conflict", "revert_rejected" -> matchState(expected, actual as SyncState, "$op result")
             "get" -> when {
                 expected is JsonNull && actual == null -> {}
                 expected is JsonNull -> fail("get: expected no state, got ${short(actual)}")
