@@ -211,14 +211,22 @@ impl JwtVerifier {
     }
 
     /// Accepts only tokens whose `iss` is one of `issuers`.
+    /// An empty list checks nothing (any issuer, or none).
     pub fn issuer<S: ToString>(mut self, issuers: &[S]) -> JwtVerifier {
+        if issuers.is_empty() {
+            return self;
+        }
         self.validation.set_issuer(issuers);
         self.validation.required_spec_claims.insert("iss".to_owned());
         self
     }
 
     /// Accepts only tokens whose `aud` holds one of `audiences`.
+    /// An empty list checks nothing.
     pub fn audience<S: ToString>(mut self, audiences: &[S]) -> JwtVerifier {
+        if audiences.is_empty() {
+            return self;
+        }
         self.validation.set_audience(audiences);
         self.validation.validate_aud = true;
         self.validation.required_spec_claims.insert("aud".to_owned());
@@ -345,6 +353,9 @@ mod tests {
         assert_eq!(verifier.verify(&hs256(wrong_aud)).unwrap_err().0, "the token's audience (aud) is not accepted");
         let no_aud = json!({"sub": "a", "exp": now() + 60, "iss": "https://auth.example"});
         assert_eq!(verifier.verify(&hs256(no_aud)).unwrap_err().0, "the token has no aud claim");
+        // Empty lists (no --jwt-issuer, no --jwt-audience) check nothing.
+        let open = JwtVerifier::hs256(SECRET).unwrap().issuer::<&str>(&[]).audience::<&str>(&[]);
+        assert!(open.verify(&hs256(json!({"sub": "a", "exp": now() + 60}))).is_ok());
     }
 
     #[test]

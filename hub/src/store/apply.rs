@@ -90,7 +90,7 @@ fn refusal(id: &str, code: &str, message: String) -> RejectedState {
 /// the grants, schemas and quotas protect, so it skips them (this is what lets a client's
 /// `revert_rejected` through without a write grant; the tombstone is stored like any state);
 /// otherwise the write grant (`FORBIDDEN`), the collection's schema (`INVALID_STATE`)
-/// and the state's size quota (`QUOTA_EXCEEDED`); then the merge rules; then the space's quotas
+/// and the space's largest state (`INVALID_STATE`, a size refusal as a replica's); then the merge rules; then the space's quotas
 /// on what would be stored (a write that grows the space past `max_states` live states or
 /// `max_bytes` is `QUOTA_EXCEEDED`; a deletion or a shrinking write always passes).
 pub fn plan_push(
@@ -191,13 +191,10 @@ fn decide(
             if let Some(max) = policy.quotas.max_state_bytes {
                 let bytes = data_bytes(remote);
                 if bytes > max {
-                    return Err(refusal(
-                        id,
-                        QUOTA_EXCEEDED,
-                        format!(
-                            "state {id:?}: its data is {bytes} bytes, more than the space's max_state_bytes ({max})"
-                        ),
-                    ));
+                    // A size refusal is INVALID_STATE, as a replica's (design §10's table).
+                    return Err(refuse(SyncError::InvalidState(format!(
+                        "state {id:?}: its data is {bytes} bytes, more than the space's max_state_bytes ({max})"
+                    ))));
                 }
             }
         }
@@ -243,10 +240,11 @@ fn check_quotas(
         // A merge may hold more data than either side (MergeFields joins their fields).
         let (before, now) = (old.map_or(0, data_bytes), data_bytes(new));
         if now > max && now > before {
-            return Err(refusal(
+            return Err(RejectedState::new(
                 id,
-                QUOTA_EXCEEDED,
-                format!("state {id:?}: its data would be {now} bytes, more than the space's max_state_bytes ({max})"),
+                &SyncError::InvalidState(format!(
+                    "state {id:?}: its data would be {now} bytes, more than the space's max_state_bytes ({max})"
+                )),
             ));
         }
     }
@@ -460,13 +458,13 @@ mod tests {
             vec![
                 v("big", json!("123456"), 1), // 8 bytes > max_state_bytes
                 v("c", json!(1), 1),          // a third state
-                v("b", json!("12345"), 2),    // 7 bytes: 6 + 7 > 10
+                v("b", json!("123"), 2),      // 5 bytes: 6 + 5 > 10
                 v("a", json!(1), 2),          // shrinks a: allowed
                 v("b", json!("1234"), 3),     // 1 + 6 = 7 <= 10
             ],
             &stored,
         );
-        assert_eq!(codes(&plan), [("big", QUOTA_EXCEEDED), ("c", QUOTA_EXCEEDED), ("b", QUOTA_EXCEEDED)]);
+        assert_eq!(codes(&plan), [("big", "INVALID_STATE"), ("c", QUOTA_EXCEEDED), ("b", QUOTA_EXCEEDED)]);
         assert_eq!(plan.outcome.result.updated, 2);
         assert_eq!(plan.counts, SpaceCounts { states: 2, bytes: 7 });
         // A deletion then frees room for another state, within the same page.
