@@ -19,7 +19,7 @@ pub(crate) enum Gate {
     Shared,
     /// Callers prove who they are with a bearer JWT; their grants (the token's, and the rules'
     /// shared spaces) say which spaces they reach and which collections they read and write.
-    Jwt(JwtVerifier),
+    Jwt(Box<JwtVerifier>),
 }
 
 impl Gate {

@@ -114,7 +114,7 @@ impl Hub {
     /// valid token 401 `UNAUTHORIZED`. Pulls serve only the collections the caller may read;
     /// pushed states of collections it may not write are refused one by one (`FORBIDDEN`).
     pub fn jwt(mut self, verifier: JwtVerifier) -> Hub {
-        self.gate = access::Gate::Jwt(verifier);
+        self.gate = access::Gate::Jwt(Box::new(verifier));
         self
     }
 
