@@ -235,7 +235,9 @@ async fn pull_from(
     let limit = hub.limits.max_pull_request_bytes;
     let body = decoded_body(&headers, body_bytes(body, limit)?, limit)?;
     let request = parse_pull_request(&body)?;
-    SyncContext::new(request.collections.clone(), None)?;
+    // The collections' names and the limit (at least 1: docs/protocol.md) are checked as a
+    // replica checks them; an answer is then cut to `max_batch`.
+    SyncContext::new(request.collections.clone(), request.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX)))?;
     let after = parse_cursor(&space, request.cursor.as_deref())?;
     let encoding = response_encoding(&headers);
     let compress = accepts_zstd(&headers);

@@ -17,7 +17,7 @@
 //! use statesync_hub::{Hub, SqliteStore};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let store = SqliteStore::open("hub.db".as_ref())?;
+//! let store = SqliteStore::open("hub.db")?;
 //! let hub = Hub::new(store).authorize(statesync_hub::bearer_token("secret"));
 //! let app = axum::Router::new().nest("/sync", hub.router());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:7878").await?;

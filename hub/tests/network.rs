@@ -1,6 +1,6 @@
 //! Real network, real process, real crashes (issue 3, item 7).
 //!
-//! The `statesync-hub` binary serves a SQLite file on 127.0.0.1 (port 0). 20 client threads,
+//! The `statesync-hub` binary serves a SQLite store (`--store sqlite:PATH`) on 127.0.0.1 (port 0). 20 client threads,
 //! each with its own replica (even ones in memory, odd ones on SQLite), make random writes —
 //! creates, updates and deletes, most of them on ids every client shares, so there are
 //! concurrent versions to settle — and run sync rounds over HTTP (`sync_via` with
@@ -21,7 +21,7 @@
 //! 4. no client keeps pending operations: the hub accepted everything;
 //! 5. the crashes really happened mid-traffic: some rounds failed, and every client also
 //!    completed rounds;
-//! 6. the hub stops cleanly on SIGTERM (exit status 0) and its database reopens.
+//! 6. the hub stops cleanly on SIGTERM (exit status 0) and its store reopens.
 //!
 //! Bounded: the run lasts `RUN` (about 12 s) and at most `MAX_ITERATIONS` per client; every
 //! request has a timeout; the whole test takes about 20 s.
@@ -37,6 +37,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
+
+mod support;
 
 const CLIENTS: usize = 20;
 const RUN: Duration = Duration::from_secs(12);
@@ -80,7 +82,7 @@ impl Drop for HubProcess {
 
 fn start_hub(db: &Path) -> HubProcess {
     let mut child = Command::new(env!("CARGO_BIN_EXE_statesync-hub"))
-        .args(["--db", db.to_str().expect("utf-8 path"), "--listen", "127.0.0.1:0", "--node-id", "hub"])
+        .args(["--store", &format!("sqlite:{}", db.to_str().expect("utf-8 path")), "--listen", "127.0.0.1:0"])
         // Thousands of requests: only warnings and errors reach the test's output.
         .env("STATESYNC_HUB_LOG_LEVEL", "warn")
         .stdout(Stdio::piped())
@@ -276,7 +278,7 @@ fn twenty_clients_converge_through_a_hub_that_crashes() {
         assert!(passes < HEALING_PASSES, "still moving {moved} states after {passes} passes");
     }
 
-    // (6) A clean stop on SIGTERM, then the hub's database reopens with everything in it.
+    // (6) A clean stop on SIGTERM, then the hub's store reopens with everything in it.
     let status = Command::new("kill").args(["-TERM", &hub.child.id().to_string()]).status().expect("kill -TERM");
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -291,8 +293,8 @@ fn twenty_clients_converge_through_a_hub_that_crashes() {
         thread::sleep(Duration::from_millis(20));
     };
     assert!(exit.success(), "hub exit status {exit:?}");
-    let hub_replica = SyncManager::open(ManagerConfig::sqlite(&db)).expect("reopen the hub database");
-    let expected = hub_replica.export_state().expect("export").states;
+    let store = statesync_hub::SqliteStore::open(&db).expect("reopen the hub's store");
+    let expected = support::space_states(&store, "default");
 
     // (2) One state everywhere.
     assert!(!expected.is_empty());

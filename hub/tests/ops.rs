@@ -1,18 +1,25 @@
 //! The operations routes and layers of `Hub::router()` against an in-process hub on 127.0.0.1:
-//! the probes (outside the authorization hook; readiness failing once the replica is closed),
+//! the probes (outside the authorization hook; readiness failing once the store fails, on
+//! SQLite and on PostgreSQL),
 //! Prometheus metrics (counted per route and status, states pulled, pushed and rejected; absent
 //! without `.metrics(true)`), and CORS (preflight answered before the hook, allow headers only
 //! for a listed origin).
 
 use axum::http::HeaderValue;
 use serde_json::{json, Value};
-use statesync::{CreateOptions, HttpTransport, ManagerConfig, SyncContext, SyncManager};
+use statesync::{CreateOptions, HttpTransport, SyncContext};
 use statesync_hub::{bearer_token, Hub};
-use std::sync::Arc;
 use std::time::Duration;
 
 mod support;
-use support::{memory, serve, Served};
+use support::{host, memory, Closable, Hosted, Kind, TestStore};
+
+on_both_stores!(probes_answer_without_the_token_and_readiness_follows_the_store);
+
+/// A hub on a fresh SQLite store, made by `build` of a plain one.
+fn sqlite_hub(build: impl FnOnce(Hub) -> Hub) -> Hosted {
+    host(Kind::Sqlite, build)
+}
 
 /// An answer: status, headers (lower-case names) and body text.
 struct Answer {
@@ -50,9 +57,8 @@ fn get(url: &str) -> Answer {
     request("GET", url, &[], "")
 }
 
-#[test]
-fn probes_answer_without_the_token_and_readiness_follows_the_replica() {
-    let served = serve(Hub::new(memory("hub")).authorize(bearer_token("s3cret")));
+fn probes_answer_without_the_token_and_readiness_follows_the_store(kind: Kind) {
+    let served = host(kind, |hub| hub.authorize(bearer_token("s3cret")));
     let health = get(&format!("{}/healthz", served.url));
     assert_eq!(health.status, 200, "{}", health.body);
     let ready = get(&format!("{}/readyz", served.url));
@@ -63,7 +69,22 @@ fn probes_answer_without_the_token_and_readiness_follows_the_replica() {
     // Only GET is served on a probe.
     assert_eq!(request("POST", &format!("{}/healthz", served.url), &[], "").status, 405);
 
-    served.manager.close().expect("close");
+    // The store is lost (SQLite's tables, PostgreSQL's database): not ready.
+    served.break_store();
+    let ready = get(&format!("{}/readyz", served.url));
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(ready.json()["error"]["code"], "STORAGE");
+    assert_eq!(ready.header("retry-after"), Some("1"));
+    assert_eq!(get(&format!("{}/healthz", served.url)).status, 200, "the process still runs");
+}
+
+#[test]
+fn readiness_fails_while_the_store_is_closed() {
+    let store = TestStore::new(Kind::Sqlite);
+    let closable = Closable::new(store.store.clone());
+    let served = support::serve(Hub::shared(closable.clone()));
+    assert_eq!(get(&format!("{}/readyz", served.url)).status, 200);
+    closable.close();
     let ready = get(&format!("{}/readyz", served.url));
     assert_eq!(ready.status, 503, "{}", ready.body);
     assert_eq!(ready.json()["error"]["code"], "CLOSED");
@@ -73,7 +94,8 @@ fn probes_answer_without_the_token_and_readiness_follows_the_replica() {
 
 #[test]
 fn probes_are_served_under_a_nested_prefix() {
-    let hub = Hub::new(memory("hub"));
+    let dir = tempfile::tempdir().expect("dir");
+    let hub = Hub::new(statesync_hub::SqliteStore::open(dir.path().join("hub.db")).expect("store"));
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
     let url = format!("http://{}/sync", listener.local_addr().expect("addr"));
@@ -91,20 +113,22 @@ fn sample(text: &str, name: &str) -> Option<f64> {
 
 #[test]
 fn metrics_count_requests_and_states_and_are_absent_unless_enabled() {
-    let off = serve(Hub::new(memory("off")));
+    let off = sqlite_hub(|hub| hub);
     let answer = get(&format!("{}/metrics", off.url));
     assert_eq!(answer.status, 404);
     assert_eq!(answer.json()["error"]["code"], "NOT_FOUND");
 
-    let small = ManagerConfig::memory().node_id("hub").max_state_bytes(100);
-    let served = serve(Hub::new(Arc::new(SyncManager::open(small).expect("open"))).metrics(true));
+    let served = sqlite_hub(|hub| hub.max_state_bytes(100).metrics(true));
     let client = memory("client");
     for i in 0..3 {
         client.create_state(json!({"n": i}), CreateOptions::id(format!("s{i}"))).expect("create");
     }
     let transport = HttpTransport::new(&served.url).expect("url");
     client.sync_via(&transport, &SyncContext::all()).expect("round");
-    served.manager.create_state(json!({"from": "hub"}), CreateOptions::id("h")).expect("create");
+    // A state another writer put in the store meanwhile.
+    let writer = memory("writer");
+    let h = writer.create_state(json!({"from": "hub"}), CreateOptions::id("h")).expect("create");
+    served.seed("default", vec![h]);
     client.sync_via(&transport, &SyncContext::all()).expect("round");
     // A push with a state the hub refuses alone (larger than its max_state_bytes).
     let other = memory("other");
@@ -135,12 +159,11 @@ fn metrics_count_requests_and_states_and_are_absent_unless_enabled() {
 
 const APP: &str = "http://app.test:8080";
 
-fn cors_hub() -> Served {
-    serve(
-        Hub::new(memory("hub"))
-            .authorize(bearer_token("s3cret"))
-            .cors_origins([HeaderValue::from_static(APP), HeaderValue::from_static("https://other.test")]),
-    )
+fn cors_hub() -> Hosted {
+    sqlite_hub(|hub| {
+        hub.authorize(bearer_token("s3cret"))
+            .cors_origins([HeaderValue::from_static(APP), HeaderValue::from_static("https://other.test")])
+    })
 }
 
 #[test]
@@ -191,7 +214,7 @@ fn simple_requests_carry_the_allow_header_only_for_a_listed_origin() {
     assert_eq!(preflight.header("access-control-allow-origin"), None);
 
     // Without origins configured there is no CORS layer at all.
-    let plain = serve(Hub::new(memory("plain")));
+    let plain = sqlite_hub(|hub| hub);
     let answer = request("POST", &format!("{}/v1/pull", plain.url), &[("origin", APP)], body);
     assert_eq!(answer.status, 200);
     assert_eq!(answer.header("access-control-allow-origin"), None);

@@ -1,24 +1,48 @@
 //! The HTTP sync protocol (docs/protocol.md) against an in-process hub on 127.0.0.1 (port 0):
-//! each endpoint in each encoding, scoping and paging, every typed error, the authorization
-//! hook, the body limit, push idempotency, and replicas converging through the hub with
-//! `HttpTransport`.
+//! each endpoint in each encoding, scoping and paging, cursors, every typed error, the
+//! authorization hook, the body limit, push idempotency, and replicas converging through the
+//! hub with `HttpTransport`. Every test runs twice, on a SQLite store and on a PostgreSQL one
+//! (`on_both_stores!`): the protocol is the same whichever store keeps the spaces.
 
 use serde_json::{json, Value};
 use statesync::{
-    decode, encode, ChangeSet, CreateOptions, Encoding, HttpTransport, ManagerConfig, SyncContext, SyncError,
-    SyncManager, SyncState, SyncTransport, PROTOCOL_VERSION,
+    decode, encode, ChangeSet, CreateOptions, Encoding, HttpTransport, SyncContext, SyncError, SyncManager, SyncState,
+    SyncTransport, PROTOCOL_VERSION,
 };
 use statesync_hub::{bearer_token, Hub};
 use std::sync::Arc;
 use std::time::Duration;
 
 mod support;
-use support::{memory, serve, Served};
+use support::{host, memory, serve, Closable, Hosted, Kind, TestStore};
+
+on_both_stores!(
+    capabilities_advertise_what_the_hub_supports,
+    push_and_pull_json,
+    push_and_pull_binary,
+    raw_pull_answers_in_the_accepted_encoding,
+    unknown_content_codings_are_415,
+    scoped_pull_serves_only_the_collections_asked_for,
+    pages_follow_the_limit_and_the_hub_maximum,
+    cursors_name_their_space_and_past_the_end_restart_the_feed,
+    malformed_requests_get_typed_errors,
+    the_client_reports_unreachable_peers_and_bad_urls,
+    a_closed_store_answers_503_with_retry_after,
+    a_failing_store_answers_500_and_the_client_retries_later,
+    the_authorization_hook_sees_every_request,
+    an_oversize_body_is_413,
+    pushing_the_same_page_twice_changes_nothing,
+    two_clients_converge_through_the_hub,
+);
+
+#[cfg(feature = "zstd")]
+on_both_stores!(zstd_bodies_both_ways);
 
 // ---- fixtures -------------------------------------------------------------------------------
 
-fn hub() -> Served {
-    serve(Hub::new(memory("hub")))
+/// A hub on a fresh store of `kind`, with the default settings.
+fn hub(kind: Kind) -> Hosted {
+    host(kind, |hub| hub)
 }
 
 fn transport(url: &str) -> HttpTransport {
@@ -44,6 +68,11 @@ fn everything(m: &SyncManager) -> ChangeSet {
 /// Every state of a replica (tombstones included), ordered by id.
 fn states(m: &SyncManager) -> Vec<SyncState> {
     m.export_state().expect("export").states
+}
+
+/// The states of `m`, to be seeded into a hub's store.
+fn all_of(m: &SyncManager) -> Vec<Arc<SyncState>> {
+    everything(m).states
 }
 
 /// An answer to a raw request.
@@ -79,7 +108,7 @@ impl Answer {
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
+        .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into()
 }
@@ -118,31 +147,39 @@ const BINARY: &str = "application/vnd.statesync+binary";
 
 // ---- capabilities ---------------------------------------------------------------------------
 
-#[test]
-fn capabilities_advertise_what_the_hub_supports() {
-    let served = serve(Hub::new(memory("hub")).max_batch(250));
+fn capabilities_advertise_what_the_hub_supports(kind: Kind) {
+    let served = host(kind, |hub| hub.max_batch(250));
+    // The space `default` advertises the store's node id, the same in every process serving it.
+    let node = served.store.node_id().to_owned();
+    assert!(node.starts_with("hub-"), "{node}");
     let a = get(&format!("{}/v1/capabilities", served.url), &[]);
     assert_eq!(a.status, 200);
     assert_eq!(a.content_type.as_deref(), Some(JSON));
     assert_eq!(
         a.json(),
-        json!({"protocol": PROTOCOL_VERSION, "node_id": "hub", "scoped_sync": true, "binary": true,
+        json!({"protocol": PROTOCOL_VERSION, "node_id": node, "scoped_sync": true, "binary": true,
                "zstd": cfg!(feature = "zstd"), "max_batch": 250, "max_body_bytes": 4 << 20})
     );
     let c = transport(&served.url).capabilities().expect("capabilities");
-    assert_eq!((c.node_id.as_str(), c.max_batch, c.scoped_sync, c.binary), ("hub", Some(250), true, true));
+    assert_eq!((c.node_id.as_str(), c.max_batch, c.scoped_sync, c.binary), (node.as_str(), Some(250), true, true));
+    // Any other space is a peer of its own: `<hub>/<space>`.
+    let a = get(&format!("{}/v1/spaces/team:7/capabilities", served.url), &[]);
+    assert_eq!(a.status, 200);
+    assert_eq!(a.json()["node_id"], format!("{node}/team:7"));
+    let c = transport(&served.url).space("team:7").expect("space").capabilities().expect("capabilities");
+    assert_eq!(c.node_id, format!("{node}/team:7"));
 }
 
 // ---- pull and push in each encoding ---------------------------------------------------------
 
-fn push_then_pull(encoding: Encoding) {
-    let served = hub();
+fn push_then_pull(kind: Kind, encoding: Encoding) {
+    let served = hub(kind);
     let client = client_with("phone", 30, "notes");
     let t = transport(&served.url).encoding(encoding);
     t.capabilities().expect("capabilities");
     let pushed = t.push(&everything(&client)).expect("push");
     assert_eq!((pushed.created, pushed.unchanged), (30, 0));
-    assert_eq!(states(&served.manager), states(&client), "the hub holds exactly what was pushed");
+    assert_eq!(served.states(), states(&client), "the hub holds exactly what was pushed");
 
     let page = t.pull(None, &SyncContext::all()).expect("pull");
     assert!(!page.has_more);
@@ -152,21 +189,18 @@ fn push_then_pull(encoding: Encoding) {
     assert_eq!(states(&other), states(&client), "what was pulled is what was pushed");
 }
 
-#[test]
-fn push_and_pull_json() {
-    push_then_pull(Encoding::Json);
+fn push_and_pull_json(kind: Kind) {
+    push_then_pull(kind, Encoding::Json);
 }
 
-#[test]
-fn push_and_pull_binary() {
-    push_then_pull(Encoding::Binary);
+fn push_and_pull_binary(kind: Kind) {
+    push_then_pull(kind, Encoding::Binary);
 }
 
-#[test]
-fn raw_pull_answers_in_the_accepted_encoding() {
-    let served = hub();
+fn raw_pull_answers_in_the_accepted_encoding(kind: Kind) {
+    let served = hub(kind);
     let client = client_with("phone", 5, "notes");
-    served.manager.reconcile(everything(&client).states).expect("seed");
+    served.seed("default", all_of(&client));
     let url = format!("{}/v1/pull", served.url);
     for (accept, expected) in [
         (None, Encoding::Json),
@@ -189,14 +223,13 @@ fn raw_pull_answers_in_the_accepted_encoding() {
     let body = a.json();
     assert_eq!(body["format"], 1);
     assert_eq!(body["has_more"], true);
-    assert!(body["cursor"].is_string());
+    assert!(body["cursor"].as_str().is_some_and(|c| c.starts_with("default.")), "{body}");
     assert_eq!(body["states"].as_array().map(Vec::len), Some(1));
 }
 
 #[cfg(feature = "zstd")]
-#[test]
-fn zstd_bodies_both_ways() {
-    let served = hub();
+fn zstd_bodies_both_ways(kind: Kind) {
+    let served = hub(kind);
     let client = client_with("phone", 40, "notes");
     let push_url = format!("{}/v1/push", served.url);
     let plain = encode(&everything(&client), Encoding::Binary);
@@ -227,20 +260,18 @@ fn zstd_bodies_both_ways() {
     a.assert_error(400, "CORRUPT");
 }
 
-#[test]
-fn unknown_content_codings_are_415() {
-    let served = hub();
+fn unknown_content_codings_are_415(kind: Kind) {
+    let served = hub(kind);
     let a = post(&format!("{}/v1/push", served.url), &[("content-encoding", "br")], b"{}");
     a.assert_error(415, "UNSUPPORTED_FORMAT");
 }
 
 // ---- scope and paging -----------------------------------------------------------------------
 
-#[test]
-fn scoped_pull_serves_only_the_collections_asked_for() {
-    let served = hub();
+fn scoped_pull_serves_only_the_collections_asked_for(kind: Kind) {
+    let served = hub(kind);
     for collection in ["notes", "prefs", "tasks"] {
-        served.manager.reconcile(everything(&client_with("phone", 4, collection)).states).expect("seed");
+        served.seed("default", all_of(&client_with("phone", 4, collection)));
     }
     let t = transport(&served.url);
     let page = t.pull(None, &SyncContext::collections(["prefs", "tasks"])).expect("pull");
@@ -257,10 +288,9 @@ fn scoped_pull_serves_only_the_collections_asked_for() {
     assert!(got.iter().all(|s| s.collection == "notes"));
 }
 
-#[test]
-fn pages_follow_the_limit_and_the_hub_maximum() {
-    let served = serve(Hub::new(memory("hub")).max_batch(7));
-    served.manager.reconcile(everything(&client_with("phone", 25, "notes")).states).expect("seed");
+fn pages_follow_the_limit_and_the_hub_maximum(kind: Kind) {
+    let served = host(kind, |hub| hub.max_batch(7));
+    served.seed("default", all_of(&client_with("phone", 25, "notes")));
     let t = transport(&served.url);
 
     let mut cursor: Option<String> = None;
@@ -288,14 +318,50 @@ fn pages_follow_the_limit_and_the_hub_maximum() {
     let laptop = memory("laptop");
     let report = laptop.sync_via(&t, &SyncContext::all()).expect("round");
     assert_eq!(report.pulled.created, 25);
-    assert_eq!(states(&laptop), states(&served.manager));
+    assert_eq!(states(&laptop), served.states());
+}
+
+fn cursors_name_their_space_and_past_the_end_restart_the_feed(kind: Kind) {
+    let served = hub(kind);
+    served.seed("default", all_of(&client_with("phone", 6, "notes")));
+    served.seed("team", all_of(&client_with("tablet", 2, "notes")));
+    let t = transport(&served.url);
+    let first = t.pull(None, &SyncContext::all().with_limit(4)).expect("pull");
+    assert_eq!((first.states.len(), first.has_more), (4, true));
+    let (space, seq) = first.cursor.rsplit_once('.').expect("<space>.<seq>");
+    assert_eq!(space, "default", "{}", first.cursor);
+    let seq: u64 = seq.parse().expect("a sequence");
+    let rest = t.pull(Some(&first.cursor), &SyncContext::all()).expect("pull");
+    assert_eq!((rest.states.len(), rest.has_more), (2, false));
+    // A quiet feed answers its cursor with nothing new.
+    let quiet = t.pull(Some(&rest.cursor), &SyncContext::all()).expect("pull");
+    assert_eq!((quiet.states.len(), quiet.cursor.as_str()), (0, rest.cursor.as_str()));
+
+    // A sequence beyond the space's end (a store restored from an older copy) starts the feed
+    // over instead of skipping what the client has not seen.
+    let beyond = format!("default.{}", seq + 1_000);
+    let again = t.pull(Some(&beyond), &SyncContext::all()).expect("pull");
+    assert_eq!((again.states.len(), again.has_more), (6, false));
+
+    // A cursor of another space is refused, not read: it would read this space from another's
+    // position.
+    let team = transport(&served.url).space("team").expect("space");
+    let theirs = team.pull(None, &SyncContext::all()).expect("pull");
+    assert!(theirs.cursor.starts_with("team."), "{}", theirs.cursor);
+    let url = format!("{}/v1/pull", served.url);
+    post(&url, &[], &pull_body(Some(&theirs.cursor), &[], None)).assert_error(400, "INVALID_INPUT");
+    let url = format!("{}/v1/spaces/team/pull", served.url);
+    post(&url, &[], &pull_body(Some(&first.cursor), &[], None)).assert_error(400, "INVALID_INPUT");
+    for forged in ["default", "default.", "default.x", "default.-1", ".4", "4"] {
+        post(&format!("{}/v1/pull", served.url), &[], &pull_body(Some(forged), &[], None))
+            .assert_error(400, "INVALID_INPUT");
+    }
 }
 
 // ---- typed errors ---------------------------------------------------------------------------
 
-#[test]
-fn malformed_requests_get_typed_errors() {
-    let served = hub();
+fn malformed_requests_get_typed_errors(kind: Kind) {
+    let served = hub(kind);
     let (pull, push) = (format!("{}/v1/pull", served.url), format!("{}/v1/push", served.url));
     let client = client_with("phone", 3, "notes");
 
@@ -322,7 +388,7 @@ fn malformed_requests_get_typed_errors() {
         (Some("phone-notes-0"), Some("INVALID_STATE"))
     );
     assert!(refused[0]["message"].as_str().unwrap().contains("hash"), "{refused}");
-    let ids: Vec<String> = states(&served.manager).into_iter().map(|s| s.id).collect();
+    let ids: Vec<String> = served.states().into_iter().map(|s| s.id).collect();
     assert_eq!(ids, ["phone-notes-1", "phone-notes-2"], "the rest of the page applied");
 
     // Pull requests.
@@ -341,13 +407,19 @@ fn malformed_requests_get_typed_errors() {
     // The client turns typed errors back into the errors they name.
     let t = transport(&served.url);
     match t.pull(Some("not-a-cursor"), &SyncContext::all()) {
-        Err(SyncError::InvalidInput(m)) => assert!(m.starts_with("not a changes-feed cursor"), "{m}"),
+        Err(SyncError::InvalidInput(m)) => assert!(m.contains("\"not-a-cursor\" is not one this hub"), "{m}"),
         other => panic!("expected INVALID_INPUT, got {other:?}"),
     }
 }
 
-#[test]
-fn the_client_reports_unreachable_peers_and_bad_urls() {
+fn the_client_reports_unreachable_peers_and_bad_urls(kind: Kind) {
+    // A hub that stopped: its port no longer answers.
+    let port = {
+        let served = hub(kind);
+        served.addr.rsplit(':').next().expect("port").parse::<u16>().expect("a port")
+    };
+    let t = transport(&format!("http://127.0.0.1:{port}"));
+    assert!(matches!(t.capabilities(), Err(SyncError::Transport(_))));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     // Nothing listens there any more.
     let t = transport(&format!("http://127.0.0.1:{port}"));
@@ -365,22 +437,48 @@ fn the_client_reports_unreachable_peers_and_bad_urls() {
     assert!(matches!(t.capabilities(), Err(SyncError::InvalidInput(_))));
 }
 
-#[test]
-fn a_closed_hub_answers_503_with_retry_after() {
-    let served = hub();
-    served.manager.close().expect("close");
+fn a_closed_store_answers_503_with_retry_after(kind: Kind) {
+    let store = TestStore::new(kind);
+    let closable = Closable::new(store.store.clone());
+    let served = serve(Hub::shared(closable.clone()));
+    let t = transport(&served.url);
+    client_with("phone", 2, "notes").sync_via(&t, &SyncContext::all()).expect("round while open");
+    closable.close();
+    for (path, body) in
+        [("pull", pull_body(None, &[], None)), ("push", encode(&everything(&memory("x")), Encoding::Json))]
+    {
+        let a = post(&format!("{}/v1/{path}", served.url), &[], &body);
+        a.assert_error(503, "CLOSED");
+        assert_eq!(a.retry_after.as_deref(), Some("1"));
+    }
+    // Retryable: the client says Transport, and its round changes nothing.
+    let phone = client_with("phone2", 2, "notes");
+    assert!(matches!(t.pull(None, &SyncContext::all()), Err(SyncError::Transport(_))));
+    assert!(matches!(phone.sync_via(&t, &SyncContext::all()), Err(SyncError::Transport(_))));
+    assert_eq!(phone.pending_operations().unwrap().len(), 2, "nothing was acknowledged");
+    assert_eq!(support::space_states(&*store.store, "default").len(), 2, "the store holds the first round only");
+}
+
+fn a_failing_store_answers_500_and_the_client_retries_later(kind: Kind) {
+    let served = hub(kind);
+    let t = transport(&served.url);
+    let phone = client_with("phone", 2, "notes");
+    phone.sync_via(&t, &SyncContext::all()).expect("round");
+    served.break_store();
     let a = post(&format!("{}/v1/pull", served.url), &[], &pull_body(None, &[], None));
-    a.assert_error(503, "CLOSED");
-    assert_eq!(a.retry_after.as_deref(), Some("1"));
-    // Retryable: the client says Transport.
-    assert!(matches!(transport(&served.url).capabilities(), Err(SyncError::Transport(_))));
+    let message = a.assert_error(500, "STORAGE");
+    assert!(!message.contains("postgres://"), "no store URL in an answer: {message}");
+    // A server failure is retryable: the client says Transport, and keeps what it has not
+    // delivered.
+    phone.create_state(json!({"late": true}), CreateOptions::id("late")).expect("create");
+    assert!(matches!(phone.sync_via(&t, &SyncContext::all()), Err(SyncError::Transport(_))));
+    assert_eq!(phone.pending_operations().unwrap().len(), 1);
 }
 
 // ---- authorization and limits ---------------------------------------------------------------
 
-#[test]
-fn the_authorization_hook_sees_every_request() {
-    let served = serve(Hub::new(memory("hub")).authorize(bearer_token("s3cret")));
+fn the_authorization_hook_sees_every_request(kind: Kind) {
+    let served = host(kind, |hub| hub.authorize(bearer_token("s3cret")));
     let caps = format!("{}/v1/capabilities", served.url);
     get(&caps, &[]).assert_error(401, "UNAUTHORIZED");
     get(&caps, &[("authorization", "Bearer wrong")]).assert_error(401, "UNAUTHORIZED");
@@ -397,29 +495,32 @@ fn the_authorization_hook_sees_every_request() {
     let allowed = transport(&served.url).header("Authorization", "Bearer s3cret");
     let report = phone.sync_via(&allowed, &SyncContext::all()).expect("round");
     assert_eq!(report.pushed.created, 3);
+    // Space routes are behind the hook too.
+    let space = transport(&served.url).space("team").expect("space");
+    assert!(matches!(space.capabilities(), Err(SyncError::Unauthorized(_))));
+    assert!(space.token("s3cret").capabilities().is_ok());
 
     // Any status the hook chooses.
-    let served = serve(Hub::new(memory("hub")).authorize(|headers: &axum::http::HeaderMap| {
-        match headers.get("x-tenant").map(|v| v.as_bytes()) {
+    let served = host(kind, |hub| {
+        hub.authorize(|headers: &axum::http::HeaderMap| match headers.get("x-tenant").map(|v| v.as_bytes()) {
             Some(b"acme") => Ok(()),
             _ => Err((axum::http::StatusCode::FORBIDDEN, "unknown tenant".to_owned())),
-        }
-    }));
+        })
+    });
     let message = get(&format!("{}/v1/capabilities", served.url), &[]).assert_error(403, "FORBIDDEN");
     assert_eq!(message, "unknown tenant");
     assert!(transport(&served.url).header("X-Tenant", "acme").capabilities().is_ok());
 }
 
-#[test]
-fn an_oversize_body_is_413() {
-    let served = serve(Hub::new(memory("hub")).body_limit(4096));
+fn an_oversize_body_is_413(kind: Kind) {
+    let served = host(kind, |hub| hub.body_limit(4096));
     let client = client_with("phone", 100, "notes");
     let body = encode(&everything(&client), Encoding::Json);
     assert!(body.len() > 4096);
     let message =
         post(&format!("{}/v1/push", served.url), &[("content-type", JSON)], &body).assert_error(413, "INVALID_INPUT");
     assert!(message.contains("4096"), "{message}");
-    assert!(states(&served.manager).is_empty());
+    assert!(served.states().is_empty());
     // Smaller pages go through.
     let t = transport(&served.url);
     let report = client.sync_via(&t, &SyncContext::all().with_limit(5)).expect("round");
@@ -428,9 +529,8 @@ fn an_oversize_body_is_413() {
 
 // ---- idempotency and convergence ------------------------------------------------------------
 
-#[test]
-fn pushing_the_same_page_twice_changes_nothing() {
-    let served = hub();
+fn pushing_the_same_page_twice_changes_nothing(kind: Kind) {
+    let served = hub(kind);
     let client = client_with("phone", 10, "notes");
     let old = client.get_state("phone-notes-3").unwrap().unwrap();
     client.update_state("phone-notes-3", json!({"edited": true})).expect("update");
@@ -439,16 +539,16 @@ fn pushing_the_same_page_twice_changes_nothing() {
     for encoding in [Encoding::Json, Encoding::Binary] {
         let t = transport(&served.url).encoding(encoding);
         let first = t.push(&page).expect("push");
-        let after_first = states(&served.manager);
+        let after_first = served.states();
         let again = t.push(&page).expect("push again");
         assert_eq!((again.created, again.updated, again.unchanged, again.conflicts), (0, 0, 10, 0));
-        assert_eq!(states(&served.manager), after_first, "a replayed push changes nothing");
+        assert_eq!(served.states(), after_first, "a replayed push changes nothing");
         if encoding == Encoding::Json {
             assert_eq!(first.created, 10);
         }
     }
     // A page older than what the hub holds is ignored.
-    let hub_view = served.manager.get_state("phone-notes-3").unwrap().unwrap();
+    let hub_view = served.state("phone-notes-3").expect("kept");
     let stale = ChangeSet { states: vec![old], cursor: "1".into(), has_more: false };
     let raw = post(&format!("{}/v1/push", served.url), &[("content-type", JSON)], &encode(&stale, Encoding::Json));
     assert_eq!(raw.status, 200);
@@ -458,15 +558,11 @@ fn pushing_the_same_page_twice_changes_nothing() {
         json!({"format": 1, "result": {"created": 0, "updated": 0, "unchanged": 0,
         "ignored": 1, "conflicts": 0, "resolved": 0, "rejected": 0}, "rejected": []})
     );
-    assert_eq!(served.manager.get_state("phone-notes-3").unwrap().unwrap(), hub_view);
+    assert_eq!(served.state("phone-notes-3").expect("kept"), hub_view);
 }
 
-#[test]
-fn two_clients_converge_through_a_sqlite_hub() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let manager =
-        Arc::new(SyncManager::open(ManagerConfig::sqlite(dir.path().join("hub.db")).node_id("hub")).expect("open"));
-    let served = serve(Hub::new(manager));
+fn two_clients_converge_through_the_hub(kind: Kind) {
+    let served = hub(kind);
     let phone = client_with("phone", 20, "notes");
     let laptop = client_with("laptop", 20, "notes");
     // Concurrent edits of the same ids on both sides, and a delete.
@@ -481,7 +577,7 @@ fn two_clients_converge_through_a_sqlite_hub() {
         m.sync_via(t, &SyncContext::all().with_limit(8)).expect("round");
     }
     assert_eq!(states(&phone), states(&laptop));
-    assert_eq!(states(&phone), states(&served.manager));
+    assert_eq!(states(&phone), served.states());
     assert_eq!(states(&phone).len(), 41);
     assert!(phone.pending_operations().unwrap().is_empty(), "pushed operations are acknowledged");
     assert!(laptop.pending_operations().unwrap().is_empty());

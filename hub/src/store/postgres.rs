@@ -97,7 +97,8 @@ type Pool = r2d2::Pool<Manager>;
 
 /// Spaces kept in a PostgreSQL database (see the module's documentation).
 pub struct PostgresStore {
-    pool: Pool,
+    /// Always there until the store is dropped (see its `Drop`).
+    pool: Option<Pool>,
     node_id: String,
     /// Where the database is, for messages: hosts, ports and database, never the password.
     target: String,
@@ -129,11 +130,26 @@ impl PostgresStore {
             .build(Manager(config))
             .map_err(|e| storage(format!("connecting to {target}"), e))?;
         let node_id = prepare(&pool, &target)?;
-        Ok(PostgresStore { pool, node_id, target })
+        Ok(PostgresStore { pool: Some(pool), node_id, target })
     }
 
     fn client(&self) -> Result<r2d2::PooledConnection<Manager>> {
-        self.pool.get().map_err(|e| storage(format!("connecting to {}", self.target), e))
+        let pool = self.pool.as_ref().expect("the pool lives as long as the store");
+        pool.get().map_err(|e| storage(format!("connecting to {}", self.target), e))
+    }
+}
+
+impl Drop for PostgresStore {
+    /// Closes the pool's connections. Each blocking client closes its connection with a
+    /// runtime of its own (`block_on`), which panics, and aborts the process, on a thread that
+    /// drives a tokio runtime: where the last hub holding the store is dropped when its server
+    /// stops (the binary's drain on SIGTERM). There they are closed on a thread of their own.
+    fn drop(&mut self) {
+        let Some(pool) = self.pool.take() else { return };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // Joined: the connections are closed once the store is gone, as anywhere else.
+            let _ = std::thread::spawn(move || drop(pool)).join();
+        }
     }
 }
 

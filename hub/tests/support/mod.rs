@@ -169,3 +169,131 @@ macro_rules! on_both_stores {
         }
     )*};
 }
+
+// ---- added for the store-backed protocol, space and operations tests --------------------------
+
+/// A hub served on a fresh store of its kind, with the store's place kept alive as long as the
+/// server (a SQLite store's folder must outlive it); derefs to the [`Served`] hub.
+pub struct Hosted {
+    /// The served hub (dropped first: the server stops before its store's folder goes).
+    pub served: Served,
+    /// The store and where it lives.
+    pub test_store: TestStore,
+}
+
+impl std::ops::Deref for Hosted {
+    type Target = Served;
+    fn deref(&self) -> &Served {
+        &self.served
+    }
+}
+
+impl Hosted {
+    /// Makes the store itself fail from now on, as a lost disk or database would: SQLite loses
+    /// its tables (dropped through a connection of its own), PostgreSQL its database (dropped
+    /// with its connections terminated).
+    pub fn break_store(&self) {
+        break_store(&self.test_store.place);
+    }
+}
+
+/// Serves on a fresh store of `kind` the hub `build` makes of a plain hub of that store.
+pub fn host(kind: Kind, build: impl FnOnce(Hub) -> Hub) -> Hosted {
+    let test_store = TestStore::new(kind);
+    let served = serve(build(test_store.hub()));
+    Hosted { served, test_store }
+}
+
+/// See [`Hosted::break_store`].
+pub fn break_store(place: &Place) {
+    match place {
+        Place::Folder(dir) => {
+            let conn = rusqlite::Connection::open(dir.path().join("hub.db")).expect("open the store's file");
+            conn.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
+            conn.execute_batch("DROP TABLE hub_states; DROP TABLE hub_spaces; DROP TABLE hub_schema;")
+                .expect("drop the store's tables");
+        }
+        Place::Url(url) => {
+            let name = url.rsplit('/').next().expect("a database name").to_owned();
+            let cluster = postgres::PgCluster::start();
+            let mut admin =
+                ::postgres::Client::connect(&cluster.admin_url(), ::postgres::NoTls).expect("connect to the cluster");
+            admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).expect("drop the store's database");
+        }
+    }
+}
+
+/// A store that answers `CLOSED` once [`Closable::close`] is called, as a store being shut
+/// down does; until then, the store it wraps answers.
+pub struct Closable {
+    inner: Arc<dyn Store>,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl Closable {
+    /// `inner`, open.
+    pub fn new(inner: Arc<dyn Store>) -> Arc<Closable> {
+        Arc::new(Closable { inner, closed: std::sync::atomic::AtomicBool::new(false) })
+    }
+
+    /// Every call answers `CLOSED` from now on.
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn open(&self) -> statesync::Result<()> {
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(statesync::SyncError::Closed);
+        }
+        Ok(())
+    }
+}
+
+impl Store for Closable {
+    fn node_id(&self) -> &str {
+        self.inner.node_id()
+    }
+
+    fn pull(&self, space: &SpaceId, request: &PullScope<'_>) -> statesync::Result<statesync_hub::PulledPage> {
+        self.open()?;
+        self.inner.pull(space, request)
+    }
+
+    fn push(
+        &self,
+        space: &SpaceId,
+        states: Vec<Arc<SyncState>>,
+        policy: &PushPolicy<'_>,
+    ) -> statesync::Result<PushOutcome> {
+        self.open()?;
+        self.inner.push(space, states, policy)
+    }
+
+    fn ready(&self) -> statesync::Result<()> {
+        self.open()?;
+        self.inner.ready()
+    }
+}
+
+/// The HS256 secret of the tests' JWT hubs.
+pub const JWT_SECRET: &[u8] = b"a secret of at least thirty-two bytes, for tests";
+
+/// Seconds since the epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs()
+}
+
+/// An HS256 JWT signed with `secret` holding `claims`, plus `exp` an hour ahead unless
+/// `claims` sets it.
+pub fn jwt_with(secret: &[u8], mut claims: serde_json::Value) -> String {
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+    if claims.get("exp").is_none() {
+        claims["exp"] = serde_json::json!(unix_now() + 3600);
+    }
+    encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret)).expect("sign a token")
+}
+
+/// [`jwt_with`] the tests' secret [`JWT_SECRET`].
+pub fn jwt(claims: serde_json::Value) -> String {
+    jwt_with(JWT_SECRET, claims)
+}
