@@ -395,8 +395,8 @@ fn quotas_schemas_and_the_size_limit_refuse_states_one_by_one(kind: Kind) {
     assert_eq!(answer["result"]["created"], 2, "{answer}");
     assert_eq!(codes(&answer), [("b2".to_owned(), "QUOTA_EXCEEDED".to_owned())]);
 
-    // max_state_bytes of the rules (60) is QUOTA_EXCEEDED; past the hub's own limit (100) the
-    // state is invalid whatever the rules; a schema violation is INVALID_STATE; the rest applies.
+    // Past max_state_bytes of the rules (60) or the hub's own limit (100) a state is
+    // INVALID_STATE (a size refusal, design §10); a schema violation too; the rest applies.
     let c = replica("c");
     let answer = push(
         "user:c",
@@ -411,7 +411,7 @@ fn quotas_schemas_and_the_size_limit_refuse_states_one_by_one(kind: Kind) {
     let refused = codes(&answer);
     assert_eq!(
         refused.iter().map(|(id, code)| (id.as_str(), code.as_str())).collect::<Vec<_>>(),
-        [("over-quota", "QUOTA_EXCEEDED"), ("oversize", "INVALID_STATE"), ("bad-prefs", "INVALID_STATE")],
+        [("over-quota", "INVALID_STATE"), ("oversize", "INVALID_STATE"), ("bad-prefs", "INVALID_STATE")],
         "{answer}"
     );
     let messages: Vec<&str> =
