@@ -19,7 +19,7 @@ use super::{PullScope, PulledPage, PushOutcome, PushPolicy, Store};
 use crate::identity::SpaceId;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
-use postgres::{Client, Config, IsolationLevel, NoTls, Statement, Transaction};
+use postgres::{Client, Config, GenericClient, NoTls, Statement};
 use statesync::{Result, SyncError, SyncState};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -60,14 +60,14 @@ struct Conn {
 
 /// Prepares `sql` on `tx`'s connection the first time, reuses the statement after.
 fn statement(
-    tx: &mut Transaction<'_>,
+    client: &mut impl GenericClient,
     cache: &mut HashMap<&'static str, Statement>,
     sql: &'static str,
 ) -> std::result::Result<Statement, postgres::Error> {
     if let Some(statement) = cache.get(sql) {
         return Ok(statement.clone());
     }
-    let statement = tx.prepare(sql)?;
+    let statement = client.prepare(sql)?;
     cache.insert(sql, statement.clone());
     Ok(statement)
 }
@@ -208,20 +208,6 @@ fn prepare(pool: &Pool, target: &str) -> Result<String> {
     Ok(node)
 }
 
-/// Cuts a page from streamed `(seq, body)` rows ([`page::cut`]).
-fn cut(
-    rows: postgres::RowIter<'_>,
-    scope: &PullScope<'_>,
-    latest: u64,
-    err: impl Fn(postgres::Error) -> SyncError,
-) -> Result<PulledPage> {
-    let rows = rows.iterator().map(|row| {
-        let row = row.map_err(&err)?;
-        Ok((unsigned(row.get(0)), row.get::<_, Vec<u8>>(1)))
-    });
-    page::cut(rows, scope, latest)
-}
-
 /// A sequence or count read from a column (never negative: the store writes them).
 fn unsigned(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
@@ -242,51 +228,59 @@ impl Store for PostgresStore {
         let mut conn = self.client()?;
         let Conn { client, statements } = &mut *conn;
         let err = |e: postgres::Error| storage(format!("reading space {space} in {}", self.target), e);
-        // One snapshot for the space's sequence and its rows: `next` never passes a change
-        // this snapshot does not hold.
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(err)?;
-        let read_next = statement(&mut tx, statements, "SELECT next FROM hub_spaces WHERE space = $1").map_err(err)?;
-        let next: i64 = tx.query_opt(&read_next, &[&space.as_str()]).map_err(err)?.map_or(1, |row| row.get(0));
-        let latest = unsigned(next - 1);
         if filter.is_empty() {
-            tx.commit().map_err(err)?;
-            return Ok(PulledPage { states: Vec::new(), next: latest, has_more: false });
+            let read = statement(client, statements, "SELECT next FROM hub_spaces WHERE space = $1").map_err(err)?;
+            let next: i64 = client.query_opt(&read, &[&space.as_str()]).map_err(err)?.map_or(1, |row| row.get(0));
+            return Ok(PulledPage { states: Vec::new(), next: unsigned(next - 1), has_more: false });
         }
-        let after = signed(page::start(scope.after, latest));
+        let after = signed(scope.after);
         // One more row than the page holds tells whether more follow.
         let fetch = signed(scope.limit.max(1).saturating_add(1) as u64);
-        // Rows stream in as the page is cut (the client reads ahead only so far): a page of
-        // large states never sits in memory whole before the byte limit stops it.
-        let page = match &filter {
+        // One statement, so one snapshot for the space's sequence and its rows (`next` never
+        // passes a change the snapshot does not hold), in one round trip. A cursor past the
+        // space's end starts over (`page::start`); a space never written to has no row.
+        let rows = match &filter {
             Filter::All => {
                 let read = statement(
-                    &mut tx,
+                    client,
                     statements,
-                    "SELECT seq, body FROM hub_states WHERE space = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                    "SELECT s.next, t.seq, t.body FROM hub_spaces s LEFT JOIN LATERAL \
+                     (SELECT seq, body FROM hub_states WHERE space = s.space \
+                      AND seq > (CASE WHEN $2 >= s.next THEN 0 ELSE $2 END) ORDER BY seq LIMIT $3) t ON true \
+                     WHERE s.space = $1 ORDER BY t.seq",
                 )
                 .map_err(err)?;
                 let params: [&(dyn ToSql + Sync); 3] = [&space.as_str(), &after, &fetch];
-                cut(tx.query_raw(&read, params).map_err(err)?, scope, latest, err)?
+                client.query_raw(&read, params).map_err(err)?
             }
             Filter::Only(list) => {
                 let read = statement(
-                    &mut tx,
+                    client,
                     statements,
-                    "SELECT seq, body FROM hub_states WHERE space = $1 AND seq > $2 AND collection = ANY($3) \
-                     ORDER BY seq LIMIT $4",
+                    "SELECT s.next, t.seq, t.body FROM hub_spaces s LEFT JOIN LATERAL \
+                     (SELECT seq, body FROM hub_states WHERE space = s.space \
+                      AND seq > (CASE WHEN $2 >= s.next THEN 0 ELSE $2 END) AND collection = ANY($4) \
+                      ORDER BY seq LIMIT $3) t ON true \
+                     WHERE s.space = $1 ORDER BY t.seq",
                 )
                 .map_err(err)?;
-                let params: [&(dyn ToSql + Sync); 4] = [&space.as_str(), &after, list, &fetch];
-                cut(tx.query_raw(&read, params).map_err(err)?, scope, latest, err)?
+                let params: [&(dyn ToSql + Sync); 4] = [&space.as_str(), &after, &fetch, list];
+                client.query_raw(&read, params).map_err(err)?
             }
         };
-        tx.commit().map_err(err)?;
-        Ok(page)
+        let mut rows = rows.iterator().peekable();
+        // Every row carries the space's `next`; no row: the space was never written to.
+        let latest = match rows.peek() {
+            None => 0,
+            Some(Err(_)) => return Err(err(rows.next().expect("peeked").expect_err("peeked an error"))),
+            Some(Ok(row)) => unsigned(row.get::<_, i64>(0) - 1),
+        };
+        let versions = rows.filter_map(|row| match row {
+            Err(e) => Some(Err(err(e))),
+            // The space's row alone (no state after the cursor): nothing to read.
+            Ok(row) => row.get::<_, Option<i64>>(1).map(|seq| Ok((unsigned(seq), row.get::<_, Vec<u8>>(2)))),
+        });
+        page::cut(versions, scope, latest)
     }
 
     fn push(&self, space: &SpaceId, states: Vec<Arc<SyncState>>, policy: &PushPolicy<'_>) -> Result<PushOutcome> {
@@ -296,19 +290,25 @@ impl Store for PostgresStore {
         // READ COMMITTED: once the space's row lock is ours, each statement sees every push
         // that held it before.
         let mut tx = client.transaction().map_err(err)?;
-        let create = statement(
-            &mut tx,
-            statements,
-            "INSERT INTO hub_spaces (space, next, states, bytes) VALUES ($1, 1, 0, 0) ON CONFLICT (space) DO NOTHING",
-        )
-        .map_err(err)?;
-        tx.execute(&create, &[&space.as_str()]).map_err(err)?;
         // The space's row lock, held until the commit: pushes to one space commit in the
-        // order of the sequences they take.
+        // order of the sequences they take. A space's first push creates its row first.
         let lock =
             statement(&mut tx, statements, "SELECT next, states, bytes FROM hub_spaces WHERE space = $1 FOR UPDATE")
                 .map_err(err)?;
-        let row = tx.query_one(&lock, &[&space.as_str()]).map_err(err)?;
+        let row = match tx.query_opt(&lock, &[&space.as_str()]).map_err(err)? {
+            Some(row) => row,
+            None => {
+                let create = statement(
+                    &mut tx,
+                    statements,
+                    "INSERT INTO hub_spaces (space, next, states, bytes) VALUES ($1, 1, 0, 0) \
+                     ON CONFLICT (space) DO NOTHING",
+                )
+                .map_err(err)?;
+                tx.execute(&create, &[&space.as_str()]).map_err(err)?;
+                tx.query_one(&lock, &[&space.as_str()]).map_err(err)?
+            }
+        };
         let next = unsigned(row.get(0));
         let counts = SpaceCounts { states: unsigned(row.get(1)), bytes: unsigned(row.get(2)) };
         let mut ids: Vec<&str> = states.iter().map(|s| s.id.as_str()).collect();
@@ -339,25 +339,22 @@ impl Store for PostgresStore {
                 live.push(row.live);
                 bodies.push(page::encode(&row.state));
             }
+            // The rows and the space's counts in one statement (one round trip).
             let write = statement(
                 &mut tx,
                 statements,
-                "INSERT INTO hub_states (space, id, collection, seq, bytes, live, body) \
+                "WITH written AS (INSERT INTO hub_states (space, id, collection, seq, bytes, live, body) \
                  SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::boolean[], $7::bytea[]) \
                  ON CONFLICT (space, id) DO UPDATE SET collection = excluded.collection, seq = excluded.seq, \
-                 bytes = excluded.bytes, live = excluded.live, body = excluded.body",
+                 bytes = excluded.bytes, live = excluded.live, body = excluded.body) \
+                 UPDATE hub_spaces SET next = $8, states = $9, bytes = $10 WHERE space = $1",
             )
             .map_err(err)?;
-            tx.execute(&write, &[&space.as_str(), &ids, &collections, &seqs, &bytes, &live, &bodies]).map_err(err)?;
-            let count = statement(
-                &mut tx,
-                statements,
-                "UPDATE hub_spaces SET next = $2, states = $3, bytes = $4 WHERE space = $1",
-            )
-            .map_err(err)?;
+            let (next, states, bytes_total) =
+                (signed(next + n as u64), signed(plan.counts.states), signed(plan.counts.bytes));
             tx.execute(
-                &count,
-                &[&space.as_str(), &signed(next + n as u64), &signed(plan.counts.states), &signed(plan.counts.bytes)],
+                &write,
+                &[&space.as_str(), &ids, &collections, &seqs, &bytes, &live, &bodies, &next, &states, &bytes_total],
             )
             .map_err(err)?;
         }
