@@ -74,6 +74,10 @@ pub enum SyncError {
     /// `UNAUTHORIZED`: the sync peer refused the credentials.
     #[error("{0}")]
     Unauthorized(String),
+    /// `FORBIDDEN`: the sync peer grants the credentials no access to what was asked (a hub
+    /// space the token does not reach).
+    #[error("{0}")]
+    Forbidden(String),
     /// `TRANSPORT`: the sync peer could not be reached or answered outside the protocol.
     #[error("{0}")]
     Transport(String),
@@ -105,6 +109,7 @@ impl SyncError {
             SyncError::Corrupt(_) => ErrorCode::Corrupt,
             SyncError::UnsupportedFormat(_) => ErrorCode::UnsupportedFormat,
             SyncError::Unauthorized(_) => ErrorCode::Unauthorized,
+            SyncError::Forbidden(_) => ErrorCode::Forbidden,
             SyncError::Transport(_) => ErrorCode::Transport,
             SyncError::Closed(_) => ErrorCode::Closed,
             SyncError::Internal(_) => ErrorCode::Internal,
@@ -133,6 +138,7 @@ impl From<statesync::SyncError> for SyncError {
             ErrorCode::Corrupt => SyncError::Corrupt(text),
             ErrorCode::UnsupportedFormat => SyncError::UnsupportedFormat(text),
             ErrorCode::Unauthorized => SyncError::Unauthorized(text),
+            ErrorCode::Forbidden => SyncError::Forbidden(text),
             ErrorCode::Transport => SyncError::Transport(text),
             ErrorCode::Closed => SyncError::Closed(text),
             ErrorCode::Internal => SyncError::Internal(text),
@@ -238,6 +244,7 @@ mod tests {
             statesync::SyncError::Corrupt("x".into()),
             statesync::SyncError::UnsupportedFormat("x".into()),
             statesync::SyncError::Unauthorized("x".into()),
+            statesync::SyncError::Forbidden("x".into()),
             statesync::SyncError::Transport("x".into()),
             statesync::SyncError::Closed,
             statesync::SyncError::Internal("x".into()),

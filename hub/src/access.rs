@@ -39,7 +39,7 @@ impl Gate {
         rules.grants_for(&identity).access(space).cloned().ok_or_else(|| {
             ApiError::new(
                 StatusCode::FORBIDDEN,
-                "FORBIDDEN",
+                ErrorCode::Forbidden.as_str(),
                 format!("the token of {:?} grants no access to space {space:?}", identity.subject),
             )
         })

@@ -52,7 +52,7 @@ pub(crate) async fn authorize(State(hub): HubState, request: Request, next: Next
         if let Err((status, message)) = hook(request.headers()) {
             let code = match status {
                 StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized.as_str(),
-                StatusCode::FORBIDDEN => "FORBIDDEN",
+                StatusCode::FORBIDDEN => ErrorCode::Forbidden.as_str(),
                 _ => "REJECTED",
             };
             return ApiError::new(status, code, message).into_response();

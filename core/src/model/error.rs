@@ -41,10 +41,15 @@ pub enum SyncError {
     /// A snapshot format or database schema version this build does not understand.
     #[error("unsupported format: {0}")]
     UnsupportedFormat(String),
-    /// A sync peer refused this replica's credentials (HTTP 401/403). Retrying does not help
-    /// until the application provides other credentials.
+    /// A sync peer refused this replica's credentials (HTTP 401): missing, malformed, expired or
+    /// wrongly signed. Retrying does not help until the application provides other credentials.
     #[error("unauthorized: {0}")]
     Unauthorized(String),
+    /// A sync peer accepted the credentials but grants them no access to what was asked (HTTP
+    /// 403: a hub space the token does not reach). Other credentials, or another space, help;
+    /// retrying does not.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// A sync peer could not be reached or answered outside the protocol (network down,
     /// timeout, unexpected HTTP status). Retrying later is the remedy; nothing was lost.
     #[error("transport error: {0}")]
@@ -86,6 +91,8 @@ pub enum ErrorCode {
     UnsupportedFormat,
     /// `UNAUTHORIZED`: see [`SyncError::Unauthorized`].
     Unauthorized,
+    /// `FORBIDDEN`: see [`SyncError::Forbidden`].
+    Forbidden,
     /// `TRANSPORT`: see [`SyncError::Transport`].
     Transport,
     /// `CLOSED`: see [`SyncError::Closed`].
@@ -96,7 +103,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of [`SyncError`]'s variants: the order of every host's list.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::NotFound,
         ErrorCode::AlreadyExists,
         ErrorCode::InvalidState,
@@ -107,6 +114,7 @@ impl ErrorCode {
         ErrorCode::Corrupt,
         ErrorCode::UnsupportedFormat,
         ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
         ErrorCode::Transport,
         ErrorCode::Closed,
         ErrorCode::Internal,
@@ -125,6 +133,7 @@ impl ErrorCode {
             ErrorCode::Corrupt => "CORRUPT",
             ErrorCode::UnsupportedFormat => "UNSUPPORTED_FORMAT",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::Transport => "TRANSPORT",
             ErrorCode::Closed => "CLOSED",
             ErrorCode::Internal => "INTERNAL",
@@ -171,6 +180,7 @@ impl SyncError {
             SyncError::Corrupt(_) => ErrorCode::Corrupt,
             SyncError::UnsupportedFormat(_) => ErrorCode::UnsupportedFormat,
             SyncError::Unauthorized(_) => ErrorCode::Unauthorized,
+            SyncError::Forbidden(_) => ErrorCode::Forbidden,
             SyncError::Transport(_) => ErrorCode::Transport,
             SyncError::Closed => ErrorCode::Closed,
             SyncError::Internal(_) => ErrorCode::Internal,
@@ -214,6 +224,7 @@ impl SyncError {
             | SyncError::Corrupt(m)
             | SyncError::UnsupportedFormat(m)
             | SyncError::Unauthorized(m)
+            | SyncError::Forbidden(m)
             | SyncError::Transport(m)
             | SyncError::Internal(m) => m.clone(),
             SyncError::Storage { message, .. } => message.clone(),
@@ -225,11 +236,9 @@ impl SyncError {
     /// HTTP protocol's error body). An unknown code becomes `Transport`.
     pub fn from_code(code: &str, message: impl Into<String>) -> SyncError {
         let message = message.into();
-        let code = match (code, ErrorCode::parse(code)) {
-            (_, Some(code)) => code,
-            // An older spelling of a refusal of credentials (an authorization hook's 403).
-            ("FORBIDDEN", None) => ErrorCode::Unauthorized,
-            (_, None) => return SyncError::Transport(format!("{code}: {message}")),
+        let code = match ErrorCode::parse(code) {
+            Some(code) => code,
+            None => return SyncError::Transport(format!("{code}: {message}")),
         };
         match code {
             ErrorCode::NotFound => SyncError::NotFound(message),
@@ -242,6 +251,7 @@ impl SyncError {
             ErrorCode::Corrupt => SyncError::Corrupt(message),
             ErrorCode::UnsupportedFormat => SyncError::UnsupportedFormat(message),
             ErrorCode::Unauthorized => SyncError::Unauthorized(message),
+            ErrorCode::Forbidden => SyncError::Forbidden(message),
             ErrorCode::Transport => SyncError::Transport(message),
             ErrorCode::Closed => SyncError::Closed,
             ErrorCode::Internal => SyncError::Internal(message),
@@ -310,6 +320,7 @@ mod tests {
                 "CORRUPT",
                 "UNSUPPORTED_FORMAT",
                 "UNAUTHORIZED",
+                "FORBIDDEN",
                 "TRANSPORT",
                 "CLOSED",
                 "INTERNAL"
@@ -319,7 +330,7 @@ mod tests {
             assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
             assert_eq!(code.to_string(), code.as_str());
         }
-        assert_eq!(ErrorCode::parse("FORBIDDEN"), None, "aliases are from_code's, not the code's");
+        assert_eq!(ErrorCode::parse("forbidden"), None);
         assert_eq!(ErrorCode::parse("not_found"), None);
         assert_eq!(ErrorCode::parse(""), None);
     }
@@ -334,7 +345,7 @@ mod tests {
         assert_eq!(SyncError::from_code("NOT_FOUND", "x").to_string(), "not found: x");
         assert_eq!(SyncError::from_code("CLOSED", "ignored").to_string(), "the sync manager is closed");
         let forbidden = SyncError::from_code("FORBIDDEN", "no");
-        assert_eq!((forbidden.code(), forbidden.message().as_str()), ("UNAUTHORIZED", "no"));
+        assert_eq!((forbidden.code(), forbidden.to_string().as_str()), ("FORBIDDEN", "forbidden: no"));
         let unknown = SyncError::from_code("TIMEOUT", "slow");
         assert_eq!((unknown.code(), unknown.message().as_str()), ("TRANSPORT", "TIMEOUT: slow"));
     }

@@ -119,12 +119,13 @@ impl ErrorBody {
 }
 
 /// The HTTP status a server answers a core error of `code` with (docs/protocol.md, "Errors"):
-/// 400 for a malformed request, 404, 415, 503 for a closing server (retry later), 500 for
+/// 400 for a malformed request, 403, 404, 415, 503 for a closing server (retry later), 500 for
 /// every failure of the server itself.
 pub fn status_for(code: ErrorCode) -> u16 {
     match code {
         ErrorCode::InvalidInput | ErrorCode::InvalidState | ErrorCode::Corrupt | ErrorCode::AlreadyExists => 400,
         ErrorCode::NotFound => 404,
+        ErrorCode::Forbidden => 403,
         ErrorCode::UnsupportedFormat => 415,
         ErrorCode::Closed => 503,
         ErrorCode::Conflict
@@ -299,6 +300,7 @@ mod tests {
                 ("CORRUPT", 400),
                 ("UNSUPPORTED_FORMAT", 415),
                 ("UNAUTHORIZED", 500),
+                ("FORBIDDEN", 403),
                 ("TRANSPORT", 500),
                 ("CLOSED", 503),
                 ("INTERNAL", 500),

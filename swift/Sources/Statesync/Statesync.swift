@@ -22,6 +22,7 @@ extension SyncError {
         case .Corrupt: return "CORRUPT"
         case .UnsupportedFormat: return "UNSUPPORTED_FORMAT"
         case .Unauthorized: return "UNAUTHORIZED"
+        case .Forbidden: return "FORBIDDEN"
         case .Transport: return "TRANSPORT"
         case .Closed: return "CLOSED"
         case .Internal: return "INTERNAL"
@@ -34,8 +35,8 @@ extension SyncError {
         switch self {
         case .NotFound(let m), .AlreadyExists(let m), .InvalidState(let m), .InvalidInput(let m),
              .Conflict(let m), .Resolver(let m), .Storage(let m), .Corrupt(let m),
-             .UnsupportedFormat(let m), .Unauthorized(let m), .Transport(let m), .Closed(let m),
-             .Internal(let m):
+             .UnsupportedFormat(let m), .Unauthorized(let m), .Forbidden(let m), .Transport(let m),
+             .Closed(let m), .Internal(let m):
             return m
         }
     }

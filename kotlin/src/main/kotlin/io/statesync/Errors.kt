@@ -21,6 +21,7 @@ val SyncException.code: String
         is SyncException.Corrupt -> "CORRUPT"
         is SyncException.UnsupportedFormat -> "UNSUPPORTED_FORMAT"
         is SyncException.Unauthorized -> "UNAUTHORIZED"
+        is SyncException.Forbidden -> "FORBIDDEN"
         is SyncException.Transport -> "TRANSPORT"
         is SyncException.Closed -> "CLOSED"
         is SyncException.Internal -> "INTERNAL"

@@ -89,11 +89,12 @@ class HubSpacesTest {
             assertEquals(laptop.getState("settings"), phone.getState("settings"))
             assertTrue(laptop.pendingOperations().isEmpty(), "acknowledged by the hub")
 
-            // Space user:43 is not granted to subject 42: HTTP 403 FORBIDDEN, which the core
-            // reads as UNAUTHORIZED (it has no FORBIDDEN code yet); nothing is pulled or pushed.
+            // Space user:43 is not granted to subject 42: HTTP 403 FORBIDDEN; nothing is pulled or
+            // pushed.
             phone.updateState("settings", """{"theme":"light"}""")
             HttpTransport(url, space = "user:43", token = token).use { other ->
-                val e = assertThrows<SyncException.Unauthorized> { runBlocking { phone.sync(other) } }
+                val e = assertThrows<SyncException.Forbidden> { runBlocking { phone.sync(other) } }
+                assertEquals("FORBIDDEN", e.code)
                 assertTrue(e.message!!.contains("HTTP 403"), e.message)
                 assertTrue(e.message!!.contains("/v1/spaces/user:43/"), e.message)
             }
