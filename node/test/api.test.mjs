@@ -356,6 +356,66 @@ test('HttpTransport against the Rust hub on 127.0.0.1: two replicas converge; ba
   await laptop.close()
 })
 
+test('HttpTransport space and token: every request goes to /v1/spaces/{space}/ with the bearer token (through a capturing proxy to the hub)', async (t) => {
+  const dir = tempDir(t)
+  const hubUrl = await startHub(t, dir, [])
+  const http = await import('node:http')
+  const seen = []
+  // Records each request, then forwards it to the hub's Part I routes (its space `default`).
+  const proxy = http.createServer((req, res) => {
+    seen.push([req.method, req.url, req.headers.authorization ?? null, req.headers['x-app'] ?? null])
+    const spaced = /^\/v1\/spaces\/[^/]+\/(capabilities|pull|push)$/.exec(req.url)
+    const headers = { ...req.headers }
+    delete headers.host
+    const out = http.request(
+      new URL(spaced ? `/v1/${spaced[1]}` : req.url, hubUrl),
+      { method: req.method, headers },
+      (answer) => {
+        res.writeHead(answer.statusCode, answer.headers)
+        answer.pipe(res)
+      },
+    )
+    req.pipe(out)
+  })
+  await new Promise((r) => proxy.listen(0, '127.0.0.1', r))
+  t.after(() => {
+    proxy.closeAllConnections()
+    return new Promise((r) => proxy.close(r))
+  })
+  const url = `http://127.0.0.1:${proxy.address().port}`
+  const phone = await SyncManager.open({ nodeId: 'phone' })
+  const laptop = await SyncManager.open({ nodeId: 'laptop' })
+  phone.createState({ theme: 'dark' }, { id: 'settings' })
+  // The token wins over an Authorization header given beside it; other headers travel too.
+  const spaced = new HttpTransport(url, {
+    space: 'user:42',
+    token: 'eyJ.tok.en',
+    headers: { authorization: 'Bearer no', 'x-app': '1' },
+  })
+  assert.equal(spaced.space, 'user:42')
+  const report = await phone.sync(spaced)
+  assert.equal(report.pushed.created, 1)
+  const endpoints = new Set(seen.map(([, u]) => u))
+  assert.deepEqual([...endpoints].sort(), [
+    '/v1/spaces/user:42/capabilities',
+    '/v1/spaces/user:42/pull',
+    '/v1/spaces/user:42/push',
+  ])
+  assert.ok(
+    seen.every(([, , auth, app]) => auth === 'Bearer eyJ.tok.en' && app === '1'),
+    JSON.stringify(seen),
+  )
+  seen.length = 0
+  await laptop.sync(new HttpTransport(url))
+  assert.deepEqual(laptop.getState('settings').data, { theme: 'dark' })
+  assert.ok(
+    seen.length > 0 && seen.every(([, u, auth]) => /^\/v1\/(capabilities|pull|push)$/.test(u) && auth === null),
+    JSON.stringify(seen),
+  )
+  await phone.close()
+  await laptop.close()
+})
+
 test('worker threads sharing a store path: one replica at a time, the next sees every write', async (t) => {
   const file = path.join(tempDir(t), 'shared.db')
   const m = await SyncManager.open({ nodeId: 'main', path: file })
@@ -519,7 +579,9 @@ test('a pull that refuses a state: counted in the result, recorded durably in re
   assert.equal(counts.created, 1, 'the rest of the page applied')
   assert.equal(counts.rejected, 1)
   assert.equal(counts.rejections.length, 1)
-  assert.deepEqual(Object.keys(counts.rejections[0]).sort(), ['code', 'id', 'message'])
+  assert.deepEqual(Object.keys(counts.rejections[0]).sort(), ['code', 'current', 'id', 'message'])
+  assert.ok(counts.rejections[0].current instanceof SyncState, 'the version kept here')
+  assert.ok(counts.rejections[0].current.equals(b.getState('shared')))
   assert.equal(counts.rejections[0].id, 'shared')
   assert.equal(counts.rejections[0].code, 'INVALID_STATE')
   assert.match(counts.rejections[0].message, /collection/)
@@ -527,7 +589,9 @@ test('a pull that refuses a state: counted in the result, recorded durably in re
   assert.deepEqual(b.getState('shared').data, { v: 2 }, 'the local version stays')
 
   const [rejection] = b.rejections()
-  assert.deepEqual(Object.keys(rejection).sort(), ['code', 'message', 'rejectedAt', 'stateId'])
+  assert.deepEqual(Object.keys(rejection).sort(), ['code', 'current', 'message', 'own', 'rejectedAt', 'stateId'])
+  assert.equal(rejection.own, false, "a peer's version refused here")
+  assert.equal(rejection.current, null)
   assert.equal(rejection.stateId, 'shared')
   assert.equal(rejection.code, 'INVALID_STATE')
   assert.match(rejection.message, /peer "a"/)
@@ -691,7 +755,9 @@ test('a JS transport: maxBodyBytes cuts pushed pages; rejections in a push answe
   )
   assert.equal(report.pushed.created, 5)
   assert.equal(report.pushed.rejected, 1)
-  assert.deepEqual(report.pushed.rejections, [{ id: 'k2', code: 'INVALID_STATE', message: 'the hub does not take k2' }])
+  assert.deepEqual(report.pushed.rejections, [
+    { id: 'k2', code: 'INVALID_STATE', message: 'the hub does not take k2', current: null },
+  ])
   const [rejection] = a.rejections()
   assert.deepEqual([rejection.stateId, rejection.code, rejection.rejectedAt], ['k2', 'INVALID_STATE', 1000])
   assert.match(rejection.message, /peer "hub" refused this version: the hub does not take k2/)
