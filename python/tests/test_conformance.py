@@ -1011,7 +1011,7 @@ class Run:
                     fail(f"bad resolution {short(res)}")
                 return Ok(m.resolve_conflict(conflict_id, resolution))
             if op == "revert_rejected":
-                return Ok(m.revert_rejected(string(step, "id", op)))
+                return Ok(m.revert_rejected(self.id(string(step, "id", op))))
             if op == "acknowledge":
                 ids = step.get("op_ids")
                 if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
