@@ -13,6 +13,16 @@ need node "install Node.js 18 or newer with npm: https://nodejs.org"
 need java "the Kotlin bindings need a JDK 17 or newer (Debian: apt-get install openjdk-17-jdk-headless)"
 need mvn "the Kotlin bindings build with Maven (Debian: apt-get install maven)"
 
+# The hub's PostgreSQL store is tested against a private cluster the tests start themselves
+# (hub/tests/support/postgres.rs): install Debian's server when it is missing, else fail.
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    command -v apt-get >/dev/null || { echo "ERROR: PostgreSQL is missing: install Debian's postgresql" >&2; exit 1; }
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+    compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || { echo "ERROR: installing postgresql gave no initdb" >&2; exit 1; }
+fi
+
 # The tracked files as they are now: no step may change them (checked at the end), so a run
 # from a clean clone leaves it clean.
 tracked_before=$(git status --porcelain --untracked-files=no 2>/dev/null || true)

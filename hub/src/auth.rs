@@ -26,6 +26,13 @@ pub fn bearer_token(
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` value (the scheme in any case), if it is one.
+pub(crate) fn bearer_token_of(value: &str) -> Option<&str> {
+    let credentials = bearer_credentials(value.as_bytes())?;
+    // The credentials are a sub-slice of `value`, so they are text too.
+    std::str::from_utf8(credentials).ok().filter(|t| !t.is_empty())
+}
+
 /// The credentials of an `Authorization` value of the `Bearer` scheme (matched in any case),
 /// with the blanks around them removed.
 fn bearer_credentials(value: &[u8]) -> Option<&[u8]> {

@@ -1,15 +1,18 @@
 //! The protocol's endpoints (docs/protocol.md): capabilities, pull and push, their typed errors,
 //! and the bounds on what decoding a request may cost (see `Limits`).
 
+use crate::access::{cursor_of, parse_cursor, space_of};
+pub(crate) use crate::api_error::ApiError;
+use crate::store::{PullScope, PushPolicy};
 use crate::Hub;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use statesync::http_protocol::{status_for, ErrorBody, PullRequest};
+use statesync::http_protocol::PullRequest;
 use statesync::{ChangeSet, Encoding, ErrorCode, SyncContext, SyncError, PROTOCOL_VERSION};
 use std::sync::Arc;
 use tokio::sync::OwnedSemaphorePermit;
@@ -20,57 +23,6 @@ const COMPRESS_FROM_BYTES: usize = 1_024;
 
 /// The unit of the decode budget's semaphore: a permit stands for this many bytes.
 pub(crate) const BUDGET_UNIT: usize = 1024;
-
-// ---- errors -------------------------------------------------------------------------------
-
-/// An error answer: status, a typed body `{"error":{"code","message"}}`, and for 503 a
-/// `Retry-After` header.
-#[derive(Debug)]
-pub(crate) struct ApiError {
-    status: StatusCode,
-    code: String,
-    message: String,
-}
-
-impl ApiError {
-    /// An answer with any code: the hub's own ones (`FORBIDDEN`, `TIMEOUT`, `REJECTED`) too.
-    pub(crate) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code: code.to_owned(), message: message.into() }
-    }
-
-    /// An answer with a core error code, for failures the hub finds itself (a body too large,
-    /// an unknown `Content-Type`), whose status the protocol sets per case (413, 405, ...).
-    fn coded(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError::new(status, code.as_str(), message)
-    }
-
-    /// The same code and message under another status (a failed readiness check is 503 whatever
-    /// the error).
-    pub(crate) fn with_status(self, status: StatusCode) -> ApiError {
-        ApiError { status, ..self }
-    }
-}
-
-impl From<SyncError> for ApiError {
-    fn from(e: SyncError) -> ApiError {
-        // The status of the protocol's table (statesync::http_protocol::status_for), and the
-        // bare message: the client rebuilds the error from code and message, and its `Display`
-        // adds the variant's prefix ("invalid input: ...") again.
-        let status = StatusCode::from_u16(status_for(e.error_code())).expect("the table holds valid statuses");
-        ApiError::new(status, e.code(), e.message())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = ErrorBody::new(self.code, self.message).to_bytes();
-        let mut response = (self.status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        response
-    }
-}
 
 // ---- running work -------------------------------------------------------------------------
 
@@ -133,10 +85,24 @@ pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::coded(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::InvalidInput, "method not allowed on this endpoint")
 }
 
-pub(crate) async fn capabilities(State(hub): HubState) -> Result<Response, ApiError> {
-    let capabilities =
-        blocking(move || hub.capabilities().map_err(|e| hub.observe_error("capabilities", e).into())).await?;
-    let body = serde_json::to_vec(&capabilities).expect("capabilities always serialise");
+pub(crate) async fn capabilities(State(hub): HubState, headers: HeaderMap) -> Result<Response, ApiError> {
+    capabilities_of(hub, headers, None)
+}
+
+pub(crate) async fn space_capabilities(
+    State(hub): HubState,
+    Path(space): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    capabilities_of(hub, headers, Some(space))
+}
+
+/// The capabilities of a space the caller reaches (its grants are checked, so a client learns
+/// at the start of its round that a space is not its own).
+fn capabilities_of(hub: Arc<Hub>, headers: HeaderMap, space: Option<String>) -> Result<Response, ApiError> {
+    let space = space_of(space.as_deref())?;
+    hub.gate.access(&headers, &space, &hub.rules)?;
+    let body = serde_json::to_vec(&hub.capabilities(&space)).expect("capabilities always serialise");
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
@@ -245,20 +211,47 @@ pub(crate) async fn pull(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    pull_from(hub, None, headers, body).await
+}
+
+pub(crate) async fn space_pull(
+    State(hub): HubState,
+    Path(space): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    pull_from(hub, Some(space), headers, body).await
+}
+
+/// A page of a space's feed, of the collections the caller asked for among those it may read.
+async fn pull_from(
+    hub: Arc<Hub>,
+    space: Option<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let space = space_of(space.as_deref())?;
+    let access = hub.gate.access(&headers, &space, &hub.rules)?;
     let limit = hub.limits.max_pull_request_bytes;
     let body = decoded_body(&headers, body_bytes(body, limit)?, limit)?;
     let request = parse_pull_request(&body)?;
+    SyncContext::new(request.collections.clone(), None)?;
+    let after = parse_cursor(&space, request.cursor.as_deref())?;
     let encoding = response_encoding(&headers);
     let compress = accepts_zstd(&headers);
-    let limit = request.limit.map_or(hub.max_batch, |l| l.min(hub.max_batch));
-    let context = SyncContext { collections: request.collections, limit: Some(limit) };
+    let limit = request.limit.map_or(hub.max_batch, |l| l.clamp(1, hub.max_batch));
     let (bytes, compressed) = blocking(move || {
-        // Cut to what a client accepts too: one answer never holds more than max_body_bytes.
-        let page = hub
-            .manager
-            .changes_since_within(request.cursor.as_deref(), &context, hub.limits.max_body_bytes)
-            .map_err(|e| hub.observe_error("pull", e))?;
+        let scope = PullScope {
+            after,
+            readable: &access.read,
+            wanted: &request.collections,
+            limit,
+            // Cut to what a client accepts too: one answer never holds more than max_body_bytes.
+            max_bytes: hub.limits.max_body_bytes,
+        };
+        let page = hub.store.pull(&space, &scope).map_err(|e| hub.observe_error("pull", e))?;
         hub.observe_pull(page.states.len(), page.has_more);
+        let page = ChangeSet { states: page.states, cursor: cursor_of(&space, page.next), has_more: page.has_more };
         let bytes = statesync::encode(&page, encoding);
         Ok(maybe_compress(bytes, compress))
     })
@@ -327,6 +320,29 @@ pub(crate) async fn push(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    push_to(hub, None, headers, body).await
+}
+
+pub(crate) async fn space_push(
+    State(hub): HubState,
+    Path(space): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    push_to(hub, Some(space), headers, body).await
+}
+
+/// Applies a page to a space: each state checked against the caller's write grant, the rules
+/// and the hub's limits, refused ones listed in the answer with the version the hub keeps
+/// (when the caller may read it), the rest applied in one transaction.
+async fn push_to(
+    hub: Arc<Hub>,
+    space: Option<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let space = space_of(space.as_deref())?;
+    let access = hub.gate.access(&headers, &space, &hub.rules)?;
     let encoding = match header_str(&headers, header::CONTENT_TYPE)?.map(media_type) {
         None => Encoding::Json,
         Some(t) => Encoding::from_content_type(t).ok_or_else(|| {
@@ -363,7 +379,24 @@ pub(crate) async fn push(
             ));
         }
         let received = page.states.len();
-        let result = hub.manager.reconcile(page.states).map_err(|e| hub.observe_error("push", e))?;
+        let rules = hub.rules.clone();
+        let check_data = move |collection: &str, data: &serde_json::Value| rules.check_data(collection, data);
+        let policy = PushPolicy {
+            writable: &access.write,
+            readable: &access.read,
+            quotas: hub.rules.limits(),
+            check_data: &check_data,
+            max_state_bytes: hub.max_state_bytes,
+            max_clock_skew: hub.max_clock_skew,
+            strategies: &hub.strategies,
+        };
+        let outcome = hub.store.push(&space, page.states, &policy).map_err(|e| hub.observe_error("push", e))?;
+        let mut result = outcome.result;
+        for refused in &mut result.rejections {
+            if let Some(kept) = outcome.current.get(&refused.id) {
+                refused.current = kept.clone();
+            }
+        }
         hub.observe_push(received, &result);
         Ok(result)
     })

@@ -162,7 +162,7 @@ pub(crate) async fn healthz() -> Response {
 /// `GET /readyz`: 200 when the replica answers a cheap call, 503 with the typed error otherwise
 /// (the manager closed, its lock held by a panic).
 pub(crate) async fn readyz(State(hub): HubState) -> Response {
-    let answered = blocking(move || hub.manager.node_id().map_err(|e| hub.observe_error("readyz", e).into())).await;
+    let answered = blocking(move || hub.store.ready().map_err(|e| hub.observe_error("readyz", e).into())).await;
     match answered {
         Ok(_) => ([(header::CONTENT_TYPE, "application/json")], r#"{"status":"ready"}"#).into_response(),
         Err(e) => e.with_status(StatusCode::SERVICE_UNAVAILABLE).into_response(),

@@ -32,7 +32,7 @@ pub struct BadRules(pub String);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpaceLimits {
-    /// The most states a space holds (tombstones included: they take room too).
+    /// The most live states a space holds (tombstones are not counted: deleting frees room).
     pub max_states: Option<u64>,
     /// The most bytes of state data a space holds.
     pub max_bytes: Option<u64>,

@@ -7,6 +7,14 @@
 //! ([`statesync::decide_remote`]), in one place for both stores (`apply.rs`); a store only reads
 //! and writes rows.
 
+pub mod apply;
+mod page;
+mod postgres;
+mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
 use crate::identity::{Collections, SpaceId};
 use crate::rules::SpaceLimits;
 use statesync::{ConflictStrategy, ReconciliationResult, Result, SyncState};
@@ -29,7 +37,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies a page of pushed states to `space` in one transaction, each state decided by the
     /// merge rules and checked by `policy`. A refused state is listed in the result's
-    /// `rejections` (with the stored version the requester may read, see [`Refusal`]); the rest
+    /// `rejections` (with the stored version the requester may read, see [`PushOutcome::current`]); the rest
     /// of the page applies. Either the whole page's outcome is committed or nothing is (a store
     /// failure is `STORAGE`), and pushing the same page twice is harmless.
     fn push(&self, space: &SpaceId, states: Vec<Arc<SyncState>>, policy: &PushPolicy<'_>) -> Result<PushOutcome>;

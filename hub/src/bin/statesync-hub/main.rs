@@ -1,7 +1,9 @@
-//! `statesync-hub`: serves one SQLite replica over the HTTP sync protocol.
+//! `statesync-hub`: serves the spaces of a store (SQLite or PostgreSQL) over the HTTP sync
+//! protocol.
 //!
 //! ```text
-//! statesync-hub --db PATH [--listen 127.0.0.1:7878] [--node-id hub] [--token-file PATH] ...
+//! statesync-hub --store sqlite:PATH|postgres://... [--listen 127.0.0.1:7878]
+//!               [--token-file PATH | --jwt-hs256-secret-file PATH | --jwt-public-key PEM] [--rules PATH] ...
 //! ```
 //!
 //! Every flag can also come from an environment variable (`STATESYNC_HUB_<FLAG>`, such as
@@ -11,19 +13,21 @@
 //!
 //! Prints one line on stdout once it listens (`statesync-hub listening on http://ADDR ...`,
 //! with the bound address, so `--listen 127.0.0.1:0` can be used); logs go to stderr. Stops
-//! cleanly on SIGTERM or ctrl-c: requests in flight finish, then the database is closed.
+//! cleanly on SIGTERM or ctrl-c: requests in flight finish, then the store is closed.
 //! `--help` lists every flag.
 
 use axum::http::HeaderValue;
-use statesync::{ManagerConfig, SyncManager};
-use statesync_hub::{bearer_token, Hub, Limits};
+use statesync_hub::identity::JwtVerifier;
+use statesync_hub::rules::Rules;
+use statesync_hub::{bearer_token, Hub, Limits, Store};
+use statesync_hub::{PostgresStore, SqliteStore};
 use std::error::Error;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 mod settings;
 
-use settings::{init_logs, parse, token, Args, UsageError};
+use settings::{init_logs, jwt_secret, parse, token, Args, UsageError};
 
 fn main() -> ExitCode {
     let (args, matches) = match parse(std::env::args_os().collect()) {
@@ -35,15 +39,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let token = match token(&args, &matches) {
-        Ok(token) => token,
+    let access = match token(&args, &matches).and_then(|t| access(&args, &matches, t)) {
+        Ok(access) => access,
         Err(UsageError(message)) => {
             eprintln!("statesync-hub: {message}");
             return ExitCode::from(2);
         }
     };
     init_logs(&args);
-    match run(args, token) {
+    match run(args, access) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("statesync-hub: {message}");
@@ -68,20 +72,67 @@ fn with_causes(e: &dyn Error) -> String {
     text
 }
 
-fn run(args: Args, token: Option<String>) -> Result<(), String> {
-    // Required by clap, from the command line, the environment or the config file.
-    let db = args.db.clone().ok_or("--db PATH is required")?;
-    let mut config =
-        ManagerConfig::sqlite(&db).max_state_bytes(args.max_state_bytes).max_clock_skew(args.max_clock_skew);
-    match args.node_id {
-        Some(id) => config = config.node_id(id),
-        // A new database gets a readable node id; an existing one keeps its own.
-        None if !db.exists() => config = config.node_id("hub"),
-        None => {}
+/// How callers are told apart: nobody (an open hub), one shared token, or JWTs.
+enum Access {
+    Open,
+    Token(String),
+    Jwt(Box<JwtVerifier>),
+}
+
+/// The access the flags configure: at most one of the token and the JWT keys.
+fn access(args: &Args, matches: &clap::ArgMatches, token: Option<String>) -> Result<Access, UsageError> {
+    let secret = jwt_secret(args, matches)?;
+    let verifier = match (secret, &args.jwt_public_key) {
+        (Some(_), Some(_)) => {
+            return Err(UsageError("give either --jwt-hs256-secret(-file) or --jwt-public-key, not both".into()))
+        }
+        (Some(secret), None) => Some(JwtVerifier::hs256(secret.as_bytes()).map_err(|e| UsageError(e.0))?),
+        (None, Some(path)) => {
+            let pem = std::fs::read(path).map_err(|e| {
+                UsageError(format!("cannot read the JWT public key {}: {}", path.display(), with_causes(&e)))
+            })?;
+            Some(JwtVerifier::public_key_pem(&pem).map_err(|e| UsageError(format!("{}: {}", path.display(), e.0)))?)
+        }
+        (None, None) => None,
+    };
+    match (token, verifier) {
+        (Some(_), Some(_)) => Err(UsageError(
+            "give either a shared --token or JWT keys, not both (a JWT hub gives each user their own spaces)".into(),
+        )),
+        (Some(token), None) => Ok(Access::Token(token)),
+        (None, Some(verifier)) => {
+            let verifier = verifier.issuer(&args.jwt_issuer).audience(&args.jwt_audience);
+            Ok(Access::Jwt(Box::new(verifier)))
+        }
+        (None, None) if !args.jwt_issuer.is_empty() || !args.jwt_audience.is_empty() => Err(UsageError(
+            "--jwt-issuer and --jwt-audience need JWT keys (--jwt-hs256-secret-file or --jwt-public-key)".into(),
+        )),
+        (None, None) => Ok(Access::Open),
     }
-    let manager =
-        Arc::new(SyncManager::open(config).map_err(|e| format!("cannot open {}: {}", db.display(), with_causes(&e)))?);
-    let node_id = manager.node_id().map_err(|e| with_causes(&e))?;
+}
+
+/// Opens the store `--store` names: `sqlite:PATH` (or a bare path), or a `postgres://` URL.
+fn open_store(spec: &str, pool_size: usize) -> Result<(Arc<dyn Store>, String), String> {
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        let store = PostgresStore::connect(spec, u32::try_from(pool_size).unwrap_or(u32::MAX))
+            .map_err(|e| format!("cannot open the PostgreSQL store: {}", with_causes(&e)))?;
+        // Never the URL itself in the start line: it may carry a password.
+        return Ok((Arc::new(store), "postgres".to_owned()));
+    }
+    let path = std::path::Path::new(spec.strip_prefix("sqlite:").unwrap_or(spec));
+    let store = SqliteStore::open(path).map_err(|e| format!("cannot open {}: {}", path.display(), with_causes(&e)))?;
+    Ok((Arc::new(store), format!("sqlite {}", path.display())))
+}
+
+fn run(args: Args, access: Access) -> Result<(), String> {
+    // Required by clap, from the command line, the environment or the config file.
+    let spec = args.store.clone().ok_or("--store is required")?;
+    let rules = match &args.rules {
+        Some(path) => Some(Rules::load(path).map_err(|e| e.0)?),
+        None => None,
+    };
+    let (store, described) = open_store(&spec, args.store_pool_size)?;
+    let node_id = store.node_id().to_owned();
     let limits = Limits {
         max_body_bytes: args.max_body_bytes,
         max_connections: args.max_connections,
@@ -91,12 +142,27 @@ fn run(args: Args, token: Option<String>) -> Result<(), String> {
         ..Limits::default()
     };
     let origins = args.cors_origin.iter().map(|o| HeaderValue::from_str(o).expect("checked by the value parser"));
-    let mut hub =
-        Hub::new(manager.clone()).max_batch(args.max_batch).limits(limits).metrics(args.metrics).cors_origins(origins);
-    let auth = token.is_some();
-    if let Some(token) = token {
-        hub = hub.authorize(bearer_token(token));
+    let mut hub = Hub::shared(store)
+        .max_batch(args.max_batch)
+        .max_state_bytes(args.max_state_bytes)
+        .max_clock_skew(args.max_clock_skew)
+        .limits(limits)
+        .metrics(args.metrics)
+        .cors_origins(origins);
+    if let Some(rules) = rules {
+        hub = hub.rules(rules);
     }
+    let auth = match access {
+        Access::Open => "none",
+        Access::Token(token) => {
+            hub = hub.authorize(bearer_token(token));
+            "bearer token"
+        }
+        Access::Jwt(verifier) => {
+            hub = hub.jwt(*verifier);
+            "jwt"
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -108,11 +174,7 @@ fn run(args: Args, token: Option<String>) -> Result<(), String> {
         let addr = listener.local_addr().map_err(|e| with_causes(&e))?;
         let shutdown =
             shutdown_signal().map_err(|e| format!("cannot install the signal handlers: {}", with_causes(&e)))?;
-        println!(
-            "statesync-hub listening on http://{addr} (node {node_id:?}, db {}, auth {})",
-            db.display(),
-            if auth { "bearer token" } else { "none" }
-        );
+        println!("statesync-hub listening on http://{addr} (node {node_id:?}, store {described}, auth {auth})");
         let _ = std::io::stdout().flush();
         tracing::info!(%addr, node = %node_id, metrics = args.metrics, cors_origins = ?args.cors_origin, "listening");
         hub.serve_with_shutdown(listener, async {
@@ -122,9 +184,8 @@ fn run(args: Args, token: Option<String>) -> Result<(), String> {
         .await
         .map_err(|e| format!("server failed: {}", with_causes(&e)))
     });
-    // Requests in flight have finished: nothing uses the manager any more.
-    let closed = manager.close().map_err(|e| format!("cannot close {}: {}", db.display(), with_causes(&e)));
-    served.and(closed)?;
+    // Requests in flight have finished; the store closes as the hub drops it.
+    served?;
     tracing::info!("stopped");
     println!("statesync-hub stopped");
     Ok(())

@@ -27,15 +27,18 @@ pub(crate) struct Args {
     /// TOML file of settings, one key per flag by its long name (`listen = "0.0.0.0:7878"`).
     #[arg(long, value_name = "PATH")]
     pub(crate) config: Option<PathBuf>,
-    /// SQLite database of the hub's replica (created if missing).
-    #[arg(long, value_name = "PATH", required = true)]
-    pub(crate) db: Option<PathBuf>,
+    /// Where the hub keeps its spaces: `sqlite:PATH` (embedded, one process; created if missing)
+    /// or `postgres://USER@HOST:PORT/DATABASE` (shared by any number of hub processes). A URL with
+    /// a password only from the environment or the config file, like the secrets. `--db PATH`
+    /// (the flag of earlier releases) is `--store sqlite:PATH`.
+    #[arg(long, value_name = "STORE", required = true, hide_env_values = true, alias = "db")]
+    pub(crate) store: Option<String>,
+    /// Connections to PostgreSQL this process keeps open (ignored for SQLite).
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = positive)]
+    pub(crate) store_pool_size: usize,
     /// Address to listen on (port 0 picks a free one, printed in the start line).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
     pub(crate) listen: String,
-    /// The hub's node id (default: the stored one, or "hub" for a new database).
-    #[arg(long, value_name = "ID")]
-    pub(crate) node_id: Option<String>,
     /// Require `Authorization: Bearer TOKEN` on every request. Only from the environment or the
     /// config file: refused on the command line, where `ps` would show it.
     #[arg(long, value_name = "TOKEN", hide_env_values = true, hide_default_value = true)]
@@ -43,6 +46,26 @@ pub(crate) struct Args {
     /// Read the bearer token from this file (one trailing newline ignored).
     #[arg(long, value_name = "PATH")]
     pub(crate) token_file: Option<PathBuf>,
+    /// Identify callers by HS256 JWTs signed with this secret (at least 32 bytes). Only from the
+    /// environment or the config file, like --token.
+    #[arg(long, value_name = "SECRET", hide_env_values = true, hide_default_value = true)]
+    pub(crate) jwt_hs256_secret: Option<String>,
+    /// Read the HS256 JWT secret from this file (one trailing newline ignored).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) jwt_hs256_secret_file: Option<PathBuf>,
+    /// Identify callers by JWTs signed with the private key of this PEM public key (Ed25519:
+    /// EdDSA, P-256: ES256, RSA: RS256).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) jwt_public_key: Option<PathBuf>,
+    /// Accept only JWTs whose `iss` is one of these; repeatable, or a comma-separated list.
+    #[arg(long, value_name = "ISSUER", action = ArgAction::Append, value_delimiter = ',')]
+    pub(crate) jwt_issuer: Vec<String>,
+    /// Accept only JWTs whose `aud` names one of these; repeatable, or a comma-separated list.
+    #[arg(long, value_name = "AUDIENCE", action = ArgAction::Append, value_delimiter = ',')]
+    pub(crate) jwt_audience: Vec<String>,
+    /// The rules file (TOML): spaces every user reaches, per-space quotas, JSON Schemas.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) rules: Option<PathBuf>,
     /// Largest page served, and the most states a push may carry.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_BATCH, value_parser = positive)]
     pub(crate) max_batch: usize,
@@ -211,11 +234,21 @@ pub(crate) fn parse(argv: Vec<OsString>) -> Result<Result<(Args, ArgMatches), cl
         Ok(m) => m,
         Err(e) => return Ok(Err(e)),
     };
-    if matches.value_source("token") == Some(ValueSource::CommandLine) {
+    for (id, long) in [("token", "token"), ("jwt_hs256_secret", "jwt-hs256-secret")] {
+        if matches.value_source(id) == Some(ValueSource::CommandLine) {
+            return Err(UsageError(format!(
+                "--{long} must not be given on the command line, where `ps` shows it to every user: set {} \
+                 in the environment, use --{long}-file PATH, or put `{long} = \"...\"` in the --config file",
+                env_name(long)
+            )));
+        }
+    }
+    let store = matches.get_one::<String>("store");
+    if matches.value_source("store") == Some(ValueSource::CommandLine) && store.is_some_and(|s| has_password(s)) {
         return Err(UsageError(format!(
-            "--token must not be given on the command line, where `ps` shows it to every user: set {} \
-             in the environment, use --token-file PATH, or put `token = \"...\"` in the --config file",
-            env_name("token")
+            "--store must not carry a password on the command line, where `ps` shows it to every user: set {} in \
+             the environment, or put `store = \"...\"` in the --config file",
+            env_name("store")
         )));
     }
     match Args::from_arg_matches(&matches) {
@@ -224,32 +257,59 @@ pub(crate) fn parse(argv: Vec<OsString>) -> Result<Result<(Args, ArgMatches), cl
     }
 }
 
+/// True when a store URL carries a password (`scheme://user:password@host`).
+fn has_password(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else { return false };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority.rsplit_once('@').is_some_and(|(userinfo, _)| userinfo.contains(':'))
+}
+
 /// The bearer token, from wherever it was given with the highest precedence (`--token` from the
 /// environment or the config file, or `--token-file`); none, or an empty one: no authorization.
 pub(crate) fn token(args: &Args, matches: &ArgMatches) -> Result<Option<String>, UsageError> {
-    let inline = matches.value_source("token").filter(|_| args.token.is_some());
-    let file = matches.value_source("token_file").filter(|_| args.token_file.is_some());
+    secret(matches, "token", args.token.as_deref(), args.token_file.as_deref())
+}
+
+/// The HS256 JWT secret (`--jwt-hs256-secret` from the environment or the config file, or
+/// `--jwt-hs256-secret-file`), as [`token`] reads the token.
+pub(crate) fn jwt_secret(args: &Args, matches: &ArgMatches) -> Result<Option<String>, UsageError> {
+    secret(matches, "jwt-hs256-secret", args.jwt_hs256_secret.as_deref(), args.jwt_hs256_secret_file.as_deref())
+}
+
+/// A secret given inline (flag `long`, never from the command line: see [`parse`]) or in the
+/// file of flag `long-file`, whichever has the higher precedence; given twice at one level is
+/// a usage error.
+fn secret(
+    matches: &ArgMatches,
+    long: &str,
+    inline_value: Option<&str>,
+    file_path: Option<&Path>,
+) -> Result<Option<String>, UsageError> {
+    let id = long.replace('-', "_");
+    let inline = matches.value_source(&id).filter(|_| inline_value.is_some());
+    let file = matches.value_source(&format!("{id}_file")).filter(|_| file_path.is_some());
+    let inline_text = || inline_value.filter(|t| !t.is_empty()).map(str::to_owned);
     match (inline, file) {
         (Some(a), Some(b)) if a == b => Err(UsageError(format!(
-            "the token is given twice ({}): set either the token or the token file",
+            "the {long} is given twice ({}): set either the {long} or the {long} file",
             match a {
-                ValueSource::EnvVariable => format!("{} and {}", env_name("token"), env_name("token-file")),
-                _ => "token and token-file in the config file".to_owned(),
+                ValueSource::EnvVariable => format!("{} and {}", env_name(long), env_name(&format!("{long}-file"))),
+                _ => format!("{long} and {long}-file in the config file"),
             }
         ))),
-        (Some(a), Some(b)) if a > b => Ok(args.token.clone().filter(|t| !t.is_empty())),
+        (Some(a), Some(b)) if a > b => Ok(inline_text()),
         (None, None) => Ok(None),
-        (Some(_), None) => Ok(args.token.clone().filter(|t| !t.is_empty())),
+        (Some(_), None) => Ok(inline_text()),
         (_, Some(_)) => {
-            let path = args.token_file.as_deref().expect("checked above");
+            let path = file_path.expect("checked above");
             let text = std::fs::read_to_string(path).map_err(|e| {
-                UsageError(format!("cannot read the token file {}: {}", path.display(), with_causes(&e)))
+                UsageError(format!("cannot read the {long} file {}: {}", path.display(), with_causes(&e)))
             })?;
-            let token = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
-            if token.is_empty() {
-                return Err(UsageError(format!("the token file {} is empty", path.display())));
+            let value = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
+            if value.is_empty() {
+                return Err(UsageError(format!("the {long} file {} is empty", path.display())));
             }
-            Ok(Some(token.to_owned()))
+            Ok(Some(value.to_owned()))
         }
     }
 }
@@ -285,7 +345,7 @@ mod tests {
 
     #[test]
     fn defaults_are_the_libraries_defaults() {
-        let (args, _) = parse_with(None, &["statesync-hub", "--db", "x.db"]).unwrap();
+        let (args, _) = parse_with(None, &["statesync-hub", "--store", "sqlite:x.db"]).unwrap();
         assert_eq!(args.max_clock_skew, statesync::DEFAULT_MAX_CLOCK_SKEW);
         let limits = Limits::default();
         assert_eq!(
@@ -294,8 +354,8 @@ mod tests {
         );
         assert_eq!((args.log_format, args.log_level.as_str(), args.metrics), (LogFormat::Text, "info", false));
         assert!(args.cors_origin.is_empty());
-        assert!(parse_with(None, &["statesync-hub", "--db", "x.db", "--max-batch", "0"]).is_err());
-        assert!(parse_with(None, &["statesync-hub"]).is_err(), "--db is required");
+        assert!(parse_with(None, &["statesync-hub", "--store", "sqlite:x.db", "--max-batch", "0"]).is_err());
+        assert!(parse_with(None, &["statesync-hub"]).is_err(), "--store is required");
     }
 
     #[test]
@@ -311,24 +371,32 @@ mod tests {
     #[test]
     fn the_config_file_sets_defaults_the_command_line_overrides() {
         let file = config_file(
-            "db = \"from-config.db\"\nnode-id = \"cfg\"\nmax-batch = 5\nmax-clock-skew = \"90s\"\nmetrics = true\n\
+            "store = \"sqlite:from-config.db\"\nstore-pool-size = 3\nmax-batch = 5\nmax-clock-skew = \"90s\"\nmetrics = true\n\
              cors-origin = [\"http://a.test:1\", \"https://b.test\"]\nlog-format = \"json\"\n",
         );
         let (args, _) = parse_with(Some(file.path()), &["statesync-hub"]).unwrap();
-        assert_eq!(args.db.as_deref(), Some(Path::new("from-config.db")), "a required flag from the file");
-        assert_eq!((args.node_id.as_deref(), args.max_batch), (Some("cfg"), 5));
+        assert_eq!(args.store.as_deref(), Some("sqlite:from-config.db"), "a required flag from the file");
+        assert_eq!((args.store_pool_size, args.max_batch), (3, 5));
         assert_eq!(args.max_clock_skew, Duration::from_secs(90));
         assert!(args.metrics);
         assert_eq!(args.cors_origin, ["http://a.test:1", "https://b.test"]);
         assert_eq!(args.log_format, LogFormat::Json);
         let (args, _) = parse_with(
             Some(file.path()),
-            &["statesync-hub", "--node-id=cli", "--max-batch", "7", "--cors-origin", "http://c.test", "--db=x.db"],
+            &[
+                "statesync-hub",
+                "--store-pool-size=4",
+                "--max-batch",
+                "7",
+                "--cors-origin",
+                "http://c.test",
+                "--store=sqlite:x.db",
+            ],
         )
         .unwrap();
-        assert_eq!((args.node_id.as_deref(), args.max_batch), (Some("cli"), 7));
+        assert_eq!((args.store_pool_size, args.max_batch), (4, 7));
         assert_eq!(args.cors_origin, ["http://c.test"]);
-        assert_eq!(args.db.as_deref(), Some(Path::new("x.db")));
+        assert_eq!(args.store.as_deref(), Some("sqlite:x.db"));
     }
 
     #[test]
@@ -365,7 +433,7 @@ mod tests {
         let env = Some(OsString::from("env.toml"));
         assert_eq!(config_path(&argv(&["hub", "--config", "a.toml"]), env.clone()), Some("a.toml".into()));
         assert_eq!(config_path(&argv(&["hub", "--config=b.toml"]), env.clone()), Some("b.toml".into()));
-        assert_eq!(config_path(&argv(&["hub", "--db", "x"]), env.clone()), Some("env.toml".into()));
+        assert_eq!(config_path(&argv(&["hub", "--store", "x"]), env.clone()), Some("env.toml".into()));
         assert_eq!(config_path(&argv(&["hub", "--", "--config", "c.toml"]), None), None);
     }
 
@@ -373,40 +441,64 @@ mod tests {
     fn the_token_comes_from_a_file_the_environment_or_the_config_never_the_command_line() {
         let secret = config_file("s3cret\n");
         let path = secret.path().display().to_string();
-        let (args, matches) = parse_with(None, &["statesync-hub", "--db", "x.db", "--token-file", &path]).unwrap();
+        let (args, matches) =
+            parse_with(None, &["statesync-hub", "--store", "sqlite:x.db", "--token-file", &path]).unwrap();
         assert_eq!(token(&args, &matches).unwrap().as_deref(), Some("s3cret"), "one trailing newline trimmed");
         let crlf = config_file("s3cret\r\n");
         let crlf_path = crlf.path().display().to_string();
-        let (args, matches) = parse_with(None, &["statesync-hub", "--db", "x.db", "--token-file", &crlf_path]).unwrap();
+        let (args, matches) =
+            parse_with(None, &["statesync-hub", "--store", "sqlite:x.db", "--token-file", &crlf_path]).unwrap();
         assert_eq!(token(&args, &matches).unwrap().as_deref(), Some("s3cret"));
 
         let empty = config_file("\n");
         let empty_path = empty.path().display().to_string();
         let (args, matches) =
-            parse_with(None, &["statesync-hub", "--db", "x.db", "--token-file", &empty_path]).unwrap();
+            parse_with(None, &["statesync-hub", "--store", "sqlite:x.db", "--token-file", &empty_path]).unwrap();
         assert!(token(&args, &matches).unwrap_err().0.contains("is empty"));
         let (args, matches) =
-            parse_with(None, &["statesync-hub", "--db", "x.db", "--token-file", "/nonexistent/token"]).unwrap();
+            parse_with(None, &["statesync-hub", "--store", "sqlite:x.db", "--token-file", "/nonexistent/token"])
+                .unwrap();
         assert!(token(&args, &matches).unwrap_err().0.contains("cannot read the token file /nonexistent/token"));
 
         let config = config_file("token = \"from-config\"\n");
-        let (args, matches) = parse_with(Some(config.path()), &["statesync-hub", "--db", "x.db"]).unwrap();
+        let (args, matches) = parse_with(Some(config.path()), &["statesync-hub", "--store", "sqlite:x.db"]).unwrap();
         assert_eq!(token(&args, &matches).unwrap().as_deref(), Some("from-config"));
         // A token file on the command line wins over the config file's token.
         let (args, matches) =
-            parse_with(Some(config.path()), &["statesync-hub", "--db", "x.db", "--token-file", &path]).unwrap();
+            parse_with(Some(config.path()), &["statesync-hub", "--store", "sqlite:x.db", "--token-file", &path])
+                .unwrap();
         assert_eq!(token(&args, &matches).unwrap().as_deref(), Some("s3cret"));
         // Both in the same place: ambiguous.
         let both = config_file(&format!("token = \"a\"\ntoken-file = {path:?}\n"));
-        let (args, matches) = parse_with(Some(both.path()), &["statesync-hub", "--db", "x.db"]).unwrap();
+        let (args, matches) = parse_with(Some(both.path()), &["statesync-hub", "--store", "sqlite:x.db"]).unwrap();
         assert!(token(&args, &matches).unwrap_err().0.contains("given twice"));
 
-        let refused = parse(["statesync-hub", "--db", "x.db", "--token", "hunter2"].map(OsString::from).to_vec());
+        let refused =
+            parse(["statesync-hub", "--store", "sqlite:x.db", "--token", "hunter2"].map(OsString::from).to_vec());
         let UsageError(message) = refused.map(|_| ()).unwrap_err();
         assert!(message.contains("STATESYNC_HUB_TOKEN") && message.contains("--token-file"), "{message}");
         assert!(!message.contains("hunter2"), "the secret is not repeated: {message}");
-        let refused = parse(["statesync-hub", "--db", "x.db", "--token=hunter2"].map(OsString::from).to_vec());
+        let refused =
+            parse(["statesync-hub", "--store", "sqlite:x.db", "--token=hunter2"].map(OsString::from).to_vec());
         assert!(refused.is_err());
+    }
+
+    #[test]
+    fn the_jwt_secret_and_a_store_password_never_come_from_the_command_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwt").to_str().unwrap().to_owned();
+        std::fs::write(&path, "k".repeat(32) + "\n").unwrap();
+        let (args, matches) =
+            parse_with(None, &["statesync-hub", "--store", "x", "--jwt-hs256-secret-file", &path]).unwrap();
+        assert_eq!(jwt_secret(&args, &matches).unwrap(), Some("k".repeat(32)));
+        let argv = ["statesync-hub", "--store", "x", "--jwt-hs256-secret=topsecret"];
+        let UsageError(message) = parse(argv.map(OsString::from).to_vec()).map(|_| ()).unwrap_err();
+        assert!(message.contains("STATESYNC_HUB_JWT_HS256_SECRET") && !message.contains("topsecret"), "{message}");
+        let argv = ["statesync-hub", "--store", "postgres://hub:pw@127.0.0.1:5432/hub"];
+        let UsageError(message) = parse(argv.map(OsString::from).to_vec()).map(|_| ()).unwrap_err();
+        assert!(message.contains("STATESYNC_HUB_STORE") && !message.contains("pw@"), "{message}");
+        assert!(!has_password("postgres://hub@127.0.0.1:5432/hub") && !has_password("sqlite:/a:b@c"));
+        assert!(has_password("postgres://u:p@h/db"));
     }
 
     #[test]
