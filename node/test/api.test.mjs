@@ -5,6 +5,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { writeFileSync } from 'node:fs'
+import { createHmac } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
 import * as s from '../index.mjs'
@@ -805,4 +806,59 @@ test('a resolver result holding an integer beyond 2^53 - 1 is a RESOLVER error',
   assert.match(e.message, /2\^53/)
   await a.close()
   await b.close()
+})
+
+/** A JWT signed with HS256, made with node:crypto (test code only). */
+function hs256Jwt(secret, claims) {
+  const b64 = (text) => Buffer.from(text).toString('base64url')
+  const signingInput = `${b64(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64(JSON.stringify(claims))}`
+  return `${signingInput}.${createHmac('sha256', secret).update(signingInput).digest('base64url')}`
+}
+
+test('HttpTransport with JWTs through the hub: each user syncs their own user:<sub> space, sees only its states, and another space is 403', async (t) => {
+  const dir = tempDir(t)
+  const secret = 'a test secret of more than thirty-two bytes'
+  const secretFile = path.join(dir, 'jwt-secret')
+  writeFileSync(secretFile, secret, { mode: 0o600 })
+  // With an issuer and an audience: the hub binary of this commit requires both claims of every
+  // token even when neither flag is given (it passes the empty lists to its verifier).
+  const issuer = ['--jwt-issuer', 'https://auth.test', '--jwt-audience', 'statesync-test']
+  const url = await startHub(t, dir, ['--jwt-hs256-secret-file', secretFile, ...issuer])
+  const claims = { exp: Math.floor(Date.now() / 1000) + 600, iss: 'https://auth.test', aud: 'statesync-test' }
+  const alice = hs256Jwt(secret, { sub: 'alice', ...claims })
+  const bob = hs256Jwt(secret, { sub: 'bob', ...claims })
+  const transport = (space, token) => new HttpTransport(url, { space, token, timeoutMs: 10_000 })
+  const alicePhone = await SyncManager.open({ nodeId: 'alice-phone' })
+  const aliceLaptop = await SyncManager.open({ nodeId: 'alice-laptop' })
+  const bobPhone = await SyncManager.open({ nodeId: 'bob-phone' })
+  alicePhone.createState({ theme: 'dark' }, { id: 'settings', collection: 'prefs' })
+  bobPhone.createState({ theme: 'light' }, { id: 'settings', collection: 'prefs' })
+  bobPhone.createState({ n: 1 }, { id: 'bob-only' })
+  assert.equal((await alicePhone.sync(transport('user:alice', alice))).pushed.created, 1)
+  assert.equal((await bobPhone.sync(transport('user:bob', bob))).pushed.created, 2)
+  // Each user sees their own states only.
+  assert.equal((await aliceLaptop.sync(transport('user:alice', alice))).pulled.created, 1)
+  assert.deepEqual(
+    aliceLaptop.listStates().map((x) => [x.id, x.data]),
+    [['settings', { theme: 'dark' }]],
+  )
+  const again = await bobPhone.sync(transport('user:bob', bob))
+  assert.deepEqual([again.pulled.created, again.pulled.updated], [0, 0])
+  assert.deepEqual(bobPhone.getState('settings').data, { theme: 'light' })
+  // The other's space is 403 FORBIDDEN at the hub, which the client reads as a refusal of its credentials.
+  const refused = await throwsCode(() => alicePhone.sync(transport('user:bob', alice)), 'UNAUTHORIZED')
+  assert.match(refused.message, /403/)
+  const raw = await fetch(`${url}/v1/spaces/user:bob/capabilities`, { headers: { authorization: `Bearer ${alice}` } })
+  assert.equal(raw.status, 403)
+  assert.equal((await raw.json()).error.code, 'FORBIDDEN')
+  // No token, or one signed with another secret: 401.
+  await throwsCode(() => bobPhone.sync(new HttpTransport(url, { space: 'user:bob' })), 'UNAUTHORIZED')
+  const forged = hs256Jwt('another secret of thirty-two bytes!!', { sub: 'bob', ...claims })
+  const e = await throwsCode(() => bobPhone.sync(transport('user:bob', forged)), 'UNAUTHORIZED')
+  assert.match(e.message, /401/)
+  assert.deepEqual(
+    alicePhone.listStates().map((x) => x.id),
+    ['settings'],
+  )
+  for (const m of [alicePhone, aliceLaptop, bobPhone]) await m.close()
 })

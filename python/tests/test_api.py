@@ -8,6 +8,9 @@ transports, auto-sync, and the built-in HTTP client against the Rust hub.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import math
 import os
@@ -20,7 +23,10 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
@@ -2117,8 +2123,8 @@ def hub_binary(repo_root: Path, hang_guard: Any, prerequisite_missing: Callable[
 class Hub:
     """A running statesync-hub on 127.0.0.1 with a fresh database."""
 
-    def __init__(self, binary: Path, directory: Path, token: str | None = None) -> None:
-        args = [str(binary), "--db", str(directory / "hub.db"), "--listen", "127.0.0.1:0"]
+    def __init__(self, binary: Path, directory: Path, token: str | None = None, extra: Sequence[str] = ()) -> None:
+        args = [str(binary), "--db", str(directory / "hub.db"), "--listen", "127.0.0.1:0", *extra]
         if token is not None:
             # Never on the command line (the hub refuses it there: `ps` would show it).
             token_file = directory / "token"
@@ -2171,10 +2177,10 @@ class Hub:
 def start_hub(hub_binary: Path, tmp_path: Path) -> Iterator[Callable[..., Hub]]:
     hubs: list[Hub] = []
 
-    def start(token: str | None = None) -> Hub:
+    def start(token: str | None = None, extra: Sequence[str] = ()) -> Hub:
         directory = tmp_path / f"hub-{len(hubs)}"
         directory.mkdir()
-        hub = Hub(hub_binary, directory, token)
+        hub = Hub(hub_binary, directory, token, extra)
         hubs.append(hub)
         return hub
 
@@ -2282,3 +2288,70 @@ def test_http_transport_a_stopped_hub_fails_then_a_new_one_works(
     fresh = start_hub()
     a.sync(statesync.HttpTransport(fresh.url, timeout=5.0))
     assert a.pending_operations() == []
+
+
+# ---- spaces and JWTs through the hub (design §10) -----------------------------------------------------
+
+
+def _hs256_jwt(secret: bytes, claims: dict[str, Any]) -> str:
+    """A JWT signed with HS256, made with the standard library (test code only)."""
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    signing_input = f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{b64(json.dumps(claims).encode())}"
+    signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+def test_http_transport_jwt_users_sync_their_own_space_through_the_hub(
+    start_hub: Callable[..., Hub], managers: Callable[..., statesync.SyncManager], tmp_path: Path
+) -> None:
+    secret = b"a test secret of more than thirty-two bytes"
+    secret_file = tmp_path / "jwt-secret"
+    secret_file.write_bytes(secret)
+    secret_file.chmod(0o600)
+    # With an issuer and an audience: the hub binary of this commit requires both claims of every
+    # token even when neither flag is given (it passes the empty lists to its verifier).
+    issuer = ["--jwt-issuer", "https://auth.test", "--jwt-audience", "statesync-test"]
+    hub = start_hub(extra=["--jwt-hs256-secret-file", str(secret_file), *issuer])
+    expires = int(time.time()) + 600
+    claims = {"exp": expires, "iss": "https://auth.test", "aud": "statesync-test"}
+    alice, bob = (_hs256_jwt(secret, {"sub": sub, **claims}) for sub in ("alice", "bob"))
+
+    def transport(space: str, token: str) -> statesync.HttpTransport:
+        return statesync.HttpTransport(hub.url, space=space, token=token, timeout=10.0)
+
+    alice_phone, alice_laptop, bob_phone = managers("alice-phone"), managers("alice-laptop"), managers("bob-phone")
+    alice_phone.create_state({"theme": "dark"}, id="settings", collection="prefs")
+    bob_phone.create_state({"theme": "light"}, id="settings", collection="prefs")
+    bob_phone.create_state({"n": 1}, id="bob-only")
+    assert alice_phone.sync(transport("user:alice", alice)).pushed.created == 1
+    assert bob_phone.sync(transport("user:bob", bob)).pushed.created == 2
+    # each user sees their own states only
+    assert alice_laptop.sync(transport("user:alice", alice)).pulled.created == 1
+    assert states_by_id(alice_laptop) == states_by_id(alice_phone)
+    assert [s.id for s in alice_laptop.list_states()] == ["settings"]
+    assert alice_laptop.get_state("settings").data == {"theme": "dark"}
+    report = bob_phone.sync(transport("user:bob", bob))
+    assert (report.pulled.created, report.pulled.updated) == (0, 0)
+    assert bob_phone.get_state("settings").data == {"theme": "light"}
+    # the other's space is 403 FORBIDDEN at the hub, which the client reads as a refusal of its credentials
+    with pytest.raises(statesync.UnauthorizedError, match="403") as info:
+        alice_phone.sync(transport("user:bob", alice))
+    assert info.value.code == "UNAUTHORIZED"
+    request = urllib.request.Request(
+        f"{hub.url}/v1/spaces/user:bob/capabilities", headers={"Authorization": f"Bearer {alice}"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403
+    assert json.loads(refused.value.read())["error"]["code"] == "FORBIDDEN"
+    # no token, or one signed with another secret: 401
+    with pytest.raises(statesync.UnauthorizedError, match="401"):
+        bob_phone.sync(statesync.HttpTransport(hub.url, space="user:bob", timeout=10.0))
+    with pytest.raises(statesync.UnauthorizedError, match="401"):
+        bob_phone.sync(
+            transport("user:bob", _hs256_jwt(b"another secret of thirty-two bytes!!", {"sub": "bob", **claims}))
+        )
+    assert [s.id for s in alice_phone.list_states()] == ["settings"]
