@@ -339,8 +339,9 @@ impl JsTransport {
 }
 
 /// The `rejections` of a push result: `[{id, code, message, current?}]`, strings all but
-/// `current`, the peer's kept version (a `SyncState`, which JSON.stringify writes as its wire
-/// JSON object, or that JSON's text; null or absent: none); no rejections when absent.
+/// `current`, the peer's kept version as its wire JSON object (what JSON.stringify writes of a
+/// `SyncState`; the shared `pushCounts` parses one given as text; null or absent: none); no
+/// rejections when absent.
 fn rejections(value: &serde_json::Value) -> statesync::Result<Vec<RejectedState>> {
     let malformed = |v: &serde_json::Value| {
         SyncError::Transport(format!(
@@ -350,7 +351,6 @@ fn rejections(value: &serde_json::Value) -> statesync::Result<Vec<RejectedState>
     let kept = |item: &serde_json::Value| -> statesync::Result<Option<Arc<statesync::SyncState>>> {
         let parsed = match item.get("current") {
             None | Some(serde_json::Value::Null) => return Ok(None),
-            Some(serde_json::Value::String(text)) => statesync::SyncState::from_json(text),
             Some(v) => statesync::SyncState::from_value(v.clone()),
         };
         parsed.map(|s| Some(Arc::new(s))).map_err(|e| {
