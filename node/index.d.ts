@@ -124,6 +124,22 @@ export interface RejectedState {
   readonly code: string
   /** Why, in words. */
   readonly message: string
+  /**
+   * The version the refusing replica keeps of the state (null: none, or it did not say): what
+   * `revertRejected` writes back. Always present in the results this package returns.
+   */
+  readonly current?: SyncState | null
+}
+
+/**
+ * A refused state as a `Transport`'s `push()` answers it: a `RejectedState`, whose `current` may
+ * also be the kept version's wire JSON (the object `toJSON()` gives, or its text).
+ */
+export interface PushRejection {
+  readonly id: string
+  readonly code: string
+  readonly message: string
+  readonly current?: SyncState | object | string | null
 }
 
 /**
@@ -145,7 +161,7 @@ export interface PushResult {
   /** Of those, settled automatically by the strategy. */
   readonly resolved: number
   readonly rejected?: number
-  readonly rejections?: readonly RejectedState[]
+  readonly rejections?: readonly PushRejection[]
 }
 
 /** Counts of what a batch of remote states did, and the states it refused. */
@@ -173,6 +189,10 @@ export interface Rejection {
   readonly message: string
   /** Local wall-clock milliseconds when it was recorded. */
   readonly rejectedAt: number
+  /** One of this replica's own versions, refused by a peer: `revertRejected` can undo it. */
+  readonly own: boolean
+  /** For an own version: the version the refusing peer keeps, when it said; else null. */
+  readonly current: SyncState | null
 }
 
 /** What a sync round did on this side: `pulled` from the peer and `pushed` to it. */
@@ -225,6 +245,13 @@ export interface Transport {
 
 /** Options of the built-in HTTP transport (docs/protocol.md). */
 export interface HttpTransportOptions {
+  /**
+   * The hub space to sync with (`/v1/spaces/{space}/...`, docs/design.md §10): 1 to 128 bytes of
+   * `A-Z a-z 0-9 . _ : @ -`, else INVALID_INPUT. Without it, the hub's `default` space.
+   */
+  space?: string
+  /** Sent as `Authorization: Bearer <token>` (the hub's shared token or a JWT). */
+  token?: string
   headers?: Record<string, string>
   /** Per request, in milliseconds (default 30,000). */
   timeoutMs?: number
@@ -238,6 +265,8 @@ export interface HttpTransportOptions {
 export declare class HttpTransport {
   constructor(baseUrl: string, options?: HttpTransportOptions)
   readonly baseUrl: string
+  /** The hub space synced with, or null: the hub's `default` space. */
+  readonly space: string | null
 }
 
 /** A resolver for the custom strategy: returns the merged data, or `DELETED`. */
@@ -340,6 +369,13 @@ export declare class SyncManager {
   /** States refused in sync rounds and not gone through since, oldest first. */
   rejections(): Rejection[]
   resolveConflict(conflictId: string, resolution: Resolution): SyncState
+  /**
+   * Undoes one of this replica's own writes a peer (a hub) refused: writes the peer's kept
+   * version back (a deletion when it keeps none) with a clock that has seen both, and drops the
+   * rejection; returns the new version. NOT_FOUND without a rejection of `stateId`, INVALID_INPUT
+   * for a peer's version this replica refused.
+   */
+  revertRejected(stateId: string): SyncState
   setStrategy(strategy: Strategy): void
   setCollectionStrategy(collection: string, strategy: Strategy | null): void
 

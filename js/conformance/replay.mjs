@@ -766,6 +766,7 @@ const STEP_KEYS = {
   apply: ['ref', 'state', 'json'],
   reconcile: ['items'],
   resolve_conflict: ['state_id', 'conflict_ref', 'conflict_id', 'resolution'],
+  revert_rejected: ['id'],
   acknowledge: ['op_ids'],
   export: ['as'],
   import: ['ref', 'json', 'snapshot', 'replace'],
@@ -1070,6 +1071,8 @@ class Run {
           else fail(`bad resolution ${short(res)}`)
           return Ok(m.resolveConflict(conflictId, resolution))
         }
+        case 'revert_rejected':
+          return Ok(m.revertRejected(this.id(string(step, 'id', op))))
         case 'acknowledge': {
           const ids = get(step, 'op_ids')
           if (!Array.isArray(ids) || !ids.every((i) => typeof i === 'string')) {
@@ -1205,6 +1208,7 @@ class Run {
       case 'update':
       case 'delete':
       case 'resolve_conflict':
+      case 'revert_rejected':
         matchState(expected, actual, `${op} result`)
         return
       case 'get':

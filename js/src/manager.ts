@@ -5,7 +5,16 @@
 // does the rest: the napi addon in Node (node/lib/engine.cjs), the WebAssembly module with
 // IndexedDB, tabs and rounds over fetch in the browser (wasm/ts/engine.ts).
 import type * as api from 'statesync-api'
-import type { CallbackSlot, NativeEngine, NativeEvent, NativeReplica, NativeStrategy } from './native.js'
+import type {
+  CallbackSlot,
+  NativeCounts,
+  NativeEngine,
+  NativeEvent,
+  NativeRejection,
+  NativeReplica,
+  NativeReport,
+  NativeStrategy,
+} from './native.js'
 import { SyncError } from './errors.js'
 import { engineSlot } from './registry.js'
 import { DELETED, dataJson, resolutionParts } from './convert.js'
@@ -39,6 +48,33 @@ const engine = slot.get
 
 function invalidInput(message: string): never {
   throw new SyncError('INVALID_INPUT', message)
+}
+
+/**
+ * The API's counts of the engine's: each refusal's kept version (`current`) made a SyncState,
+ * or null when the refusing replica keeps none or did not say. Most results refuse nothing and
+ * pass as they are.
+ */
+function countsOf(n: NativeCounts): api.ReconciliationResult {
+  if (n.rejections.length === 0) return n as api.ReconciliationResult
+  const rejections = n.rejections.map((r) => ({
+    id: r.id,
+    code: r.code,
+    message: r.message,
+    current: stateOfRef(r.current),
+  }))
+  return { ...n, rejections }
+}
+
+/** The API's report of the engine's (see `countsOf`). */
+function reportOf(n: NativeReport): api.SyncReport {
+  return { pulled: countsOf(n.pulled), pushed: countsOf(n.pushed) }
+}
+
+/** The API's record of a refusal: `own` as a boolean, the kept version a SyncState or null. */
+function rejectionOf(n: NativeRejection): api.Rejection {
+  const { stateId, code, message, rejectedAt } = n
+  return { stateId, code, message, rejectedAt, own: Boolean(n.own), current: stateOfRef(n.current) }
 }
 
 /**
@@ -271,7 +307,7 @@ export class SyncManager {
   reconcile(states: api.SyncState[]): api.ReconciliationResult {
     const own = ownStates(states, 'reconcile() takes an array of SyncState: it')
     try {
-      return this.#n.reconcile(own)
+      return countsOf(this.#n.reconcile(own))
     } catch (error) {
       throw this.#fail(error)
     }
@@ -288,7 +324,7 @@ export class SyncManager {
   /** States refused in sync rounds and not gone through since, oldest first. */
   rejections(): api.Rejection[] {
     try {
-      return this.#n.rejections()
+      return this.#n.rejections().map(rejectionOf)
     } catch (error) {
       throw this.#fail(error)
     }
@@ -298,6 +334,20 @@ export class SyncManager {
     const { pick, data } = resolutionParts(resolution)
     try {
       return stateOfRef(this.#n.resolveConflict(conflictId, pick, data))!
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  /**
+   * Undoes one of this replica's own writes that a peer (a hub) refused: writes the peer's kept
+   * version back (a deletion when it keeps none) with a clock that has seen both, so every
+   * replica settles on it; the rejection goes. NOT_FOUND without a rejection of `stateId`,
+   * INVALID_INPUT for a peer's version this replica refused.
+   */
+  revertRejected(stateId: string): SyncState {
+    try {
+      return stateOfRef(this.#n.revertRejected(stateId))!
     } catch (error) {
       throw this.#fail(error)
     }
@@ -335,7 +385,7 @@ export class SyncManager {
     if (!(changes instanceof ChangeSet)) invalidInput('applyChanges() takes a ChangeSet')
     const collections = collectionsOf(options)
     try {
-      return this.#n.applyChanges(peer, changes as ChangeSet, collections)
+      return countsOf(this.#n.applyChanges(peer, changes as ChangeSet, collections))
     } catch (error) {
       throw this.#fail(error)
     }
@@ -365,7 +415,7 @@ export class SyncManager {
     const collections = collectionsOf(options)
     this.#slot.cause = undefined
     try {
-      return await this.#n.syncWith((other as SyncManager).#n, collections, options?.limit ?? undefined)
+      return reportOf(await this.#n.syncWith((other as SyncManager).#n, collections, options?.limit ?? undefined))
     } catch (error) {
       throw this.#fail(error)
     }
@@ -376,7 +426,7 @@ export class SyncManager {
     const collections = collectionsOf(options)
     this.#slot.cause = undefined
     try {
-      return await this.#n.sync(transport, collections, options?.limit ?? undefined)
+      return reportOf(await this.#n.sync(transport, collections, options?.limit ?? undefined))
     } catch (error) {
       throw this.#fail(error)
     }
@@ -437,7 +487,7 @@ export class SyncManager {
     else if (typeof snapshot === 'string') text = snapshot
     else invalidInput('importState() takes a Snapshot or its JSON text')
     try {
-      return this.#n.importState(text, Boolean(options?.replace))
+      return countsOf(this.#n.importState(text, Boolean(options?.replace)))
     } catch (error) {
       throw this.#fail(error)
     }

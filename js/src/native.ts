@@ -53,6 +53,30 @@ export interface NativeClocks {
  */
 export type StateRef = unknown
 
+/** A refused state as an engine reports it: its kept version (`current`) as a StateRef, or none. */
+export interface NativeRejectedState {
+  id: string
+  code: string
+  message: string
+  current?: StateRef
+}
+
+/** Counts as an engine returns them: the API's, with the refusals' kept versions as StateRefs. */
+export interface NativeCounts extends Omit<api.ReconciliationResult, 'rejections'> {
+  rejections: NativeRejectedState[]
+}
+
+/** What a round did on this side, as an engine returns it. */
+export interface NativeReport {
+  pulled: NativeCounts
+  pushed: NativeCounts
+}
+
+/** A recorded refusal as an engine returns it: the API's, `current` a StateRef. */
+export interface NativeRejection extends Omit<api.Rejection, 'current'> {
+  current?: StateRef
+}
+
 /** A page of the changes feed as an engine returns it. */
 export interface NativePage {
   states: StateRef[]
@@ -135,22 +159,24 @@ export interface NativeReplica {
   pendingOperations(): string
   acknowledge(opIds: string[]): number
   applyRemoteState(state: api.SyncState): NativeApplyResult
-  reconcile(states: api.SyncState[]): api.ReconciliationResult
+  reconcile(states: api.SyncState[]): NativeCounts
   /** The conflicts' JSON text (a JSON array). */
   conflicts(): string
-  rejections(): api.Rejection[]
+  rejections(): NativeRejection[]
   resolveConflict(conflictId: string, pick: 'local' | 'remote' | undefined, data: string | undefined): StateRef
+  /** The new version written over a peer's refusal of one of this replica's writes. */
+  revertRejected(stateId: string): StateRef
   setStrategy(strategy: NativeStrategy): void
   /** null removes the collection's own strategy. */
   setCollectionStrategy(collection: string, strategy: NativeStrategy | null): void
   changesSince(cursor: string | undefined, collections: string[] | undefined, limit: unknown): NativePage
-  applyChanges(peer: string, changes: api.ChangeSet, collections: string[] | undefined): api.ReconciliationResult
+  applyChanges(peer: string, changes: api.ChangeSet, collections: string[] | undefined): NativeCounts
   peerCursor(peer: string, collections: string[] | undefined): string | null | undefined
   setPeerCursor(peer: string, cursor: string | undefined, collections: string[] | undefined): void
   /** A round with another replica of the same engine. */
-  syncWith(other: NativeReplica, collections: string[] | undefined, limit: unknown): Promise<api.SyncReport>
+  syncWith(other: NativeReplica, collections: string[] | undefined, limit: unknown): Promise<NativeReport>
   /** A round through the built-in HTTP client or the application's transport (checked by the engine, whose HttpTransport it is). */
-  sync(transport: unknown, collections: string[] | undefined, limit: unknown): Promise<api.SyncReport>
+  sync(transport: unknown, collections: string[] | undefined, limit: unknown): Promise<NativeReport>
   /** `options`: the application's, as given (`collections` checked; the browser has backoff options). */
   startAutoSync(intervalMs: number, transport: unknown, options: { collections?: string[] }): void
   stopAutoSync(): Promise<boolean>
@@ -159,7 +185,7 @@ export interface NativeReplica {
   /** The snapshot's JSON text. */
   exportState(): string
   /** Imports a snapshot's JSON text. */
-  importState(text: string, replace: boolean): api.ReconciliationResult
+  importState(text: string, replace: boolean): NativeCounts
   status(): api.Status
   /** Starts delivering the core's events to `deliver` (called with no listener delivering yet). */
   listen(deliver: (event: NativeEvent) => void): void

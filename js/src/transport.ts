@@ -18,11 +18,24 @@ export function checkTransport(transport: unknown): void {
 /**
  * The JSON text of what `push` returned (the core reads its counts); a value that is no object
  * throws a TypeError, which the round reports as the transport's failure (TRANSPORT, the
- * TypeError as its cause).
+ * TypeError as its cause). A refusal's kept version (`current`) given as its JSON text is
+ * written as the JSON object it holds, as a SyncState writes itself: engines read objects.
  */
 export function pushCounts(result: unknown): string {
   if (result === null || typeof result !== 'object') {
     throw new TypeError(`transport.push() returned ${typeof result}, expected a ReconciliationResult`)
   }
-  return JSON.stringify(result)
+  const { rejections } = result as { rejections?: unknown }
+  if (!Array.isArray(rejections) || !rejections.some((r) => typeof r?.current === 'string')) {
+    return JSON.stringify(result)
+  }
+  const kept = rejections.map((r: { current?: unknown }) => {
+    if (typeof r?.current !== 'string') return r
+    try {
+      return { ...r, current: JSON.parse(r.current) as unknown }
+    } catch {
+      throw new TypeError('transport.push() returned a rejection whose current is neither a state nor its JSON')
+    }
+  })
+  return JSON.stringify({ ...result, rejections: kept })
 }

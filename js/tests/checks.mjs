@@ -3,5 +3,6 @@
 // wasm/tests/e2e/shared.test.mjs).
 import { checks as callbackCause } from './callback-cause.mjs'
 import { checks as optionsAndWire } from './options-and-wire.mjs'
+import { checks as rejectedWrites } from './rejected-writes.mjs'
 
-export const checks = [...callbackCause, ...optionsAndWire]
+export const checks = [...callbackCause, ...optionsAndWire, ...rejectedWrites]

@@ -116,6 +116,9 @@ class NapiReplica {
   resolveConflict(conflictId, pick, data) {
     return this.manager.resolveConflict(conflictId, pick, data)
   }
+  revertRejected(stateId) {
+    return this.manager.revertRejected(stateId)
+  }
   setStrategy(strategy) {
     this.manager.setStrategy(strategy)
   }

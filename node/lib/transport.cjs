@@ -8,20 +8,35 @@ const { ChangeSet, stateHandles, changeSetOf } = require('./shared/values.js')
 
 const kNative = Symbol('statesync.nativeTransport')
 
-/** The built-in client of the HTTP sync protocol (docs/protocol.md). */
+/**
+ * The built-in client of the HTTP sync protocol (docs/protocol.md). `space` names the hub space
+ * synced with (`/v1/spaces/{space}/...`; the core checks the id: INVALID_INPUT), `token` is sent
+ * as `Authorization: Bearer <token>`.
+ */
 class HttpTransport {
   #baseUrl
+  #space
   constructor(baseUrl, options = {}) {
-    const { headers, timeoutMs, encoding, compress } = options
+    const { headers, timeoutMs, encoding, compress, space, token } = options
     if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs > 0 && timeoutMs < 2 ** 32)) {
       invalidInput(`timeoutMs is ${timeoutMs}: a whole number of milliseconds above 0`)
     }
-    this[kNative] = callNative(() => native.NativeTransport.http(baseUrl, headers, timeoutMs, encoding, compress))
+    if (space !== undefined && typeof space !== 'string') invalidInput(`space is ${typeof space}: a string`)
+    if (token !== undefined && typeof token !== 'string') invalidInput(`token is ${typeof token}: a string`)
+    this[kNative] = callNative(() =>
+      native.NativeTransport.http(baseUrl, headers, timeoutMs, encoding, compress, space, token),
+    )
     this.#baseUrl = baseUrl
+    this.#space = space ?? null
   }
 
   get baseUrl() {
     return this.#baseUrl
+  }
+
+  /** The hub space synced with, or null: the hub's `default` space (the `/v1/...` routes). */
+  get space() {
+    return this.#space
   }
 }
 

@@ -338,12 +338,24 @@ impl JsTransport {
     }
 }
 
-/// The `rejections` of a push result: `[{id, code, message}]`, strings all; none when absent.
+/// The `rejections` of a push result: `[{id, code, message, current?}]`, strings all but
+/// `current`, the peer's kept version as its wire JSON object (what JSON.stringify writes of a
+/// `SyncState`; the shared `pushCounts` parses one given as text; null or absent: none); no
+/// rejections when absent.
 fn rejections(value: &serde_json::Value) -> statesync::Result<Vec<RejectedState>> {
     let malformed = |v: &serde_json::Value| {
         SyncError::Transport(format!(
             "transport.push() returned rejections = {v}, expected an array of {{id, code, message}} strings"
         ))
+    };
+    let kept = |item: &serde_json::Value| -> statesync::Result<Option<Arc<statesync::SyncState>>> {
+        let parsed = match item.get("current") {
+            None | Some(serde_json::Value::Null) => return Ok(None),
+            Some(v) => statesync::SyncState::from_value(v.clone()),
+        };
+        parsed.map(|s| Some(Arc::new(s))).map_err(|e| {
+            SyncError::Transport(format!("transport.push() returned a rejection whose current is {}", e.message()))
+        })
     };
     let items = match value.get("rejections") {
         None | Some(serde_json::Value::Null) => return Ok(Vec::new()),
@@ -355,7 +367,9 @@ fn rejections(value: &serde_json::Value) -> statesync::Result<Vec<RejectedState>
         .map(|item| {
             let field =
                 |key: &str| item.get(key).and_then(|f| f.as_str()).map(str::to_owned).ok_or_else(|| malformed(item));
-            Ok(RejectedState::coded(&field("id")?, &field("code")?, field("message")?))
+            let mut refused = RejectedState::coded(&field("id")?, &field("code")?, field("message")?);
+            refused.current = kept(item)?;
+            Ok(refused)
         })
         .collect()
 }

@@ -45,7 +45,8 @@ pub struct NativeTransport(pub(crate) Arc<dyn SyncTransport>);
 
 #[napi]
 impl NativeTransport {
-    /// The HTTP client of docs/protocol.md.
+    /// The HTTP client of docs/protocol.md, syncing with the hub space `space` (the `default`
+    /// space without one) and sending `token` as `Authorization: Bearer <token>`.
     #[napi(factory, catch_unwind)]
     pub fn http(
         base_url: String,
@@ -53,10 +54,20 @@ impl NativeTransport {
         timeout_ms: Option<u32>,
         encoding: Option<String>,
         compress: Option<bool>,
+        space: Option<String>,
+        token: Option<String>,
     ) -> Result<NativeTransport> {
         let mut transport = guarded(|| statesync::HttpTransport::new(&base_url))?;
+        if let Some(space) = space {
+            // The core checks the space id: INVALID_INPUT, as in every binding.
+            transport = guarded(|| transport.space(&space))?;
+        }
         for (name, value) in headers.unwrap_or_default() {
             transport = transport.header(&name, &value);
+        }
+        // After the headers: the token wins over an `Authorization` among them.
+        if let Some(token) = token {
+            transport = transport.token(&token);
         }
         if let Some(ms) = timeout_ms {
             transport = transport.timeout(Duration::from_millis(ms.into()));
@@ -242,6 +253,13 @@ impl NativeManager {
             }
         };
         self.run(|m| m.resolve_conflict(&conflict_id, resolution)).map(handle)
+    }
+
+    /// Undoes one of this replica's own writes a peer refused: writes the peer's kept version
+    /// back (a deletion when it keeps none) with a clock that has seen both; the new version.
+    #[napi(catch_unwind)]
+    pub fn revert_rejected(&self, state_id: String) -> Result<StateHandle> {
+        self.run(|m| m.revert_rejected(&state_id)).map(handle)
     }
 
     /// Sets the default strategy.

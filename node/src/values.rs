@@ -134,8 +134,9 @@ impl From<statesync::ApplyResult> for ApplyResult {
     }
 }
 
-/// A state the receiving replica refused: its id, the error code and the message.
-#[napi(object)]
+/// A state the receiving replica refused: its id, the error code, the message, and the version
+/// that replica keeps of it when it said (what `revertRejected` writes back).
+#[napi(object, object_from_js = false)]
 pub struct RejectedState {
     /// The refused state's id.
     pub id: String,
@@ -143,11 +144,13 @@ pub struct RejectedState {
     pub code: String,
     /// Why, in words.
     pub message: String,
+    /// The refusing replica's kept version (the shared layer makes it a `SyncState`), or none.
+    pub current: Option<StateHandle>,
 }
 
 impl From<statesync::RejectedState> for RejectedState {
     fn from(r: statesync::RejectedState) -> Self {
-        RejectedState { id: r.id, code: r.code, message: r.message }
+        RejectedState { id: r.id, code: r.code, message: r.message, current: r.current.map(handle) }
     }
 }
 
@@ -162,16 +165,27 @@ pub struct Rejection {
     pub message: String,
     /// Local wall-clock milliseconds when it was recorded.
     pub rejected_at: i64,
+    /// One of this replica's own versions, refused by a peer (`revertRejected` can undo it).
+    pub own: bool,
+    /// For an own version: the refusing peer's kept version, when it said.
+    pub current: Option<StateHandle>,
 }
 
 impl From<statesync::Rejection> for Rejection {
     fn from(r: statesync::Rejection) -> Self {
-        Rejection { state_id: r.state_id, code: r.code, message: r.message, rejected_at: r.rejected_at as i64 }
+        Rejection {
+            state_id: r.state_id,
+            code: r.code,
+            message: r.message,
+            rejected_at: r.rejected_at as i64,
+            own: r.own,
+            current: r.current.map(handle),
+        }
     }
 }
 
 /// Counts of what a batch of remote states did, and the states it refused.
-#[napi(object, js_name = "ReconciliationResult")]
+#[napi(object, js_name = "ReconciliationResult", object_from_js = false)]
 pub struct Counts {
     /// New states.
     pub created: i64,
@@ -207,7 +221,7 @@ impl From<ReconciliationResult> for Counts {
 }
 
 /// What a round did on this side.
-#[napi(object)]
+#[napi(object, object_from_js = false)]
 pub struct SyncReport {
     /// Pulled from the peer.
     pub pulled: Counts,

@@ -5,6 +5,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { writeFileSync } from 'node:fs'
+import { createHmac } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
 import * as s from '../index.mjs'
@@ -356,6 +357,66 @@ test('HttpTransport against the Rust hub on 127.0.0.1: two replicas converge; ba
   await laptop.close()
 })
 
+test('HttpTransport space and token: every request goes to /v1/spaces/{space}/ with the bearer token (through a capturing proxy to the hub)', async (t) => {
+  const dir = tempDir(t)
+  const hubUrl = await startHub(t, dir, [])
+  const http = await import('node:http')
+  const seen = []
+  // Records each request, then forwards it to the hub's Part I routes (its space `default`).
+  const proxy = http.createServer((req, res) => {
+    seen.push([req.method, req.url, req.headers.authorization ?? null, req.headers['x-app'] ?? null])
+    const spaced = /^\/v1\/spaces\/[^/]+\/(capabilities|pull|push)$/.exec(req.url)
+    const headers = { ...req.headers }
+    delete headers.host
+    const out = http.request(
+      new URL(spaced ? `/v1/${spaced[1]}` : req.url, hubUrl),
+      { method: req.method, headers },
+      (answer) => {
+        res.writeHead(answer.statusCode, answer.headers)
+        answer.pipe(res)
+      },
+    )
+    req.pipe(out)
+  })
+  await new Promise((r) => proxy.listen(0, '127.0.0.1', r))
+  t.after(() => {
+    proxy.closeAllConnections()
+    return new Promise((r) => proxy.close(r))
+  })
+  const url = `http://127.0.0.1:${proxy.address().port}`
+  const phone = await SyncManager.open({ nodeId: 'phone' })
+  const laptop = await SyncManager.open({ nodeId: 'laptop' })
+  phone.createState({ theme: 'dark' }, { id: 'settings' })
+  // The token wins over an Authorization header given beside it; other headers travel too.
+  const spaced = new HttpTransport(url, {
+    space: 'user:42',
+    token: 'eyJ.tok.en',
+    headers: { authorization: 'Bearer no', 'x-app': '1' },
+  })
+  assert.equal(spaced.space, 'user:42')
+  const report = await phone.sync(spaced)
+  assert.equal(report.pushed.created, 1)
+  const endpoints = new Set(seen.map(([, u]) => u))
+  assert.deepEqual([...endpoints].sort(), [
+    '/v1/spaces/user:42/capabilities',
+    '/v1/spaces/user:42/pull',
+    '/v1/spaces/user:42/push',
+  ])
+  assert.ok(
+    seen.every(([, , auth, app]) => auth === 'Bearer eyJ.tok.en' && app === '1'),
+    JSON.stringify(seen),
+  )
+  seen.length = 0
+  await laptop.sync(new HttpTransport(url))
+  assert.deepEqual(laptop.getState('settings').data, { theme: 'dark' })
+  assert.ok(
+    seen.length > 0 && seen.every(([, u, auth]) => /^\/v1\/(capabilities|pull|push)$/.test(u) && auth === null),
+    JSON.stringify(seen),
+  )
+  await phone.close()
+  await laptop.close()
+})
+
 test('worker threads sharing a store path: one replica at a time, the next sees every write', async (t) => {
   const file = path.join(tempDir(t), 'shared.db')
   const m = await SyncManager.open({ nodeId: 'main', path: file })
@@ -519,7 +580,9 @@ test('a pull that refuses a state: counted in the result, recorded durably in re
   assert.equal(counts.created, 1, 'the rest of the page applied')
   assert.equal(counts.rejected, 1)
   assert.equal(counts.rejections.length, 1)
-  assert.deepEqual(Object.keys(counts.rejections[0]).sort(), ['code', 'id', 'message'])
+  assert.deepEqual(Object.keys(counts.rejections[0]).sort(), ['code', 'current', 'id', 'message'])
+  assert.ok(counts.rejections[0].current instanceof SyncState, 'the version kept here')
+  assert.ok(counts.rejections[0].current.equals(b.getState('shared')))
   assert.equal(counts.rejections[0].id, 'shared')
   assert.equal(counts.rejections[0].code, 'INVALID_STATE')
   assert.match(counts.rejections[0].message, /collection/)
@@ -527,7 +590,9 @@ test('a pull that refuses a state: counted in the result, recorded durably in re
   assert.deepEqual(b.getState('shared').data, { v: 2 }, 'the local version stays')
 
   const [rejection] = b.rejections()
-  assert.deepEqual(Object.keys(rejection).sort(), ['code', 'message', 'rejectedAt', 'stateId'])
+  assert.deepEqual(Object.keys(rejection).sort(), ['code', 'current', 'message', 'own', 'rejectedAt', 'stateId'])
+  assert.equal(rejection.own, false, "a peer's version refused here")
+  assert.equal(rejection.current, null)
   assert.equal(rejection.stateId, 'shared')
   assert.equal(rejection.code, 'INVALID_STATE')
   assert.match(rejection.message, /peer "a"/)
@@ -691,7 +756,9 @@ test('a JS transport: maxBodyBytes cuts pushed pages; rejections in a push answe
   )
   assert.equal(report.pushed.created, 5)
   assert.equal(report.pushed.rejected, 1)
-  assert.deepEqual(report.pushed.rejections, [{ id: 'k2', code: 'INVALID_STATE', message: 'the hub does not take k2' }])
+  assert.deepEqual(report.pushed.rejections, [
+    { id: 'k2', code: 'INVALID_STATE', message: 'the hub does not take k2', current: null },
+  ])
   const [rejection] = a.rejections()
   assert.deepEqual([rejection.stateId, rejection.code, rejection.rejectedAt], ['k2', 'INVALID_STATE', 1000])
   assert.match(rejection.message, /peer "hub" refused this version: the hub does not take k2/)
@@ -739,4 +806,59 @@ test('a resolver result holding an integer beyond 2^53 - 1 is a RESOLVER error',
   assert.match(e.message, /2\^53/)
   await a.close()
   await b.close()
+})
+
+/** A JWT signed with HS256, made with node:crypto (test code only). */
+function hs256Jwt(secret, claims) {
+  const b64 = (text) => Buffer.from(text).toString('base64url')
+  const signingInput = `${b64(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64(JSON.stringify(claims))}`
+  return `${signingInput}.${createHmac('sha256', secret).update(signingInput).digest('base64url')}`
+}
+
+test('HttpTransport with JWTs through the hub: each user syncs their own user:<sub> space, sees only its states, and another space is 403', async (t) => {
+  const dir = tempDir(t)
+  const secret = 'a test secret of more than thirty-two bytes'
+  const secretFile = path.join(dir, 'jwt-secret')
+  writeFileSync(secretFile, secret, { mode: 0o600 })
+  // With an issuer and an audience: the hub binary of this commit requires both claims of every
+  // token even when neither flag is given (it passes the empty lists to its verifier).
+  const issuer = ['--jwt-issuer', 'https://auth.test', '--jwt-audience', 'statesync-test']
+  const url = await startHub(t, dir, ['--jwt-hs256-secret-file', secretFile, ...issuer])
+  const claims = { exp: Math.floor(Date.now() / 1000) + 600, iss: 'https://auth.test', aud: 'statesync-test' }
+  const alice = hs256Jwt(secret, { sub: 'alice', ...claims })
+  const bob = hs256Jwt(secret, { sub: 'bob', ...claims })
+  const transport = (space, token) => new HttpTransport(url, { space, token, timeoutMs: 10_000 })
+  const alicePhone = await SyncManager.open({ nodeId: 'alice-phone' })
+  const aliceLaptop = await SyncManager.open({ nodeId: 'alice-laptop' })
+  const bobPhone = await SyncManager.open({ nodeId: 'bob-phone' })
+  alicePhone.createState({ theme: 'dark' }, { id: 'settings', collection: 'prefs' })
+  bobPhone.createState({ theme: 'light' }, { id: 'settings', collection: 'prefs' })
+  bobPhone.createState({ n: 1 }, { id: 'bob-only' })
+  assert.equal((await alicePhone.sync(transport('user:alice', alice))).pushed.created, 1)
+  assert.equal((await bobPhone.sync(transport('user:bob', bob))).pushed.created, 2)
+  // Each user sees their own states only.
+  assert.equal((await aliceLaptop.sync(transport('user:alice', alice))).pulled.created, 1)
+  assert.deepEqual(
+    aliceLaptop.listStates().map((x) => [x.id, x.data]),
+    [['settings', { theme: 'dark' }]],
+  )
+  const again = await bobPhone.sync(transport('user:bob', bob))
+  assert.deepEqual([again.pulled.created, again.pulled.updated], [0, 0])
+  assert.deepEqual(bobPhone.getState('settings').data, { theme: 'light' })
+  // The other's space is 403 FORBIDDEN at the hub, which the client reads as a refusal of its credentials.
+  const refused = await throwsCode(() => alicePhone.sync(transport('user:bob', alice)), 'UNAUTHORIZED')
+  assert.match(refused.message, /403/)
+  const raw = await fetch(`${url}/v1/spaces/user:bob/capabilities`, { headers: { authorization: `Bearer ${alice}` } })
+  assert.equal(raw.status, 403)
+  assert.equal((await raw.json()).error.code, 'FORBIDDEN')
+  // No token, or one signed with another secret: 401.
+  await throwsCode(() => bobPhone.sync(new HttpTransport(url, { space: 'user:bob' })), 'UNAUTHORIZED')
+  const forged = hs256Jwt('another secret of thirty-two bytes!!', { sub: 'bob', ...claims })
+  const e = await throwsCode(() => bobPhone.sync(transport('user:bob', forged)), 'UNAUTHORIZED')
+  assert.match(e.message, /401/)
+  assert.deepEqual(
+    alicePhone.listStates().map((x) => x.id),
+    ['settings'],
+  )
+  for (const m of [alicePhone, aliceLaptop, bobPhone]) await m.close()
 })

@@ -301,6 +301,15 @@ impl PySyncManager {
         })
     }
 
+    /// Undoes a write of this replica's that a peer (a hub) refused: writes the peer's kept
+    /// version of the state back as a new local write (a deletion when the peer keeps none)
+    /// whose clock has seen both sides, so every replica settles on it, and drops the
+    /// rejection. Returns the new version. `NotFoundError` without a rejection of `state_id`;
+    /// `InvalidInputError` for a rejection of a peer's version (nothing of this replica's to undo).
+    fn revert_rejected(&self, py: Python<'_>, state_id: &str) -> PyResult<PySyncState> {
+        guard(|| detached(py, || self.inner.revert_rejected(state_id)).map(PySyncState))
+    }
+
     /// Changes the default strategy.
     fn set_strategy(&self, py: Python<'_>, strategy: &Bound<'_, PyAny>) -> PyResult<()> {
         guard(|| {

@@ -100,9 +100,11 @@ class Transport(Protocol):
 
     `push` answers with a ReconciliationResult, or a mapping of counts ("created", ...,
     "rejected"; missing ones are 0) with optional "rejections": a list of RejectedState, or of
-    mappings with "id", "code" and "message" — the states the peer refused, which become
-    rejections() of the pushing replica. A page `pull` got as bytes from a peer is best read
-    with `decode_page`, which leaves an invalid state to be refused alone."""
+    mappings with "id", "code", "message" and optionally "current" (the version the peer keeps:
+    a SyncState, its dict or its JSON) — the states the peer refused, which become rejections()
+    of the pushing replica, and which revert_rejected() can undo to that kept version. A page
+    `pull` got as bytes from a peer is best read with `decode_page`, which leaves an invalid
+    state to be refused alone."""
 
     def capabilities(self) -> Capabilities: ...
 

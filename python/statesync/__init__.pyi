@@ -183,12 +183,16 @@ class ApplyResult:
 
 @final
 class RejectedState:
-    """A state the receiving replica refused (a ReconciliationResult lists them)."""
+    """A state the receiving replica refused (a ReconciliationResult lists them), with the
+    version that replica keeps of it when it said (`current`)."""
 
     id: str
     code: str  # the error code, e.g. "INVALID_STATE"
     message: str
-    def __new__(cls, id: str, code: str, message: str) -> RejectedState: ...
+    current: SyncState | None  # the refusing peer's kept version: what revert_rejected writes back
+    def __new__(
+        cls, id: str, code: str, message: str, current: SyncState | Mapping[str, Any] | str | bytes | None = None
+    ) -> RejectedState: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -214,6 +218,8 @@ class Rejection:
     code: str  # the error code, e.g. "INVALID_STATE"
     message: str  # naming the peer involved
     rejected_at: int  # local wall-clock milliseconds
+    own: bool  # one of this replica's own versions, refused by a peer (revert_rejected can undo it)
+    current: SyncState | None  # for an own version: the refusing peer's kept version, if it said
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -347,11 +353,17 @@ class Transport(Protocol):
 
 @final
 class HttpTransport:
-    """The built-in client of the HTTP sync protocol (docs/protocol.md)."""
+    """The built-in client of the HTTP sync protocol (docs/protocol.md): `space` names the hub
+    space (`/v1/spaces/{space}/...`; an invalid id is InvalidInputError), `token` is sent as
+    `Authorization: Bearer <token>`."""
+
+    space: str | None  # None: the hub's `default` space (the `/v1/...` routes)
     def __new__(
         cls,
         base_url: str,
         *,
+        space: str | None = None,
+        token: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float = 30.0,
         encoding: WireEncoding = "binary",
@@ -388,6 +400,7 @@ class SyncManager:
     def rejections(self) -> list[Rejection]: ...  # refused states, oldest first
     def conflicts(self) -> list[SyncConflict]: ...
     def resolve_conflict(self, conflict_id: str, resolution: Resolution) -> SyncState: ...
+    def revert_rejected(self, state_id: str) -> SyncState: ...  # writes the peer's kept version back
     def set_strategy(self, strategy: Strategy) -> None: ...
     def set_collection_strategy(self, collection: str, strategy: Strategy | None) -> None: ...
     def changes_since(

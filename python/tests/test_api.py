@@ -8,6 +8,9 @@ transports, auto-sync, and the built-in HTTP client against the Rust hub.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import math
 import os
@@ -20,7 +23,10 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
@@ -1721,10 +1727,14 @@ def test_reconcile_refuses_one_state_alone(managers: Callable[..., statesync.Syn
     [refused] = result.rejections
     assert isinstance(refused, statesync.RejectedState)
     assert (refused.id, refused.code) == ("s1", "INVALID_STATE") and "collection" in refused.message
-    assert refused == statesync.RejectedState("s1", "INVALID_STATE", refused.message)
-    assert refused != statesync.RejectedState("s1", "INVALID_STATE", "another reason")
-    assert hash(refused) == hash(statesync.RejectedState("s1", "INVALID_STATE", refused.message))
+    kept = b.get_state("s1")
+    assert refused.current == kept  # the version the refusing replica keeps
+    assert refused == statesync.RejectedState("s1", "INVALID_STATE", refused.message, kept)
+    assert refused != statesync.RejectedState("s1", "INVALID_STATE", refused.message)  # without it
+    assert refused != statesync.RejectedState("s1", "INVALID_STATE", "another reason", kept)
+    assert hash(refused) == hash(statesync.RejectedState("s1", "INVALID_STATE", refused.message, kept))
     assert repr(refused).startswith("RejectedState(id='s1', code='INVALID_STATE', message=")
+    assert repr(refused).endswith(", current=<version 1>)")
     assert repr(result) == (
         "ReconciliationResult(created=1, updated=0, unchanged=0, ignored=0, conflicts=0, resolved=0, "
         "rejected=1, rejections=['s1'])"
@@ -1836,6 +1846,119 @@ def test_a_malformed_push_answer_is_a_transport_error(
     assert a.rejections() == [] and len(a.pending_operations()) == 1
 
 
+# ---- rejected writes: the peer's kept version and revert_rejected (design §10) ----------------------
+
+
+class KeptVersionTransport(PeerTransport):
+    """A peer that refuses what its replica refuses and answers with each refusal as a mapping,
+    its kept version (`current`) given as `form` says: the SyncState, its dict, its JSON text or
+    nothing at all."""
+
+    def __init__(self, other: statesync.SyncManager, form: str) -> None:
+        super().__init__(other)
+        self.form = form
+
+    def push(self, changes: statesync.ChangeSet) -> Any:
+        result = self.other.reconcile(changes.states)
+        refused: list[dict[str, Any]] = []
+        for r in result.rejections:
+            item: dict[str, Any] = {"id": r.id, "code": r.code, "message": r.message}
+            if r.current is not None and self.form != "none":
+                forms = {"object": r.current, "dict": r.current.to_dict(), "json": r.current.to_json()}
+                item["current"] = forms[self.form]
+            refused.append(item)
+        return {**result.to_dict(), "rejections": refused}
+
+
+def test_revert_rejected_writes_the_peers_version_back_and_it_syncs(
+    managers: Callable[..., statesync.SyncManager], wait: Any
+) -> None:
+    a, b = managers("A"), managers("B", max_state_bytes=20)
+    a.create_state({"t": 1}, id="s")
+    assert a.sync(PeerTransport(b)).pushed.created == 1
+    a.update_state("s", {"t": "far more than twenty bytes of text"})
+    # through a Python transport returning the peer's ReconciliationResult: its kept version rides along
+    report = a.sync(PeerTransport(b))
+    [refused] = report.pushed.rejections
+    assert (refused.id, refused.code) == ("s", "INVALID_STATE") and refused.current == b.get_state("s")
+    [rejection] = a.rejections()
+    assert rejection.own is True and rejection.current == b.get_state("s")
+    assert repr(rejection).endswith(", own=True, current=<version 1>)")
+    assert pickle.loads(pickle.dumps(rejection)) == rejection
+    events: list[statesync.SyncEvent] = []
+    a.subscribe(events.append)
+    reverted = a.revert_rejected("s")
+    assert isinstance(reverted, statesync.SyncState)
+    assert (reverted.data, reverted.clock, reverted.version, reverted.deleted) == ({"t": 1}, {"A": 3}, 3, False)
+    assert a.get_state("s") == reverted and a.rejections() == []
+    assert [o.state_id for o in a.pending_operations()] == ["s"]
+    assert wait(lambda: [e.name for e in events if e.name == "stateUpdated"] == ["stateUpdated"])
+    report = a.sync(PeerTransport(b))
+    assert (report.pushed.updated, report.pushed.rejected) == (1, 0)
+    assert b.get_state("s") == a.get_state("s") and a.pending_operations() == []
+
+
+@pytest.mark.parametrize("form", ["object", "dict", "json", "none"])
+def test_a_push_answers_kept_version_reaches_the_rejection(
+    managers: Callable[..., statesync.SyncManager], form: str
+) -> None:
+    a, b = managers("A"), managers("B", max_state_bytes=20)
+    a.create_state({"t": 1}, id="s")
+    a.sync(PeerTransport(b))
+    a.update_state("s", {"t": "far more than twenty bytes of text"})
+    report = a.sync(KeptVersionTransport(b, form))
+    [refused] = report.pushed.rejections
+    [rejection] = a.rejections()
+    if form == "none":
+        # the peer did not say what it keeps: reverting deletes here, and the deletion syncs
+        assert refused.current is None and rejection.current is None and rejection.own
+        reverted = a.revert_rejected("s")
+        assert (reverted.deleted, reverted.data, reverted.clock) == (True, None, {"A": 3})
+        assert a.sync(PeerTransport(b)).pushed.updated == 1
+        assert b.get_state("s") is None
+        assert [t for t in b.list_states(include_deleted=True) if t.id == "s"] == [reverted]
+    else:
+        assert refused.current == rejection.current == b.get_state("s")
+        assert a.revert_rejected("s").data == {"t": 1}
+
+
+def test_revert_rejected_needs_a_rejection_of_an_own_write(managers: Callable[..., statesync.SyncManager]) -> None:
+    a, b = managers("A", max_state_bytes=10), managers("B")
+    b.create_state({"text": "more than ten bytes"}, id="big")
+    a.create_state(1, id="mine")
+    report = a.sync(PeerTransport(b))
+    assert (report.pulled.rejected, report.pushed.created) == (1, 1)
+    [rejection] = a.rejections()
+    assert (rejection.state_id, rejection.own, rejection.current) == ("big", False, None)
+    before = (a.list_states(include_deleted=True), a.pending_operations(), a.rejections())
+    for state_id in ("mine", "nothing"):
+        with pytest.raises(statesync.NotFoundError) as info:
+            a.revert_rejected(state_id)
+        assert info.value.code == "NOT_FOUND"
+    with pytest.raises(statesync.InvalidInputError) as refused:
+        a.revert_rejected("big")
+    assert refused.value.code == "INVALID_INPUT" and "peer" in refused.value.message
+    assert (a.list_states(include_deleted=True), a.pending_operations(), a.rejections()) == before
+    with pytest.raises(TypeError):
+        a.revert_rejected(None)  # type: ignore[arg-type]
+    a.close()
+    with pytest.raises(statesync.ClosedError):
+        a.revert_rejected("big")
+
+
+def test_a_malformed_kept_version_fails_the_push(managers: Callable[..., statesync.SyncManager]) -> None:
+    class Answering(PeerTransport):
+        def push(self, changes: statesync.ChangeSet) -> Any:
+            return {"rejections": [{"id": "s", "code": "FORBIDDEN", "current": {"id": "s", "data": 1}}]}
+
+    a = managers("A")
+    a.create_state(1, id="s")
+    with pytest.raises(statesync.TransportError, match="push") as info:
+        a.sync(Answering(managers("B")))
+    assert isinstance(info.value.__cause__, statesync.InvalidStateError)
+    assert a.rejections() == [] and len(a.pending_operations()) == 1  # nothing recorded, nothing dropped
+
+
 def test_pushed_pages_are_cut_to_the_peers_max_body_bytes(managers: Callable[..., statesync.SyncManager]) -> None:
     class Small(PeerTransport):
         def capabilities(self) -> statesync.Capabilities:
@@ -1873,6 +1996,89 @@ def test_decode_page_leaves_invalid_states_to_be_refused_alone(managers: Callabl
         statesync.decode_page(b"{not json")
     binary = statesync.encode(a.changes_since(), "binary")
     assert statesync.decode_page(binary, "binary") == statesync.decode_change_set(binary, "binary")
+
+
+# ---- HttpTransport's space and token, against a capturing server ---------------------------------------
+
+
+class Capturing:
+    """An HTTP server on 127.0.0.1 that records each request's method, path and headers and
+    answers every one `401 UNAUTHORIZED` with the protocol's error body."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                self.rfile.read(length)
+                outer.requests.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
+                body = json.dumps({"error": {"code": "UNAUTHORIZED", "message": "captured"}}).encode()
+                self.send_response(401)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def capturing() -> Iterator[Capturing]:
+    server = Capturing()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("space", ["", "a/b", "a b", "é", "a?b", "a%2F", "x" * 129])
+def test_http_transport_refuses_an_invalid_space(space: str) -> None:
+    with pytest.raises(statesync.InvalidInputError) as info:
+        statesync.HttpTransport("http://127.0.0.1:1", space=space)
+    assert info.value.code == "INVALID_INPUT" and "space" in info.value.message
+
+
+def test_http_transport_space_and_token_name_the_route_and_the_bearer(
+    capturing: Capturing, managers: Callable[..., statesync.SyncManager]
+) -> None:
+    longest = "x" * 128
+    for space in ("user:42", "team.alpha_1@example-org", longest):
+        assert statesync.HttpTransport(capturing.url, space=space).space == space
+    plain = statesync.HttpTransport(capturing.url)
+    assert plain.space is None and repr(plain) == f"HttpTransport('{capturing.url}')"
+    spaced = statesync.HttpTransport(capturing.url, space="user:42", token="eyJ.tok.en")
+    assert repr(spaced) == f"HttpTransport('{capturing.url}', space='user:42')"  # never the token
+    a = managers("phone")
+    a.create_state(1, id="s")
+    with pytest.raises(statesync.UnauthorizedError):
+        a.sync(spaced)
+    with pytest.raises(statesync.UnauthorizedError):
+        a.sync(plain)
+    # the token wins over an Authorization header given beside it
+    headers = {"Authorization": "Bearer t1", "X-App": "1"}
+    overridden = statesync.HttpTransport(capturing.url, token="t2", headers=headers)
+    with pytest.raises(statesync.UnauthorizedError):
+        a.sync(overridden)
+    [(m1, path1, h1), (m2, path2, h2), (m3, path3, h3)] = capturing.requests
+    assert (m1, path1, h1["authorization"]) == ("GET", "/v1/spaces/user:42/capabilities", "Bearer eyJ.tok.en")
+    assert (m2, path2, "authorization" in h2) == ("GET", "/v1/capabilities", False)
+    assert (path3, h3["authorization"], h3["x-app"]) == ("/v1/capabilities", "Bearer t2", "1")
+    assert len(a.pending_operations()) == 1
 
 
 # ---- the built-in HTTP transport against the Rust hub ---------------------------------------------------
@@ -1917,8 +2123,8 @@ def hub_binary(repo_root: Path, hang_guard: Any, prerequisite_missing: Callable[
 class Hub:
     """A running statesync-hub on 127.0.0.1 with a fresh database."""
 
-    def __init__(self, binary: Path, directory: Path, token: str | None = None) -> None:
-        args = [str(binary), "--db", str(directory / "hub.db"), "--listen", "127.0.0.1:0"]
+    def __init__(self, binary: Path, directory: Path, token: str | None = None, extra: Sequence[str] = ()) -> None:
+        args = [str(binary), "--db", str(directory / "hub.db"), "--listen", "127.0.0.1:0", *extra]
         if token is not None:
             # Never on the command line (the hub refuses it there: `ps` would show it).
             token_file = directory / "token"
@@ -1971,10 +2177,10 @@ class Hub:
 def start_hub(hub_binary: Path, tmp_path: Path) -> Iterator[Callable[..., Hub]]:
     hubs: list[Hub] = []
 
-    def start(token: str | None = None) -> Hub:
+    def start(token: str | None = None, extra: Sequence[str] = ()) -> Hub:
         directory = tmp_path / f"hub-{len(hubs)}"
         directory.mkdir()
-        hub = Hub(hub_binary, directory, token)
+        hub = Hub(hub_binary, directory, token, extra)
         hubs.append(hub)
         return hub
 
@@ -2082,3 +2288,70 @@ def test_http_transport_a_stopped_hub_fails_then_a_new_one_works(
     fresh = start_hub()
     a.sync(statesync.HttpTransport(fresh.url, timeout=5.0))
     assert a.pending_operations() == []
+
+
+# ---- spaces and JWTs through the hub (design §10) -----------------------------------------------------
+
+
+def _hs256_jwt(secret: bytes, claims: dict[str, Any]) -> str:
+    """A JWT signed with HS256, made with the standard library (test code only)."""
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    signing_input = f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{b64(json.dumps(claims).encode())}"
+    signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+def test_http_transport_jwt_users_sync_their_own_space_through_the_hub(
+    start_hub: Callable[..., Hub], managers: Callable[..., statesync.SyncManager], tmp_path: Path
+) -> None:
+    secret = b"a test secret of more than thirty-two bytes"
+    secret_file = tmp_path / "jwt-secret"
+    secret_file.write_bytes(secret)
+    secret_file.chmod(0o600)
+    # With an issuer and an audience: the hub binary of this commit requires both claims of every
+    # token even when neither flag is given (it passes the empty lists to its verifier).
+    issuer = ["--jwt-issuer", "https://auth.test", "--jwt-audience", "statesync-test"]
+    hub = start_hub(extra=["--jwt-hs256-secret-file", str(secret_file), *issuer])
+    expires = int(time.time()) + 600
+    claims = {"exp": expires, "iss": "https://auth.test", "aud": "statesync-test"}
+    alice, bob = (_hs256_jwt(secret, {"sub": sub, **claims}) for sub in ("alice", "bob"))
+
+    def transport(space: str, token: str) -> statesync.HttpTransport:
+        return statesync.HttpTransport(hub.url, space=space, token=token, timeout=10.0)
+
+    alice_phone, alice_laptop, bob_phone = managers("alice-phone"), managers("alice-laptop"), managers("bob-phone")
+    alice_phone.create_state({"theme": "dark"}, id="settings", collection="prefs")
+    bob_phone.create_state({"theme": "light"}, id="settings", collection="prefs")
+    bob_phone.create_state({"n": 1}, id="bob-only")
+    assert alice_phone.sync(transport("user:alice", alice)).pushed.created == 1
+    assert bob_phone.sync(transport("user:bob", bob)).pushed.created == 2
+    # each user sees their own states only
+    assert alice_laptop.sync(transport("user:alice", alice)).pulled.created == 1
+    assert states_by_id(alice_laptop) == states_by_id(alice_phone)
+    assert [s.id for s in alice_laptop.list_states()] == ["settings"]
+    assert alice_laptop.get_state("settings").data == {"theme": "dark"}
+    report = bob_phone.sync(transport("user:bob", bob))
+    assert (report.pulled.created, report.pulled.updated) == (0, 0)
+    assert bob_phone.get_state("settings").data == {"theme": "light"}
+    # the other's space is 403 FORBIDDEN at the hub, which the client reads as a refusal of its credentials
+    with pytest.raises(statesync.UnauthorizedError, match="403") as info:
+        alice_phone.sync(transport("user:bob", alice))
+    assert info.value.code == "UNAUTHORIZED"
+    request = urllib.request.Request(
+        f"{hub.url}/v1/spaces/user:bob/capabilities", headers={"Authorization": f"Bearer {alice}"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403
+    assert json.loads(refused.value.read())["error"]["code"] == "FORBIDDEN"
+    # no token, or one signed with another secret: 401
+    with pytest.raises(statesync.UnauthorizedError, match="401"):
+        bob_phone.sync(statesync.HttpTransport(hub.url, space="user:bob", timeout=10.0))
+    with pytest.raises(statesync.UnauthorizedError, match="401"):
+        bob_phone.sync(
+            transport("user:bob", _hs256_jwt(b"another secret of thirty-two bytes!!", {"sub": "bob", **claims}))
+        )
+    assert [s.id for s in alice_phone.list_states()] == ["settings"]

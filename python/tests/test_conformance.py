@@ -676,6 +676,7 @@ STEP_KEYS = {
     "apply": ("ref", "state", "json"),
     "reconcile": ("items",),
     "resolve_conflict": ("state_id", "conflict_ref", "conflict_id", "resolution"),
+    "revert_rejected": ("id",),
     "acknowledge": ("op_ids",),
     "export": ("as",),
     "import": ("ref", "json", "snapshot", "replace"),
@@ -1009,6 +1010,8 @@ class Run:
                 else:
                     fail(f"bad resolution {short(res)}")
                 return Ok(m.resolve_conflict(conflict_id, resolution))
+            if op == "revert_rejected":
+                return Ok(m.revert_rejected(self.id(string(step, "id", op))))
             if op == "acknowledge":
                 ids = step.get("op_ids")
                 if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
@@ -1127,7 +1130,7 @@ class Run:
         fail(f"op {op!r} is not a core call")
 
     def check_result(self, op: str, expected: Any, actual: Any) -> None:
-        if op in ("create", "update", "delete", "resolve_conflict"):
+        if op in ("create", "update", "delete", "resolve_conflict", "revert_rejected"):
             match_state(expected, actual, f"{op} result")
         elif op == "get":
             if expected is None and actual is None:

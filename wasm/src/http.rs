@@ -25,6 +25,24 @@ pub fn reply_is_binary(url: &str, content_type: Option<String>) -> Result<bool, 
     Ok(http_protocol::reply_encoding(url, content_type.as_deref()).js()? == Encoding::Binary)
 }
 
+/// Checks a hub space id (docs/design.md §10) with the core's rule: `INVALID_INPUT` unless it
+/// is 1 to 128 bytes of `A-Z a-z 0-9 . _ : @ -`.
+#[wasm_bindgen(js_name = validateSpace)]
+pub fn validate_space(space: &str) -> Result<(), JsValue> {
+    http_protocol::validate_space(space).js()
+}
+
+/// The path of a protocol endpoint (`capabilities`, `pull`, `push`) under the peer's base URL:
+/// `/v1/spaces/{space}/{endpoint}` in a hub space, `/v1/{endpoint}` without one. `INVALID_INPUT`
+/// for an invalid space id.
+#[wasm_bindgen(js_name = endpointPath)]
+pub fn endpoint_path(space: Option<String>, endpoint: &str) -> Result<String, JsValue> {
+    if let Some(space) = &space {
+        http_protocol::validate_space(space).js()?;
+    }
+    Ok(http_protocol::endpoint_path(space.as_deref(), endpoint))
+}
+
 /// The counts of a `POST /v1/push` answer, as JSON.
 #[wasm_bindgen(js_name = pushResult)]
 pub fn push_result(url: &str, body: &[u8]) -> Result<String, JsValue> {

@@ -173,7 +173,8 @@ impl Manager {
     }
 
     /// States refused in sync rounds and not gone through since, oldest first, as a JSON array
-    /// of `{"stateId", "code", "message", "rejectedAt"}`.
+    /// of `{"stateId", "code", "message", "rejectedAt", "own", "current"}` (`current`: the
+    /// refusing peer's kept version of an own write, as its wire JSON text, or null).
     pub fn rejections(&self) -> Result<String, JsValue> {
         let items: Vec<serde_json::Value> = self
             .inner
@@ -182,7 +183,8 @@ impl Manager {
             .into_iter()
             .map(|r| {
                 serde_json::json!({
-                    "stateId": r.state_id, "code": r.code, "message": r.message, "rejectedAt": r.rejected_at
+                    "stateId": r.state_id, "code": r.code, "message": r.message, "rejectedAt": r.rejected_at,
+                    "own": r.own, "current": r.current.as_ref().map(|kept| kept.to_json()),
                 })
             })
             .collect();
@@ -209,6 +211,13 @@ impl Manager {
             _ => return Err(invalid_input("a resolution is { pick: \"local\" | \"remote\" } or { data }")),
         };
         self.inner.resolve_conflict(conflict_id, resolution).map(State).js()
+    }
+
+    /// Undoes one of this replica's own writes a peer refused: writes the peer's kept version
+    /// back (a deletion when it keeps none) with a clock that has seen both; the new version.
+    #[wasm_bindgen(js_name = revertRejected)]
+    pub fn revert_rejected(&self, state_id: &str) -> Result<State, JsValue> {
+        self.inner.revert_rejected(state_id).map(State).js()
     }
 
     /// Changes the default strategy: a name or the resolver adapter ([`strategy::parse`]).

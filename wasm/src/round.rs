@@ -127,21 +127,31 @@ impl Round {
     }
 
     /// Records the peer's answer to a push step: the counts as JSON, with the optional
-    /// `rejected` count and `rejections` (`[{"id", "code", "message"}]`) of the states the peer
-    /// refused, which become this replica's rejections.
+    /// `rejected` count and `rejections` (`[{"id", "code", "message", "current"?}]`, `current`
+    /// the peer's kept version as its wire JSON object) of the states the peer refused, which
+    /// become this replica's rejections.
     pub fn pushed(&mut self, result_json: &str) -> Result<(), JsValue> {
         let result = match serde_json::from_slice::<ReconciliationResult>(result_json.as_bytes()) {
-            // `rejected` counts at least the refusals listed, as in an HTTP push answer.
-            Ok(mut r) => {
-                r.rejected = r.rejected.max(r.rejections.len() as u64);
-                r
-            }
+            Ok(r) => r,
             Err(e) => {
                 let e = statesync::SyncError::Corrupt(format!("malformed push result: {e}"));
                 self.round.fail(&self.manager, &e);
                 return Err(crate::error::to_js(e));
             }
         };
+        // A kept version that is no valid state is the transport's fault, as in the Node package.
+        if let Some(e) = result.rejections.iter().filter_map(|r| r.current.as_deref()).find_map(|s| s.validate().err())
+        {
+            let e = statesync::SyncError::Transport(format!(
+                "transport.push() returned a rejection whose current is {}",
+                e.message()
+            ));
+            self.round.fail(&self.manager, &e);
+            return Err(crate::error::to_js(e));
+        }
+        // `rejected` counts at least the refusals listed, as in an HTTP push answer.
+        let mut result = result;
+        result.rejected = result.rejected.max(result.rejections.len() as u64);
         self.round.pushed(&self.manager, result).js()
     }
 

@@ -105,7 +105,9 @@ pub(crate) fn changes_from_json(text: &str) -> Result<ChangeSet, JsValue> {
 }
 
 /// The counts of a reconciliation as a JSON value, as JS reads them: the six counts,
-/// `rejected`, and `rejections` (`[{"id", "code", "message"}]`, empty when none).
+/// `rejected`, and `rejections` (`[{"id", "code", "message", "current"?}]`, empty when none;
+/// `current`, the refusing replica's kept version, as its wire JSON object, which
+/// wasm/ts/engine.ts hands to the shared layer as text).
 pub(crate) fn counts_value(r: &statesync::ReconciliationResult) -> serde_json::Value {
     let mut value = serde_json::to_value(r).expect("counts serialise");
     if let Some(fields) = value.as_object_mut() {

@@ -7,7 +7,15 @@
 /// <reference path="./browser.d.ts" />
 import type * as shape from "./statesync.js";
 import type { Manager, State } from "./wasm/statesync_wasm.js";
-import type { NativeEvent, NativeOpenOptions, NativeReplica, NativeStrategy } from "./shared/native.js";
+import type {
+  NativeCounts,
+  NativeEvent,
+  NativeOpenOptions,
+  NativeRejection,
+  NativeReplica,
+  NativeReport,
+  NativeStrategy,
+} from "./shared/native.js";
 import { forget, instance, isStopped, ready, wasm, type Instance } from "./runtime.js";
 import { SyncError, asSyncError } from "./errors.js";
 import { IdbStore, type JournalRecord } from "./storage.js";
@@ -43,6 +51,25 @@ useNativeClocks({
 });
 
 /** zstd is a C library the browser build leaves out. */
+/**
+ * Counts as the module gives them (parsed JSON): a refusal's kept version (`current`) arrives as
+ * its wire JSON object and goes to the shared layer as its text, a StateRef (js/src/native.ts).
+ */
+function keptAsText(counts: NativeCounts): NativeCounts {
+  for (const r of counts.rejections) {
+    if (r.current !== null && typeof r.current === "object") r.current = JSON.stringify(r.current);
+  }
+  return counts;
+}
+
+/** The counts of the module's JSON text (see `keptAsText`). */
+const countsOfJson = (text: string): NativeCounts => keptAsText(JSON.parse(text) as NativeCounts);
+
+/** A round's report as the module gives it (see `keptAsText`). */
+function reportOf(report: NativeReport): NativeReport {
+  return { pulled: keptAsText(report.pulled), pushed: keptAsText(report.pushed) };
+}
+
 function noZstd(): never {
   throw new SyncError("UNSUPPORTED_FORMAT", "unsupported format: the browser package has no zstd");
 }
@@ -273,21 +300,25 @@ export class BrowserReplica implements NativeReplica {
     }
   }
 
-  reconcile(states: SyncState[]): shape.ReconciliationResult {
+  reconcile(states: SyncState[]): NativeCounts {
     const text = `[${states.map(stateText).join(",")}]`;
-    return JSON.parse(this.#run(() => this.#m.reconcile(text)));
+    return countsOfJson(this.#run(() => this.#m.reconcile(text)));
   }
 
   conflicts(): string {
     return this.#m.conflicts();
   }
 
-  rejections(): shape.Rejection[] {
-    return JSON.parse(this.#m.rejections()) as shape.Rejection[];
+  rejections(): NativeRejection[] {
+    return JSON.parse(this.#m.rejections()) as NativeRejection[];
   }
 
   resolveConflict(conflictId: string, pick: "local" | "remote" | undefined, data: string | undefined): State {
     return this.#run(() => this.#m.resolveConflict(conflictId, pick, data));
+  }
+
+  revertRejected(stateId: string): State {
+    return this.#run(() => this.#m.revertRejected(stateId));
   }
 
   setStrategy(strategy: NativeStrategy): void {
@@ -307,8 +338,8 @@ export class BrowserReplica implements NativeReplica {
     }
   }
 
-  applyChanges(peer: string, changes: ChangeSet, collections: string[] | undefined): shape.ReconciliationResult {
-    return JSON.parse(this.#run(() => this.#m.applyChanges(peer, changeSetText(changes), collections ?? [])));
+  applyChanges(peer: string, changes: ChangeSet, collections: string[] | undefined): NativeCounts {
+    return countsOfJson(this.#run(() => this.#m.applyChanges(peer, changeSetText(changes), collections ?? [])));
   }
 
   peerCursor(peer: string, collections: string[] | undefined): string | undefined {
@@ -319,22 +350,22 @@ export class BrowserReplica implements NativeReplica {
     this.#run(() => this.#m.setPeerCursor(peer, cursor, collections ?? []));
   }
 
-  async syncWith(other: NativeReplica, collections: string[] | undefined, limit: unknown): Promise<shape.SyncReport> {
+  async syncWith(other: NativeReplica, collections: string[] | undefined, limit: unknown): Promise<NativeReport> {
     if (!(other instanceof BrowserReplica)) throw new SyncError("INVALID_INPUT", "invalid input: not a SyncManager of this package");
     try {
-      return JSON.parse(this.#m.syncWith(other.#m, collections ?? [], limit as number | undefined));
+      return reportOf(JSON.parse(this.#m.syncWith(other.#m, collections ?? [], limit as number | undefined)));
     } finally {
       this.#flush();
       other.#flush();
     }
   }
 
-  async sync(transport: unknown, collections: string[] | undefined, limit: unknown): Promise<shape.SyncReport> {
+  async sync(transport: unknown, collections: string[] | undefined, limit: unknown): Promise<NativeReport> {
     this.#inst.check([]);
     if (this.#closed) throw new SyncError("CLOSED", "the sync manager is closed");
     if (!(transport instanceof HttpTransport)) checkTransport(transport);
     const options = { collections, limit: limit as number | undefined };
-    return runRound(this.#inst.glue, this.#m, transport as shape.Transport | HttpTransport, options, () => this.#flush());
+    return reportOf(await runRound(this.#inst.glue, this.#m, transport as shape.Transport | HttpTransport, options, () => this.#flush()));
   }
 
   /** Rounds every `intervalMs`, with backoff after failures, paused while offline, until stopped. */
@@ -415,8 +446,8 @@ export class BrowserReplica implements NativeReplica {
     return this.#m.exportState();
   }
 
-  importState(text: string, replace: boolean): shape.ReconciliationResult {
-    return JSON.parse(this.#run(() => this.#m.importState(text, replace)));
+  importState(text: string, replace: boolean): NativeCounts {
+    return countsOfJson(this.#run(() => this.#m.importState(text, replace)));
   }
 
   status(): shape.Status {

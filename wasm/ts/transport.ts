@@ -2,6 +2,7 @@
 // I/O: `fetch` for the built-in HttpTransport (docs/protocol.md), or an application Transport
 // whose methods may return Promises.
 import type * as shape from "./statesync.js";
+import type { NativeReport } from "./shared/native.js";
 import type { Manager } from "./wasm/statesync_wasm.js";
 import { wasm } from "./runtime.js";
 import { SyncError, asSyncError, callbackError } from "./errors.js";
@@ -11,10 +12,18 @@ import { ChangeSet, changeSetText, stateOfHandle } from "./shared/values.js";
 
 const BINARY = "application/vnd.statesync+binary";
 
-/** The built-in client of the HTTP sync protocol, over `fetch`. */
+/**
+ * The built-in client of the HTTP sync protocol, over `fetch`. `space` names the hub space synced
+ * with (`/v1/spaces/{space}/...`; the core checks the id and builds the paths, through the glue),
+ * `token` is sent as `Authorization: Bearer <token>`.
+ */
 export class HttpTransport {
   readonly baseUrl: string;
+  /** The hub space synced with, or null: the hub's `default` space. */
+  readonly space: string | null;
   readonly #headers: Record<string, string>;
+  /** The path of each endpoint, from the core (`endpoint_path`). */
+  readonly #paths: Record<"capabilities" | "pull" | "push", string>;
   readonly #timeoutMs: number;
   readonly #binary: boolean;
 
@@ -29,7 +38,25 @@ export class HttpTransport {
       throw new SyncError("INVALID_INPUT", `invalid input: not a sync peer URL: ${JSON.stringify(baseUrl)}`);
     }
     this.baseUrl = baseUrl.trim().replace(/\/+$/, "");
+    const { space, token } = options;
+    if (space !== undefined && typeof space !== "string") {
+      throw new SyncError("INVALID_INPUT", `invalid input: space is ${typeof space}: a string`);
+    }
+    if (token !== undefined && typeof token !== "string") {
+      throw new SyncError("INVALID_INPUT", `invalid input: token is ${typeof token}: a string`);
+    }
+    // The core's rule and routes (INVALID_INPUT for a bad space id), not a copy of them here.
+    const path = (endpoint: string) => wasm.endpointPath(space, endpoint);
+    this.#paths = { capabilities: path("capabilities"), pull: path("pull"), push: path("push") };
+    this.space = space ?? null;
     this.#headers = { ...(options.headers ?? {}) };
+    if (token !== undefined) {
+      // The token wins over an Authorization header among `headers`, whatever its case.
+      for (const name of Object.keys(this.#headers)) {
+        if (name.toLowerCase() === "authorization") delete this.#headers[name];
+      }
+      this.#headers.authorization = `Bearer ${token}`;
+    }
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#binary = (options.encoding ?? "binary") === "binary";
     // `compress`: the browser build has no zstd, so bodies are never compressed.
@@ -64,6 +91,11 @@ export class HttpTransport {
   _binary(): boolean {
     return this.#binary;
   }
+
+  /** @internal The path of `endpoint` under `baseUrl`. */
+  _path(endpoint: "capabilities" | "pull" | "push"): string {
+    return this.#paths[endpoint];
+  }
 }
 
 /** Calls a method of the application's transport: what it throws becomes `callbackError`. */
@@ -85,7 +117,7 @@ export async function runRound(
   transport: shape.Transport | HttpTransport,
   options: shape.ScopeOptions,
   flush: () => void,
-): Promise<shape.SyncReport> {
+): Promise<NativeReport> {
   const collections = options.collections ?? [];
   const http = transport instanceof HttpTransport ? transport : null;
   if (!http) checkTransport(transport);
@@ -93,7 +125,7 @@ export async function runRound(
   let binary = false;
   try {
     if (http) {
-      const reply = await http._request("/v1/capabilities", { method: "GET", accept: "application/json" });
+      const reply = await http._request(http._path("capabilities"), { method: "GET", accept: "application/json" });
       capabilities = new TextDecoder().decode(reply.body);
       try {
         binary = http._binary() && JSON.parse(capabilities).binary === true;
@@ -121,19 +153,19 @@ export async function runRound(
       const step = JSON.parse(round.next());
       flush();
       if (step.step === "done") {
-        return step.report as shape.SyncReport;
+        return step.report as NativeReport;
       }
       try {
         if (step.step === "pull") {
           if (http) {
             const body = glue.pullRequestBody(step.cursor ?? undefined, step.collections, step.limit ?? undefined);
-            const reply = await http._request("/v1/pull", {
+            const reply = await http._request(http._path("pull"), {
               method: "POST",
               body,
               headers: { "content-type": "application/json" },
               accept: binary ? BINARY : "application/json",
             });
-            const isBinary = glue.replyIsBinary(http.baseUrl + "/v1/pull", reply.type ?? undefined);
+            const isBinary = glue.replyIsBinary(http.baseUrl + http._path("pull"), reply.type ?? undefined);
             round.pulledBytes(reply.body, isBinary);
           } else {
             const page = await appCall(async () => {
@@ -148,13 +180,13 @@ export async function runRound(
         } else {
           let result: string;
           if (http) {
-            const reply = await http._request("/v1/push", {
+            const reply = await http._request(http._path("push"), {
               method: "POST",
               body: round.pushBody(binary) as BufferSource,
               headers: { "content-type": binary ? BINARY : "application/json" },
               accept: "application/json",
             });
-            result = glue.pushResult(http.baseUrl + "/v1/push", reply.body);
+            result = glue.pushResult(http.baseUrl + http._path("push"), reply.body);
           } else {
             const [cursor, hasMore] = JSON.parse(round.pushPosition()) as [string, boolean];
             const states = round.pushStates().map(stateOfHandle);

@@ -209,7 +209,8 @@ impl PyReconciliationResult {
 // ---- RejectedState / Rejection --------------------------------------------------------------
 
 /// A state refused by the replica that received it, as a `ReconciliationResult` lists it: the
-/// state's id, the error code (`INVALID_STATE`, ...) and the message.
+/// state's id, the error code (`INVALID_STATE`, ...), the message, and the version the refusing
+/// peer keeps of the state when it said (`current`, what `SyncManager.revert_rejected` writes back).
 #[pyclass(frozen, module = "statesync", name = "RejectedState")]
 #[derive(PartialEq)]
 pub struct PyRejectedState(pub statesync::RejectedState);
@@ -235,8 +236,13 @@ impl PyRejectedState {
     }
 
     #[new]
-    fn new(id: String, code: String, message: String) -> PyResult<Self> {
-        guard(|| Ok(PyRejectedState(statesync::RejectedState::coded(&id, &code, message))))
+    #[pyo3(signature = (id, code, message, current = None))]
+    fn new(id: String, code: String, message: String, current: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        guard(|| {
+            let mut refused = statesync::RejectedState::coded(&id, &code, message);
+            refused.current = current.map(kept_state).transpose()?;
+            Ok(PyRejectedState(refused))
+        })
     }
 
     /// The refused state's id.
@@ -257,24 +263,54 @@ impl PyRejectedState {
         guard(|| Ok(self.0.message.as_str()))
     }
 
+    /// The version the refusing peer keeps of the state, or `None` (it keeps none, or did not
+    /// say): what `SyncManager.revert_rejected` writes back.
+    #[getter]
+    fn current(&self) -> PyResult<Option<PySyncState>> {
+        guard(|| Ok(self.0.current.clone().map(PySyncState)))
+    }
+
     fn __repr__(&self) -> PyResult<String> {
         guard(|| {
-            Ok(format!("RejectedState(id={}, code={}, message={})", q(&self.0.id), q(&self.0.code), q(&self.0.message)))
+            let r = &self.0;
+            // The kept version by its version number only: its data may be large.
+            let current = match &r.current {
+                Some(kept) => format!(", current=<version {}>", kept.version),
+                None => String::new(),
+            };
+            Ok(format!("RejectedState(id={}, code={}, message={}{current})", q(&r.id), q(&r.code), q(&r.message)))
         })
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
         guard(|| {
             let r = &slf.get().0;
-            let args = (r.id.as_str(), r.code.as_str(), r.message.as_str()).into_pyobject(slf.py())?;
+            let current = r.current.clone().map(PySyncState);
+            let args = (r.id.as_str(), r.code.as_str(), r.message.as_str(), current).into_pyobject(slf.py())?;
             PyTuple::new(slf.py(), [slf.get_type().into_any(), args.into_any()])
         })
     }
 }
 
+/// The kept version of a refusal as a Python transport or caller gives it: a `SyncState`, its
+/// dict (either JSON form) or its wire JSON text; a malformed one is an `InvalidStateError`.
+fn kept_state(obj: &Bound<'_, PyAny>) -> PyResult<std::sync::Arc<statesync::SyncState>> {
+    let py = obj.py();
+    if let Ok(state) = obj.cast::<PySyncState>() {
+        return Ok(state.get().0.clone());
+    }
+    let parsed = if obj.is_instance_of::<pyo3::types::PyString>() || obj.is_instance_of::<pyo3::types::PyBytes>() {
+        PySyncState::from_json(py, obj)?
+    } else {
+        PySyncState::from_dict(py, obj)?
+    };
+    Ok(parsed.0)
+}
+
 impl PyRejectedState {
     /// One item of the `rejections` a Python transport's `push` returned: a `RejectedState` or
-    /// a mapping with str `id` and `code` and an optional str `message`.
+    /// a mapping with str `id` and `code`, an optional str `message` and an optional `current`
+    /// (the peer's kept version: a `SyncState`, its dict or its JSON text; `None` for none).
     fn from_py(obj: &Bound<'_, PyAny>) -> PyResult<statesync::RejectedState> {
         if let Ok(r) = obj.cast::<PyRejectedState>() {
             return Ok(r.get().0.clone());
@@ -283,7 +319,13 @@ impl PyRejectedState {
         let required = |k: &str| -> PyResult<String> {
             text(k)?.ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(format!("a rejection needs {k:?}")))
         };
-        Ok(statesync::RejectedState::coded(&required("id")?, &required("code")?, text("message")?.unwrap_or_default()))
+        let mut refused =
+            statesync::RejectedState::coded(&required("id")?, &required("code")?, text("message")?.unwrap_or_default());
+        refused.current = match optional_item(obj, "current")? {
+            Some(kept) if !kept.is_none() => Some(kept_state(&kept)?),
+            _ => None,
+        };
+        Ok(refused)
     }
 }
 
@@ -338,15 +380,34 @@ impl PyRejection {
         guard(|| Ok(self.0.rejected_at))
     }
 
+    /// True when the refused version is one of this replica's own, refused by a peer (a hub):
+    /// `SyncManager.revert_rejected` can undo it. False when this replica refused a peer's.
+    #[getter]
+    fn own(&self) -> PyResult<bool> {
+        guard(|| Ok(self.0.own))
+    }
+
+    /// For one of this replica's own versions, the version the refusing peer keeps of the
+    /// state, when it said; `None` otherwise (then reverting deletes the state here).
+    #[getter]
+    fn current(&self) -> PyResult<Option<PySyncState>> {
+        guard(|| Ok(self.0.current.clone().map(PySyncState)))
+    }
+
     fn __repr__(&self) -> PyResult<String> {
         guard(|| {
             let r = &self.0;
+            let current = match &r.current {
+                Some(kept) => format!(", current=<version {}>", kept.version),
+                None => String::new(),
+            };
             Ok(format!(
-                "Rejection(state_id={}, code={}, message={}, rejected_at={})",
+                "Rejection(state_id={}, code={}, message={}, rejected_at={}, own={}{current})",
                 q(&r.state_id),
                 q(&r.code),
                 q(&r.message),
-                r.rejected_at
+                r.rejected_at,
+                if r.own { "True" } else { "False" }
             ))
         })
     }

@@ -185,7 +185,7 @@ impl PySyncState {
 
     /// Parses and validates a state from its wire JSON (`InvalidStateError` if malformed).
     #[staticmethod]
-    fn from_json(py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<PySyncState> {
+    pub(crate) fn from_json(py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<PySyncState> {
         guard(|| {
             let text = text_arg(text, statesync::SyncError::InvalidState)?;
             let state = py.detach(|| statesync::SyncState::from_json(&text)).map_err(|e| to_py_plain(py, e))?;
@@ -195,7 +195,7 @@ impl PySyncState {
 
     /// Parses and validates a state from a parsed dict (either JSON form).
     #[staticmethod]
-    fn from_dict(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<PySyncState> {
+    pub(crate) fn from_dict(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<PySyncState> {
         guard(|| {
             // A dict that is not JSON is a malformed state, as malformed JSON text is.
             let value = to_value(value).map_err(|e| {

@@ -203,7 +203,12 @@ test("a state refused in a round: rejected counts, rejections() and the stateRej
   // One record per state: the latest refusal (the server's answer to the push).
   const records = client.rejections();
   assert.equal(records.length, 1);
-  assert.deepEqual(Object.keys(records[0]).sort(), ["code", "message", "rejectedAt", "stateId"]);
+  assert.deepEqual(Object.keys(records[0]).sort(), ["code", "current", "message", "own", "rejectedAt", "stateId"]);
+  // The client's own version, refused by the server, which reported the version it keeps.
+  assert.equal(records[0].own, true);
+  assert.ok(records[0].current instanceof S.SyncState && records[0].current.equals(server.getState("s")));
+  assert.ok(report.pushed.rejections[0].current.equals(server.getState("s")));
+  assert.ok(report.pulled.rejections[0].current.equals(client.getState("s")), "the version the client keeps");
   assert.deepEqual([records[0].stateId, records[0].code, records[0].rejectedAt], ["s", "INVALID_STATE", 1000]);
   assert.match(records[0].message, /server/);
   assert.equal(client.getState("s").collection, "y", "the refused version changed nothing");
@@ -290,7 +295,7 @@ test("a transport's push answer with rejections: they become this replica's reje
   const report = await client.sync(transport);
   assert.deepEqual(pages, [["c0"], ["c1"], ["c2"]], "one state a page under a 1-byte body limit");
   assert.deepEqual([report.pushed.created, report.pushed.rejected], [2, 1]);
-  assert.deepEqual(report.pushed.rejections, [{ id: "c1", code: "INVALID_STATE", message: "no c1 here" }]);
+  assert.deepEqual(report.pushed.rejections, [{ id: "c1", code: "INVALID_STATE", message: "no c1 here", current: null }]);
   assert.deepEqual(client.rejections().map((r) => [r.stateId, r.code]), [["c1", "INVALID_STATE"]]);
   assert.match(client.rejections()[0].message, /no c1 here/);
   assert.equal(events.length, 1);
@@ -305,4 +310,66 @@ test("a transport's push answer with rejections: they become this replica's reje
   client.createState(5, { id: "c5" });
   const broken = { ...transport, push: async () => ({ created: 1, updated: 0, unchanged: 0, ignored: 0, conflicts: 0, resolved: 0, rejections: [{ id: 5 }] }) };
   await assert.rejects(client.sync(broken), (e) => e.code === "CORRUPT");
+});
+
+test("HttpTransport space and token: the core's /v1/spaces/{space}/ routes and the bearer token on every fetch; a push answer's kept version reaches revertRejected", async (t) => {
+  const http = await import("node:http");
+  const peer = await open({ nodeId: "hub" });
+  const kept = peer.createState({ t: 1 }, { id: "s" });
+  const seen = [];
+  // A hub of one space: answers each endpoint as the protocol says, refusing every pushed "s"
+  // and reporting the version it keeps.
+  const hub = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      seen.push([req.method, req.url, req.headers.authorization ?? null]);
+      const endpoint = req.url.split("/").pop();
+      let body;
+      if (endpoint === "capabilities") {
+        body = JSON.stringify({ protocol: S.PROTOCOL_VERSION, node_id: "hub", scoped_sync: true, binary: false, zstd: false });
+      } else if (endpoint === "pull") {
+        body = Buffer.from(S.encode(peer.changesSince(), "json"));
+      } else {
+        const result = { created: 0, updated: 0, unchanged: 0, ignored: 0, conflicts: 0, resolved: 0, rejected: 1 };
+        const rejected = [{ id: "s", code: "FORBIDDEN", message: "not yours", current: kept.toJSON() }];
+        body = JSON.stringify({ format: S.PROTOCOL_VERSION, result, rejected });
+      }
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(body);
+    });
+  });
+  await new Promise((r) => hub.listen(0, "127.0.0.1", r));
+  t.after(() => {
+    hub.closeAllConnections();
+    return new Promise((r) => hub.close(r));
+  });
+  const url = `http://127.0.0.1:${hub.address().port}`;
+  const client = await open({ nodeId: "client" });
+  const transport = new S.HttpTransport(url, {
+    space: "user:42",
+    token: "eyJ.tok.en",
+    headers: { Authorization: "Bearer no" },
+    encoding: "json",
+  });
+  assert.equal(transport.space, "user:42");
+  assert.equal((await client.sync(transport)).pulled.created, 1);
+  client.updateState("s", { t: 2 });
+  const report = await client.sync(transport);
+  assert.ok(report.pushed.rejections[0].current.equals(kept), "the hub's kept version");
+  assert.deepEqual(new Set(seen.map(([m, u]) => `${m} ${u}`)), new Set([
+    "GET /v1/spaces/user:42/capabilities",
+    "POST /v1/spaces/user:42/pull",
+    "POST /v1/spaces/user:42/push",
+  ]));
+  assert.ok(seen.every(([, , auth]) => auth === "Bearer eyJ.tok.en"), JSON.stringify(seen));
+  const [rejection] = client.rejections();
+  assert.deepEqual([rejection.stateId, rejection.code, rejection.own], ["s", "FORBIDDEN", true]);
+  assert.ok(rejection.current.equals(kept));
+  const reverted = client.revertRejected("s");
+  assert.deepEqual([reverted.data, reverted.clock], [{ t: 1 }, { client: 2, hub: 1 }]);
+  seen.length = 0;
+  assert.throws(() => new S.HttpTransport(url, { space: "a/b" }), { code: "INVALID_INPUT" });
+  await client.sync(new S.HttpTransport(url, { encoding: "json" }));
+  assert.ok(seen.length > 0 && seen.every(([, u, auth]) => /^\/v1\/(capabilities|pull|push)$/.test(u) && auth === null), JSON.stringify(seen));
 });
