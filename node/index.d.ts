@@ -30,6 +30,7 @@ export type ErrorCode =
   | 'CORRUPT'
   | 'UNSUPPORTED_FORMAT'
   | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
   | 'TRANSPORT'
   | 'CLOSED'
   | 'INTERNAL'

@@ -40,7 +40,7 @@ impl Gate {
             ApiError::new(
                 StatusCode::FORBIDDEN,
                 ErrorCode::Forbidden.as_str(),
-                format!("the token of {:?} grants no access to space {space:?}", identity.subject),
+                format!("the token of {:?} grants no access to space {:?}", identity.subject, space.as_str()),
             )
         })
     }
@@ -89,7 +89,8 @@ pub(crate) fn parse_cursor(space: &SpaceId, cursor: Option<&str>) -> Result<u64,
     let Some(cursor) = cursor else { return Ok(0) };
     let refused = || {
         statesync::SyncError::InvalidInput(format!(
-            "cursor {cursor:?} is not one this hub handed out for space {space:?}"
+            "cursor {cursor:?} is not one this hub handed out for space {:?}",
+            space.as_str()
         ))
     };
     let (named, seq) = cursor.rsplit_once('.').ok_or_else(refused)?;

@@ -845,8 +845,8 @@ test('HttpTransport with JWTs through the hub: each user syncs their own user:<s
   const again = await bobPhone.sync(transport('user:bob', bob))
   assert.deepEqual([again.pulled.created, again.pulled.updated], [0, 0])
   assert.deepEqual(bobPhone.getState('settings').data, { theme: 'light' })
-  // The other's space is 403 FORBIDDEN at the hub, which the client reads as a refusal of its credentials.
-  const refused = await throwsCode(() => alicePhone.sync(transport('user:bob', alice)), 'UNAUTHORIZED')
+  // The other's space is 403 FORBIDDEN at the hub: the credentials are good, the space is not theirs.
+  const refused = await throwsCode(() => alicePhone.sync(transport('user:bob', alice)), 'FORBIDDEN')
   assert.match(refused.message, /403/)
   const raw = await fetch(`${url}/v1/spaces/user:bob/capabilities`, { headers: { authorization: `Bearer ${alice}` } })
   assert.equal(raw.status, 403)

@@ -30,6 +30,12 @@ create_exception!(statesync, CorruptError, SyncError, "CORRUPT: stored or import
 create_exception!(statesync, UnsupportedFormatError, SyncError, "UNSUPPORTED_FORMAT: an unknown format version.");
 create_exception!(statesync, TransportError, SyncError, "TRANSPORT: the sync peer could not be reached.");
 create_exception!(statesync, UnauthorizedError, SyncError, "UNAUTHORIZED: the sync peer refused the credentials.");
+create_exception!(
+    statesync,
+    ForbiddenError,
+    SyncError,
+    "FORBIDDEN: the sync peer grants the credentials no access to what was asked (a hub space)."
+);
 create_exception!(statesync, ClosedError, SyncError, "CLOSED: the manager was closed.");
 create_exception!(
     statesync,
@@ -52,6 +58,7 @@ fn class_of(py: Python<'_>, code: ErrorCode) -> Bound<'_, PyType> {
         ErrorCode::Corrupt => py.get_type::<CorruptError>(),
         ErrorCode::UnsupportedFormat => py.get_type::<UnsupportedFormatError>(),
         ErrorCode::Unauthorized => py.get_type::<UnauthorizedError>(),
+        ErrorCode::Forbidden => py.get_type::<ForbiddenError>(),
         ErrorCode::Transport => py.get_type::<TransportError>(),
         ErrorCode::Closed => py.get_type::<ClosedError>(),
         ErrorCode::Internal => py.get_type::<InternalError>(),

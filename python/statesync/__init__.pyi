@@ -65,6 +65,7 @@ __all__ = [
     "Transport",
     "TransportError",
     "UnauthorizedError",
+    "ForbiddenError",
     "UnsupportedFormatError",
     "WireEncoding",
     "WireMessage",
@@ -93,7 +94,8 @@ MAX_DATA_DEPTH: Final[int]
 # The codes `.code` holds, in the core's order (`cargo run -p statesync --example error_codes`;
 # core/tests/error_codes.rs checks this list). statesync:error-codes
 #   "NOT_FOUND", "ALREADY_EXISTS", "INVALID_STATE", "INVALID_INPUT", "CONFLICT", "RESOLVER",
-#   "STORAGE", "CORRUPT", "UNSUPPORTED_FORMAT", "UNAUTHORIZED", "TRANSPORT", "CLOSED", "INTERNAL"
+#   "STORAGE", "CORRUPT", "UNSUPPORTED_FORMAT", "UNAUTHORIZED", "FORBIDDEN", "TRANSPORT", "CLOSED",
+#   "INTERNAL"
 # statesync:error-codes-end
 
 class SyncError(Exception):
@@ -112,6 +114,7 @@ class CorruptError(SyncError): ...
 class UnsupportedFormatError(SyncError): ...
 class TransportError(SyncError): ...
 class UnauthorizedError(SyncError): ...
+class ForbiddenError(SyncError): ...
 class ClosedError(SyncError): ...
 class InternalError(SyncError): ...  # a bug: a panic inside statesync, caught; the replica stays usable
 

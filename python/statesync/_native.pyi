@@ -116,6 +116,7 @@ from statesync import (
 )
 from statesync import (
     UnauthorizedError as UnauthorizedError,
+    ForbiddenError as ForbiddenError,
 )
 from statesync import (
     UnsupportedFormatError as UnsupportedFormatError,
@@ -174,6 +175,7 @@ __all__ = [
     "UnsupportedFormatError",
     "TransportError",
     "UnauthorizedError",
+    "ForbiddenError",
     "ClosedError",
     "InternalError",
     "OperationKind",

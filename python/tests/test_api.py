@@ -2336,10 +2336,10 @@ def test_http_transport_jwt_users_sync_their_own_space_through_the_hub(
     report = bob_phone.sync(transport("user:bob", bob))
     assert (report.pulled.created, report.pulled.updated) == (0, 0)
     assert bob_phone.get_state("settings").data == {"theme": "light"}
-    # the other's space is 403 FORBIDDEN at the hub, which the client reads as a refusal of its credentials
-    with pytest.raises(statesync.UnauthorizedError, match="403") as info:
+    # the other's space is 403 FORBIDDEN at the hub: the credentials are good, the space is not theirs
+    with pytest.raises(statesync.ForbiddenError, match="403") as info:
         alice_phone.sync(transport("user:bob", alice))
-    assert info.value.code == "UNAUTHORIZED"
+    assert info.value.code == "FORBIDDEN"
     request = urllib.request.Request(
         f"{hub.url}/v1/spaces/user:bob/capabilities", headers={"Authorization": f"Bearer {alice}"}
     )
