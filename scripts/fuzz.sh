@@ -150,7 +150,8 @@ for target in "${targets[@]}"; do
     binary="$crate/fuzz/target/$host/release/$target"
     [ -x "$binary" ] || { echo "the fuzz target $binary was not built" >&2 && exit 1; }
     set +e
-    (cd "$crate" && "$binary" "${flags[@]}" "$corpus") >"$log" 2>&1
+    # TMPDIR: where a target keeps files of its own (the hub's store), removed with $tmp.
+    (cd "$crate" && TMPDIR="$tmp" "$binary" "${flags[@]}" "$corpus") >"$log" 2>&1
     status=$?
     set -e
     grep -E '^#[0-9]+' "$log" | tail -n 3 || true

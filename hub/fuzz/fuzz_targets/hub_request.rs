@@ -2,7 +2,9 @@
 //! `POST /v1/push`, each as sent, zstd-compressed with `Content-Encoding: zstd`, and raw under
 //! `Content-Encoding: zstd` (a body that claims a compression it does not have). Requests go
 //! through `Hub::router` in process (`tower::ServiceExt::oneshot`, no socket), to a hub with
-//! small limits so that the 413 paths are reachable with small inputs.
+//! small limits so that the 413 paths are reachable with small inputs. The hub keeps its spaces in
+//! one SQLite store for the whole run (in `TMPDIR`, which scripts/fuzz.sh points at a folder it
+//! removes), and each input gets a fresh space: spaces are isolated, so inputs are too.
 //!
 //! Besides "never panics": every answer is 200 or one of the statuses docs/protocol.md lists for
 //! a malformed request (400, 413, 415), with the codes it lists for that status in a typed JSON
@@ -18,9 +20,14 @@ use axum::Router;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 use statesync::http_protocol::{push_answer, reply_encoding, status_error};
-use statesync::{ChangeSet, CreateOptions, Encoding, ManagerConfig, ManualClock, SyncManager};
-use statesync_hub::{Hub, Limits};
+use statesync::{ChangeSet, Encoding, SyncState};
+use statesync_hub::identity::{Collections, SpaceId};
+use statesync_hub::rules::SpaceLimits;
+use statesync_hub::{Hub, Limits, PullScope, PushPolicy, SqliteStore, Store};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 use tower::ServiceExt;
 
 const NOW: u64 = 1_796_601_600_000;
@@ -37,19 +44,67 @@ const MAGIC: &[u8] = b"\xF5SSW";
 static RUNTIME: LazyLock<tokio::runtime::Runtime> =
     LazyLock::new(|| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime"));
 
-/// A hub holding two states (so that pulls answer pages), in memory, on a fixed clock.
-fn hub() -> (Router, Arc<SyncManager>) {
-    let config = ManagerConfig::memory().node_id("hub").clock(Arc::new(ManualClock::new(NOW)));
-    let manager = Arc::new(SyncManager::open(config).expect("a memory replica opens"));
-    manager.create_state(json!({"theme": "dark"}), CreateOptions::id("settings")).unwrap();
-    manager.create_state(json!([1, 2]), CreateOptions::id("list").in_collection("notes")).unwrap();
+/// The store of the whole run.
+static STORE: LazyLock<Arc<dyn Store>> = LazyLock::new(|| {
+    let dir = std::env::temp_dir().join(format!("statesync-hub-fuzz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a folder for the fuzz hub's store");
+    Arc::new(SqliteStore::open(dir.join("hub.db")).expect("the fuzz hub's store opens"))
+});
+
+/// The next input's space.
+static SPACES: AtomicU64 = AtomicU64::new(0);
+
+/// A state written by node `a` at `NOW`.
+fn state(id: &str, collection: &str, data: Value) -> Arc<SyncState> {
+    Arc::new(
+        SyncState::from_value(json!({
+            "id": id, "collection": collection, "data": data, "clock": {"a": 1},
+            "timestamp": {"millis": NOW, "counter": 0, "node": "a"},
+        }))
+        .expect("a valid state"),
+    )
+}
+
+/// A hub over a fresh space holding two states (so that pulls answer pages), and the space.
+fn hub() -> (Router, SpaceId) {
+    let space = SpaceId::parse(&format!("fuzz-{}", SPACES.fetch_add(1, Ordering::Relaxed))).expect("a space id");
+    let no_rules = |_: &str, _: &Value| Ok(());
+    let strategies = HashMap::new();
+    let seed = PushPolicy {
+        writable: &Collections::All,
+        readable: &Collections::All,
+        quotas: SpaceLimits::default(),
+        check_data: &no_rules,
+        max_state_bytes: statesync::DEFAULT_MAX_STATE_BYTES,
+        max_clock_skew: Duration::from_secs(u32::MAX.into()),
+        strategies: &strategies,
+    };
+    let states = vec![state("settings", "default", json!({"theme": "dark"})), state("list", "notes", json!([1, 2]))];
+    STORE.push(&space, states, &seed).expect("the space is seeded");
     let limits = Limits {
         max_body_bytes: MAX_BODY,
         max_pull_request_bytes: MAX_PULL,
         decode_budget_bytes: 2 * MAX_BODY,
         ..Limits::default()
     };
-    (Hub::new(manager.clone()).limits(limits).max_batch(MAX_BATCH).router(), manager)
+    (Hub::shared(STORE.clone()).limits(limits).max_batch(MAX_BATCH).router(), space)
+}
+
+/// Every state of `space` (tombstones included), ordered by id.
+fn states(space: &SpaceId) -> Vec<SyncState> {
+    let mut after = 0;
+    let mut all = Vec::new();
+    loop {
+        let scope = PullScope { after, readable: &Collections::All, wanted: &[], limit: 1000, max_bytes: usize::MAX };
+        let page = STORE.pull(space, &scope).expect("the store reads");
+        all.extend(page.states.iter().map(|s| (**s).clone()));
+        after = page.next;
+        if !page.has_more {
+            break;
+        }
+    }
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    all
 }
 
 /// What the hub answered.
@@ -109,8 +164,8 @@ fn check_page(url: &str, answer: &Answer) {
 }
 
 fn pull(data: &[u8]) {
-    let (router, _) = hub();
-    let url = "/v1/pull";
+    let (router, space) = hub();
+    let url = &format!("/v1/spaces/{space}/pull");
     let compressed = statesync::compress(data);
     let json_plain = [(header::CONTENT_TYPE, "application/json")];
     let zstd_binary = [
@@ -129,7 +184,6 @@ fn pull(data: &[u8]) {
 }
 
 fn push(data: &[u8]) {
-    let url = "/v1/push";
     // A body with the binary magic goes as binary, its checksum repaired so that mutations reach
     // the parser rather than stopping at the CRC; anything else goes as JSON.
     let (encoding, body) = if data.starts_with(MAGIC) && data.len() >= MAGIC.len() + 4 {
@@ -144,10 +198,11 @@ fn push(data: &[u8]) {
     let plain = [(header::CONTENT_TYPE, encoding.content_type())];
     let zstd = [(header::CONTENT_TYPE, encoding.content_type()), (header::CONTENT_ENCODING, "zstd")];
     for (headers, body) in [(&plain[..], &body[..]), (&zstd[..], &compressed[..]), (&zstd[..], data)] {
-        let (router, manager) = hub();
-        let before = manager.export_state().unwrap();
+        let (router, space) = hub();
+        let url = &format!("/v1/spaces/{space}/push");
+        let before = states(&space);
         let answer = send(&router, url, headers, body);
-        let after = manager.export_state().unwrap();
+        let after = states(&space);
         if answer.status != StatusCode::OK {
             check_error(url, &answer);
             assert_eq!(after, before, "a refused push ({}) changed the hub", answer.status);
@@ -163,7 +218,7 @@ fn push(data: &[u8]) {
             (0, 0, 0, first.rejected),
             "a repeated push did something new: {again:?} after {first:?}"
         );
-        assert_eq!(manager.export_state().unwrap(), after, "a repeated push changed the hub");
+        assert_eq!(states(&space), after, "a repeated push changed the hub");
     }
 }
 
