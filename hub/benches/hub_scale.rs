@@ -19,62 +19,21 @@ mod report;
 #[path = "../tests/support/postgres.rs"]
 mod postgres_cluster;
 
+#[allow(dead_code)]
+#[path = "../tests/support/process.rs"]
+mod process;
+
 use postgres_cluster::PgCluster;
+use process::HubProcess;
 use report::{bench_mode, grouped, info, line_at_least, line_at_most};
 use serde_json::json;
 use statesync::{
     ChangeSet, CreateOptions, Encoding, HttpTransport, ManagerConfig, ReconciliationResult, SyncCapabilities,
     SyncContext, SyncManager, SyncState, SyncTransport,
 };
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_statesync-hub");
-
-/// A hub process; killed when dropped.
-struct Process {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Process {
-    fn start(store: &str, pool: usize) -> Process {
-        let mut child = Command::new(BIN)
-            .args(["--store", store, "--listen", "127.0.0.1:0", "--log-level", "warn"])
-            .args(["--store-pool-size", &pool.to_string(), "--max-connections", "2048"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start statesync-hub");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("start line");
-        let url =
-            line.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL in the start line").to_owned();
-        Process { child, url }
-    }
-
-    /// The process's resident memory, in MiB.
-    fn rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("proc status");
-        let kib: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .expect("VmRSS");
-        kib / 1024.0
-    }
-}
 
 /// A transport that times each request.
 struct Timed {
@@ -249,8 +208,13 @@ fn state(space: usize, k: usize) -> SyncState {
     .expect("state")
 }
 
+/// A hub process on `store` with a pool of `pool` connections (PostgreSQL).
+fn start(store: &str, pool: usize) -> HubProcess {
+    HubProcess::start(&["--store", store, "--store-pool-size", &pool.to_string(), "--max-connections", "2048"])
+}
+
 fn memory(store: &str, name: &str, spaces: usize, states: usize) {
-    let hub = Process::start(store, 8);
+    let hub = start(store, 8);
     let idle = hub.rss_mib();
     let mut samples = Vec::new();
     let started = Instant::now();
@@ -280,7 +244,7 @@ fn main() {
     let pg = PgCluster::start_durable();
     let targets = Some((2_000.0, 250.0));
     for clients in [20, 200] {
-        let sqlite = Process::start(&format!("sqlite:{}", dir.path().join(format!("hub-{clients}.db")).display()), 8);
+        let sqlite = start(&format!("sqlite:{}", dir.path().join(format!("hub-{clients}.db")).display()), 8);
         report(
             &format!("sqlite, {clients} clients"),
             &throughput(std::slice::from_ref(&sqlite.url), clients, time),
@@ -288,7 +252,7 @@ fn main() {
         );
         drop(sqlite);
         let store = pg.database();
-        let one = Process::start(&store, 32);
+        let one = start(&store, 32);
         report(
             &format!("postgres 1 process, {clients} clients"),
             &throughput(std::slice::from_ref(&one.url), clients, time),
@@ -296,7 +260,7 @@ fn main() {
         );
         drop(one);
         let store = pg.database();
-        let two = [Process::start(&store, 32), Process::start(&store, 32)];
+        let two = [start(&store, 32), start(&store, 32)];
         let urls: Vec<String> = two.iter().map(|p| p.url.clone()).collect();
         let target = if clients == 200 { targets } else { None };
         report(&format!("postgres 2 processes, {clients} clients"), &throughput(&urls, clients, time), target);

@@ -85,22 +85,17 @@ pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::coded(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::InvalidInput, "method not allowed on this endpoint")
 }
 
-pub(crate) async fn capabilities(State(hub): HubState, headers: HeaderMap) -> Result<Response, ApiError> {
-    capabilities_of(hub, headers, None)
-}
-
-pub(crate) async fn space_capabilities(
-    State(hub): HubState,
-    Path(space): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    capabilities_of(hub, headers, Some(space))
-}
+/// The route's space: the path's `{space}`, none on the Part I routes (space `default`).
+type SpacePath = Option<Path<String>>;
 
 /// The capabilities of a space the caller reaches (its grants are checked, so a client learns
 /// at the start of its round that a space is not its own).
-fn capabilities_of(hub: Arc<Hub>, headers: HeaderMap, space: Option<String>) -> Result<Response, ApiError> {
-    let space = space_of(space.as_deref())?;
+pub(crate) async fn capabilities(
+    State(hub): HubState,
+    space: SpacePath,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let space = space_of(space.as_ref().map(|Path(s)| s.as_str()))?;
     hub.gate.access(&headers, &space, &hub.rules)?;
     let body = serde_json::to_vec(&hub.capabilities(&space)).expect("capabilities always serialise");
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
@@ -206,31 +201,14 @@ fn is_compressed(headers: &HeaderMap) -> bool {
     matches!(header_str(headers, header::CONTENT_ENCODING), Ok(Some(c)) if !matches!(c.trim(), "" | "identity"))
 }
 
+/// A page of a space's feed, of the collections the caller asked for among those it may read.
 pub(crate) async fn pull(
     State(hub): HubState,
+    space: SpacePath,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    pull_from(hub, None, headers, body).await
-}
-
-pub(crate) async fn space_pull(
-    State(hub): HubState,
-    Path(space): Path<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    pull_from(hub, Some(space), headers, body).await
-}
-
-/// A page of a space's feed, of the collections the caller asked for among those it may read.
-async fn pull_from(
-    hub: Arc<Hub>,
-    space: Option<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let space = space_of(space.as_deref())?;
+    let space = space_of(space.as_ref().map(|Path(s)| s.as_str()))?;
     let access = hub.gate.access(&headers, &space, &hub.rules)?;
     let limit = hub.limits.max_pull_request_bytes;
     let body = decoded_body(&headers, body_bytes(body, limit)?, limit)?;
@@ -317,33 +295,16 @@ fn parse_pull_request(body: &[u8]) -> Result<PullRequest, ApiError> {
         .map_err(|e| ApiError::from(SyncError::InvalidInput(format!("malformed pull request: {e}"))))
 }
 
-pub(crate) async fn push(
-    State(hub): HubState,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    push_to(hub, None, headers, body).await
-}
-
-pub(crate) async fn space_push(
-    State(hub): HubState,
-    Path(space): Path<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    push_to(hub, Some(space), headers, body).await
-}
-
 /// Applies a page to a space: each state checked against the caller's write grant, the rules
 /// and the hub's limits, refused ones listed in the answer with the version the hub keeps
 /// (when the caller may read it), the rest applied in one transaction.
-async fn push_to(
-    hub: Arc<Hub>,
-    space: Option<String>,
+pub(crate) async fn push(
+    State(hub): HubState,
+    space: SpacePath,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let space = space_of(space.as_deref())?;
+    let space = space_of(space.as_ref().map(|Path(s)| s.as_str()))?;
     let access = hub.gate.access(&headers, &space, &hub.rules)?;
     let encoding = match header_str(&headers, header::CONTENT_TYPE)?.map(media_type) {
         None => Encoding::Json,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 use support::postgres::PgCluster;
-use support::{jwt, space_states, JWT_SECRET};
+use support::{jwt, space_states, JWT_SECRET, PREFS_SCHEMA, RULES};
 
 const BIN: &str = env!("CARGO_BIN_EXE_statesync-hub");
 
@@ -261,17 +261,6 @@ fn a_postgres_store_is_served_and_keeps_what_was_pushed() {
     stop_cleanly(&mut again);
 }
 
-const RULES: &str = r#"
-[spaces.global]
-read = ["*"]
-[spaces.global.write_if]
-role = "admin"
-[schemas]
-prefs = "prefs.schema.json"
-"#;
-
-const PREFS_SCHEMA: &str = r#"{"type": "object", "properties": {"theme": {"enum": ["light", "dark"]}}}"#;
-
 #[test]
 fn jwt_and_rules_end_to_end() {
     let dir = tempfile::tempdir().expect("dir");
@@ -319,7 +308,7 @@ fn jwt_and_rules_end_to_end() {
     assert_eq!(get(&url, Some(&forged)), 401);
     assert_eq!(get(&url, Some(&alice)), 200);
     match replica("x").sync_via(&hub("user:alice", &token(json!({"sub": "bob"}))), &SyncContext::all()) {
-        Err(SyncError::Unauthorized(m)) => assert!(m.contains("bob"), "{m}"),
+        Err(SyncError::Forbidden(m)) => assert!(m.contains("bob"), "{m}"),
         other => panic!("expected FORBIDDEN, got {other:?}"),
     }
 

@@ -18,8 +18,6 @@ use statesync::{
     VectorClock,
 };
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -27,43 +25,13 @@ use std::time::{Duration, Instant};
 
 mod support;
 use support::postgres::PgCluster;
+use support::process::HubProcess;
 
-const BIN: &str = env!("CARGO_BIN_EXE_statesync-hub");
 const SPACE: &str = "shared";
 const WRITERS: usize = 6;
 const ROUNDS: usize = 25;
 const READERS: usize = 3;
 const LIMIT: Duration = Duration::from_secs(120);
-
-/// A hub process and its URL; killed (SIGKILL) when dropped, if still running.
-struct Process {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(store: &str) -> Process {
-    let mut child = Command::new(BIN)
-        .args(["--store", store, "--listen", "127.0.0.1:0", "--store-pool-size", "4", "--log-level", "warn"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start statesync-hub");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("start line");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in the start line {line:?}"))
-        .to_owned();
-    Process { child, url }
-}
 
 /// The processes clients may use: the killed one leaves the list (its clients fail over).
 struct Hubs {
@@ -171,7 +139,8 @@ fn reader(i: usize, hubs: &Hubs, done: &AtomicBool, deadline: Instant) -> SyncMa
 #[test]
 fn three_processes_keep_one_feed_without_gaps_or_repeats_through_a_kill() {
     let store = PgCluster::start().database();
-    let mut processes: Vec<Process> = (0..3).map(|_| start(&store)).collect();
+    let mut processes: Vec<HubProcess> =
+        (0..3).map(|_| HubProcess::start(&["--store", &store, "--store-pool-size", "4"])).collect();
     let hubs = Arc::new(Hubs {
         urls: Mutex::new(processes.iter().map(|p| p.url.clone()).collect()),
         next: 0.into(),

@@ -116,6 +116,12 @@ impl User {
         outcome.unwrap_or_else(|e| panic!("{}: write failed: {e}", self.name));
     }
 
+    /// Every state the user holds, tombstones too, by id.
+    fn held(&self) -> BTreeMap<String, SyncState> {
+        let states = self.replica.list_states(None, true).expect("list");
+        states.into_iter().map(|s| (s.id.clone(), (*s).clone())).collect()
+    }
+
     fn revert_one(&self, rng: &mut Rng) {
         let rejections = self.replica.rejections().expect("rejections");
         if rejections.is_empty() {
@@ -219,21 +225,9 @@ fn run(seed: u64, steps: usize) {
         }
     }
     observe(&observer, &mut seen);
-    let hub: BTreeMap<String, SyncState> = observer
-        .replica
-        .list_states(None, true)
-        .expect("list")
-        .into_iter()
-        .map(|s| (s.id.clone(), (*s).clone()))
-        .collect();
+    let hub = observer.held();
     for user in &users {
-        let held: BTreeMap<String, SyncState> = user
-            .replica
-            .list_states(None, true)
-            .expect("list")
-            .into_iter()
-            .map(|s| (s.id.clone(), (*s).clone()))
-            .collect();
+        let held = user.held();
         assert_eq!(held.keys().collect::<Vec<_>>(), hub.keys().collect::<Vec<_>>(), "seed {seed}: {} ids", user.name);
         for (id, s) in &held {
             let h = &hub[id];

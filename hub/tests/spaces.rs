@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod support;
-use support::{host, jwt, jwt_with, unix_now, Hosted, Kind, TestStore, JWT_SECRET};
+use support::{host, jwt, jwt_with, unix_now, Hosted, Kind, TestStore, JWT_SECRET, PREFS_SCHEMA, RULES};
 
 on_both_stores!(
     users_are_isolated_in_their_own_spaces,
@@ -34,19 +34,6 @@ on_both_stores!(
 );
 
 // ---- fixtures -------------------------------------------------------------------------------
-
-/// The rules of the tests' JWT hubs: a `global` space every user reads and admins write, and a
-/// schema for `prefs`.
-const RULES: &str = r#"
-[spaces.global]
-read = ["*"]
-[spaces.global.write_if]
-role = "admin"
-[schemas]
-prefs = "prefs.schema.json"
-"#;
-
-const PREFS_SCHEMA: &str = r#"{"type": "object", "properties": {"theme": {"enum": ["light", "dark"]}}}"#;
 
 fn rules(text: &str) -> Rules {
     Rules::parse(text, |file| match file {
@@ -180,9 +167,10 @@ fn users_are_isolated_in_their_own_spaces(kind: Kind) {
         request(method, &format!("{}/v1/{path}", served.url), Some(&bob), body).error(403, "FORBIDDEN");
     }
     assert_eq!(served.states_of("user:alice"), held(&phone), "alice's space is unchanged");
-    // The client library says Unauthorized, and its round changes nothing.
+    // The client library says Forbidden (good credentials, not its space), and its round
+    // changes nothing.
     match intruder.sync_via(&to(&served.url, "user:alice", &bob), &SyncContext::all()) {
-        Err(e @ SyncError::Unauthorized(_)) => assert_eq!(e.code(), "UNAUTHORIZED"),
+        Err(e @ SyncError::Forbidden(_)) => assert_eq!(e.code(), "FORBIDDEN"),
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert_eq!(intruder.pending_operations().unwrap().len(), 1);

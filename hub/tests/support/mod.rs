@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod postgres;
+pub mod process;
 
 use statesync::{ManagerConfig, SyncContext, SyncManager, SyncState};
 use statesync_hub::identity::{Collections, SpaceId};
@@ -297,3 +298,17 @@ pub fn jwt_with(secret: &[u8], mut claims: serde_json::Value) -> String {
 pub fn jwt(claims: serde_json::Value) -> String {
     jwt_with(JWT_SECRET, claims)
 }
+
+/// The rules of the tests' JWT hubs: a `global` space every user reads and admins write, and a
+/// schema for `prefs` (in the file `prefs.schema.json` beside the rules: [`PREFS_SCHEMA`]).
+pub const RULES: &str = r#"
+[spaces.global]
+read = ["*"]
+[spaces.global.write_if]
+role = "admin"
+[schemas]
+prefs = "prefs.schema.json"
+"#;
+
+/// The JSON Schema of `prefs` in [`RULES`]: a `theme` of `light` or `dark`.
+pub const PREFS_SCHEMA: &str = r#"{"type": "object", "properties": {"theme": {"enum": ["light", "dark"]}}}"#;
