@@ -40,6 +40,9 @@ from statesync import (
     Deleted as Deleted,
 )
 from statesync import (
+    ForbiddenError as ForbiddenError,
+)
+from statesync import (
     HttpTransport as HttpTransport,
 )
 from statesync import (
@@ -116,7 +119,6 @@ from statesync import (
 )
 from statesync import (
     UnauthorizedError as UnauthorizedError,
-    ForbiddenError as ForbiddenError,
 )
 from statesync import (
     UnsupportedFormatError as UnsupportedFormatError,
