@@ -91,8 +91,7 @@ impl ReconciliationResult {
         self.rejections.push(refused);
     }
 
-    /// Counts what applying one state did.
-    pub fn count(&mut self, r: &ApplyResult) {
+    pub(crate) fn count(&mut self, r: &ApplyResult) {
         match r.outcome {
             ApplyOutcome::Created => self.created += 1,
             ApplyOutcome::Updated => self.updated += 1,

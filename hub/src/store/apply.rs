@@ -111,7 +111,7 @@ pub fn plan_push(
         let old = current.get(&remote.id).cloned();
         match decide(space, &remote, old.as_deref(), counts, policy, now_millis) {
             Err(rejection) => {
-                outcome.result.rejections.push(rejection);
+                outcome.result.reject(rejection);
                 refused.push(remote);
             }
             Ok(Decided::Count(count)) => count(&mut outcome.result),
@@ -125,7 +125,6 @@ pub fn plan_push(
             }
         }
     }
-    outcome.result.rejected = outcome.result.rejections.len() as u64;
     for remote in refused {
         let kept = current.get(&remote.id);
         let readable = policy.readable.contains(&remote.collection)

@@ -142,11 +142,7 @@ impl Txn<'_> {
             return;
         }
         for id in ids {
-            let recorded = match self.batch.rejections.get(id) {
-                Some(r) => r.is_some(),
-                None => !self.batch.clear && self.base.rejections.contains_key(id),
-            };
-            if recorded {
+            if self.rejection(id).is_some() {
                 self.batch.rejections.insert(id.to_owned(), None);
             }
         }
