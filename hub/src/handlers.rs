@@ -219,7 +219,7 @@ pub(crate) async fn pull(
     let after = parse_cursor(&space, request.cursor.as_deref())?;
     let encoding = response_encoding(&headers);
     let compress = accepts_zstd(&headers);
-    let limit = request.limit.map_or(hub.max_batch, |l| l.clamp(1, hub.max_batch));
+    let limit = request.limit.map_or(hub.max_batch, |l| l.min(hub.max_batch));
     let (bytes, compressed) = blocking(move || {
         let scope = PullScope {
             after,
@@ -342,8 +342,7 @@ pub(crate) async fn push(
             ));
         }
         let received = page.states.len();
-        let rules = hub.rules.clone();
-        let check_data = move |collection: &str, data: &serde_json::Value| rules.check_data(collection, data);
+        let check_data = |collection: &str, data: &serde_json::Value| hub.rules.check_data(collection, data);
         let policy = PushPolicy {
             writable: &access.write,
             readable: &access.read,

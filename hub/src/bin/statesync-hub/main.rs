@@ -100,16 +100,9 @@ fn access(args: &Args, matches: &clap::ArgMatches, token: Option<String>) -> Res
             "give either a shared --token or JWT keys, not both (a JWT hub gives each user their own spaces)".into(),
         )),
         (Some(token), None) => Ok(Access::Token(token)),
-        (None, Some(mut verifier)) => {
-            // Only the checks asked for: an empty list would accept no issuer (or audience) at
-            // all, and refuse every token.
-            if !args.jwt_issuer.is_empty() {
-                verifier = verifier.issuer(&args.jwt_issuer);
-            }
-            if !args.jwt_audience.is_empty() {
-                verifier = verifier.audience(&args.jwt_audience);
-            }
-            Ok(Access::Jwt(Box::new(verifier)))
+        // Empty lists (no --jwt-issuer, no --jwt-audience) check nothing: JwtVerifier::issuer.
+        (None, Some(verifier)) => {
+            Ok(Access::Jwt(Box::new(verifier.issuer(&args.jwt_issuer).audience(&args.jwt_audience))))
         }
         (None, None) if !args.jwt_issuer.is_empty() || !args.jwt_audience.is_empty() => Err(UsageError(
             "--jwt-issuer and --jwt-audience need JWT keys (--jwt-hs256-secret-file or --jwt-public-key)".into(),
