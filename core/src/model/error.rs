@@ -50,6 +50,11 @@ pub enum SyncError {
     /// retrying does not.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// Encrypted bytes could not be decrypted: the key is not the one they were sealed with, or
+    /// they were changed since (a flipped bit, a swapped or truncated object). Never garbage:
+    /// nothing is returned or applied from them. Another key helps; retrying does not.
+    #[error("crypto error: {0}")]
+    Crypto(String),
     /// A sync peer could not be reached or answered outside the protocol (network down,
     /// timeout, unexpected HTTP status). Retrying later is the remedy; nothing was lost.
     #[error("transport error: {0}")]
@@ -93,6 +98,8 @@ pub enum ErrorCode {
     Unauthorized,
     /// `FORBIDDEN`: see [`SyncError::Forbidden`].
     Forbidden,
+    /// `CRYPTO`: see [`SyncError::Crypto`].
+    Crypto,
     /// `TRANSPORT`: see [`SyncError::Transport`].
     Transport,
     /// `CLOSED`: see [`SyncError::Closed`].
@@ -103,7 +110,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of [`SyncError`]'s variants: the order of every host's list.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::NotFound,
         ErrorCode::AlreadyExists,
         ErrorCode::InvalidState,
@@ -115,6 +122,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedFormat,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
+        ErrorCode::Crypto,
         ErrorCode::Transport,
         ErrorCode::Closed,
         ErrorCode::Internal,
@@ -134,6 +142,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedFormat => "UNSUPPORTED_FORMAT",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::Crypto => "CRYPTO",
             ErrorCode::Transport => "TRANSPORT",
             ErrorCode::Closed => "CLOSED",
             ErrorCode::Internal => "INTERNAL",
@@ -181,6 +190,7 @@ impl SyncError {
             SyncError::UnsupportedFormat(_) => ErrorCode::UnsupportedFormat,
             SyncError::Unauthorized(_) => ErrorCode::Unauthorized,
             SyncError::Forbidden(_) => ErrorCode::Forbidden,
+            SyncError::Crypto(_) => ErrorCode::Crypto,
             SyncError::Transport(_) => ErrorCode::Transport,
             SyncError::Closed => ErrorCode::Closed,
             SyncError::Internal(_) => ErrorCode::Internal,
@@ -225,6 +235,7 @@ impl SyncError {
             | SyncError::UnsupportedFormat(m)
             | SyncError::Unauthorized(m)
             | SyncError::Forbidden(m)
+            | SyncError::Crypto(m)
             | SyncError::Transport(m)
             | SyncError::Internal(m) => m.clone(),
             SyncError::Storage { message, .. } => message.clone(),
@@ -252,6 +263,7 @@ impl SyncError {
             ErrorCode::UnsupportedFormat => SyncError::UnsupportedFormat(message),
             ErrorCode::Unauthorized => SyncError::Unauthorized(message),
             ErrorCode::Forbidden => SyncError::Forbidden(message),
+            ErrorCode::Crypto => SyncError::Crypto(message),
             ErrorCode::Transport => SyncError::Transport(message),
             ErrorCode::Closed => SyncError::Closed,
             ErrorCode::Internal => SyncError::Internal(message),

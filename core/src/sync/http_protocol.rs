@@ -123,7 +123,11 @@ impl ErrorBody {
 /// every failure of the server itself.
 pub fn status_for(code: ErrorCode) -> u16 {
     match code {
-        ErrorCode::InvalidInput | ErrorCode::InvalidState | ErrorCode::Corrupt | ErrorCode::AlreadyExists => 400,
+        ErrorCode::InvalidInput
+        | ErrorCode::InvalidState
+        | ErrorCode::Corrupt
+        | ErrorCode::Crypto
+        | ErrorCode::AlreadyExists => 400,
         ErrorCode::NotFound => 404,
         ErrorCode::Forbidden => 403,
         ErrorCode::UnsupportedFormat => 415,
