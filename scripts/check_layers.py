@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 
 # The core's layers, lowest first (docs/architecture.md). `bench` is public API on top.
-LAYERS = ["model", "wire", "replica", "manager", "sync", "bench"]
+LAYERS = ["model", "wire", "replica", "manager", "sync", "cloud", "bench"]
 
 RUST_CRATES = ["core/src", "hub/src", "bindings/src", "python/src", "node/src", "wasm/src"]
 JS_DIRS = ["wasm/ts", "node/lib"]

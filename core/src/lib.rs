@@ -18,7 +18,8 @@
 //!
 //! The crate is built in layers, lowest first: `model` (values and their rules), `wire` (their
 //! encodings), `replica` (one replica without its API), `manager` ([`SyncManager`]) and `sync`
-//! (peers, rounds, auto-sync, the HTTP protocol). Each imports only the layers below it;
+//! (peers, rounds, auto-sync, the HTTP protocol), then `cloud` (object storage: backups and
+//! sync through a bucket). Each imports only the layers below it;
 //! everything public is re-exported here. The module map, one line per module, is
 //! docs/architecture.md in the repository.
 
@@ -27,12 +28,25 @@
 // The layers, lowest first: each imports only the ones before it (docs/architecture.md,
 // checked by scripts/check_layers.py).
 pub mod bench;
+#[cfg(feature = "cloud")]
+mod cloud;
 mod manager;
 mod model;
 mod replica;
 mod sync;
 mod wire;
 
+#[cfg(feature = "cloud")]
+pub use cloud::auto_backup::{AutoBackup, MIN_AUTO_BACKUP_INTERVAL};
+#[cfg(feature = "cloud")]
+pub use cloud::backup::{
+    list_backups, prune_backups, verify_backup, BackupInfo, BackupOptions, BackupStore, BACKUP_FORMAT,
+    DEFAULT_PART_SIZE, ORPHAN_GRACE,
+};
+#[cfg(feature = "cloud")]
+pub use cloud::bucket::{BucketOptions, ObjectStoreTransport};
+#[cfg(feature = "cloud")]
+pub use cloud::storage::{ObjectEntry, ObjectStorage};
 #[cfg(feature = "sqlite")]
 pub use manager::Durability;
 pub use manager::{CreateOptions, ManagerConfig, StorageConfig, SyncManager, WriteBatch};

@@ -399,6 +399,34 @@ impl SyncManager {
         }
     }
 
+    /// [`SyncManager::import_state`] for the states of `collections` only (empty: every one).
+    /// Merging reconciles only those states; `replace` replaces those collections' states,
+    /// pending operations and conflicts, and keeps every other collection as it is. One
+    /// transaction: an invalid snapshot changes nothing.
+    pub fn import_collections(
+        &self,
+        snapshot: Snapshot,
+        replace: bool,
+        collections: &[String],
+    ) -> Result<ReconciliationResult> {
+        if collections.is_empty() {
+            return self.import_state(snapshot, replace);
+        }
+        collections
+            .iter()
+            .try_for_each(|c| crate::model::state::validate_collection(c).map_err(SyncError::InvalidInput))?;
+        snapshot.validate()?;
+        let chosen = |c: &str| collections.iter().any(|x| x == c);
+        if !replace {
+            return self.reconcile(snapshot.states.into_iter().filter(|s| chosen(&s.collection)));
+        }
+        let created = snapshot.states.iter().filter(|s| chosen(&s.collection)).count() as u64;
+        self.mutate(|t| {
+            t.replace_collections(snapshot.states, snapshot.pending, snapshot.conflicts, collections)?;
+            Ok(ReconciliationResult { created, ..Default::default() })
+        })
+    }
+
     /// Imports a snapshot from its JSON text (see [`SyncManager::import_state`]).
     pub fn import_json(&self, text: &str, replace: bool) -> Result<ReconciliationResult> {
         self.import_state(Snapshot::from_json(text)?, replace)

@@ -236,7 +236,7 @@ impl SyncRound {
 
 /// Runs a whole round against a blocking transport.
 pub(crate) fn run(manager: &SyncManager, transport: &dyn SyncTransport, context: &SyncContext) -> Result<SyncReport> {
-    let capabilities = match transport.capabilities() {
+    let capabilities = match transport.attach(&manager.node_id()?).and_then(|()| transport.capabilities()) {
         Ok(c) => c,
         Err(e) => {
             manager.round_failed_to_start("", &e);

@@ -80,6 +80,13 @@ impl SyncCapabilities {
 
 /// A sync peer reached somehow: over HTTP, through the application's own channel, or in process.
 pub trait SyncTransport: Send + Sync {
+    /// Called at the start of every round, before `capabilities`, with this replica's node id:
+    /// a transport that writes under the replica's name (a bucket's log) learns it here. Most
+    /// transports need nothing of it: the default does nothing.
+    fn attach(&self, _local_node_id: &str) -> Result<()> {
+        Ok(())
+    }
+
     /// What the peer supports. Asked once at the start of every round.
     fn capabilities(&self) -> Result<SyncCapabilities>;
 

@@ -5,8 +5,10 @@ mod binary;
 #[cfg(feature = "zstd")]
 mod compress;
 mod crc32;
+mod crypto;
 mod json;
 mod snapshot;
+pub use crypto::{EncryptionKey, KdfParams, KEY_BYTES, MAX_SALT_BYTES, MIN_SALT_BYTES};
 pub(crate) use json::check_format;
 pub use snapshot::{Snapshot, SNAPSHOT_FORMAT};
 

@@ -270,6 +270,35 @@ impl Txn<'_> {
 
     // ---- import ------------------------------------------------------------------------------
 
+    /// [`Txn::replace_all`] for the states of `collections` only: their states, operations and
+    /// conflicts become the snapshot's (of those collections), every other collection keeps
+    /// what it holds. A restore of some collections from a backup.
+    pub fn replace_collections(
+        &mut self,
+        states: Vec<SyncState>,
+        pending: Vec<SyncOperation>,
+        conflicts: Vec<SyncConflict>,
+        collections: &[String],
+    ) -> Result<()> {
+        let chosen = |c: &str| collections.iter().any(|x| x == c);
+        let base = self.base;
+        let kept_states = base.states.values().map(|s| &*s.state).filter(|s| !chosen(&s.collection)).cloned();
+        let states: Vec<SyncState> = kept_states.chain(states.into_iter().filter(|s| chosen(&s.collection))).collect();
+        let pending: Vec<SyncOperation> = base
+            .pending_in_order()
+            .filter(|o| !chosen(&o.collection))
+            .chain(pending.into_iter().filter(|o| chosen(&o.collection)))
+            .collect();
+        let conflicts: Vec<SyncConflict> = base
+            .conflicts_in_order()
+            .into_iter()
+            .filter(|c| !chosen(&c.local.collection))
+            .cloned()
+            .chain(conflicts.into_iter().filter(|c| chosen(&c.local.collection)))
+            .collect();
+        self.replace_all(states, pending, conflicts)
+    }
+
     /// Replaces everything with a snapshot's states, operations and conflicts (all validated).
     /// All or nothing: a state or operation that must be refused (see `admission.rs`) fails the
     /// whole import with `INVALID_STATE`.
