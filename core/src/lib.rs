@@ -46,7 +46,7 @@ pub use cloud::backup::{
 #[cfg(feature = "cloud")]
 pub use cloud::bucket::{BucketOptions, ObjectStoreTransport};
 #[cfg(feature = "cloud")]
-pub use cloud::storage::{ObjectEntry, ObjectStorage};
+pub use cloud::storage::{ObjectEntry, ObjectStorage, StorageStats};
 #[cfg(feature = "sqlite")]
 pub use manager::Durability;
 pub use manager::{CreateOptions, ManagerConfig, StorageConfig, SyncManager, WriteBatch};

@@ -112,6 +112,11 @@ impl ObjectStoreTransport {
         Ok(ObjectStoreTransport { storage, options, peer_id, writer: Mutex::new(None) })
     }
 
+    /// The storage it syncs through (its [`ObjectStorage::stats`] count the round's requests).
+    pub fn storage(&self) -> &ObjectStorage {
+        &self.storage
+    }
+
     /// Compacts the segments pushed since the newest snapshot into a new one, and deletes what
     /// the previous snapshot already covered. `Ok(false)` when there was nothing to do, another
     /// replica compacted at the same time, or the store cannot create objects conditionally

@@ -14,6 +14,7 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, RetryConfig};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -36,10 +37,29 @@ pub struct ObjectEntry {
     pub modified_ms: i64,
 }
 
+/// What an [`ObjectStorage`] (and its clones) did so far: what a cloud bill counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StorageStats {
+    /// Calls made to the store (a list counts once, however many objects it returns).
+    pub requests: u64,
+    /// Bytes of objects written.
+    pub bytes_written: u64,
+    /// Bytes of objects read.
+    pub bytes_read: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    bytes_written: AtomicU64,
+    bytes_read: AtomicU64,
+}
+
 /// A storage URL opened: object names relative to its prefix, blocking calls.
 #[derive(Clone)]
 pub struct ObjectStorage {
     store: Arc<dyn ObjectStore>,
+    counters: Arc<Counters>,
     /// The URL without its query (never secrets), for messages.
     display: String,
 }
@@ -79,7 +99,7 @@ impl ObjectStorage {
                 let local = object_store::local::LocalFileSystem::new_with_prefix(&dir)
                     .map_err(|e| map_error(&display, e))?
                     .with_automatic_cleanup(true);
-                return Ok(ObjectStorage { store: Arc::new(local), display });
+                return Ok(ObjectStorage { store: Arc::new(local), counters: Arc::default(), display });
             }
             "s3" | "s3a" => {
                 let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(&bucket_url).with_retry(retry());
@@ -116,7 +136,22 @@ impl ObjectStorage {
     pub fn from_store(store: Arc<dyn ObjectStore>, prefix: &str, display: impl Into<String>) -> ObjectStorage {
         let store: Arc<dyn ObjectStore> =
             if prefix.is_empty() { store } else { Arc::new(PrefixStore::new(store, Path::from(prefix))) };
-        ObjectStorage { store, display: display.into() }
+        ObjectStorage { store, counters: Arc::default(), display: display.into() }
+    }
+
+    /// Requests and bytes so far, of this storage and its clones.
+    pub fn stats(&self) -> StorageStats {
+        StorageStats {
+            requests: self.counters.requests.load(Ordering::Relaxed),
+            bytes_written: self.counters.bytes_written.load(Ordering::Relaxed),
+            bytes_read: self.counters.bytes_read.load(Ordering::Relaxed),
+        }
+    }
+
+    fn count(&self, written: usize, read: usize) {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        self.counters.bytes_written.fetch_add(written as u64, Ordering::Relaxed);
+        self.counters.bytes_read.fetch_add(read as u64, Ordering::Relaxed);
     }
 
     /// The URL, without its query: safe to print.
@@ -127,10 +162,12 @@ impl ObjectStorage {
     /// The bytes of object `name`; `NOT_FOUND` when there is none.
     pub fn get(&self, name: &str) -> Result<Vec<u8>> {
         let (store, path, display) = self.parts(name)?;
-        block(async move {
+        let bytes = block(async move {
             let got = store.get(&path).await.map_err(|e| map_error(&display, e))?;
             Ok(got.bytes().await.map_err(|e| map_error(&display, e))?.to_vec())
-        })
+        });
+        self.count(0, bytes.as_ref().map_or(0, Vec::len));
+        bytes
     }
 
     /// Writes object `name` whole (a put is atomic in every store: readers see the old object
@@ -158,6 +195,7 @@ impl ObjectStorage {
 
     fn put_mode(&self, name: &str, bytes: Vec<u8>, mode: PutMode) -> std::result::Result<(), PutError> {
         let (store, path, display) = self.parts(name).map_err(PutError::Other)?;
+        self.count(bytes.len(), 0);
         let options = PutOptions { mode, ..PutOptions::default() };
         block(async move {
             Ok(match store.put_opts(&path, PutPayload::from(bytes), options).await {
@@ -177,6 +215,7 @@ impl ObjectStorage {
     /// Deletes object `name`; deleting one that is not there is no error.
     pub fn delete(&self, name: &str) -> Result<()> {
         let (store, path, display) = self.parts(name)?;
+        self.count(0, 0);
         block(async move {
             match store.delete(&path).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
@@ -190,6 +229,7 @@ impl ObjectStorage {
     pub fn list(&self, folder: &str, after: Option<&str>) -> Result<Vec<ObjectEntry>> {
         let (store, path, display) = self.parts(folder)?;
         let after = after.map(|a| self.path(a)).transpose()?;
+        self.count(0, 0);
         block(async move {
             let stream = match &after {
                 Some(offset) => store.list_with_offset(Some(&path), offset),
@@ -213,6 +253,7 @@ impl ObjectStorage {
     /// `list_folders("backups")` gives `["backup-…", …]`, without the `backups/` prefix.
     pub fn list_folders(&self, folder: &str) -> Result<Vec<String>> {
         let (store, path, display) = self.parts(folder)?;
+        self.count(0, 0);
         block(async move {
             let listed = store.list_with_delimiter(Some(&path)).await.map_err(|e| map_error(&display, e))?;
             let mut names: Vec<String> =
