@@ -244,6 +244,11 @@ impl ObjectStorage {
                     modified_ms: m.last_modified.timestamp_millis(),
                 })
                 .collect();
+            // Some stores ignore the offset (fake-gcs-server's `startOffset`): filter here too.
+            if let Some(offset) = &after {
+                let offset = offset.to_string();
+                entries.retain(|e| e.name > offset);
+            }
             entries.sort_by(|a, b| a.name.cmp(&b.name));
             Ok(entries)
         })
