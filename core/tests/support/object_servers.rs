@@ -59,6 +59,8 @@ pub struct ObjectServer {
     child: Child,
     reaper: Option<Child>,
     dir: Option<tempfile::TempDir>,
+    /// fake-gcs-server's upload front ([`GcsFront`]); the URL points at it.
+    front: Option<GcsFront>,
 }
 
 impl ServerKind {
@@ -170,11 +172,14 @@ impl ObjectServer {
             let n = SERVERS.fetch_add(1, Ordering::SeqCst);
             let bucket = format!("statesync-{}-{n}", std::process::id());
             // Built before waiting, so that a panic from here on kills the process.
-            let mut server = ObjectServer { kind, port, bucket, child, reaper: None, dir: Some(dir) };
+            let mut server = ObjectServer { kind, port, bucket, child, reaper: None, dir: Some(dir), front: None };
             let started = Instant::now();
             if server.wait_until_answering() {
                 server.start_reaper();
                 server.create_bucket();
+                if kind == ServerKind::Gcs {
+                    server.front = Some(GcsFront::start(port));
+                }
                 // Shown with a failing test's output (the harness keeps it otherwise).
                 eprintln!("{} on 127.0.0.1:{port} answered after {:?}", kind.program(), started.elapsed());
                 return server;
@@ -211,24 +216,14 @@ impl ObjectServer {
             // 0.14 fetches one for every upload even with `skip_signature`, and without one it
             // asks the cloud's instance metadata server, off this machine. A static bearer token
             // is never fetched.
+            // object_store uploads through the XML API, which fake-gcs-server serves for signed
+            // URLs only: the URL reaches it through its upload front.
             ServerKind::Gcs => format!(
                 "gs://{}/{prefix}?base_url={}&bearer_token=test&allow_http=true",
                 self.bucket,
-                query_value(&endpoint)
+                query_value(&format!("http://127.0.0.1:{}", self.front.as_ref().expect("the GCS front").port))
             ),
         }
-    }
-
-    /// Writes `body` as the object `name` of the bucket through fake-gcs-server's JSON upload
-    /// API (a [`ServerKind::Gcs`] server only): object_store writes through the XML API, which
-    /// fake-gcs-server (v1.56.1, the latest) serves only for signed URLs.
-    pub fn gcs_upload(&self, name: &str, body: &[u8]) {
-        assert_eq!(self.kind, ServerKind::Gcs, "gcs_upload is for fake-gcs-server");
-        let target = format!("/upload/storage/v1/b/{}/o?uploadType=media&name={}", self.bucket, query_value(name));
-        let headers = [("Content-Type".to_owned(), "application/octet-stream".to_owned())];
-        let (status, answer) = http(self.port, "POST", &target, &headers, body)
-            .unwrap_or_else(|e| panic!("uploading {name} to fake-gcs-server: {e}; its log:\n{}", self.log()));
-        assert_eq!(status, 200, "uploading {name} to fake-gcs-server answered {status}: {answer}");
     }
 
     /// What the server has logged so far.
@@ -304,6 +299,7 @@ impl ObjectServer {
 
 impl Drop for ObjectServer {
     fn drop(&mut self) {
+        self.front.take();
         // The group is the server's pid (process_group(0)): the server, what it started and
         // the reaper.
         let group = self.child.id() as i32;
@@ -419,4 +415,229 @@ fn http_date(time: SystemTime) -> String {
     let month =
         ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][(month - 1) as usize];
     format!("{weekday}, {day:02} {month} {year} {hour:02}:{minute:02}:{second:02} GMT")
+}
+
+/// A front on its own port of 127.0.0.1 for fake-gcs-server, which serves every request
+/// object_store's GCS client makes but its uploads: object_store uploads with the XML API
+/// (`PUT /BUCKET/OBJECT`, `x-goog-if-generation-match` for a conditional put), which
+/// fake-gcs-server (v1.56.1, the latest) takes only for signed URLs. The front sends such an
+/// upload as the JSON API's media upload (`ifGenerationMatch`), which it serves with the same
+/// semantics (a failed condition answers 412), and answers as the XML API does (the ETag and
+/// `x-goog-generation` headers). Every other request goes through unchanged. Headers it could
+/// not carry over are refused with 501, never dropped.
+struct GcsFront {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl GcsFront {
+    /// Starts the front of the fake-gcs-server listening on `upstream`.
+    fn start(upstream: u16) -> GcsFront {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the GCS front");
+        let port = listener.local_addr().expect("addr").port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(stream) = stream {
+                    // One request per connection (answered with `Connection: close`).
+                    std::thread::spawn(move || front_one(stream, upstream));
+                }
+            }
+        });
+        GcsFront { port, stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for GcsFront {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop up to see the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A request read off a connection.
+struct Request {
+    method: String,
+    target: String,
+    /// Names lower-cased.
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// Reads one request (its body by Content-Length) off `stream`.
+fn read_request(stream: &mut TcpStream) -> std::io::Result<Request> {
+    let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(invalid("the connection closed inside a request head"));
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or_default().split(' ');
+    let (method, target) = (first.next().unwrap_or_default().to_owned(), first.next().unwrap_or_default().to_owned());
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    if headers.iter().any(|(name, value)| name == "transfer-encoding" && value != "identity") {
+        return Err(invalid("a chunked request body (object_store sends Content-Length)"));
+    }
+    let length: usize =
+        header(&headers, "content-length").map_or(Ok(0), str::parse).map_err(|_| invalid("Content-Length"))?;
+    let mut body = buffer[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(invalid("the connection closed inside a request body"));
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body.truncate(length);
+    Ok(Request { method, target, headers, body })
+}
+
+/// The value of the (lower-case) header `name`.
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+/// `text` with its %XX escapes decoded.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Serves one connection of the front: an XML-API upload as a JSON-API one, anything else
+/// passed through.
+fn front_one(mut client: TcpStream, upstream: u16) {
+    let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
+    let request = match read_request(&mut client) {
+        Ok(request) => request,
+        Err(e) => {
+            let body = format!("the GCS test front cannot read this request: {e}");
+            let _ = write!(
+                client,
+                "HTTP/1.1 400 Bad Request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            return;
+        }
+    };
+    let (path, query) = request.target.split_once('?').unwrap_or((&request.target, ""));
+    // `/BUCKET/OBJECT` with no query: an upload (multipart parts carry a query).
+    let upload = request.method == "PUT" && query.is_empty() && path.trim_start_matches('/').contains('/');
+    let answer = if upload { front_upload(&request, path, upstream) } else { pass_through(&request, upstream) };
+    let answer = answer.unwrap_or_else(|e| {
+        let body = format!("fake-gcs-server did not answer the GCS test front: {e}");
+        format!("HTTP/1.1 502 Bad Gateway\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+            .into_bytes()
+    });
+    let _ = client.write_all(&answer);
+}
+
+/// Sends `request` to fake-gcs-server as it came, but for the host (fake-gcs-server routes
+/// path-style requests by its public host) and `Connection: close`: its whole answer.
+fn pass_through(request: &Request, upstream: u16) -> std::io::Result<Vec<u8>> {
+    let mut stream = TcpStream::connect(("127.0.0.1", upstream))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut head = format!(
+        "{} {} HTTP/1.1\r\nHost: 127.0.0.1:{upstream}\r\nConnection: close\r\n",
+        request.method, request.target
+    );
+    for (name, value) in &request.headers {
+        if name != "host" && name != "connection" {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(&request.body)?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    Ok(answer)
+}
+
+/// The XML-API upload `request` to `/BUCKET/OBJECT` (`path`) as a JSON-API media upload, and
+/// its answer as the XML API gives it.
+fn front_upload(request: &Request, path: &str, upstream: u16) -> std::io::Result<Vec<u8>> {
+    let (bucket, object) = path.trim_start_matches('/').split_once('/').expect("checked by the caller");
+    // What the JSON media upload cannot carry (custom metadata, content headers) is refused.
+    let carried = [
+        "host",
+        "connection",
+        "content-length",
+        "content-type",
+        "authorization",
+        "accept",
+        "user-agent",
+        "x-goog-if-generation-match",
+    ];
+    if let Some((name, _)) = request.headers.iter().find(|(name, _)| !carried.contains(&name.as_str())) {
+        let body = format!("the GCS test front cannot carry the header {name} into a JSON-API upload");
+        return Ok(format!(
+            "HTTP/1.1 501 Not Implemented\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes());
+    }
+    let mut target = format!(
+        "/upload/storage/v1/b/{}/o?uploadType=media&name={}",
+        percent_decode(bucket),
+        query_value(&percent_decode(object))
+    );
+    if let Some(generation) = header(&request.headers, "x-goog-if-generation-match") {
+        target.push_str(&format!("&ifGenerationMatch={}", query_value(generation)));
+    }
+    let content_type = header(&request.headers, "content-type").unwrap_or("application/octet-stream");
+    let headers = [("Content-Type".to_owned(), content_type.to_owned())];
+    let (status, body) = http(upstream, "POST", &target, &headers, &request.body)?;
+    if status != 200 {
+        return Ok(format!("HTTP/1.1 {status} Upstream\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).into_bytes());
+    }
+    let object: serde_json::Value = serde_json::from_str(&body).map_err(|e| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("the upload's answer {body:?}: {e}"))
+    })?;
+    let field = |name: &str| object.get(name).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    Ok(format!(
+        "HTTP/1.1 200 OK\r\nETag: \"{}\"\r\nx-goog-generation: {}\r\nx-goog-metageneration: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        field("etag"),
+        field("generation"),
+        field("metageneration")
+    )
+    .into_bytes())
 }
