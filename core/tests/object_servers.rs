@@ -1,8 +1,8 @@
 //! The object-storage test servers (tests/support/object_servers.rs) serve what the core's
 //! cloud code needs from a bucket, through object_store itself and the URL each server's
-//! support gives: put, get, list under a prefix, list after an offset, delete, and a put that
-//! only creates (the primitive that keeps replicas syncing through one bucket from overwriting
-//! each other).
+//! support gives: put, get, list under a prefix, list after an offset, delete, a put that only
+//! creates and one that only replaces the version read (the primitives that keep replicas
+//! syncing through one bucket from overwriting each other).
 //!
 //! fake-gcs-server (v1.56.1, the latest) takes no upload through the XML API object_store's GCS
 //! client writes with (only signed URLs): the support's front for it sends those as JSON-API
@@ -111,10 +111,8 @@ fn whole_round(kind: ServerKind) {
 
         // Creating an object that exists is refused and leaves it as it was.
         let create = || PutOptions { mode: PutMode::Create, ..PutOptions::default() };
-        store
-            .put_opts(&under(&root, "c"), PutPayload::from_static(b"first"), create())
-            .await
-            .expect("the first create");
+        let first = store.put_opts(&under(&root, "c"), PutPayload::from_static(b"first"), create()).await;
+        let first = first.expect("the first create");
         let second = store.put_opts(&under(&root, "c"), PutPayload::from_static(b"second"), create()).await;
         assert!(
             matches!(second, Err(object_store::Error::AlreadyExists { .. })),
@@ -122,6 +120,27 @@ fn whole_round(kind: ServerKind) {
         );
         let kept = store.get(&under(&root, "c")).await.expect("get").bytes().await.expect("body");
         assert_eq!(&kept[..], b"first", "{kind:?}: the refused create changed the object");
+
+        // Replacing the version one has read succeeds once: a replacement from the same,
+        // now stale, version is refused (compare-and-swap, for pointers several replicas move).
+        let update = |from: &object_store::PutResult| PutOptions {
+            mode: PutMode::Update(object_store::UpdateVersion {
+                e_tag: from.e_tag.clone(),
+                version: from.version.clone(),
+            }),
+            ..PutOptions::default()
+        };
+        let swapped = store.put_opts(&under(&root, "c"), PutPayload::from_static(b"swapped"), update(&first)).await;
+        let swapped = swapped.unwrap_or_else(|e| panic!("{kind:?}: an update from the current version: {e}"));
+        let stale = store.put_opts(&under(&root, "c"), PutPayload::from_static(b"stale"), update(&first)).await;
+        assert!(
+            matches!(stale, Err(object_store::Error::Precondition { .. })),
+            "{kind:?}: an update from a stale version must be refused with Precondition, got {stale:?}"
+        );
+        let again = store.put_opts(&under(&root, "c"), PutPayload::from_static(b"again"), update(&swapped)).await;
+        again.unwrap_or_else(|e| panic!("{kind:?}: an update from the new version: {e}"));
+        let now = store.get(&under(&root, "c")).await.expect("get").bytes().await.expect("body");
+        assert_eq!(&now[..], b"again");
 
         assert_eq!(names(&*outside, &outside_root).await, ["suite/other/x"]);
     });
