@@ -12,6 +12,7 @@ need python3 "the storage tests use python3's sqlite3 module to hold a lock"
 need node "install Node.js 18 or newer with npm: https://nodejs.org"
 need java "the Kotlin bindings need a JDK 17 or newer (Debian: apt-get install openjdk-17-jdk-headless)"
 need mvn "the Kotlin bindings build with Maven (Debian: apt-get install maven)"
+need go "the GCS test server (fake-gcs-server) is built from source: install Go (the version its go.mod asks for or newer)"
 
 # The hub's PostgreSQL store is tested against a private cluster the tests start themselves
 # (hub/tests/support/postgres.rs): install Debian's server when it is missing, else fail.
@@ -47,6 +48,10 @@ scripts/install-wasm-toolchain.sh
 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 /usr/bin/cargo check --quiet \
     --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort --target-dir target/wasm32-check \
     -p statesync --no-default-features
+
+step "object storage: moto (S3), Azurite (Azure Blob), fake-gcs-server (GCS) for the cloud tests"
+# Under target/object-stores/; the tests start them on 127.0.0.1 (core/tests/support/object_servers.rs).
+scripts/install-object-stores.sh
 
 step "rust: tests (unit, conformance, properties, crash, storage, wire, rounds, auto-sync, simulation, hub, doc)"
 # statesync/testing adds the call that panics on purpose (a test-only build: see core/Cargo.toml).
