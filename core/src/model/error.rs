@@ -333,6 +333,7 @@ mod tests {
                 "UNSUPPORTED_FORMAT",
                 "UNAUTHORIZED",
                 "FORBIDDEN",
+                "CRYPTO",
                 "TRANSPORT",
                 "CLOSED",
                 "INTERNAL"

@@ -305,6 +305,7 @@ mod tests {
                 ("UNSUPPORTED_FORMAT", 415),
                 ("UNAUTHORIZED", 500),
                 ("FORBIDDEN", 403),
+                ("CRYPTO", 400),
                 ("TRANSPORT", 500),
                 ("CLOSED", 503),
                 ("INTERNAL", 500),
