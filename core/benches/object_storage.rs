@@ -11,17 +11,17 @@
 //! is one whole operation, timed as the median of a few); `cargo test --benches` runs it once,
 //! tiny.
 
-#[path = "report.rs"]
-mod report;
 #[path = "../tests/support/object_servers.rs"]
 mod object_servers;
+#[path = "report.rs"]
+mod report;
 
 use object_servers::{ObjectServer, ServerKind};
 use report::{bench_mode, info, median, timed};
 use serde_json::json;
 use statesync::{
-    encode, BucketOptions, CreateOptions, Encoding, EncryptionKey, ManagerConfig, ObjectStorage,
-    ObjectStoreTransport, SyncContext, SyncManager,
+    encode, BucketOptions, CreateOptions, Encoding, EncryptionKey, ManagerConfig, ObjectStorage, ObjectStoreTransport,
+    SyncContext, SyncManager,
 };
 
 /// States in the replica, and how many change before the bucket round (1 %).
@@ -80,7 +80,11 @@ fn backups(place: &str, url: &str, source: &SyncManager, repeats: usize) {
     );
     info(
         &format!("restore ({place})"),
-        format!("{:.1} MB/s of binary snapshot ({:.0} ms), replace into an empty replica", mb_per_s(snapshot_bytes, plain_r), plain_r * 1e3),
+        format!(
+            "{:.1} MB/s of binary snapshot ({:.0} ms), replace into an empty replica",
+            mb_per_s(snapshot_bytes, plain_r),
+            plain_r * 1e3
+        ),
     );
     info(
         &format!("encryption cost ({place})"),
@@ -115,7 +119,8 @@ fn bucket_round(place: &str, url: &str, n: usize, changed: usize) {
             Ok(())
         })
         .unwrap();
-    let own: usize = ids.iter().map(|id| encode(&*writer.get_state(id).unwrap().unwrap(), Encoding::Binary).len()).sum();
+    let own: usize =
+        ids.iter().map(|id| encode(&*writer.get_state(id).unwrap().unwrap(), Encoding::Binary).len()).sum();
     let (w0, r0) = (wt.storage().stats(), rt.storage().stats());
     let push = timed(|| drop(writer.sync_via(&wt, &all).unwrap()));
     let pull = timed(|| assert_eq!(reader.sync_via(&rt, &all).unwrap().pulled.updated as usize, changed));

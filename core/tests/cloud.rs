@@ -5,12 +5,16 @@
 
 #![cfg(feature = "cloud")]
 
+#[path = "support/object_servers.rs"]
+mod object_servers;
+
+use object_servers::{ObjectServer, ServerKind};
 use serde_json::json;
 use statesync::{
     list_backups, prune_backups, verify_backup, BackupOptions, BackupStore, BucketOptions, CreateOptions,
     EncryptionKey, KdfParams, ManagerConfig, ObjectStorage, ObjectStoreTransport, SyncContext, SyncManager,
 };
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// A storage URL of a fresh, empty place on one backend, and what keeps it alive.
@@ -41,6 +45,32 @@ fn file_place() -> Place {
 
 fn url_of_dir(dir: &std::path::Path) -> String {
     format!("file://{}", dir.join("bucket").display())
+}
+
+/// One server of each kind per test binary, shared by the tests (each in a prefix of its own);
+/// the servers' reaper stops them when the binary exits.
+fn server_place(kind: ServerKind) -> Place {
+    static SERVERS: OnceLock<Mutex<Vec<(ServerKind, &'static ObjectServer)>>> = OnceLock::new();
+    let server = {
+        let mut servers = SERVERS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+        match servers.iter().find(|(k, _)| *k == kind) {
+            Some((_, s)) => *s,
+            None => {
+                let s: &'static ObjectServer = Box::leak(Box::new(ObjectServer::start(kind)));
+                servers.push((kind, s));
+                s
+            }
+        }
+    };
+    Place { url: server.url(&format!("p{}", unique())), _keep: Box::new(()) }
+}
+
+/// `url` with `segment` added to its path (before its query, which holds the server's options).
+fn child(url: &str, segment: &str) -> String {
+    match url.split_once('?') {
+        Some((path, query)) => format!("{path}/{segment}?{query}"),
+        None => format!("{url}/{segment}"),
+    }
 }
 
 fn key() -> EncryptionKey {
@@ -186,7 +216,7 @@ fn transport(place: &Place, key: Option<EncryptionKey>, compact_every: u64) -> O
 fn replicas_converge_through_a_bucket(place: Place) {
     let all = SyncContext::all();
     for key in [None, Some(key())] {
-        let place = Place { url: format!("{}/{}", place.url, key.is_some()), _keep: Box::new(()) };
+        let place = Place { url: child(&place.url, &key.is_some().to_string()), _keep: Box::new(()) };
         let nodes: Vec<(Arc<SyncManager>, ObjectStoreTransport)> =
             ["a", "b", "c"].iter().map(|n| (replica(n), transport(&place, key.clone(), 4))).collect();
         for round in 0..6 {
@@ -252,6 +282,9 @@ macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         mod memory { $( #[test] fn $case() { super::$case(super::memory_place()) } )* }
         mod file { $( #[test] fn $case() { super::$case(super::file_place()) } )* }
+        mod s3 { $( #[test] fn $case() { super::$case(super::server_place(super::ServerKind::S3)) } )* }
+        mod azure { $( #[test] fn $case() { super::$case(super::server_place(super::ServerKind::Azure)) } )* }
+        mod gcs { $( #[test] fn $case() { super::$case(super::server_place(super::ServerKind::Gcs)) } )* }
     };
 }
 

@@ -117,7 +117,8 @@ impl ObjectStorage {
                 Arc::new(b.build().map_err(|e| invalid(&display, e))?)
             }
             "az" | "azure" | "abfs" | "abfss" => {
-                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url).with_retry(retry());
+                let mut b =
+                    object_store::azure::MicrosoftAzureBuilder::from_env().with_url(&bucket_url).with_retry(retry());
                 for (k, v) in &options {
                     b = b.with_config(config_key(&display, k)?, v);
                 }
