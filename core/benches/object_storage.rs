@@ -12,6 +12,7 @@
 //! tiny.
 
 #[path = "../tests/support/object_servers.rs"]
+#[allow(dead_code)] // the benchmark starts only the S3 server
 mod object_servers;
 #[path = "report.rs"]
 mod report;
