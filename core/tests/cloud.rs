@@ -314,3 +314,34 @@ fn an_unreachable_server_is_a_transport_error() {
     assert_eq!(e.code(), "TRANSPORT", "{e}");
     assert!(!e.to_string().contains("secret_access_key"), "no query in messages: {e}");
 }
+
+#[test]
+fn auto_sync_and_auto_backup_run_through_object_storage() {
+    let place = memory_place();
+    let (a, b) = (filled("a", 4), replica("b"));
+    let bucket = child(&place.url, "sync");
+    for m in [&a, &b] {
+        let transport: Arc<dyn statesync::SyncTransport> =
+            Arc::new(ObjectStoreTransport::open(&bucket, Some(key())).unwrap());
+        m.start_auto_sync(Duration::from_millis(50), transport).unwrap();
+    }
+    let backups = child(&place.url, "backups");
+    let mut auto = a.start_auto_backup(&backups, Duration::from_secs(1), 2, Some(&key())).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while (data_of(&b) != data_of(&a) || auto.runs() < 3) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(data_of(&b), data_of(&a), "auto-sync through the bucket converged");
+    assert!(auto.runs() >= 3, "three auto-backups in 20 s: {}", auto.runs());
+    assert_eq!(auto.last_error(), None);
+    let last = auto.last_backup().unwrap();
+    assert_eq!((last.states, last.encrypted, last.label.as_deref()), (4, true, Some("auto")));
+    auto.stop();
+    let runs = auto.runs();
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(auto.runs(), runs, "stopped");
+    assert_eq!(list_backups(&backups).unwrap().len(), 2, "keep_last 2");
+    assert!(a.start_auto_backup(&backups, Duration::from_millis(10), 1, None).unwrap_err().code() == "INVALID_INPUT");
+    a.close().unwrap();
+    b.close().unwrap();
+}

@@ -27,6 +27,13 @@ pub struct AutoBackup {
     thread: Option<JoinHandle<()>>,
 }
 
+impl std::fmt::Debug for AutoBackup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.lock();
+        f.debug_struct("AutoBackup").field("runs", &s.runs).field("stopped", &s.stopped).finish()
+    }
+}
+
 impl AutoBackup {
     /// The newest backup it wrote, if any.
     pub fn last_backup(&self) -> Option<BackupInfo> {
