@@ -31,6 +31,7 @@
 mod access;
 mod api_error;
 mod auth;
+pub mod backup;
 mod handlers;
 pub mod identity;
 mod limits;
@@ -42,7 +43,9 @@ pub mod store;
 pub use access::DEFAULT_SPACE;
 pub use auth::bearer_token;
 pub use limits::{Limits, DEFAULT_MAX_BATCH};
-pub use store::{PostgresStore, PullScope, PulledPage, PushOutcome, PushPolicy, SqliteStore, Store};
+pub use store::{
+    PostgresStore, PullScope, PulledPage, PushOutcome, PushPolicy, SpaceExport, SpaceHead, SqliteStore, Store,
+};
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
