@@ -201,6 +201,8 @@ pub async fn run(backups: Arc<Backups>, stop: impl Future<Output = ()>) {
     tokio::pin!(stop);
     loop {
         tokio::select! {
+            // The stop first: once it has come, no new run starts, even if a tick is due.
+            biased;
             _ = &mut stop => return,
             _ = ticks.tick() => {}
         }
@@ -244,7 +246,7 @@ pub fn read_key_file(path: &std::path::Path) -> std::result::Result<EncryptionKe
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
         return None;
     }
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()

@@ -3,7 +3,8 @@
 //! clients write to two spaces over HTTP, the hub backs each one up under `URL/SPACE/`, and a
 //! fresh replica restores a space's backup with the core's `restore_backup`, holding exactly
 //! that space. Keep-N, skipped unchanged spaces, encryption, a failed run that is retried, the
-//! refused settings, and the PostgreSQL store.
+//! refused settings, the PostgreSQL store, and (in process) a stop that waits for the backup
+//! in progress while the runtime keeps serving.
 
 use serde_json::{json, Value};
 use statesync::{
@@ -321,4 +322,72 @@ fn a_postgres_hub_backs_its_spaces_up() {
         assert_eq!(contents(&restored(&url_of(&base, space), &id, None)), contents(writer), "{space}");
     }
     assert!(hub.terminate().success());
+}
+
+/// A store whose space exports take `delay`: a backup that is in progress for a while.
+struct SlowExports {
+    inner: std::sync::Arc<dyn statesync_hub::Store>,
+    delay: Duration,
+}
+
+impl statesync_hub::Store for SlowExports {
+    fn node_id(&self) -> &str {
+        self.inner.node_id()
+    }
+    fn pull(
+        &self,
+        space: &SpaceId,
+        scope: &statesync_hub::PullScope<'_>,
+    ) -> statesync::Result<statesync_hub::PulledPage> {
+        self.inner.pull(space, scope)
+    }
+    fn push(
+        &self,
+        space: &SpaceId,
+        states: Vec<std::sync::Arc<statesync::SyncState>>,
+        policy: &statesync_hub::PushPolicy<'_>,
+    ) -> statesync::Result<statesync_hub::PushOutcome> {
+        self.inner.push(space, states, policy)
+    }
+    fn ready(&self) -> statesync::Result<()> {
+        self.inner.ready()
+    }
+    fn spaces(&self) -> statesync::Result<Vec<statesync_hub::SpaceHead>> {
+        self.inner.spaces()
+    }
+    fn export_space(&self, space: &SpaceId) -> statesync::Result<statesync_hub::SpaceExport> {
+        std::thread::sleep(self.delay);
+        self.inner.export_space(space)
+    }
+}
+
+#[test]
+fn a_stop_during_a_backup_waits_for_it_and_requests_are_served_meanwhile() {
+    use statesync_hub::backup::{run, BackupConfig, Backups};
+    let test_store = support::TestStore::new(support::Kind::Sqlite);
+    let writer = client("writer");
+    writer.create_state(json!({"n": 1}), CreateOptions::id("a")).expect("create");
+    let served = support::serve(test_store.hub());
+    sync(&writer, &served.url, "team");
+    let slow: std::sync::Arc<dyn statesync_hub::Store> =
+        std::sync::Arc::new(SlowExports { inner: test_store.store.clone(), delay: Duration::from_millis(1500) });
+    let base = format!("memory://hub-stop-{}/backups", std::process::id());
+    let config = BackupConfig { url: base.clone(), every: Duration::from_secs(1), keep: 3, key: None };
+    let hub_backups = std::sync::Arc::new(Backups::new(slow, config).expect("backups"));
+    // One thread: were a run to block it, nothing else would move until the run ended.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let started = Instant::now();
+    runtime.block_on(async {
+        // The first run starts at 1 s and reads the space until 2.5 s; the stop comes at 1.5 s.
+        let task = tokio::spawn(run(hub_backups, tokio::time::sleep(Duration::from_millis(1500))));
+        // A timer across the run's start: it fires on time, not when the run ends.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let late = started.elapsed();
+        assert!(late < Duration::from_millis(1700), "the runtime runs other tasks during a backup ({late:?})");
+        task.await.expect("the backup task");
+    });
+    assert!(started.elapsed() >= Duration::from_millis(2400), "returned only once the backup was written");
+    let list = backups(&base, "team");
+    assert_eq!(list.len(), 1, "the backup in progress was finished, not dropped: {:?}", ids(&list));
+    assert_eq!(contents(&restored(&url_of(&base, "team"), &list[0].id, None)), contents(&writer));
 }
