@@ -8,6 +8,9 @@
 //! pulls from a space's feed and applies pushes with the core's merge rules, checking each state
 //! against the caller's grants and the rules file.
 //!
+//! With [`backup`], every space is backed up on its own to object storage (the binary's
+//! `--backup-to URL`), where any client restores it with the core's `restore_backup`.
+//!
 //! Every store call runs on tokio's blocking pool, so a slow disk or database never stalls the
 //! async workers that parse and answer requests.
 //!

@@ -385,6 +385,27 @@ mod tests {
     }
 
     #[test]
+    fn backup_flags_have_defaults_and_come_from_the_config_file_too() {
+        let (args, _) = parse_with(None, &["statesync-hub", "--store", "sqlite:x.db"]).unwrap();
+        assert_eq!((args.backup_to, args.backup_every, args.backup_keep), (None, Duration::from_secs(3600), 24));
+        assert!(args.backup_key_file.is_none());
+        let file = config_file(
+            "backup-to = \"s3://b/hub?endpoint=http://127.0.0.1:9000\"\nbackup-every = \"15m\"\nbackup-keep = 96\n",
+        );
+        let (args, _) = parse_with(Some(file.path()), &["statesync-hub", "--store", "sqlite:x.db"]).unwrap();
+        assert_eq!(args.backup_to.as_deref(), Some("s3://b/hub?endpoint=http://127.0.0.1:9000"));
+        assert_eq!((args.backup_every, args.backup_keep), (Duration::from_secs(900), 96));
+        for (every, expected) in [("30s", Ok(Duration::from_secs(30))), ("1h", Ok(Duration::from_secs(3600)))] {
+            assert_eq!(backup_interval(every), expected);
+        }
+        assert!(backup_interval("500ms").unwrap_err().contains("too short"));
+        assert!(backup_interval("soon").unwrap_err().contains("not a duration"));
+        let bad = config_file("backup-every = \"0s\"\n");
+        let error = command(Some(bad.path())).map(|_| ()).unwrap_err().0;
+        assert!(error.contains("\"backup-every\"") && error.contains("too short"), "{error}");
+    }
+
+    #[test]
     fn every_flag_has_its_environment_variable() {
         let command = command(None).unwrap();
         for arg in command.get_arguments().filter(|a| settable(a).is_some()) {
