@@ -8,6 +8,9 @@
 //! pulls from a space's feed and applies pushes with the core's merge rules, checking each state
 //! against the caller's grants and the rules file.
 //!
+//! With [`backup`], every space is backed up on its own to object storage (the binary's
+//! `--backup-to URL`), where any client restores it with the core's `restore_backup`.
+//!
 //! Every store call runs on tokio's blocking pool, so a slow disk or database never stalls the
 //! async workers that parse and answer requests.
 //!
@@ -31,6 +34,7 @@
 mod access;
 mod api_error;
 mod auth;
+pub mod backup;
 mod handlers;
 pub mod identity;
 mod limits;
@@ -42,7 +46,9 @@ pub mod store;
 pub use access::DEFAULT_SPACE;
 pub use auth::bearer_token;
 pub use limits::{Limits, DEFAULT_MAX_BATCH};
-pub use store::{PostgresStore, PullScope, PulledPage, PushOutcome, PushPolicy, SqliteStore, Store};
+pub use store::{
+    PostgresStore, PullScope, PulledPage, PushOutcome, PushPolicy, SpaceExport, SpaceHead, SqliteStore, Store,
+};
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};

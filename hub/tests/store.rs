@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 use statesync::{ClockOrdering, ConflictStrategy, ManagerConfig, SyncManager, SyncState};
 use statesync_hub::identity::{Collections, SpaceId};
 use statesync_hub::rules::SpaceLimits;
-use statesync_hub::{PostgresStore, PullScope, PulledPage, PushOutcome, PushPolicy, SqliteStore, Store};
+use statesync_hub::{
+    PostgresStore, PullScope, PulledPage, PushOutcome, PushPolicy, SpaceExport, SpaceHead, SqliteStore, Store,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,6 +75,7 @@ both_stores!(
     the_stored_content_goes_through_without_a_grant,
     the_store_survives_a_reopen,
     spaces_are_isolated,
+    spaces_are_listed_and_exported_whole,
 );
 
 // ---- helpers ---------------------------------------------------------------------------------
@@ -405,6 +408,42 @@ fn spaces_are_isolated(backend: &dyn Backend) {
     assert_eq!(outcome.result.unchanged, 0, "user:2's version is not user:1's");
     assert_eq!(outcome.result.ignored + outcome.result.conflicts, 1);
     assert_eq!(pull(store, "user:3", 0, 10).states, vec![]);
+}
+
+fn spaces_are_listed_and_exported_whole(backend: &dyn Backend) {
+    let store = backend.open();
+    let store = &*store;
+    assert_eq!(store.spaces().expect("spaces"), vec![], "a new store has no space");
+    assert_eq!(store.export_space(&space("s")).expect("export"), SpaceExport { states: vec![], latest: 0 });
+    // More than a pull's page, ids out of feed order, a tombstone, and a second space.
+    let many: Vec<_> = (0..1500).rev().map(|i| note(&format!("n{i:04}"), json!(i), 1)).collect();
+    push(store, "user:2", many);
+    push(store, "user:2", vec![note("n0007", json!("again"), 2), note("n0008", Value::Null, 2)]);
+    let a = note("a", json!("one"), 1);
+    push(store, "user:1", vec![note("b", json!("one"), 1), a.clone()]);
+    let heads = store.spaces().expect("spaces");
+    assert_eq!(
+        heads,
+        vec![SpaceHead { space: space("user:1"), latest: 2 }, SpaceHead { space: space("user:2"), latest: 1502 }],
+        "in name order, with each feed's latest sequence"
+    );
+    let export = store.export_space(&space("user:2")).expect("export");
+    assert_eq!(export.latest, 1502, "the space's latest sequence");
+    assert_eq!(export.states.len(), 1500, "every state once, the latest version");
+    let ids: Vec<&str> = export.states.iter().map(|s| s.id.as_str()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ordered by id");
+    let by_id = everything(store, "user:2");
+    assert!(export.states.iter().all(|s| *by_id[&s.id] == *s), "the versions a pull serves");
+    assert_eq!(export.states[7].data, json!("again"));
+    assert!(export.states[8].deleted, "tombstones included");
+    let other = store.export_space(&space("user:1")).expect("export");
+    assert_eq!(other.states.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["a", "b"], "only its own space");
+    // The sequence moves with every change, and only then.
+    push(store, "user:1", vec![a]);
+    assert_eq!(store.export_space(&space("user:1")).expect("export").latest, 2, "the same version again moves nothing");
+    push(store, "user:1", vec![note("a", json!("two"), 2)]);
+    assert_eq!(store.export_space(&space("user:1")).expect("export").latest, 3);
+    assert_eq!(store.spaces().expect("spaces")[0].latest, 3);
 }
 
 // ---- SQLite only -----------------------------------------------------------------------------

@@ -44,6 +44,35 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the store answers (a trivial query): the readiness probe.
     fn ready(&self) -> Result<()>;
+
+    /// Every space the store keeps a feed for, in name order, each with its latest sequence
+    /// (0: nothing written yet): what a backup run walks (`--backup-to`, [`crate::backup`]).
+    fn spaces(&self) -> Result<Vec<SpaceHead>>;
+
+    /// Every state of `space`, tombstones included, ordered by id, and the space's latest
+    /// sequence, read in one snapshot (the sequence is that of the last change the states
+    /// hold): what a backup of the space holds. A space never written to has no states and
+    /// sequence 0.
+    fn export_space(&self, space: &SpaceId) -> Result<SpaceExport>;
+}
+
+/// A space and where its feed stands, as [`Store::spaces`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpaceHead {
+    /// The space.
+    pub space: SpaceId,
+    /// Its latest sequence: it grows with every change, so an unchanged sequence is an
+    /// unchanged space.
+    pub latest: u64,
+}
+
+/// A whole space, read by [`Store::export_space`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpaceExport {
+    /// Every state, tombstones included, ordered by id.
+    pub states: Vec<SyncState>,
+    /// The space's latest sequence in the same snapshot.
+    pub latest: u64,
 }
 
 /// What a pull asks for, once the hub has applied the requester's grants.

@@ -2,7 +2,7 @@
 //! count and byte limits, and the binary form rows keep their versions in.
 
 use super::{PullScope, PulledPage};
-use crate::identity::Collections;
+use crate::identity::{Collections, SpaceId};
 use statesync::{Encoding, Result, SyncError, SyncState};
 use std::sync::Arc;
 
@@ -92,6 +92,18 @@ pub fn encode(state: &SyncState) -> Vec<u8> {
 pub fn decode(body: &[u8]) -> Result<SyncState> {
     statesync::decode::<SyncState>(body, Encoding::Binary)
         .map_err(|e| SyncError::Corrupt(format!("a stored version of the hub's store: {e}")))
+}
+
+/// A space id read back from a store's row: the store only writes valid ones, so another is
+/// `CORRUPT`.
+pub fn stored_space(text: &str) -> Result<SpaceId> {
+    SpaceId::parse(text).map_err(|e| SyncError::Corrupt(format!("a space id of the hub's store ({text:?}): {e}")))
+}
+
+/// The states of a space export in id order (byte order, whatever the database's collation).
+pub fn by_id(mut states: Vec<SyncState>) -> Vec<SyncState> {
+    states.sort_by(|a, b| a.id.cmp(&b.id));
+    states
 }
 
 /// A store failure: `STORAGE` saying what the store was doing, with the cause kept.

@@ -15,7 +15,7 @@
 
 use super::apply::{plan_push, SpaceCounts};
 use super::page::{self, storage, Filter};
-use super::{PullScope, PulledPage, PushOutcome, PushPolicy, Store};
+use super::{PullScope, PulledPage, PushOutcome, PushPolicy, SpaceExport, SpaceHead, Store};
 use crate::identity::SpaceId;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
@@ -365,5 +365,48 @@ impl Store for PostgresStore {
     fn ready(&self) -> Result<()> {
         let mut conn = self.client()?;
         conn.client.simple_query("SELECT 1").map(drop).map_err(|e| storage(format!("querying {}", self.target), e))
+    }
+
+    fn spaces(&self) -> Result<Vec<SpaceHead>> {
+        let mut conn = self.client()?;
+        let Conn { client, statements } = &mut *conn;
+        let err = |e: postgres::Error| storage(format!("listing the spaces in {}", self.target), e);
+        let list = statement(client, statements, "SELECT space, next FROM hub_spaces").map_err(err)?;
+        let mut heads = client
+            .query(&list, &[])
+            .map_err(err)?
+            .iter()
+            .map(|row| {
+                let space: &str = row.get(0);
+                Ok(SpaceHead { space: page::stored_space(space)?, latest: unsigned(row.get::<_, i64>(1) - 1) })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // In byte order, whatever the database's collation.
+        heads.sort_by(|a, b| a.space.cmp(&b.space));
+        Ok(heads)
+    }
+
+    fn export_space(&self, space: &SpaceId) -> Result<SpaceExport> {
+        let mut conn = self.client()?;
+        let Conn { client, statements } = &mut *conn;
+        let err = |e: postgres::Error| storage(format!("reading space {space} in {}", self.target), e);
+        // REPEATABLE READ: the space's sequence and its rows from one snapshot, as a pull's.
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(err)?;
+        let head = statement(&mut tx, statements, "SELECT next FROM hub_spaces WHERE space = $1").map_err(err)?;
+        let next: i64 = tx.query_opt(&head, &[&space.as_str()]).map_err(err)?.map_or(1, |row| row.get(0));
+        let rows = statement(&mut tx, statements, "SELECT body FROM hub_states WHERE space = $1").map_err(err)?;
+        let states = tx
+            .query(&rows, &[&space.as_str()])
+            .map_err(err)?
+            .iter()
+            .map(|row| page::decode(row.get::<_, &[u8]>(0)))
+            .collect::<Result<Vec<_>>>()?;
+        tx.commit().map_err(err)?;
+        Ok(SpaceExport { states: page::by_id(states), latest: unsigned(next - 1) })
     }
 }

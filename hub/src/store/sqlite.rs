@@ -5,7 +5,7 @@
 
 use super::apply::{plan_push, SpaceCounts};
 use super::page::{self, storage, Filter};
-use super::{PullScope, PulledPage, PushOutcome, PushPolicy, Store};
+use super::{PullScope, PulledPage, PushOutcome, PushPolicy, SpaceExport, SpaceHead, Store};
 use crate::identity::SpaceId;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use statesync::{ManagerConfig, Result, SyncContext, SyncError, SyncManager, SyncState};
@@ -380,6 +380,45 @@ impl Store for SqliteStore {
             conn.query_row("SELECT count(*) FROM hub_schema", [], |r| r.get::<_, i64>(0))
                 .map(drop)
                 .map_err(|e| storage(format!("reading {}", self.path.display()), e))
+        })
+    }
+
+    fn spaces(&self) -> Result<Vec<SpaceHead>> {
+        self.with_reader(|conn| {
+            let err = |e| storage("listing the spaces", e);
+            let mut stmt = conn.prepare_cached("SELECT space, next FROM hub_spaces ORDER BY space").map_err(err)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(err)?;
+            rows.into_iter()
+                .map(|(space, next)| Ok(SpaceHead { space: page::stored_space(&space)?, latest: unsigned(next - 1) }))
+                .collect()
+        })
+    }
+
+    fn export_space(&self, space: &SpaceId) -> Result<SpaceExport> {
+        self.with_reader(|conn| {
+            let err = |e| storage(format!("reading space {space}"), e);
+            // One read transaction: the sequence and the rows from one snapshot.
+            let tx = conn.transaction().map_err(err)?;
+            let next: i64 = tx
+                .query_row("SELECT next FROM hub_spaces WHERE space = ?1", [space.as_str()], |r| r.get(0))
+                .optional()
+                .map_err(err)?
+                .unwrap_or(1);
+            let bodies = {
+                let mut stmt = tx.prepare_cached("SELECT body FROM hub_states WHERE space = ?1").map_err(err)?;
+                let rows = stmt
+                    .query_map([space.as_str()], |r| r.get::<_, Vec<u8>>(0))
+                    .map_err(err)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(err)?;
+                rows
+            };
+            let states = bodies.iter().map(|body| page::decode(body)).collect::<Result<Vec<_>>>()?;
+            Ok(SpaceExport { states: page::by_id(states), latest: unsigned(next - 1) })
         })
     }
 }

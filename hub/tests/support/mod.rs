@@ -274,6 +274,16 @@ impl Store for Closable {
         self.open()?;
         self.inner.ready()
     }
+
+    fn spaces(&self) -> statesync::Result<Vec<statesync_hub::SpaceHead>> {
+        self.open()?;
+        self.inner.spaces()
+    }
+
+    fn export_space(&self, space: &SpaceId) -> statesync::Result<statesync_hub::SpaceExport> {
+        self.open()?;
+        self.inner.export_space(space)
+    }
 }
 
 /// The HS256 secret of the tests' JWT hubs.

@@ -13,10 +13,16 @@
 //!
 //! Prints one line on stdout once it listens (`statesync-hub listening on http://ADDR ...`,
 //! with the bound address, so `--listen 127.0.0.1:0` can be used); logs go to stderr. Stops
-//! cleanly on SIGTERM or ctrl-c: requests in flight finish, then the store is closed.
+//! cleanly on SIGTERM or ctrl-c: requests in flight and a backup in progress finish, then the
+//! store is closed.
+//!
+//! With `--backup-to URL`, every space is backed up under `URL/SPACE/` every `--backup-every`
+//! (spaces unchanged since their last backup are skipped), keeping `--backup-keep` backups per
+//! space, encrypted with the key of `--backup-key-file` when given (statesync_hub::backup).
 //! `--help` lists every flag.
 
 use axum::http::HeaderValue;
+use statesync_hub::backup::{self, BackupConfig, Backups};
 use statesync_hub::identity::JwtVerifier;
 use statesync_hub::rules::Rules;
 use statesync_hub::{bearer_token, Hub, Limits, Store};
@@ -46,8 +52,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let backups = match backup_config(&args, &matches) {
+        Ok(backups) => backups,
+        Err(UsageError(message)) => {
+            eprintln!("statesync-hub: {message}");
+            return ExitCode::from(2);
+        }
+    };
     init_logs(&args);
-    match run(args, access) {
+    match run(args, access, backups) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("statesync-hub: {message}");
@@ -111,6 +124,29 @@ fn access(args: &Args, matches: &clap::ArgMatches, token: Option<String>) -> Res
     }
 }
 
+/// The backups the `--backup-*` flags configure: none without `--backup-to` (then the other
+/// backup flags, set anywhere, are a usage error). The URL is checked here, so a bad one stops
+/// the hub before it starts.
+fn backup_config(args: &Args, matches: &clap::ArgMatches) -> Result<Option<BackupConfig>, UsageError> {
+    use clap::parser::ValueSource;
+    let Some(url) = args.backup_to.clone().filter(|u| !u.is_empty()) else {
+        let set = ["backup_every", "backup_keep", "backup_key_file"]
+            .into_iter()
+            .find(|id| matches.value_source(id).is_some_and(|s| s != ValueSource::DefaultValue));
+        return match set {
+            Some(id) => Err(UsageError(format!("--{} needs --backup-to URL", id.replace('_', "-")))),
+            None => Ok(None),
+        };
+    };
+    statesync::ObjectStorage::open(&url)
+        .map_err(|e| UsageError(format!("--backup-to: {}: {}", e.code(), e.message())))?;
+    let key = match &args.backup_key_file {
+        Some(path) => Some(backup::read_key_file(path).map_err(UsageError)?),
+        None => None,
+    };
+    Ok(Some(BackupConfig { url, every: args.backup_every, keep: args.backup_keep, key }))
+}
+
 /// Opens the store `--store` names: `sqlite:PATH` (or a bare path), or a `postgres://` URL.
 fn open_store(spec: &str, pool_size: usize) -> Result<(Arc<dyn Store>, String), String> {
     if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
@@ -124,7 +160,7 @@ fn open_store(spec: &str, pool_size: usize) -> Result<(Arc<dyn Store>, String), 
     Ok((Arc::new(store), format!("sqlite {}", path.display())))
 }
 
-fn run(args: Args, access: Access) -> Result<(), String> {
+fn run(args: Args, access: Access, backups: Option<BackupConfig>) -> Result<(), String> {
     // Required by clap, from the command line, the environment or the config file.
     let spec = args.store.clone().ok_or("--store is required")?;
     let rules = match &args.rules {
@@ -133,6 +169,12 @@ fn run(args: Args, access: Access) -> Result<(), String> {
     };
     let (store, described) = open_store(&spec, args.store_pool_size)?;
     let node_id = store.node_id().to_owned();
+    let backups = match backups {
+        Some(config) => Some(Arc::new(
+            Backups::new(store.clone(), config).map_err(|e| format!("--backup-to: {}: {}", e.code(), e.message()))?,
+        )),
+        None => None,
+    };
     let limits = Limits {
         max_body_bytes: args.max_body_bytes,
         max_connections: args.max_connections,
@@ -177,12 +219,30 @@ fn run(args: Args, access: Access) -> Result<(), String> {
         println!("statesync-hub listening on http://{addr} (node {node_id:?}, store {described}, auth {auth})");
         let _ = std::io::stdout().flush();
         tracing::info!(%addr, node = %node_id, metrics = args.metrics, cors_origins = ?args.cors_origin, "listening");
-        hub.serve_with_shutdown(listener, async {
-            shutdown.await;
-            tracing::info!("shutting down: finishing the requests in flight");
-        })
-        .await
-        .map_err(|e| format!("server failed: {}", with_causes(&e)))
+        // Told when the server stops (or dropped with it, if it fails): the backups stop too.
+        let (stop_backups, stopped) = tokio::sync::watch::channel(false);
+        let backup_task = backups.map(|backups| {
+            tracing::info!(config = ?backups.config(), "backing the spaces up");
+            let mut stopped = stopped.clone();
+            tokio::spawn(backup::run(backups, async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }))
+        });
+        let served = hub
+            .serve_with_shutdown(listener, async move {
+                shutdown.await;
+                tracing::info!("shutting down: finishing the requests in flight");
+                let _ = stop_backups.send(true);
+            })
+            .await
+            .map_err(|e| format!("server failed: {}", with_causes(&e)));
+        if let Some(task) = backup_task {
+            // A backup in progress finishes before the store closes.
+            if task.await.is_err() {
+                tracing::error!("the backup task panicked");
+            }
+        }
+        served
     });
     // Requests in flight have finished; the store closes as the hub drops it.
     served?;

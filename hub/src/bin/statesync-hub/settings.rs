@@ -103,6 +103,22 @@ pub(crate) struct Args {
     /// a comma-separated list.
     #[arg(long, value_name = "ORIGIN", action = ArgAction::Append, value_delimiter = ',', value_parser = origin)]
     pub(crate) cors_origin: Vec<String>,
+    /// Back every space up to this storage URL (`file:///DIR`, `s3://BUCKET/PREFIX?endpoint=…`,
+    /// `gs://…`, `az://…`, `memory://…`): each space's backups under `URL/SPACE/`. Credentials
+    /// from the environment (`AWS_*`, …) or the URL's query, never printed.
+    #[arg(long, value_name = "URL", hide_env_values = true)]
+    pub(crate) backup_to: Option<String>,
+    /// Time between backup runs (e.g. 1h, 15m, 30s; at least 1s); the first run is one
+    /// interval after the start. Each run backs up only the spaces changed since their last backup.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = backup_interval)]
+    pub(crate) backup_every: Duration,
+    /// Backups kept per space; older ones are deleted after each backup.
+    #[arg(long, value_name = "N", default_value_t = 24, value_parser = positive)]
+    pub(crate) backup_keep: usize,
+    /// Encrypt the backups with the key in this file: 32 raw bytes or 64 hex characters (a key
+    /// is never taken on the command line).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) backup_key_file: Option<PathBuf>,
 }
 
 /// The formats of `--log-format`.
@@ -116,6 +132,16 @@ pub(crate) enum LogFormat {
 
 fn positive(value: &str) -> Result<usize, String> {
     value.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| format!("{value:?} is not a positive whole number"))
+}
+
+/// A `--backup-every` interval: a duration as the other duration flags take it, at least 1 s.
+fn backup_interval(value: &str) -> Result<Duration, String> {
+    let every = humantime::parse_duration(value)
+        .map_err(|e| format!("{value:?} is not a duration (such as 1h, 15m, 30s): {e}"))?;
+    if every < statesync::MIN_AUTO_BACKUP_INTERVAL {
+        return Err(format!("{value:?} is too short: backups run at most once a second"));
+    }
+    Ok(every)
 }
 
 fn log_filter(value: &str) -> Result<String, String> {
@@ -356,6 +382,27 @@ mod tests {
         assert!(args.cors_origin.is_empty());
         assert!(parse_with(None, &["statesync-hub", "--store", "sqlite:x.db", "--max-batch", "0"]).is_err());
         assert!(parse_with(None, &["statesync-hub"]).is_err(), "--store is required");
+    }
+
+    #[test]
+    fn backup_flags_have_defaults_and_come_from_the_config_file_too() {
+        let (args, _) = parse_with(None, &["statesync-hub", "--store", "sqlite:x.db"]).unwrap();
+        assert_eq!((args.backup_to, args.backup_every, args.backup_keep), (None, Duration::from_secs(3600), 24));
+        assert!(args.backup_key_file.is_none());
+        let file = config_file(
+            "backup-to = \"s3://b/hub?endpoint=http://127.0.0.1:9000\"\nbackup-every = \"15m\"\nbackup-keep = 96\n",
+        );
+        let (args, _) = parse_with(Some(file.path()), &["statesync-hub", "--store", "sqlite:x.db"]).unwrap();
+        assert_eq!(args.backup_to.as_deref(), Some("s3://b/hub?endpoint=http://127.0.0.1:9000"));
+        assert_eq!((args.backup_every, args.backup_keep), (Duration::from_secs(900), 96));
+        for (every, expected) in [("30s", Ok(Duration::from_secs(30))), ("1h", Ok(Duration::from_secs(3600)))] {
+            assert_eq!(backup_interval(every), expected);
+        }
+        assert!(backup_interval("500ms").unwrap_err().contains("too short"));
+        assert!(backup_interval("soon").unwrap_err().contains("not a duration"));
+        let bad = config_file("backup-every = \"0s\"\n");
+        let error = command(Some(bad.path())).map(|_| ()).unwrap_err().0;
+        assert!(error.contains("\"backup-every\"") && error.contains("too short"), "{error}");
     }
 
     #[test]
