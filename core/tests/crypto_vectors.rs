@@ -1,4 +1,4 @@
-//! The golden vectors of `conformance/crypto.json` (docs/encryption.md): a fixed key, nonce and
+//! The golden vectors of `conformance/crypto/vectors.json` (docs/encryption.md): a fixed key, nonce and
 //! plaintext seal to exactly the bytes listed, and every listed damage is `CRYPTO`. Every
 //! binding opens the same sealed bytes (their sealing nonces are random, so they prove the
 //! bytes by opening them, and by sealing and opening their own). Regenerate the file after a
@@ -78,13 +78,13 @@ fn computed() -> Value {
 
 #[test]
 fn the_golden_vectors_hold() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../conformance/crypto.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../conformance/crypto/vectors.json");
     let want = computed();
     if std::env::var_os("STATESYNC_BLESS").is_some() {
         std::fs::write(path, serde_json::to_string_pretty(&want).unwrap() + "\n").unwrap();
     }
     let file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    assert_eq!(file, want, "conformance/crypto.json no longer matches what this build seals");
+    assert_eq!(file, want, "conformance/crypto/vectors.json no longer matches what this build seals");
     for case in file["cases"].as_array().unwrap() {
         let key = key_of(&case["key"]);
         let object = case["object"].as_str().unwrap();

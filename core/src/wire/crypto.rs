@@ -135,7 +135,7 @@ impl EncryptionKey {
     }
 
     /// [`EncryptionKey::seal`] with a given nonce: only for the golden test vectors of
-    /// `conformance/crypto.json`. Sealing two objects under one key and nonce breaks the cipher.
+    /// `conformance/crypto/vectors.json`. Sealing two objects under one key and nonce breaks the cipher.
     #[doc(hidden)]
     pub fn seal_with_nonce(&self, name: &str, plaintext: &[u8], nonce: [u8; NONCE_BYTES]) -> Vec<u8> {
         let mut out = self.header();
