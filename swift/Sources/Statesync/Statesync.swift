@@ -23,6 +23,7 @@ extension SyncError {
         case .UnsupportedFormat: return "UNSUPPORTED_FORMAT"
         case .Unauthorized: return "UNAUTHORIZED"
         case .Forbidden: return "FORBIDDEN"
+        case .Crypto: return "CRYPTO"
         case .Transport: return "TRANSPORT"
         case .Closed: return "CLOSED"
         case .Internal: return "INTERNAL"
@@ -35,8 +36,8 @@ extension SyncError {
         switch self {
         case .NotFound(let m), .AlreadyExists(let m), .InvalidState(let m), .InvalidInput(let m),
              .Conflict(let m), .Resolver(let m), .Storage(let m), .Corrupt(let m),
-             .UnsupportedFormat(let m), .Unauthorized(let m), .Forbidden(let m), .Transport(let m),
-             .Closed(let m), .Internal(let m):
+             .UnsupportedFormat(let m), .Unauthorized(let m), .Forbidden(let m), .Crypto(let m),
+             .Transport(let m), .Closed(let m), .Internal(let m):
             return m
         }
     }
