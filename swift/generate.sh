@@ -102,7 +102,21 @@ for symbol in \
     "open func unsubscribe()throws" "public convenience init(millis: UInt64)throws" "open func asTransport()throws" \
     "open func revertRejected(stateId: String)throws  -> SyncState" "public var own: Bool" "public var current: SyncState?" \
     "public convenience init(baseUrl: String, options: HttpOptions? = nil, space: String? = nil, token: String? = nil)throws" \
-    "open func space()throws  -> String?"; do
+    "open func space()throws  -> String?" "case Crypto(message: String)" \
+    "open class EncryptionKey" "public static func fromBytes(bytes: Data)throws  -> EncryptionKey" \
+    "public static func fromPassphrase(passphrase: String, salt: Data)throws  -> EncryptionKey" \
+    "open func encrypt(name: String, data: Data)throws  -> Data" "open func decrypt(name: String, data: Data)throws  -> Data" \
+    "open func backup(url: String, key: EncryptionKey? = nil, label: String? = nil)async throws  -> BackupInfo" \
+    "open func restoreBackup(url: String, id: String, key: EncryptionKey? = nil, replace: Bool = false, collections: \[String\] = \[\])async throws" \
+    "open func startAutoBackup(url: String, interval: TimeInterval, keepLast: UInt32 = UInt32(0), key: EncryptionKey? = nil)throws  -> AutoBackup" \
+    "open func syncBucket(bucket: ObjectStoreTransport, context: SyncContext? = nil)async throws  -> SyncReport" \
+    "open func startAutoSyncBucket(interval: TimeInterval, bucket: ObjectStoreTransport, context: SyncContext? = nil)throws" \
+    "open class AutoBackup" "open func lastBackup()throws  -> BackupInfo?" "open func lastError()throws  -> BackupFailure?" \
+    "open func runs()throws  -> UInt64" "open func stop()async throws" "public struct BackupInfo: Equatable" \
+    "public convenience init(url: String, key: EncryptionKey? = nil)throws" "open func compact()async throws  -> Bool" \
+    "public func listBackups(url: String)async throws  -> \[BackupInfo\]" \
+    "public func verifyBackup(url: String, id: String, key: EncryptionKey? = nil)async throws  -> BackupInfo" \
+    "public func pruneBackups(url: String, keepLast: UInt32? = nil, keepWithin: TimeInterval? = nil)async throws  -> \[String\]"; do
     check "$swift" "$symbol"
 done
 check "$header" "uniffi_statesync_ffi_fn_constructor_syncmanager_new"

@@ -78,6 +78,10 @@ pub enum SyncError {
     /// space the token does not reach).
     #[error("{0}")]
     Forbidden(String),
+    /// `CRYPTO`: encrypted data could not be opened: a wrong or missing key, or bytes changed
+    /// since they were sealed (never garbage instead).
+    #[error("{0}")]
+    Crypto(String),
     /// `TRANSPORT`: the sync peer could not be reached or answered outside the protocol.
     #[error("{0}")]
     Transport(String),
@@ -110,6 +114,7 @@ impl SyncError {
             SyncError::UnsupportedFormat(_) => ErrorCode::UnsupportedFormat,
             SyncError::Unauthorized(_) => ErrorCode::Unauthorized,
             SyncError::Forbidden(_) => ErrorCode::Forbidden,
+            SyncError::Crypto(_) => ErrorCode::Crypto,
             SyncError::Transport(_) => ErrorCode::Transport,
             SyncError::Closed(_) => ErrorCode::Closed,
             SyncError::Internal(_) => ErrorCode::Internal,
@@ -139,6 +144,7 @@ impl From<statesync::SyncError> for SyncError {
             ErrorCode::UnsupportedFormat => SyncError::UnsupportedFormat(text),
             ErrorCode::Unauthorized => SyncError::Unauthorized(text),
             ErrorCode::Forbidden => SyncError::Forbidden(text),
+            ErrorCode::Crypto => SyncError::Crypto(text),
             ErrorCode::Transport => SyncError::Transport(text),
             ErrorCode::Closed => SyncError::Closed(text),
             ErrorCode::Internal => SyncError::Internal(text),
@@ -245,6 +251,7 @@ mod tests {
             statesync::SyncError::UnsupportedFormat("x".into()),
             statesync::SyncError::Unauthorized("x".into()),
             statesync::SyncError::Forbidden("x".into()),
+            statesync::SyncError::Crypto("x".into()),
             statesync::SyncError::Transport("x".into()),
             statesync::SyncError::Closed,
             statesync::SyncError::Internal("x".into()),

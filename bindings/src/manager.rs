@@ -4,6 +4,7 @@
 //! blocking the caller.
 
 use crate::clock::ManualClock;
+use crate::cloud::{AutoBackup, BackupInfo, EncryptionKey, ObjectStoreTransport};
 use crate::error::{guard, guard_async, Result};
 use crate::event::{core_listener, Status, Subscription, Subscriptions, SyncListener};
 use crate::feed::{scope_of, ChangeSet, SyncContext};
@@ -95,7 +96,9 @@ impl ManagerConfig {
 
 /// Runs a blocking core call on a blocking thread of the runtime and awaits it. A panic in it
 /// becomes `INTERNAL` there (the thread is the runtime's: nothing may unwind through it).
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> statesync::Result<T> + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> statesync::Result<T> + Send + 'static,
+) -> Result<T> {
     match tokio::task::spawn_blocking(move || statesync::catch_panic(f)).await {
         Ok(result) => Ok(result?),
         Err(e) => Err(statesync::SyncError::Transport(format!("the sync task was cancelled: {e}")).into()),
@@ -321,6 +324,44 @@ impl SyncManager {
         })
     }
 
+    /// `startAutoSync` through a bucket ([`ObjectStoreTransport`]); the idiomatic layer's
+    /// `startAutoSync(interval, bucket)` calls it. A separate entry point because a bucket must
+    /// learn which replica syncs through it, which the transport interface cannot carry.
+    #[uniffi::method(default(context = None))]
+    pub fn start_auto_sync_bucket(
+        &self,
+        interval: Duration,
+        bucket: Arc<ObjectStoreTransport>,
+        context: Option<SyncContext>,
+    ) -> Result<()> {
+        guard(|| {
+            let context = context.unwrap_or_default().to_core()?;
+            let config = statesync::AutoSyncConfig::every(interval).context(context);
+            let transport: Arc<dyn statesync::SyncTransport> = bucket.inner.clone();
+            Ok(self.inner.start_auto_sync_with(config, transport)?)
+        })
+    }
+
+    /// Backs this replica up to `url` every `interval` (at least one second; the first backup
+    /// at once) on a thread of its own, sealed with `key` when given, keeping the `keepLast`
+    /// newest backups there (`0` keeps all). A failed run is recorded (`lastError()`) and
+    /// retried at the next interval. The URL and key are checked before it starts
+    /// (`INVALID_INPUT`). Runs until the handle is stopped or released, or the replica closed.
+    #[uniffi::method(default(keep_last = 0, key = None))]
+    pub fn start_auto_backup(
+        &self,
+        url: String,
+        interval: Duration,
+        keep_last: u32,
+        key: Option<Arc<EncryptionKey>>,
+    ) -> Result<Arc<AutoBackup>> {
+        guard(|| {
+            let key = EncryptionKey::core(&key);
+            let running = self.inner.start_auto_backup(&url, interval, keep_last as usize, key.as_ref())?;
+            Ok(AutoBackup::wrap(running))
+        })
+    }
+
     /// Stops auto-sync after the round in progress (waiting for it). Returns whether it ran.
     pub fn stop_auto_sync(&self) -> Result<bool> {
         guard(|| Ok(self.inner.stop_auto_sync()))
@@ -418,6 +459,65 @@ impl SyncManager {
         })
         .await
     }
+
+    /// `sync` through a bucket ([`ObjectStoreTransport`]); the idiomatic layer's
+    /// `sync(bucket)` calls it. A round pulls the other replicas' segments after this one's
+    /// cursors, then appends this replica's changes as a new segment. A separate entry point
+    /// because a bucket must learn which replica syncs through it, which the transport
+    /// interface cannot carry.
+    #[uniffi::method(default(context = None))]
+    pub async fn sync_bucket(
+        &self,
+        bucket: Arc<ObjectStoreTransport>,
+        context: Option<SyncContext>,
+    ) -> Result<SyncReport> {
+        guard_async(async move {
+            let context = context.unwrap_or_default().to_core()?;
+            let (me, transport) = (self.inner.clone(), bucket.inner.clone());
+            Ok(blocking(move || me.sync_via(transport.as_ref(), &context)).await?.into())
+        })
+        .await
+    }
+
+    /// Backs this replica up to the storage URL `url` (`file:///abs/dir`, `memory://name/prefix`,
+    /// `s3://…`, `gs://…`, `az://…`): every state, the pending queue and the conflicts, taken at
+    /// one instant, compressed, split into parts with a SHA-256 each, sealed with `key` when
+    /// given; the manifest is written last. An unknown scheme is `INVALID_INPUT`, a network
+    /// fault `TRANSPORT`.
+    #[uniffi::method(default(key = None, label = None))]
+    pub async fn backup(
+        &self,
+        url: String,
+        key: Option<Arc<EncryptionKey>>,
+        label: Option<String>,
+    ) -> Result<BackupInfo> {
+        guard_async(async move {
+            let (me, key) = (self.inner.clone(), EncryptionKey::core(&key));
+            Ok(blocking(move || me.backup(&url, key.as_ref(), label.as_deref())).await?.into())
+        })
+        .await
+    }
+
+    /// Restores backup `id` from `url`: verified whole first (a damaged part is `CORRUPT`
+    /// naming it; a wrong or missing key `CRYPTO`), then merged like `importState` (never
+    /// overwriting newer local data) or, with `replace`, put in place of what the replica holds;
+    /// with `collections`, only those. A restore that fails changes nothing.
+    #[uniffi::method(default(key = None, replace = false, collections = []))]
+    pub async fn restore_backup(
+        &self,
+        url: String,
+        id: String,
+        key: Option<Arc<EncryptionKey>>,
+        replace: bool,
+        collections: Vec<String>,
+    ) -> Result<ReconciliationResult> {
+        guard_async(async move {
+            let (me, key) = (self.inner.clone(), EncryptionKey::core(&key));
+            let result = blocking(move || me.restore_backup(&url, &id, key.as_ref(), replace, &collections)).await?;
+            Ok(result.into())
+        })
+        .await
+    }
 }
 
 /// The test-only entry point (cargo feature `testing`, which only the test builds turn on):
@@ -441,6 +541,9 @@ fn assert_send_sync() {
     check::<Subscription>();
     check::<ManualClock>();
     check::<crate::transport::HttpTransport>();
+    check::<EncryptionKey>();
+    check::<AutoBackup>();
+    check::<ObjectStoreTransport>();
 }
 
 #[cfg(test)]

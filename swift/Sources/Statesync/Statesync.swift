@@ -23,6 +23,7 @@ extension SyncError {
         case .UnsupportedFormat: return "UNSUPPORTED_FORMAT"
         case .Unauthorized: return "UNAUTHORIZED"
         case .Forbidden: return "FORBIDDEN"
+        case .Crypto: return "CRYPTO"
         case .Transport: return "TRANSPORT"
         case .Closed: return "CLOSED"
         case .Internal: return "INTERNAL"
@@ -35,8 +36,8 @@ extension SyncError {
         switch self {
         case .NotFound(let m), .AlreadyExists(let m), .InvalidState(let m), .InvalidInput(let m),
              .Conflict(let m), .Resolver(let m), .Storage(let m), .Corrupt(let m),
-             .UnsupportedFormat(let m), .Unauthorized(let m), .Forbidden(let m), .Transport(let m),
-             .Closed(let m), .Internal(let m):
+             .UnsupportedFormat(let m), .Unauthorized(let m), .Forbidden(let m), .Crypto(let m),
+             .Transport(let m), .Closed(let m), .Internal(let m):
             return m
         }
     }
@@ -130,6 +131,41 @@ final class ClosureResolver: ConflictResolver, @unchecked Sendable {
         } catch {
             throw CallbackError.Failed(code: "RESOLVER", reason: String(describing: error))
         }
+    }
+}
+
+// ---- object storage: backups and sync through a bucket ----------------------------------------
+//
+// The generated API has the calls themselves: `EncryptionKey.fromBytes(bytes:)` /
+// `fromPassphrase(passphrase:salt:)`, `encrypt` / `decrypt`, `SyncManager.backup` /
+// `restoreBackup` / `startAutoBackup`, the functions `listBackups`, `verifyBackup`,
+// `pruneBackups`, `BackupInfo`, `AutoBackup` and `ObjectStoreTransport(url:key:)` with
+// `compact()`; the calls that touch storage are `async`. A bucket is not a `SyncTransport` (it
+// must learn which replica syncs through it, which that protocol cannot carry), so the overloads
+// below make it usable exactly where an `HttpTransport` goes.
+
+extension SyncManager {
+    /// A complete sync round through a bucket (see `sync(transport:context:)` for a
+    /// `SyncTransport`): pulls the other replicas' segments after this replica's cursors, then
+    /// appends this replica's changes as a segment of its own. Every replica of the bucket must
+    /// use the same key.
+    @discardableResult
+    public func sync(transport: ObjectStoreTransport, context: SyncContext? = nil) async throws -> SyncReport {
+        try await syncBucket(bucket: transport, context: context)
+    }
+
+    /// Syncs through a bucket every `interval` seconds on the manager's own background runtime
+    /// until `stopAutoSync()` or close (see `startAutoSync(interval:transport:context:)`).
+    public func startAutoSync(interval: TimeInterval, transport: ObjectStoreTransport, context: SyncContext? = nil) throws {
+        try startAutoSyncBucket(interval: interval, bucket: transport, context: context)
+    }
+}
+
+extension EncryptionKey {
+    /// A key derived from `passphrase` and a salt given as text (its UTF-8 bytes; 8 to 64 of
+    /// them) with Argon2id at the core's default costs.
+    public static func fromPassphrase(_ passphrase: String, salt: String) throws -> EncryptionKey {
+        try fromPassphrase(passphrase: passphrase, salt: Data(salt.utf8))
     }
 }
 

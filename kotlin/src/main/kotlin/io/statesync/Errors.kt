@@ -22,6 +22,7 @@ val SyncException.code: String
         is SyncException.UnsupportedFormat -> "UNSUPPORTED_FORMAT"
         is SyncException.Unauthorized -> "UNAUTHORIZED"
         is SyncException.Forbidden -> "FORBIDDEN"
+        is SyncException.Crypto -> "CRYPTO"
         is SyncException.Transport -> "TRANSPORT"
         is SyncException.Closed -> "CLOSED"
         is SyncException.Internal -> "INTERNAL"
