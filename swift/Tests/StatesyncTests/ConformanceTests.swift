@@ -1013,11 +1013,10 @@ func blockingSync<T>(_ body: @escaping () async throws -> T) throws -> T {
 final class ConformanceTests: XCTestCase {
     let conformanceDir = repoRoot.appendingPathComponent("conformance")
 
-    /// Every case file of the suite (`*.json` but `manifest.json` and `crypto.json`, the golden
-    /// vectors of the sealed-object envelope, which `CloudTests` replays), parsed.
+    /// Every case file of the suite (`*.json` but `manifest.json`), parsed.
     func suiteFiles() throws -> [(String, JSONValue)] {
         let files = try FileManager.default.contentsOfDirectory(atPath: conformanceDir.path)
-            .filter { $0.hasSuffix(".json") && $0 != "manifest.json" && $0 != "crypto.json" }.sorted()
+            .filter { $0.hasSuffix(".json") && $0 != "manifest.json" }.sorted()
         XCTAssertFalse(files.isEmpty, "no conformance files in \(conformanceDir.path)")
         return try files.map { ($0, try JSONValue.parse(try Data(contentsOf: conformanceDir.appendingPathComponent($0)))) }
     }

@@ -98,15 +98,10 @@ class ConformanceTest {
         const val MIN_CASES = 250
         val CASE_KEYS = setOf("name", "description", "replicas", "steps", "expect")
 
-        /** The files of conformance/ that hold no cases: the manifest and the crypto vectors. */
-        val NOT_CASE_FILES = setOf("manifest.json", "crypto.json")
-
-        /** Every case file of the suite (`*.json` but [NOT_CASE_FILES]), parsed (a file that does not parse fails the shape test). */
+        /** Every case file of the suite (`*.json` but `manifest.json`), parsed (a file that does not parse fails the shape test). */
         fun suiteFiles(): List<Pair<String, JsonElement?>> =
             Files.list(Repo.conformance).use { paths ->
-                // crypto.json holds golden vectors of the sealed-object envelope, not cases (the
-                // conformance README's table): CloudTest replays it.
-                paths.filter { it.name.endsWith(".json") && it.name !in NOT_CASE_FILES }.sorted().toList()
+                paths.filter { it.name.endsWith(".json") && it.name != "manifest.json" }.sorted().toList()
             }.map { path: Path ->
                 path.name to runCatching { Json.parseToJsonElement(path.readText()) }.getOrNull()
             }.also { require(it.isNotEmpty()) { "no conformance files in ${Repo.conformance}" } }
