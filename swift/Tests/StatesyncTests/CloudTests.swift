@@ -1,6 +1,6 @@
 // Object storage through the Swift binding (docs/backups.md, docs/encryption.md): backups on a
 // real `file://` directory and on `memory://`, encryption with the golden vectors of
-// conformance/crypto.json, and sync through a bucket. No mocks: every call reaches the core.
+// conformance/crypto/vectors.json, and sync through a bucket. No mocks: every call reaches the core.
 // The same cases as the Kotlin CloudTest.
 import Foundation
 import XCTest
@@ -269,7 +269,7 @@ final class CloudTests: XCTestCase {
     }
 
     func testTheGoldenVectorsOfConformanceCryptoJson() async throws {
-        let vectors = try JSONValue.parse(try Data(contentsOf: repoRoot.appendingPathComponent("conformance/crypto.json")))
+        let vectors = try JSONValue.parse(try Data(contentsOf: repoRoot.appendingPathComponent("conformance/crypto/vectors.json")))
         let cases = try XCTUnwrap(vectors["cases"]?.arrayValue)
         let failures = try XCTUnwrap(vectors["failures"]?.arrayValue)
         XCTAssertTrue(cases.count >= 3 && failures.count >= 9)

@@ -24,7 +24,7 @@ import kotlin.test.assertTrue
 /**
  * Object storage through the Kotlin binding (docs/backups.md, docs/encryption.md): backups on a
  * real `file://` directory and on `memory://`, encryption with the golden vectors of
- * conformance/crypto.json, and sync through a bucket. No mocks: every call reaches the core.
+ * conformance/crypto/vectors.json, and sync through a bucket. No mocks: every call reaches the core.
  */
 class CloudTest {
     /** The `file://` URL of a directory. */
@@ -278,8 +278,8 @@ class CloudTest {
 
     @OptIn(ExperimentalStdlibApi::class)
     @Test
-    fun `the golden vectors of conformance crypto json`() {
-        val vectors = Json.parseToJsonElement(Files.readString(Repo.conformance.resolve("crypto.json"))).jsonObject
+    fun `the golden vectors of conformance crypto vectors json`() {
+        val vectors = Json.parseToJsonElement(Files.readString(Repo.conformance.resolve("crypto").resolve("vectors.json"))).jsonObject
         val cases = vectors["cases"]!!.jsonArray
         val failures = vectors["failures"]!!.jsonArray
         assertTrue(cases.size >= 3 && failures.size >= 9)
