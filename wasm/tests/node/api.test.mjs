@@ -3,6 +3,7 @@
 // conformance replay (tests/conformance.rs); these tests check the binding.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import * as S from "../../dist/node.js";
 
 const open = (o = {}) => S.SyncManager.open({ clock: new S.ManualClock(1000), ...o });
@@ -34,6 +35,19 @@ test("CRUD with camelCase fields, and every error is a SyncError with a code", a
   await m.close();
   assert.throws(() => m.getState("x"), (e) => e.code === "CLOSED");
   assert.equal(m.status(), "closed");
+});
+
+test("SyncError keeps every code of the shipped ErrorCode union, CRYPTO included; an unknown code is INTERNAL", () => {
+  // The union of the API shape this package ships (dist/statesync.d.ts, from node/index.d.ts),
+  // between its markers: the module's core must know each code, or SyncError turns it into INTERNAL.
+  // The marker is spelt in two parts: core/tests/error_codes.rs takes a line naming it for a list.
+  const marker = ["statesync", "error-codes"].join(":");
+  const shape = readFileSync(new URL("../../dist/statesync.d.ts", import.meta.url), "utf8");
+  const union = shape.split(`${marker}\n`)[1].split(`${marker}-end`)[0];
+  const codes = [...union.matchAll(/'([A-Z_]+)'/g)].map((m) => m[1]);
+  assert.ok(codes.includes("CRYPTO") && codes.includes("FORBIDDEN"), codes.join());
+  for (const code of codes) assert.equal(new S.SyncError(code, "m").code, code);
+  assert.equal(new S.SyncError("NO_SUCH_CODE", "m").code, "INTERNAL");
 });
 
 test("events arrive after commit, in order; once/off/events() work", async () => {
