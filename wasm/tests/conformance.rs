@@ -67,8 +67,7 @@ impl Persistence for Journal {
 fn conformance_suite() {
     let files: Vec<(String, String)> = files::FILES
         .iter()
-        // crypto.json: the sealed-object vectors (core/tests/crypto_vectors.rs), no replay suite.
-        .filter(|(name, _)| !name.contains('/') && name.ends_with(".json") && *name != "crypto.json")
+        .filter(|(name, _)| !name.contains('/') && name.ends_with(".json"))
         .map(|(name, bytes)| {
             (name.to_string(), String::from_utf8(bytes.to_vec()).expect("conformance files are UTF-8"))
         })
