@@ -22,7 +22,10 @@ PY="$PWD/$VENV/bin/python"
 export PATH="$PWD/$VENV/bin:$PATH"
 # The tools, each with the oldest version these scripts and examples are known to work with.
 # pyright's PyPI package bundles the type checker, which runs on the `node` found on PATH.
-TOOLS=("maturin>=1.9.4,<2" "pytest>=7" "mypy>=1.10" "pyright>=1.1.380" "ruff>=0.5" "fastapi>=0.110" "uvicorn>=0.29")
+# PyNaCl (libsodium) and argon2-cffi (the reference Argon2) are test-only: independent
+# implementations that seal conformance/crypto.json's golden vectors again (python/tests/test_cloud.py).
+TOOLS=("maturin>=1.9.4,<2" "pytest>=7" "mypy>=1.10" "pyright>=1.1.380" "ruff>=0.5" "fastapi>=0.110" "uvicorn>=0.29"
+    "pynacl>=1.5" "argon2-cffi>=21.3")
 
 step "python: venv ($VENV) and tools"
 if [ ! -x "$PY" ] || ! "$PY" -c 'import pip' >/dev/null 2>&1; then

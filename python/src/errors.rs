@@ -36,6 +36,12 @@ create_exception!(
     SyncError,
     "FORBIDDEN: the sync peer grants the credentials no access to what was asked (a hub space)."
 );
+create_exception!(
+    statesync,
+    CryptoError,
+    SyncError,
+    "CRYPTO: an encrypted object does not open: a wrong or missing key, or its bytes were changed."
+);
 create_exception!(statesync, ClosedError, SyncError, "CLOSED: the manager was closed.");
 create_exception!(
     statesync,
@@ -59,6 +65,7 @@ fn class_of(py: Python<'_>, code: ErrorCode) -> Bound<'_, PyType> {
         ErrorCode::UnsupportedFormat => py.get_type::<UnsupportedFormatError>(),
         ErrorCode::Unauthorized => py.get_type::<UnauthorizedError>(),
         ErrorCode::Forbidden => py.get_type::<ForbiddenError>(),
+        ErrorCode::Crypto => py.get_type::<CryptoError>(),
         ErrorCode::Transport => py.get_type::<TransportError>(),
         ErrorCode::Closed => py.get_type::<ClosedError>(),
         ErrorCode::Internal => py.get_type::<InternalError>(),

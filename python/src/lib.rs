@@ -14,6 +14,7 @@
 
 mod callbacks;
 mod clock;
+mod cloud;
 mod enums;
 mod errors;
 mod http;
@@ -56,6 +57,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_class::<values::PySyncEvent>()?;
         m.add_class::<clock::PyManualClock>()?;
         m.add_class::<http::PyHttpTransport>()?;
+        m.add_class::<cloud::PyEncryptionKey>()?;
+        m.add_class::<cloud::PyBackupInfo>()?;
+        m.add_class::<cloud::PyAutoBackup>()?;
+        m.add_class::<cloud::PyObjectStoreTransport>()?;
         m.add_class::<manager::PySyncManager>()?;
         m.add_class::<manager::PySubscription>()?;
 
@@ -71,6 +76,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_function(wrap_pyfunction!(wire::merge_clocks, m)?)?;
         m.add_function(wrap_pyfunction!(wire::dominates, m)?)?;
         m.add_function(wrap_pyfunction!(wire::increment_clock, m)?)?;
+        m.add_function(wrap_pyfunction!(cloud::list_backups, m)?)?;
+        m.add_function(wrap_pyfunction!(cloud::verify_backup, m)?)?;
+        m.add_function(wrap_pyfunction!(cloud::prune_backups, m)?)?;
         m.add_function(wrap_pyfunction!(manager::_rust_w1, m)?)?;
         let unpickle = wrap_pyfunction!(pickle::_unpickle, m)?;
         // pickle finds the reconstructor by its module and name.

@@ -3,6 +3,7 @@
 
 use crate::callbacks::{listener, PyResolver, PyTransport};
 use crate::clock::PyManualClock;
+use crate::cloud::{key_arg, seconds, PyAutoBackup, PyBackupInfo, PyEncryptionKey, PyObjectStoreTransport};
 use crate::enums;
 use crate::errors::{detached, guard, invalid_input, to_py_plain};
 use crate::http::PyHttpTransport;
@@ -69,6 +70,9 @@ fn context(py: Python<'_>, collections: Option<Vec<String>>, limit: Option<i64>)
 fn transport(obj: &Bound<'_, PyAny>) -> PyResult<Arc<dyn SyncTransport>> {
     if let Ok(http) = obj.cast::<PyHttpTransport>() {
         return Ok(http.get().0.clone());
+    }
+    if let Ok(bucket) = obj.cast::<PyObjectStoreTransport>() {
+        return Ok(bucket.get().0.clone());
     }
     if let Ok(manager) = obj.cast::<PySyncManager>() {
         return Ok(manager.get().inner.clone());
@@ -402,7 +406,8 @@ impl PySyncManager {
         })
     }
 
-    /// A complete sync round through a transport (a `Transport` object or `HttpTransport`).
+    /// A complete sync round through a transport (a `Transport` object, `HttpTransport` or
+    /// `ObjectStoreTransport`).
     #[pyo3(signature = (transport, collections = None, limit = None))]
     fn sync(
         &self,
@@ -474,6 +479,64 @@ impl PySyncManager {
             }
             let text = text_arg(snapshot, SyncError::Corrupt)?;
             detached(py, || self.inner.import_json(&text, replace)).map(PyReconciliationResult)
+        })
+    }
+
+    /// Backs this replica up to the storage URL `url` (docs/backups.md): every state, the
+    /// pending queue and the conflicts, sealed with `key` when given, `label` kept in the
+    /// manifest in clear.
+    #[pyo3(signature = (url, *, key = None, label = None))]
+    fn backup(
+        &self,
+        py: Python<'_>,
+        url: &str,
+        key: Option<&Bound<'_, PyEncryptionKey>>,
+        label: Option<&str>,
+    ) -> PyResult<PyBackupInfo> {
+        guard(|| {
+            let key = key_arg(key);
+            detached(py, || self.inner.backup(url, key.as_ref(), label)).map(PyBackupInfo)
+        })
+    }
+
+    /// Restores backup `id` from `url`, verified whole first: merged like `reconcile`, or with
+    /// `replace` put in place of what the replica holds; with `collections`, only those. A
+    /// restore that fails changes nothing.
+    #[pyo3(signature = (url, id, *, key = None, replace = false, collections = None))]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments
+    fn restore_backup(
+        &self,
+        py: Python<'_>,
+        url: &str,
+        id: &str,
+        key: Option<&Bound<'_, PyEncryptionKey>>,
+        replace: bool,
+        collections: Option<Vec<String>>,
+    ) -> PyResult<PyReconciliationResult> {
+        guard(|| {
+            let key = key_arg(key);
+            let collections = collections.unwrap_or_default();
+            detached(py, || self.inner.restore_backup(url, id, key.as_ref(), replace, &collections))
+                .map(PyReconciliationResult)
+        })
+    }
+
+    /// Backs this replica up to `url` every `interval` seconds (at least 1; the first at once)
+    /// on a thread of its own, keeping the `keep_last` newest backups there (0 keeps all).
+    #[pyo3(signature = (url, interval, *, keep_last = 0, key = None))]
+    fn start_auto_backup(
+        &self,
+        py: Python<'_>,
+        url: &str,
+        interval: f64,
+        keep_last: usize,
+        key: Option<&Bound<'_, PyEncryptionKey>>,
+    ) -> PyResult<PyAutoBackup> {
+        guard(|| {
+            let interval = seconds(py, interval, "interval", true)?;
+            let key = key_arg(key);
+            let handle = detached(py, || self.inner.start_auto_backup(url, interval, keep_last, key.as_ref()))?;
+            Ok(PyAutoBackup(Mutex::new(handle)))
         })
     }
 

@@ -2,6 +2,7 @@
 //! with its wire JSON (see `values::common::reduce`). A module of its own, above `values` and
 //! `wire`, so that neither of those imports the other's users.
 
+use crate::cloud::PyBackupInfo;
 use crate::errors::{guard, invalid_input, to_py_plain};
 use crate::values::{
     PyApplyResult, PyCapabilities, PyReconciliationResult, PyRejection, PyResolution, PySnapshot, PySyncConflict,
@@ -72,6 +73,10 @@ pub(crate) fn _unpickle<'py>(py: Python<'py>, kind: &str, payload: &Bound<'py, P
                 let conflict = conflict.map(|c| from_json::<statesync::SyncConflict>(py, &c)).transpose()?;
                 let result = statesync::ApplyResult { outcome, state: state(&s)?, resolved, conflict };
                 Bound::new(py, PyApplyResult(result))?.into_any()
+            }
+            "backup_info" => {
+                let info = from_json::<statesync::BackupInfo>(py, &payload.extract::<String>()?)?;
+                Bound::new(py, PyBackupInfo(info))?.into_any()
             }
             "resolution" => {
                 let resolution = match payload.extract::<String>()?.as_str() {

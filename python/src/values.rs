@@ -12,7 +12,7 @@ mod resolution;
 mod results;
 mod state;
 
-pub(crate) use common::{q, text_arg};
+pub(crate) use common::{hash_of, q, reduce, text_arg};
 pub use event::PySyncEvent;
 pub use exchange::{PyCapabilities, PyChangeSet, PySnapshot};
 pub use resolution::{PyDeleted, PyResolution};

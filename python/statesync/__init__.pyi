@@ -28,6 +28,8 @@ __all__ = [
     "WIRE_FORMAT",
     "AlreadyExistsError",
     "ApplyResult",
+    "AutoBackup",
+    "BackupInfo",
     "Capabilities",
     "ChangeSet",
     "Clock",
@@ -35,13 +37,16 @@ __all__ = [
     "ConflictError",
     "ConflictStrategy",
     "CorruptError",
+    "CryptoError",
     "Deleted",
+    "EncryptionKey",
     "HttpTransport",
     "InvalidInputError",
     "InternalError",
     "InvalidStateError",
     "ManualClock",
     "NotFoundError",
+    "ObjectStoreTransport",
     "OperationKind",
     "ReconciliationResult",
     "RejectedState",
@@ -81,7 +86,10 @@ __all__ = [
     "dominates",
     "encode",
     "increment_clock",
+    "list_backups",
     "merge_clocks",
+    "prune_backups",
+    "verify_backup",
 ]
 
 __version__: Final[str]
@@ -94,8 +102,8 @@ MAX_DATA_DEPTH: Final[int]
 # The codes `.code` holds, in the core's order (`cargo run -p statesync --example error_codes`;
 # core/tests/error_codes.rs checks this list). statesync:error-codes
 #   "NOT_FOUND", "ALREADY_EXISTS", "INVALID_STATE", "INVALID_INPUT", "CONFLICT", "RESOLVER",
-#   "STORAGE", "CORRUPT", "UNSUPPORTED_FORMAT", "UNAUTHORIZED", "FORBIDDEN", "TRANSPORT", "CLOSED",
-#   "INTERNAL"
+#   "STORAGE", "CORRUPT", "UNSUPPORTED_FORMAT", "UNAUTHORIZED", "FORBIDDEN", "CRYPTO", "TRANSPORT",
+#   "CLOSED", "INTERNAL"
 # statesync:error-codes-end
 
 class SyncError(Exception):
@@ -115,6 +123,10 @@ class UnsupportedFormatError(SyncError): ...
 class TransportError(SyncError): ...
 class UnauthorizedError(SyncError): ...
 class ForbiddenError(SyncError): ...
+
+class CryptoError(SyncError):
+    """CRYPTO: an encrypted object does not open: a wrong or missing key, or its bytes were changed."""
+
 class ClosedError(SyncError): ...
 class InternalError(SyncError): ...  # a bug: a panic inside statesync, caught; the replica stays usable
 
@@ -373,6 +385,87 @@ class HttpTransport:
         compress: bool = True,
     ) -> HttpTransport: ...
 
+# ---- object storage: encryption, backups, sync through a bucket (docs/backups.md) ----------
+
+@final
+class EncryptionKey:
+    """A 256-bit key sealing stored objects with XChaCha20-Poly1305 (docs/encryption.md). Opaque: its
+    repr names how it was made, never its bytes; it cannot be pickled."""
+
+    @staticmethod
+    def from_bytes(key: bytes) -> EncryptionKey:
+        """A key of exactly 32 bytes (`os.urandom(32)` or from a key manager); InvalidInputError otherwise."""
+    @staticmethod
+    def from_passphrase(passphrase: str, salt: bytes | str) -> EncryptionKey:
+        """A key derived with Argon2id (the core's defaults, recorded in every sealed object) from a
+        non-empty passphrase and a salt of 8 to 64 bytes (a str is its UTF-8 bytes). Releases the GIL."""
+    def encrypt(self, name: str, data: bytes) -> bytes:
+        """`data` sealed as the object `name`, under a fresh random nonce."""
+    def decrypt(self, name: str, data: bytes) -> bytes:
+        """The plaintext of `data` sealed as the object `name`; CryptoError for another key or name,
+        or any changed bit."""
+
+@final
+class BackupInfo:
+    """What a backup holds, as its manifest says (`list_backups`, `SyncManager.backup`)."""
+
+    id: str
+    """`backup-<UTC yyyymmddThhmmssZ>-<8 hex>`."""
+    created_at: int
+    """When it was written, in milliseconds since the Unix epoch."""
+    label: str | None
+    """The application's label, if it gave one."""
+    states: int
+    """States in it, tombstones included."""
+    bytes: int
+    """Bytes stored, all parts together."""
+    parts: int
+    """Number of parts."""
+    sha256: str
+    """SHA-256 (hex) of the compressed snapshot, before encryption and splitting."""
+    encrypted: bool
+    """Whether its parts are sealed with a key."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class AutoBackup:
+    """A running auto-backup (`SyncManager.start_auto_backup`): stopped by `stop()`, by leaving its
+    `with` block, or when it is garbage-collected."""
+
+    last_backup: BackupInfo | None
+    """The newest backup it wrote, if any."""
+    last_error: tuple[str, str] | None
+    """`(code, message)` of the last run's failure, if the last run failed (retried at the next interval)."""
+    runs: int
+    """How many runs finished, well or not."""
+    def stop(self) -> None:
+        """Stops it, waiting for a backup in progress to finish. Idempotent."""
+    def __enter__(self) -> AutoBackup: ...
+    def __exit__(self, *exc: object) -> None: ...
+
+@final
+class ObjectStoreTransport:
+    """Sync through a storage URL (`file:///dir`, `memory://name/prefix`, `s3://`, `gs://`, `az://`)
+    with no server: usable wherever an HttpTransport is (`SyncManager.sync`, `start_auto_sync`).
+    Every replica of the bucket uses the same key, or none. An unknown scheme is InvalidInputError."""
+
+    def __new__(cls, url: str, key: EncryptionKey | None = None) -> ObjectStoreTransport: ...
+    def compact(self) -> bool:
+        """Compacts the segments pushed since the newest snapshot into a new one; False when there
+        was nothing to do or another replica compacted at the same time."""
+
+def list_backups(url: str) -> list[BackupInfo]:
+    """Every complete backup under the storage URL `url`, newest first."""
+
+def verify_backup(url: str, id: str, *, key: EncryptionKey | None = None) -> BackupInfo:
+    """Downloads and checks every part of backup `id`: CorruptError naming a damaged or missing part,
+    CryptoError for a wrong or missing key, NotFoundError for no such backup."""
+
+def prune_backups(url: str, *, keep_last: int | None = None, keep_within: float | None = None) -> list[str]:
+    """Deletes every backup but the `keep_last` newest and those younger than `keep_within` seconds
+    (give at least one); returns the ids deleted, newest first."""
+
 # ---- the replica ----------------------------------------------------------------------------
 
 @final
@@ -418,10 +511,16 @@ class SyncManager:
         self, other: SyncManager, collections: Sequence[str] | None = None, limit: int | None = None
     ) -> SyncReport: ...
     def sync(
-        self, transport: Transport | HttpTransport, collections: Sequence[str] | None = None, limit: int | None = None
+        self,
+        transport: Transport | HttpTransport | ObjectStoreTransport,
+        collections: Sequence[str] | None = None,
+        limit: int | None = None,
     ) -> SyncReport: ...
     def start_auto_sync(
-        self, interval: float, transport: Transport | HttpTransport, collections: Sequence[str] | None = None
+        self,
+        interval: float,
+        transport: Transport | HttpTransport | ObjectStoreTransport,
+        collections: Sequence[str] | None = None,
     ) -> None: ...
     def stop_auto_sync(self) -> bool: ...
     def sync_now(self) -> bool: ...
@@ -430,6 +529,29 @@ class SyncManager:
     def import_state(self, snapshot: Snapshot, replace: bool = False) -> ReconciliationResult: ...
     @overload
     def import_state(self, snapshot: str | bytes, replace: bool = False) -> ReconciliationResult: ...
+    def backup(self, url: str, *, key: EncryptionKey | None = None, label: str | None = None) -> BackupInfo:
+        """Backs this replica up to the storage URL `url` (docs/backups.md): every state, the pending
+        queue and the conflicts, sealed with `key` when given; `label` is kept in clear in the manifest.
+        The GIL is released while it uploads."""
+    def restore_backup(
+        self,
+        url: str,
+        id: str,
+        *,
+        key: EncryptionKey | None = None,
+        replace: bool = False,
+        collections: Sequence[str] | None = None,
+    ) -> ReconciliationResult:
+        """Restores backup `id` from `url`, verified whole first: merged like `reconcile` (a backup
+        never overwrites newer local data) or, with `replace`, put in place of what the replica holds;
+        with `collections`, only those. CorruptError naming a damaged part, CryptoError for a wrong or
+        missing key; a restore that fails changes nothing."""
+    def start_auto_backup(
+        self, url: str, interval: float, *, keep_last: int = 0, key: EncryptionKey | None = None
+    ) -> AutoBackup:
+        """Backs this replica up to `url` every `interval` seconds (at least 1; the first at once) on a
+        thread of its own, then prunes to the `keep_last` newest backups (0 keeps all). The URL is
+        checked before it starts (InvalidInputError)."""
     def status(self) -> Status: ...
     def subscribe(self, callback: Callable[[SyncEvent], object]) -> Subscription: ...
     def close(self) -> None: ...

@@ -19,6 +19,12 @@ from statesync import (
     ApplyResult as ApplyResult,
 )
 from statesync import (
+    AutoBackup as AutoBackup,
+)
+from statesync import (
+    BackupInfo as BackupInfo,
+)
+from statesync import (
     Capabilities as Capabilities,
 )
 from statesync import (
@@ -37,7 +43,13 @@ from statesync import (
     CorruptError as CorruptError,
 )
 from statesync import (
+    CryptoError as CryptoError,
+)
+from statesync import (
     Deleted as Deleted,
+)
+from statesync import (
+    EncryptionKey as EncryptionKey,
 )
 from statesync import (
     ForbiddenError as ForbiddenError,
@@ -59,6 +71,9 @@ from statesync import (
 )
 from statesync import (
     NotFoundError as NotFoundError,
+)
+from statesync import (
+    ObjectStoreTransport as ObjectStoreTransport,
 )
 from statesync import (
     OperationKind as OperationKind,
@@ -157,7 +172,16 @@ from statesync import (
     increment_clock as increment_clock,
 )
 from statesync import (
+    list_backups as list_backups,
+)
+from statesync import (
     merge_clocks as merge_clocks,
+)
+from statesync import (
+    prune_backups as prune_backups,
+)
+from statesync import (
+    verify_backup as verify_backup,
 )
 
 __all__ = [
@@ -178,6 +202,7 @@ __all__ = [
     "TransportError",
     "UnauthorizedError",
     "ForbiddenError",
+    "CryptoError",
     "ClosedError",
     "InternalError",
     "OperationKind",
@@ -201,6 +226,10 @@ __all__ = [
     "SyncEvent",
     "ManualClock",
     "HttpTransport",
+    "EncryptionKey",
+    "BackupInfo",
+    "AutoBackup",
+    "ObjectStoreTransport",
     "SyncManager",
     "Subscription",
     "encode",
@@ -215,6 +244,9 @@ __all__ = [
     "merge_clocks",
     "dominates",
     "increment_clock",
+    "list_backups",
+    "verify_backup",
+    "prune_backups",
     "_rust_w1",
     "_unpickle",
 ]

@@ -49,6 +49,7 @@ ERRORS = [
     (statesync.UnsupportedFormatError, "UNSUPPORTED_FORMAT"),
     (statesync.TransportError, "TRANSPORT"),
     (statesync.UnauthorizedError, "UNAUTHORIZED"),
+    (statesync.CryptoError, "CRYPTO"),
     (statesync.ClosedError, "CLOSED"),
     (statesync.InternalError, "INTERNAL"),
 ]
@@ -334,6 +335,9 @@ def _trigger(
     elif code == "UNAUTHORIZED":
         # from a transport (the hub's real 401 is test_http_transport_token)
         managers("A").sync(_RaisingTransport(statesync.UnauthorizedError("token expired")))
+    elif code == "CRYPTO":
+        # an object that was never sealed (the golden vectors and test_cloud.py cover the rest)
+        statesync.EncryptionKey.from_bytes(bytes(32)).decrypt("object", b"plain")
     elif code == "CLOSED":
         m = managers("A")
         m.close()
