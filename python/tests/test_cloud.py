@@ -1,6 +1,6 @@
 """Object storage through the Python API (docs/backups.md, docs/encryption.md): backups to and
 restores from a local folder (`file://`) and a `memory://` store, encryption and its golden
-vectors (conformance/crypto.json, also proven with independent implementations of
+vectors (conformance/crypto/vectors.json, also proven with independent implementations of
 XChaCha20-Poly1305 and Argon2id), and replicas syncing through a bucket with no server.
 
 Everything runs on real storage: a temporary directory, or the process's `memory://` stores.
@@ -23,7 +23,7 @@ import pytest
 import statesync
 from statesync import BackupInfo, CryptoError, EncryptionKey, ObjectStoreTransport
 
-CRYPTO_VECTORS = Path(__file__).resolve().parents[2] / "conformance" / "crypto.json"
+CRYPTO_VECTORS = Path(__file__).resolve().parents[2] / "conformance" / "crypto" / "vectors.json"
 
 #: The associated data's prefix of a sealed object (docs/encryption.md).
 AD_PREFIX = b"statesync/sealed\0"

@@ -31,9 +31,6 @@ CONFORMANCE_DIR = Path(__file__).resolve().parents[2] / "conformance"
 #: Lists every case file and its number of cases; not a case file itself.
 MANIFEST = "manifest.json"
 
-#: The golden vectors of encryption (python/tests/test_cloud.py reads them): not a case file.
-CRYPTO_VECTORS = "crypto.json"
-
 #: The Rust replayer fails below this many cases; so do we (besides the manifest's counts).
 MIN_CASES = 250
 
@@ -1273,7 +1270,7 @@ def _load_suite() -> tuple[list[Any], list[tuple[str, Any]]]:
     params: list[Any] = []
     files: list[tuple[str, Any]] = []
     for path in sorted(CONFORMANCE_DIR.glob("*.json")):
-        if path.name in (MANIFEST, CRYPTO_VECTORS):
+        if path.name == MANIFEST:
             continue
         try:
             suite = json.loads(path.read_text(encoding="utf-8"))
