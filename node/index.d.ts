@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'UNSUPPORTED_FORMAT'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
+  | 'CRYPTO'
   | 'TRANSPORT'
   | 'CLOSED'
   | 'INTERNAL'
