@@ -10,8 +10,10 @@ const values = require('./lib/shared/values.js')
 const { DELETED } = require('./lib/shared/convert.js')
 const { ManualClock, compareClocks, mergeClocks, dominates, incrementClock } = require('./lib/shared/clocks.js')
 const wire = require('./lib/shared/wire.js')
-const { SyncManager } = require('./lib/shared/manager.js')
 const { HttpTransport } = require('./lib/transport.cjs')
+// Node's SyncManager: the shared one with backups (lib/cloud.cjs, typed in cloud.d.ts).
+const cloud = require('./lib/cloud.cjs')
+const { SyncManager } = cloud
 
 module.exports = {
   VERSION: require('./package.json').version,
@@ -29,6 +31,12 @@ module.exports = {
   DELETED,
   ManualClock,
   HttpTransport,
+  EncryptionKey: cloud.EncryptionKey,
+  ObjectStoreTransport: cloud.ObjectStoreTransport,
+  AutoBackup: cloud.AutoBackup,
+  listBackups: cloud.listBackups,
+  verifyBackup: cloud.verifyBackup,
+  pruneBackups: cloud.pruneBackups,
   encode: wire.encode,
   decodeState: wire.decodeState,
   decodeChangeSet: wire.decodeChangeSet,

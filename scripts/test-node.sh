@@ -45,7 +45,7 @@ node -e 'if (typeof require("./node/native.cjs").panicForTests !== "function") p
     fail "the test build lacks panicForTests"
 
 step "node: format (prettier --check)"
-(cd node && npx --no-install prettier --check --log-level warn index.cjs index.mjs index.d.ts lib test bench ../js ../examples/node/*.mjs ../examples/node/test)
+(cd node && npx --no-install prettier --check --log-level warn index.cjs index.mjs index.d.ts node.d.ts cloud.d.ts lib test bench ../js ../examples/node/*.mjs ../examples/node/test)
 
 step "node: the Rust hub the tests sync with (cargo build -p statesync-hub)"
 cargo build --quiet -p statesync-hub

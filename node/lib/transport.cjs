@@ -6,6 +6,7 @@ const native = require('../native.cjs')
 const { callNative, describeForNative, invalidInput } = require('./errors.cjs')
 const { ChangeSet, stateHandles, changeSetOf } = require('./shared/values.js')
 
+/** Where a transport of the core's (HTTP, bucket) keeps its native transport. */
 const kNative = Symbol('statesync.nativeTransport')
 
 /**
@@ -49,7 +50,13 @@ const { checkTransport, pushCounts } = require('./shared/transport.js')
  * TransportReply), what was thrown kept in `slot`.
  */
 function nativeTransport(transport, slot) {
-  if (transport instanceof HttpTransport) return transport[kNative]
+  // The HTTP client, or a transport of the core's own (ObjectStoreTransport, lib/cloud.cjs).
+  if (
+    transport instanceof HttpTransport ||
+    (typeof transport === 'object' && transport !== null && kNative in transport)
+  ) {
+    return transport[kNative]
+  }
   checkTransport(transport)
   const adapter = async (op, arg) => {
     try {
@@ -75,4 +82,4 @@ function nativeTransport(transport, slot) {
   return callNative(() => native.NativeTransport.fromFunction(adapter))
 }
 
-module.exports = { HttpTransport, nativeTransport }
+module.exports = { HttpTransport, nativeTransport, kNative }

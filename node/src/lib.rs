@@ -10,6 +10,7 @@
 
 mod callbacks;
 mod clock;
+mod cloud;
 mod errors;
 mod manager;
 mod replica;

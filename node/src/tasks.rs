@@ -55,25 +55,30 @@ impl RoundTask {
 /// trying again is safe.
 const BUSY_RETRIES: u32 = 200;
 
+/// Runs `call` (a round, or a restore that merges through the strategies) on this thread of the
+/// pool, again while it failed because a JS resolver it called gave way (see [`BUSY_RETRIES`]).
+pub(crate) fn retrying_resolvers<T>(mut call: impl FnMut() -> statesync::Result<T>) -> statesync::Result<T> {
+    let mut tries = 0;
+    loop {
+        // The resolver runs on this thread (the core calls it inside the call): the signal is
+        // this thread's, set by this call only.
+        resolver_gave_way();
+        match call() {
+            Err(SyncError::Resolver(_)) if resolver_gave_way() && tries < BUSY_RETRIES => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Task for RoundTask {
     type Output = statesync::Result<statesync::SyncReport>;
     type JsValue = SyncReport;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        let mut tries = 0;
-        loop {
-            // The resolver runs on this thread (the core calls it inside the round): the signal
-            // is this thread's, set by this round only.
-            resolver_gave_way();
-            let result = statesync::catch_panic(|| self.once());
-            match result {
-                Err(SyncError::Resolver(_)) if resolver_gave_way() && tries < BUSY_RETRIES => {
-                    tries += 1;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                other => return Ok(other),
-            }
-        }
+        Ok(retrying_resolvers(|| statesync::catch_panic(|| self.once())))
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<SyncReport> {

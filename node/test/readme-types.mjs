@@ -1,6 +1,6 @@
 // Type-checks the JavaScript examples of the READMEs (README.md, node/README.md, wasm/README.md)
 // under `tsc --strict` (checkJs): every ```js or ```ts block, as written, against the published
-// types. `statesync` resolves to node/index.d.ts; `statesync-wasm` to the declarations the
+// types. `statesync` resolves to node/node.d.ts (the shared shape and Node's additions); `statesync-wasm` to the declarations the
 // browser package ships (wasm/ts/index.d.ts beside node/index.d.ts as statesync.d.ts and the
 // browser additions, laid out as wasm/build.sh lays them out in wasm/dist).
 // Usage (scripts/test-node.sh runs it): node test/readme-types.mjs   (from node/)
@@ -58,7 +58,7 @@ try {
       skipLibCheck: false,
       types: [],
       paths: {
-        statesync: [path.join(root, 'node/index.d.ts')],
+        statesync: [path.join(root, 'node/node.d.ts')],
         'statesync-wasm': [path.join(wasmTypes, 'index.d.ts')],
       },
     },

@@ -19,6 +19,13 @@ import {
   type RejectedState,
   type JSONValue,
   type Status,
+  EncryptionKey,
+  ObjectStoreTransport,
+  AutoBackup,
+  listBackups,
+  verifyBackup,
+  pruneBackups,
+  type BackupInfo,
 } from 'statesync'
 
 async function everyday(): Promise<void> {
@@ -104,6 +111,39 @@ const strict: Transport = {
   }),
 }
 
+async function cloud(m: SyncManager): Promise<void> {
+  const key: EncryptionKey = await EncryptionKey.fromPassphrase('pass', new Uint8Array(16))
+  const raw = EncryptionKey.fromBytes(new Uint8Array(32))
+  const opened: Uint8Array = raw.decrypt('o', raw.encrypt('o', new Uint8Array([1])))
+  const info: BackupInfo = await m.backup('memory://x/y', { key, label: 'l' })
+  const when: number = info.createdAt
+  const all: BackupInfo[] = await listBackups('memory://x/y')
+  await verifyBackup('memory://x/y', info.id, { key })
+  const removed: string[] = await pruneBackups('memory://x/y', { keepLast: 1, keepWithinMs: 1000 })
+  const restored: ReconciliationResult = await m.restoreBackup('memory://x/y', info.id, {
+    key,
+    replace: true,
+    collections: ['a'],
+  })
+  const auto: AutoBackup = await m.startAutoBackup('memory://x/y', 1000, { keepLast: 3 })
+  const last: BackupInfo | null = auto.lastBackup
+  const failure: string | undefined = auto.lastError?.code
+  await auto.stop()
+  const bucket = await ObjectStoreTransport.open('file:///tmp/b', { key })
+  await m.sync(bucket)
+  m.startAutoSync(1000, bucket)
+  const compacted: boolean = await bucket.compact()
+  // @ts-expect-error: a passphrase key is derived off the JS thread: a Promise
+  const notYet: EncryptionKey = EncryptionKey.fromPassphrase('pass', 'saltsalt')
+  // @ts-expect-error: backups are async
+  const sync: BackupInfo = m.backup('memory://x/y')
+  // @ts-expect-error: the key is an EncryptionKey, not its bytes
+  await m.backup('memory://x/y', { key: new Uint8Array(32) })
+  // @ts-expect-error: made by open
+  new ObjectStoreTransport()
+  void [opened, when, all, removed, restored, last, failure, compacted, notYet, sync]
+}
+
 async function misuse(m: SyncManager): Promise<void> {
   // @ts-expect-error: open is async
   const notYet: SyncManager = SyncManager.open({})
@@ -130,3 +170,4 @@ void everyday
 void mine
 void strict
 void misuse
+void cloud
