@@ -13,17 +13,9 @@ import { CaseFailure, MANIFEST, MEMORY, bind, loadSuite, runCase, selfCheckProbl
 /** conformance/ of this repository (this file is js/conformance/node-runner.mjs). */
 export const conformanceDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../conformance')
 
-/**
- * Files of conformance/ that are no replay suite: the golden vectors of sealed objects, which each
- * binding's encryption tests read (core/tests/crypto_vectors.rs).
- */
-export const NOT_CASES = new Set(['crypto.json'])
-
-/** The text of every case file (`*.json` but manifest.json and NOT_CASES), by name, and manifest.json's text. */
+/** The text of every case file (`*.json` but manifest.json), by name, and manifest.json's text. */
 export function readSuite(dir = conformanceDir) {
-  const names = fs.existsSync(dir)
-    ? fs.readdirSync(dir).filter((f) => f.endsWith('.json') && f !== MANIFEST && !NOT_CASES.has(f))
-    : []
+  const names = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json') && f !== MANIFEST) : []
   const texts = Object.fromEntries(names.map((f) => [f, fs.readFileSync(path.join(dir, f), 'utf8')]))
   const manifestPath = path.join(dir, MANIFEST)
   const manifest = fs.existsSync(manifestPath) ? fs.readFileSync(manifestPath, 'utf8') : undefined
