@@ -78,8 +78,8 @@ function places(t) {
   ]
 }
 
-test('golden vectors (conformance/crypto.json): every case decrypts to its plaintext and round-trips; every failure is CRYPTO', async () => {
-  const vectors = JSON.parse(fs.readFileSync(path.join(repoRoot, 'conformance/crypto.json'), 'utf8'))
+test('golden vectors (conformance/crypto/vectors.json): every case decrypts to its plaintext and round-trips; every failure is CRYPTO', async () => {
+  const vectors = JSON.parse(fs.readFileSync(path.join(repoRoot, 'conformance/crypto/vectors.json'), 'utf8'))
   assert.ok(vectors.cases.length >= 3 && vectors.failures.length >= 5)
   for (const c of vectors.cases) {
     const key = await vectorKey(c.key)
