@@ -1,13 +1,12 @@
 //! Object storage (docs/backups.md, docs/encryption.md): encryption keys, backups to a storage
 //! URL and the bucket transport. Conversions only: every behaviour is the core's (`cloud`
 //! feature). The calls that touch storage are async exports running the blocking core call on a
-//! blocking thread of uniffi's tokio runtime (`manager::blocking`), as the sync rounds do.
+//! blocking thread of uniffi's tokio runtime (`error::blocking`), as the sync rounds do.
 //!
 //! The manager's methods (`backup`, `restoreBackup`, `startAutoBackup`, `syncBucket`,
 //! `startAutoSyncBucket`) live with the manager's other methods in `manager.rs`.
 
-use crate::error::{guard, guard_async, Result};
-use crate::manager::blocking;
+use crate::error::{blocking, guard, guard_async, Result};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -228,48 +227,4 @@ pub async fn prune_backups(url: String, keep_last: Option<u32>, keep_within: Opt
         blocking(move || statesync::prune_backups(&url, keep_last, keep_within)).await
     })
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::manager::{ManagerConfig, SyncManager};
-
-    fn replica(node: &str) -> Arc<SyncManager> {
-        SyncManager::new(ManagerConfig {
-            node_id: Some(node.into()),
-            path: None,
-            strategy: None,
-            collection_strategies: Default::default(),
-            clock: None,
-            check_resolver: false,
-            durability: None,
-            max_clock_skew: None,
-            max_state_bytes: 1 << 20,
-        })
-        .unwrap()
-    }
-
-    #[test]
-    fn a_bucket_learns_its_replica_and_backups_round_trip_through_the_records() {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
-        let key = EncryptionKey::from_bytes(vec![7; 32]).unwrap();
-        let (a, b) = (replica("a"), replica("b"));
-        a.create_state("1".into(), Some("s".into()), None).unwrap();
-        let url = "memory://ffi-unit-tests/bucket".to_owned();
-        let bucket_a = ObjectStoreTransport::new(url.clone(), Some(key.clone())).unwrap();
-        let bucket_b = ObjectStoreTransport::new(url, Some(key.clone())).unwrap();
-        runtime.block_on(a.sync_bucket(bucket_a, None)).unwrap();
-        runtime.block_on(b.sync_bucket(bucket_b, None)).unwrap();
-        assert_eq!(b.get_state("s".into()).unwrap(), a.get_state("s".into()).unwrap());
-
-        let backups = "memory://ffi-unit-tests/backups".to_owned();
-        let info = runtime.block_on(a.backup(backups.clone(), Some(key.clone()), None)).unwrap();
-        assert!(info.encrypted);
-        let listed = runtime.block_on(list_backups(backups.clone())).unwrap();
-        assert_eq!(listed, vec![info.clone()]);
-        let e = runtime.block_on(verify_backup(backups, info.id, None)).unwrap_err();
-        assert_eq!(e.code(), "CRYPTO");
-        assert_eq!(key.decrypt("x".into(), key.encrypt("x".into(), b"hi".to_vec()).unwrap()).unwrap(), b"hi");
-    }
 }

@@ -215,7 +215,7 @@ pub(crate) fn guard<T>(body: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 /// Runs the body of an async export: a panic while polling it becomes [`SyncError::Internal`].
-/// (The blocking core calls it awaits are guarded where they run, see `manager::blocking`.)
+/// (The blocking core calls it awaits are guarded where they run, see `blocking`.)
 pub(crate) async fn guard_async<T>(body: impl std::future::Future<Output = Result<T>>) -> Result<T> {
     let mut body = std::pin::pin!(body);
     std::future::poll_fn(move |cx| match statesync::catch_panic(|| Ok(body.as_mut().poll(cx))) {
@@ -231,6 +231,17 @@ pub(crate) fn guard_callback<T>(
     body: impl FnOnce() -> std::result::Result<T, CallbackError>,
 ) -> std::result::Result<T, CallbackError> {
     statesync::catch_panic(|| Ok(body())).unwrap_or_else(|panic| Err(panic.into()))
+}
+
+/// Runs a blocking core call on a blocking thread of the runtime and awaits it. A panic in it
+/// becomes `INTERNAL` there (the thread is the runtime's: nothing may unwind through it).
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> statesync::Result<T> + Send + 'static,
+) -> Result<T> {
+    match tokio::task::spawn_blocking(move || statesync::catch_panic(f)).await {
+        Ok(result) => Ok(result?),
+        Err(e) => Err(statesync::SyncError::Transport(format!("the sync task was cancelled: {e}")).into()),
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use crate::clock::ManualClock;
 use crate::cloud::{AutoBackup, BackupInfo, EncryptionKey, ObjectStoreTransport};
-use crate::error::{guard, guard_async, Result};
+use crate::error::{blocking, guard, guard_async, Result};
 use crate::event::{core_listener, Status, Subscription, Subscriptions, SyncListener};
 use crate::feed::{scope_of, ChangeSet, SyncContext};
 use crate::results::{ApplyResult, ReconciliationResult, Rejection, SyncReport};
@@ -91,17 +91,6 @@ impl ManagerConfig {
         // Beyond the address space is no limit at all; 0 is refused by the core.
         config.max_state_bytes = usize::try_from(self.max_state_bytes).unwrap_or(usize::MAX);
         config
-    }
-}
-
-/// Runs a blocking core call on a blocking thread of the runtime and awaits it. A panic in it
-/// becomes `INTERNAL` there (the thread is the runtime's: nothing may unwind through it).
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> statesync::Result<T> + Send + 'static,
-) -> Result<T> {
-    match tokio::task::spawn_blocking(move || statesync::catch_panic(f)).await {
-        Ok(result) => Ok(result?),
-        Err(e) => Err(statesync::SyncError::Transport(format!("the sync task was cancelled: {e}")).into()),
     }
 }
 
@@ -693,5 +682,28 @@ mod tests {
         assert_eq!(m.get_state("panic-for-tests".into()).unwrap(), None, "the panicking transaction left nothing");
         m.create_state("2".into(), Some("after".into()), None).unwrap();
         assert_eq!(m.list_states(None, false).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_bucket_learns_its_replica_and_backups_round_trip_through_the_records() {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+        let key = EncryptionKey::from_bytes(vec![7; 32]).unwrap();
+        let (a, b) = (memory("a"), memory("b"));
+        a.create_state("1".into(), Some("s".into()), None).unwrap();
+        let url = "memory://ffi-unit-tests/bucket".to_owned();
+        let bucket_a = ObjectStoreTransport::new(url.clone(), Some(key.clone())).unwrap();
+        let bucket_b = ObjectStoreTransport::new(url, Some(key.clone())).unwrap();
+        runtime.block_on(a.sync_bucket(bucket_a, None)).unwrap();
+        runtime.block_on(b.sync_bucket(bucket_b, None)).unwrap();
+        assert_eq!(b.get_state("s".into()).unwrap(), a.get_state("s".into()).unwrap());
+
+        let backups = "memory://ffi-unit-tests/backups".to_owned();
+        let info = runtime.block_on(a.backup(backups.clone(), Some(key.clone()), None)).unwrap();
+        assert!(info.encrypted);
+        let listed = runtime.block_on(crate::cloud::list_backups(backups.clone())).unwrap();
+        assert_eq!(listed, vec![info.clone()]);
+        let e = runtime.block_on(crate::cloud::verify_backup(backups, info.id, None)).unwrap_err();
+        assert_eq!(e.code(), "CRYPTO");
+        assert_eq!(key.decrypt("x".into(), key.encrypt("x".into(), b"hi".to_vec()).unwrap()).unwrap(), b"hi");
     }
 }
