@@ -9,24 +9,9 @@ import { createHmac } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
 import * as s from '../index.mjs'
-import { tempDir, waitFor, startHub } from './support.mjs'
+import { tempDir, waitFor, startHub, throwsCode } from './support.mjs'
 
 const { SyncManager, SyncError, SyncState, ChangeSet, DELETED, HttpTransport, ManualClock } = s
-
-/** Asserts that `f` throws (or rejects with) a SyncError of `code`; returns it. */
-async function throwsCode(f, code) {
-  let error
-  try {
-    await f()
-  } catch (e) {
-    error = e
-  }
-  assert.ok(error instanceof SyncError, `expected a SyncError ${code}, got ${error}`)
-  assert.equal(error.code, code, error.message)
-  assert.equal(error.name, 'SyncError')
-  assert.ok(error instanceof Error)
-  return error
-}
 
 test('errors cross the native boundary typed: an Error with the core code as `code`, the message as is, sync and async', async (t) => {
   const native = createRequire(import.meta.url)('../native.cjs')

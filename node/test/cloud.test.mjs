@@ -9,31 +9,9 @@ import path from 'node:path'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { inspect } from 'node:util'
 import * as s from '../index.mjs'
-import { repoRoot, tempDir, waitFor } from './support.mjs'
+import { repoRoot, tempDir, waitFor, throwsCode } from './support.mjs'
 
-const {
-  SyncManager,
-  SyncError,
-  EncryptionKey,
-  ObjectStoreTransport,
-  AutoBackup,
-  listBackups,
-  verifyBackup,
-  pruneBackups,
-} = s
-
-/** Asserts that `f` throws or rejects with a SyncError of `code`; returns it. */
-async function throwsCode(f, code) {
-  let error
-  try {
-    await f()
-  } catch (e) {
-    error = e
-  }
-  assert.ok(error instanceof SyncError, `expected a SyncError ${code}, got ${error}`)
-  assert.equal(error.code, code, error.message)
-  return error
-}
+const { SyncManager, EncryptionKey, ObjectStoreTransport, AutoBackup, listBackups, verifyBackup, pruneBackups } = s
 
 const hex = (text) => Buffer.from(text, 'hex')
 

@@ -1,9 +1,11 @@
-// Helpers shared by the Node tests: temp dirs, the Rust hub, bounded waiting.
+// Helpers shared by the Node tests: temp dirs, the Rust hub, bounded waiting, typed errors.
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import assert from 'node:assert/strict'
+import { SyncError } from '../index.mjs'
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
@@ -57,4 +59,19 @@ export async function startHub(t, dir, extraArgs = []) {
     child.on('exit', (code) => reject(new Error(`the hub exited with ${code}`)))
   })
   return url
+}
+
+/** Asserts that `f` throws (or rejects with) a SyncError of `code`; returns it. */
+export async function throwsCode(f, code) {
+  let error
+  try {
+    await f()
+  } catch (e) {
+    error = e
+  }
+  assert.ok(error instanceof SyncError, `expected a SyncError ${code}, got ${error}`)
+  assert.equal(error.code, code, error.message)
+  assert.equal(error.name, 'SyncError')
+  assert.ok(error instanceof Error)
+  return error
 }
