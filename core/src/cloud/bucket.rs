@@ -239,18 +239,16 @@ impl ObjectStoreTransport {
             .map_err(|e| SyncError::Corrupt(format!("{}: {name}: {}", self.storage.display(), e.message())))
     }
 
-    /// A page of the newest snapshot, with the cursor moved to cover it; `gap`, the node folder
-    /// and segment number up to which segments were missing, must be covered by it.
+    /// A page of the snapshot `pointer` names, with the cursor moved to cover it; `gap`, the
+    /// node folder and segment number up to which segments were missing, must be covered by it.
     fn snapshot_page(
         &self,
+        pointer: Pointer,
         mut cursor: Cursor,
         mut states: Vec<Arc<SyncState>>,
         context: &SyncContext,
         gap: Option<(&str, u64)>,
     ) -> Result<ChangeSet> {
-        let pointer = self.latest_pointer()?.ok_or_else(|| {
-            SyncError::Corrupt(format!("{}: segments are missing and no snapshot covers them", self.storage.display()))
-        })?;
         let snapshot = self.read_object(&pointer.data)?;
         states.extend(snapshot.states.into_iter().filter(|s| context.covers(&s.collection)));
         cursor.generation = pointer.generation;
@@ -298,8 +296,10 @@ impl SyncTransport for ObjectStoreTransport {
         // A cursor this transport did not write (another peer's, a damaged one) starts over:
         // applying a version again changes nothing.
         let mut cursor: Cursor = cursor.and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
-        if cursor == Cursor::default() && self.latest_pointer()?.is_some() {
-            return self.snapshot_page(cursor, Vec::new(), context, None);
+        if cursor == Cursor::default() {
+            if let Some(pointer) = self.latest_pointer()? {
+                return self.snapshot_page(pointer, cursor, Vec::new(), context, None);
+            }
         }
         let limit = context.limit.unwrap_or(usize::MAX);
         let mut states = Vec::new();
@@ -315,7 +315,13 @@ impl SyncTransport for ObjectStoreTransport {
                     Some(Ok(page)) => page,
                     // A gap, or a segment deleted since it was listed: a compaction covers it.
                     None | Some(Err(SyncError::NotFound(_))) => {
-                        return self.snapshot_page(cursor, states, context, Some((&folder, seq - 1)))
+                        let pointer = self.latest_pointer()?.ok_or_else(|| {
+                            SyncError::Corrupt(format!(
+                                "{}: segments of {folder} are missing and no snapshot covers them",
+                                self.storage.display()
+                            ))
+                        })?;
+                        return self.snapshot_page(pointer, cursor, states, context, Some((&folder, seq - 1)));
                     }
                     Some(Err(e)) => return Err(e),
                 };
