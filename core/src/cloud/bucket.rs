@@ -351,7 +351,8 @@ impl SyncTransport for ObjectStoreTransport {
                 None => self.segments_after(&w.folder, 0)?.last().map_or(1, |(n, _)| n + 1),
             };
             let name = segment_name(&w.folder, seq);
-            let sealed = self.seal(&name, &body)?;
+            // A payload shares its bytes: the fallback put below copies nothing.
+            let sealed = object_store::PutPayload::from(self.seal(&name, &body)?);
             match self.storage.put_new(&name, sealed.clone())? {
                 Some(true) => {}
                 // Taken: this node's numbering moved on elsewhere (a restart); count again.

@@ -173,7 +173,7 @@ impl ObjectStorage {
 
     /// Writes object `name` whole (a put is atomic in every store: readers see the old object
     /// or the new one, never a part), replacing any object of that name.
-    pub fn put(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+    pub fn put(&self, name: &str, bytes: impl Into<PutPayload>) -> Result<()> {
         self.put_mode(name, bytes, PutMode::Overwrite).map_err(|e| match e {
             PutError::Other(e) => e,
             PutError::Exists | PutError::Unsupported => {
@@ -185,7 +185,7 @@ impl ObjectStorage {
     /// Writes object `name` only if no object has that name: `Ok(false)` when one has (another
     /// writer won). `Ok(None)` when the store cannot write conditionally (then nothing was
     /// written and the caller must not rely on exclusivity).
-    pub fn put_new(&self, name: &str, bytes: Vec<u8>) -> Result<Option<bool>> {
+    pub fn put_new(&self, name: &str, bytes: impl Into<PutPayload>) -> Result<Option<bool>> {
         match self.put_mode(name, bytes, PutMode::Create) {
             Ok(()) => Ok(Some(true)),
             Err(PutError::Exists) => Ok(Some(false)),
@@ -194,12 +194,13 @@ impl ObjectStorage {
         }
     }
 
-    fn put_mode(&self, name: &str, bytes: Vec<u8>, mode: PutMode) -> std::result::Result<(), PutError> {
+    fn put_mode(&self, name: &str, bytes: impl Into<PutPayload>, mode: PutMode) -> std::result::Result<(), PutError> {
+        let payload: PutPayload = bytes.into();
         let (store, path, display) = self.parts(name).map_err(PutError::Other)?;
-        self.count(bytes.len(), 0);
+        self.count(payload.content_length(), 0);
         let options = PutOptions { mode, ..PutOptions::default() };
         block(async move {
-            Ok(match store.put_opts(&path, PutPayload::from(bytes), options).await {
+            Ok(match store.put_opts(&path, payload, options).await {
                 Ok(_) => Ok(()),
                 Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
                     Err(PutError::Exists)
