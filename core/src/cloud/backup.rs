@@ -8,6 +8,7 @@
 //! second do not collide.
 
 use super::storage::ObjectStorage;
+use super::{hex, random_hex};
 use crate::model::error::{Result, SyncError};
 use crate::wire::{decode, encode, Encoding, EncryptionKey, Snapshot};
 use serde::{Deserialize, Serialize};
@@ -302,9 +303,7 @@ fn object_name(id: &str, name: &str) -> String {
 }
 
 fn new_id(at: chrono::DateTime<chrono::Utc>) -> String {
-    let mut random = [0u8; 4];
-    getrandom::fill(&mut random).expect("the system has randomness");
-    format!("backup-{}-{}", at.format("%Y%m%dT%H%M%SZ"), hex(&random))
+    format!("backup-{}-{}", at.format("%Y%m%dT%H%M%SZ"), random_hex())
 }
 
 /// Whether `id` has the shape of a backup id: names built from it stay inside its folder.
@@ -322,10 +321,6 @@ fn valid_id(id: &str) -> bool {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {

@@ -19,7 +19,9 @@
 //! covers, one generation late, and never a node's newest segment (its numbering goes on from
 //! there), so nothing a reader may still need goes before a snapshot that covers it exists.
 
+use super::random_hex;
 use super::storage::ObjectStorage;
+use crate::model::canonical::hex16;
 use crate::model::change_set::{ChangeSet, SyncContext};
 use crate::model::clock::ClockOrdering;
 use crate::model::error::{Result, SyncError};
@@ -108,7 +110,7 @@ impl ObjectStoreTransport {
             return Err(SyncError::InvalidInput("segments_per_pull must be at least 1".into()));
         }
         let digest = Sha256::digest(storage.display().as_bytes());
-        let peer_id = format!("bucket-{}", digest[..8].iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let peer_id = format!("bucket-{}", hex16(&digest));
         Ok(ObjectStoreTransport { storage, options, peer_id, writer: Mutex::new(None) })
     }
 
@@ -433,12 +435,6 @@ fn generation_of(name: &str) -> Option<u64> {
     let digits =
         file.strip_suffix(POINTER_SUFFIX).or_else(|| file.strip_prefix("data-").and_then(|d| d.split('-').next()))?;
     digits.parse().ok()
-}
-
-fn random_hex() -> String {
-    let mut random = [0u8; 4];
-    getrandom::fill(&mut random).expect("the system has randomness");
-    random.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

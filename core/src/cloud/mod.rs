@@ -11,3 +11,16 @@ pub mod bucket;
 mod restore;
 mod runtime;
 pub mod storage;
+
+/// Lower-case hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// 8 random hex digits: what keeps two objects made in the same second (backup ids, snapshot
+/// data) from colliding.
+fn random_hex() -> String {
+    let mut random = [0u8; 4];
+    getrandom::fill(&mut random).expect("the system has randomness");
+    hex(&random)
+}
